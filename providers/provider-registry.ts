@@ -1,0 +1,22 @@
+import { ConfigError } from '../src/errors.js';
+import type { ProviderConfig } from '../src/config/config-schema.js';
+import type { Redactor } from '../src/logging/redactor.js';
+import type { Logger } from '../src/logging/logger.js';
+import { FileProvider } from './file-provider.js';
+import type { SecretProvider } from './secret-provider.js';
+
+/** What a provider factory may use besides its own config. */
+export interface ProviderDeps {
+  redactor: Redactor;
+  log: Logger;
+}
+
+/** Build the provider named `name` from its config entry. */
+export async function createProvider(name: string, config: ProviderConfig, _deps: ProviderDeps): Promise<SecretProvider> {
+  switch (config.type) {
+    case 'file':
+      return new FileProvider({ name, path: config.path });
+    default:
+      throw new ConfigError(`providers.${name}: provider type "${config.type}" is not available in this build`);
+  }
+}

@@ -1,0 +1,110 @@
+import type { AccountConfig, PgrotateConfig, TargetConfig } from '../config/config-schema.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import { ConfigError, UnknownAccountError, messageOf } from '../errors.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { Redactor } from '../logging/redactor.js';
+import { parsePostgresUrl, sslOptions } from '../pg/connection-options.js';
+import { TargetConnector, type AdminCredentials } from '../pg/target-connector.js';
+import { RotationEngine } from '../rotation/rotation-engine.js';
+import { StateStore } from '../state/state-store.js';
+import { createProvider } from '../../providers/provider-registry.js';
+import type { SecretProvider } from '../../providers/secret-provider.js';
+
+/** Everything a command needs, built once from the parsed config. */
+export interface App {
+  config: PgrotateConfig;
+  redactor: Redactor;
+  log: Logger;
+  state: StateStore;
+  targets: TargetConnector;
+  providers: Map<string, SecretProvider>;
+  engine: RotationEngine;
+  /** The account named `name`, or an error that names it. */
+  account(name: string): AccountConfig;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  log?: Logger;
+  redactor?: Redactor;
+  env?: NodeJS.ProcessEnv;
+  /** Delay between verify attempts (tests shorten it). */
+  verifyBackoffMs?: number;
+}
+
+/** Connect to the state database (migrating it), build providers, targets and the engine. */
+export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Promise<App> {
+  const { config } = loaded;
+  const redactor = opts.redactor ?? new Redactor();
+  for (const value of loaded.referencedValues) redactor.add(value);
+  if (config.state.password) redactor.add(config.state.password);
+  for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
+  const log = opts.log ?? createLogger(redactor);
+
+  const providers = new Map<string, SecretProvider>();
+  for (const [name, pc] of Object.entries(config.providers)) {
+    providers.set(name, await createProvider(name, pc, { redactor, log }));
+  }
+  const provider = (name: string): SecretProvider => {
+    const p = providers.get(name);
+    if (!p) throw new ConfigError(`unknown provider ${name}`);
+    return p;
+  };
+
+  const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
+    if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
+    const value = await provider(target.admin.provider).getCurrent(target.admin.secret);
+    if (!value) throw new ConfigError(`target ${targetName}: admin secret ${target.admin.secret} not found in provider ${target.admin.provider}`, { target: targetName });
+    redactor.add(value.password);
+    return { username: value.username, password: value.password };
+  };
+  const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor });
+
+  let state: StateStore;
+  try {
+    state = await StateStore.open({
+      connection: {
+        ...parsePostgresUrl(config.state.url, 'state.url'),
+        ...(config.state.password ? { password: config.state.password } : {}),
+        ssl: sslOptions(config.state.sslmode, config.state.caFile),
+        application_name: 'pgrotate-state',
+        connectionTimeoutMillis: 10_000,
+      },
+      schema: config.state.schema,
+      redactor,
+    });
+  } catch (err) {
+    await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    throw err instanceof Error && err.name === 'StateStoreError' ? err : new ConfigError(redactor.scrub(messageOf(err)));
+  }
+  const engine = new RotationEngine({
+    state,
+    targets,
+    provider,
+    redactor,
+    log,
+    defaults: config.defaults,
+    env: opts.env,
+    verifyBackoffMs: opts.verifyBackoffMs,
+  });
+  const byName = new Map(config.accounts.map((a) => [a.name, a]));
+  return {
+    config,
+    redactor,
+    log,
+    state,
+    targets,
+    providers,
+    engine,
+    account(name: string): AccountConfig {
+      const a = byName.get(name);
+      if (!a) throw new UnknownAccountError(`unknown account "${name}" (not in ${loaded.source})`, { account: name });
+      return a;
+    },
+    async close() {
+      await targets.close();
+      await state.close().catch(() => undefined);
+      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    },
+  };
+}

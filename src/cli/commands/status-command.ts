@@ -1,0 +1,46 @@
+import type { App } from '../../app/app-context.js';
+import { table, when, type CliIo } from '../cli-io.js';
+
+/** `pgrotate status [--json]`: every configured account with its recorded state. */
+export async function statusCommand(app: App, args: { json: boolean }, io: CliIo): Promise<number> {
+  const states = new Map((await app.state.listAccounts()).map((s) => [s.name, s]));
+  const running = new Set(
+    (await app.state.pool.query<{ account: string }>(`SELECT account FROM ${app.state.s}.rotations WHERE status = 'running'`)).rows.map((r) => r.account),
+  );
+  const rows = app.config.accounts.map((a) => {
+    const s = states.get(a.name);
+    return {
+      name: a.name,
+      target: a.target,
+      strategy: a.strategy,
+      provider: a.provider,
+      secret: a.secret,
+      activeRole: s?.activeRole ?? null,
+      lastRotatedAt: s?.lastRotatedAt ?? null,
+      oldCredentialExpiresAt: s?.oldCredentialExpiresAt ?? null,
+      nextDueAt: s?.nextDueAt ?? null,
+      lastStatus: s?.lastStatus ?? 'never-rotated',
+      lastError: s?.lastError ?? null,
+      consecutiveFailures: s?.consecutiveFailures ?? 0,
+      rotationInProgress: running.has(a.name),
+    };
+  });
+  if (args.json) {
+    const iso = (d: Date | null) => d?.toISOString() ?? null;
+    io.stdout.write(
+      `${JSON.stringify(
+        { accounts: rows.map((r) => ({ ...r, lastRotatedAt: iso(r.lastRotatedAt), oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt), nextDueAt: iso(r.nextDueAt) })) },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    io.stdout.write(
+      table(
+        ['ACCOUNT', 'TARGET', 'STRATEGY', 'ROLE', 'LAST ROTATED', 'OLD EXPIRES', 'NEXT DUE', 'STATUS'],
+        rows.map((r) => [r.name, r.target, r.strategy, r.activeRole ?? '-', when(r.lastRotatedAt), when(r.oldCredentialExpiresAt), when(r.nextDueAt), r.rotationInProgress ? 'in-progress' : r.lastStatus]),
+      ),
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+// The config file's schema. Objects are strict so that a misspelt key is an error naming its
+// path rather than a silently ignored setting.
+
+/** A duration string (30s, 15m, 2h, 90d) parsed to milliseconds. */
+export const durationSchema = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (use a whole number and s, m, h, d or w, e.g. 90d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const CRON_FIELD = /^[\d*/,\-A-Za-z?LW#]+$/;
+
+export const scheduleSchema = z.union([
+  z.literal('manual'),
+  z.strictObject({ every: durationSchema }),
+  z.strictObject({
+    cron: z.string().refine((c) => {
+      const fields = c.trim().split(/\s+/);
+      return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
+    }, 'cron expression must have five fields: minute hour day-of-month month day-of-week'),
+    window: durationSchema.optional(),
+  }),
+]);
+export type Schedule = z.output<typeof scheduleSchema>;
+
+export const passwordPolicySchema = z.strictObject({
+  length: z.number().int().min(16, 'length must be at least 16').max(256).default(32),
+  alphabet: z.enum(['alphanumeric', 'alphanumeric-symbols']).or(z.strictObject({ chars: z.string().min(10) })).default('alphanumeric'),
+  require: z.array(z.enum(['lower', 'upper', 'digit', 'symbol'])).default([]),
+  exclude: z.string().default(''),
+});
+export type PasswordPolicyConfig = z.output<typeof passwordPolicySchema>;
+
+const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
+export type SslMode = z.output<typeof sslmodeSchema>;
+
+const adminSchema = z.union([
+  z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+  z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) }),
+]);
+
+export const targetSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  sslmode: sslmodeSchema.default('verify-full'),
+  caFile: z.string().optional(),
+  admin: adminSchema,
+  connectTimeout: durationSchema.default(10_000),
+  /** Host the applications use, written into the secret; defaults to `host`. */
+  publicHost: z.string().optional(),
+});
+export type TargetConfig = z.output<typeof targetSchema>;
+
+export const fileProviderSchema = z.strictObject({ type: z.literal('file'), path: z.string().min(1) });
+
+export const vaultProviderSchema = z.strictObject({
+  type: z.literal('vault'),
+  address: z.string().url(),
+  mount: z.string().min(1).default('secret'),
+  token: z.string().optional(),
+  namespace: z.string().optional(),
+  caFile: z.string().optional(),
+  auth: z
+    .union([
+      z.strictObject({ method: z.literal('token'), token: z.string().min(1) }),
+      z.strictObject({ method: z.literal('approle'), roleId: z.string().min(1), secretId: z.string().min(1), mount: z.string().default('approle') }),
+      z.strictObject({
+        method: z.literal('kubernetes'),
+        role: z.string().min(1),
+        jwtFile: z.string().default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+        mount: z.string().default('kubernetes'),
+      }),
+    ])
+    .optional(),
+});
+
+export const awsProviderSchema = z.strictObject({
+  type: z.literal('aws-secrets-manager'),
+  region: z.string().min(1),
+  endpoint: z.string().url().optional(),
+  kmsKeyId: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+});
+
+export const azureProviderSchema = z.strictObject({
+  type: z.literal('azure-key-vault'),
+  vaultUrl: z.string().url(),
+  credential: z
+    .union([
+      z.strictObject({ token: z.string().min(1) }),
+      z.strictObject({ tenantId: z.string().min(1), clientId: z.string().min(1), clientSecret: z.string().min(1) }),
+    ])
+    .optional(),
+  caFile: z.string().optional(),
+});
+
+export const providerSchema = z.discriminatedUnion('type', [fileProviderSchema, vaultProviderSchema, awsProviderSchema, azureProviderSchema]);
+export type ProviderConfig = z.output<typeof providerSchema>;
+
+const accountCommon = {
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'account name: letters, digits, ".", "_" and "-" (max 100)'),
+  target: z.string().min(1),
+  provider: z.string().min(1),
+  secret: z.string().min(1),
+  exposedTo: z.array(z.string().min(1)).default([]),
+  schedule: scheduleSchema.optional(),
+  password: passwordPolicySchema.optional(),
+  allowSuperuser: z.boolean().default(false),
+};
+
+export const singleUserAccountSchema = z.strictObject({
+  ...accountCommon,
+  strategy: z.literal('single-user'),
+  role: z.string().min(1),
+});
+
+export const alternatingAccountSchema = z.strictObject({
+  ...accountCommon,
+  strategy: z.literal('alternating'),
+  roles: z
+    .tuple([z.string().min(1), z.string().min(1)])
+    .refine(([a, b]) => a !== b, 'the two roles of an alternating account must differ'),
+  gracePeriod: durationSchema.default(86_400_000),
+});
+
+export const accountSchema = z.preprocess(
+  (raw) => (raw && typeof raw === 'object' && !('strategy' in raw) ? { ...raw, strategy: 'single-user' } : raw),
+  z.discriminatedUnion('strategy', [singleUserAccountSchema, alternatingAccountSchema]),
+);
+export type AccountConfig = z.output<typeof accountSchema>;
+
+export const configSchema = z
+  .strictObject({
+    state: z.strictObject({
+      url: z.string().min(1),
+      password: z.string().optional(),
+      sslmode: sslmodeSchema.default('disable'),
+      caFile: z.string().optional(),
+      /** PostgreSQL schema holding pgrotate's tables. */
+      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('pgrotate'),
+    }),
+    queue: z
+      .strictObject({
+        backend: z.enum(['postgres', 'redis']).default('postgres'),
+        redis: z.strictObject({ url: z.string().min(1), password: z.string().optional() }).optional(),
+      })
+      .optional(),
+    providers: z.record(z.string().min(1), providerSchema).default({}),
+    targets: z.record(z.string().min(1), targetSchema).default({}),
+    http: z
+      .strictObject({
+        listen: z.string().default('127.0.0.1:9187'),
+        tokens: z.array(z.strictObject({ name: z.string().min(1), token: z.string().min(16), actions: z.array(z.string().min(1)) })).default([]),
+      })
+      .optional(),
+    defaults: z
+      .strictObject({
+        schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
+        password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
+        scramIterations: z.number().int().min(4096, 'scramIterations below 4096 weakens the verifier').max(10_000_000).default(4096),
+        verifyAttempts: z.number().int().min(1).max(20).default(3),
+      })
+      .default({
+        schedule: { every: 90 * 86_400_000 },
+        password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
+        scramIterations: 4096,
+        verifyAttempts: 3,
+      }),
+    accounts: z.array(accountSchema).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.accounts.forEach((account, i) => {
+      const earlier = seen.get(account.name);
+      if (earlier !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${account.name}" (also accounts[${earlier}])` });
+      }
+      seen.set(account.name, i);
+      if (!(account.target in cfg.targets)) {
+        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'target'], message: `account "${account.name}" names unknown target "${account.target}"` });
+      }
+      if (!(account.provider in cfg.providers)) {
+        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'provider'], message: `account "${account.name}" names unknown provider "${account.provider}"` });
+      }
+      if (account.strategy === 'alternating') {
+        const schedule = account.schedule ?? cfg.defaults.schedule;
+        if (typeof schedule === 'object' && 'every' in schedule && account.gracePeriod >= schedule.every) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['accounts', i, 'gracePeriod'],
+            message: `account "${account.name}": gracePeriod must be shorter than the rotation interval, or a role would be re-keyed while still in use`,
+          });
+        }
+      }
+    });
+    for (const [name, target] of Object.entries(cfg.targets)) {
+      if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
+        ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });
+      }
+    }
+  });
+
+export type PgrotateConfig = z.output<typeof configSchema>;

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type PgrotateConfig } from './config-schema.js';
+import { formatPath, resolveReferences } from './value-reference.js';
+
+export interface LoadedConfig {
+  config: PgrotateConfig;
+  /** Where it was read from, for messages. */
+  source: string;
+  /** Values that came from env:/file: references; the caller registers them as secrets. */
+  referencedValues: string[];
+}
+
+/** Which file to read: --config, else $PGROTATE_CONFIG, else ./pgrotate.yaml. */
+export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string {
+  return resolve(cwd, flag ?? env.PGROTATE_CONFIG ?? 'pgrotate.yaml');
+}
+
+/** Read, resolve references in, and validate a config file. Throws ConfigError naming the key path. */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`cannot read config file ${path} (${code})`);
+  }
+  return parseConfigText(text, env, path);
+}
+
+/** Validate config given as YAML text. */
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '(inline)'): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${source}: the config must be a YAML mapping`);
+  }
+  const { value, resolvedValues } = resolveReferences(raw, env);
+  const parsed = configSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new ConfigError(`${source}: invalid config:\n${describeIssues(parsed.error.issues)}`);
+  }
+  return { config: parsed.data, source, referencedValues: resolvedValues };
+}
+
+/** One line per problem, each starting with the key path. Values are never echoed. */
+export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
+  const lines = new Set<string>();
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) lines.add(`  ${formatPath([...issue.path, key])}: unknown key`);
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Report the branch that got furthest: the one with the fewest problems.
+      const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+      const nested = best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+      lines.add(describeIssues(nested as z.core.$ZodIssue[]));
+    } else {
+      lines.add(`  ${formatPath(issue.path)}: ${issue.message}`);
+    }
+  }
+  return [...lines].join('\n');
+}

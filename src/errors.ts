@@ -1,0 +1,74 @@
+// Named error classes. Every message passes through the redactor before it reaches a person,
+// so constructing an error from a library's message can never carry a password out.
+
+/** Exit codes used by the CLI; documented in the README. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  busy: 3,
+} as const;
+
+/** Base class: a message meant for people, plus the account/target it concerns. */
+export class PgrotateError extends Error {
+  readonly account: string | undefined;
+  readonly target: string | undefined;
+  readonly exitCode: number = ExitCode.failed;
+  constructor(message: string, opts: { account?: string; target?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.account = opts.account;
+    this.target = opts.target;
+  }
+}
+
+/** The configuration file is missing, malformed, or refers to something that does not exist. */
+export class ConfigError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** A command named an account that is not in the configuration. */
+export class UnknownAccountError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** The role to rotate does not exist on the target. */
+export class RoleNotFoundError extends PgrotateError {}
+
+/** The role is a superuser and the account does not set allowSuperuser. */
+export class SuperuserRefusedError extends PgrotateError {}
+
+/** The target database could not be reached or refused the admin login. */
+export class TargetUnreachableError extends PgrotateError {}
+
+/** A secret store operation failed. */
+export class ProviderError extends PgrotateError {
+  readonly secret: string | undefined;
+  constructor(message: string, opts: { account?: string; target?: string; secret?: string; cause?: unknown } = {}) {
+    super(message, opts);
+    this.secret = opts.secret;
+  }
+}
+
+/** The secret in the store does not have the documented shape. */
+export class SecretFormatError extends ProviderError {}
+
+/** Another process holds the account's rotation fence. */
+export class RotationInProgressError extends PgrotateError {
+  override readonly exitCode = ExitCode.busy;
+}
+
+/** This process lost the fence (its state connection died, another process took over). */
+export class FenceLostError extends PgrotateError {}
+
+/** The new credential did not log in. */
+export class VerifyFailedError extends PgrotateError {}
+
+/** The state database could not be reached or migrated. */
+export class StateStoreError extends PgrotateError {}
+
+/** Message of any thrown value, for wrapping; callers still redact it. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

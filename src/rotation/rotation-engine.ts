@@ -1,0 +1,405 @@
+import { randomUUID } from 'node:crypto';
+import type { AccountConfig, PasswordPolicyConfig, Schedule } from '../config/config-schema.js';
+import {
+  FenceLostError,
+  PgrotateError,
+  ProviderError,
+  RoleNotFoundError,
+  RotationInProgressError,
+  SuperuserRefusedError,
+  VerifyFailedError,
+  messageOf,
+} from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { Redactor } from '../logging/redactor.js';
+import { generatePassword } from '../password/password-generator.js';
+import { inspectRole, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
+import type { TargetConnector } from '../pg/target-connector.js';
+import { scramVerifier } from '../scram/scram-verifier.js';
+import { nextDueAfter } from '../schedule/next-due.js';
+import type { RotationFence } from '../state/rotation-fence.js';
+import type { RotationRecord } from '../state/rotation-record.js';
+import type { StateStore } from '../state/state-store.js';
+import type { RotatedSecretValue, SecretProvider, SecretValue } from '../../providers/secret-provider.js';
+import { failpoint } from './failpoint.js';
+
+export interface RotateOptions {
+  reason?: string | undefined;
+  /** Who asked (a person, `scheduler`, an API token name). */
+  requestedBy?: string | undefined;
+  /** End the role's other sessions once the new password is live; alternating roles expire at once. */
+  terminateSessions?: boolean | undefined;
+  /** Check everything a rotation would need, change nothing. */
+  dryRun?: boolean | undefined;
+}
+
+export type RotationOutcome = 'succeeded' | 'failed' | 'dry-run' | 'busy';
+
+export interface RotationResult {
+  account: string;
+  target: string;
+  outcome: RotationOutcome;
+  rotationId: string | null;
+  role: string | null;
+  oldCredentialExpiresAt: Date | null;
+  nextDueAt: Date | null;
+  sessionsEnded: number | null;
+  resumed: boolean;
+  error: PgrotateError | null;
+}
+
+export interface RotationEngineDeps {
+  state: StateStore;
+  targets: TargetConnector;
+  provider: (name: string) => SecretProvider;
+  redactor: Redactor;
+  log: Logger;
+  defaults: { schedule: Schedule; password: PasswordPolicyConfig; scramIterations: number; verifyAttempts: number };
+  env?: NodeJS.ProcessEnv;
+  /** Delay between verify attempts; tests shorten it. */
+  verifyBackoffMs?: number;
+}
+
+interface Ctx {
+  account: AccountConfig;
+  provider: SecretProvider;
+  fence: RotationFence;
+  rotation: RotationRecord;
+  opts: RotateOptions;
+}
+
+/**
+ * Runs the five-step protocol (stage, apply, verify, promote, record) for one account. Each step
+ * is recorded in the state database before the next begins, and each is idempotent, so a
+ * rotation interrupted anywhere is finished by the next attempt from its recorded step.
+ */
+export class RotationEngine {
+  constructor(private readonly deps: RotationEngineDeps) {}
+
+  /** Rotate one account now (or resume its unfinished rotation). Never throws for rotation failures. */
+  async rotate(account: AccountConfig, opts: RotateOptions = {}): Promise<RotationResult> {
+    const result: RotationResult = {
+      account: account.name,
+      target: account.target,
+      outcome: 'failed',
+      rotationId: null,
+      role: null,
+      oldCredentialExpiresAt: null,
+      nextDueAt: null,
+      sessionsEnded: null,
+      resumed: false,
+      error: null,
+    };
+    const log = this.deps.log.child({ account: account.name, target: account.target });
+    let fence: RotationFence | null = null;
+    try {
+      fence = await this.deps.state.tryAcquireFence(account.name);
+      if (!fence) {
+        result.outcome = 'busy';
+        result.error = new RotationInProgressError(`account ${account.name}: a rotation is already in progress in another process`, {
+          account: account.name,
+          target: account.target,
+        });
+        return result;
+      }
+      const provider = this.deps.provider(account.provider);
+      let rotation = await fence.running();
+      if (rotation) {
+        result.resumed = true;
+        rotation = await fence.resume(rotation, opts.requestedBy ?? null);
+        log.info({ rotationId: rotation.id, step: rotation.step }, 'resuming unfinished rotation');
+      } else {
+        const plan = await this.preflight(account, provider);
+        result.role = plan.targetRole;
+        if (opts.dryRun) {
+          result.outcome = 'dry-run';
+          return result;
+        }
+        rotation = await fence.create({
+          id: randomUUID(),
+          account: account.name,
+          target: account.target,
+          strategy: account.strategy,
+          targetRole: plan.targetRole,
+          previousRole: plan.previousRole,
+          reason: opts.reason ?? null,
+          requestedBy: opts.requestedBy ?? null,
+          terminateSessions: opts.terminateSessions ?? false,
+        });
+        log.info({ rotationId: rotation.id, role: plan.targetRole, reason: opts.reason }, 'rotation started');
+      }
+      result.rotationId = rotation.id;
+      result.role = rotation.targetRole;
+      const done = await this.run({ account, provider, fence, rotation, opts: { ...opts, terminateSessions: opts.terminateSessions || rotation.terminateSessions } });
+      Object.assign(result, done, { outcome: 'succeeded' });
+      log.info({ rotationId: rotation.id, oldCredentialExpiresAt: done.oldCredentialExpiresAt }, 'rotation succeeded');
+      return result;
+    } catch (err) {
+      const error = this.asPgrotateError(err, account);
+      result.error = error;
+      log.error({ rotationId: result.rotationId, error: error.message, kind: error.name }, 'rotation failed');
+      if (fence && !(err instanceof FenceLostError)) {
+        try {
+          if (result.rotationId === null) {
+            await this.deps.state.recordRefusal(account, error.message, opts.requestedBy ?? null);
+          } else {
+            const running = await fence.running();
+            if (running) await fence.noteError(running, error.message);
+          }
+        } catch (recordErr) {
+          log.warn({ error: this.deps.redactor.scrub(messageOf(recordErr)) }, 'could not record the failure');
+        }
+      }
+      return result;
+    } finally {
+      await fence?.release();
+    }
+  }
+
+  /** Checks made before anything changes: the role(s), the admin login, the provider. */
+  private async preflight(account: AccountConfig, provider: SecretProvider): Promise<{ targetRole: string; previousRole: string | null }> {
+    const roles = account.strategy === 'alternating' ? account.roles : [account.role];
+    await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
+      for (const role of roles) {
+        const info = await inspectRole(client, role);
+        if (!info) {
+          throw new RoleNotFoundError(`account ${account.name}: role ${JSON.stringify(role)} does not exist on target ${account.target}`, {
+            account: account.name,
+            target: account.target,
+          });
+        }
+        if (info.superuser && !account.allowSuperuser) {
+          throw new SuperuserRefusedError(
+            `account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is a superuser; set allowSuperuser: true on the account to rotate it`,
+            { account: account.name, target: account.target },
+          );
+        }
+      }
+    });
+    const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+    this.deps.redactor.add(current?.password);
+    if (account.strategy === 'single-user') return { targetRole: account.role, previousRole: current ? account.role : null };
+    const active = current && account.roles.includes(current.username) ? current.username : null;
+    const targetRole = active === account.roles[0] ? account.roles[1] : account.roles[0];
+    return { targetRole, previousRole: active };
+  }
+
+  private async run(ctx: Ctx): Promise<Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'>> {
+    const { account, fence } = ctx;
+    for (;;) {
+      switch (ctx.rotation.step) {
+        case 'created':
+          await this.stage(ctx);
+          failpoint('after-stage', account.name, this.deps.env);
+          await fence.advance(ctx.rotation.id, 'staged');
+          ctx.rotation.step = 'staged';
+          break;
+        case 'staged': {
+          const appliedAt = await this.apply(ctx);
+          if (appliedAt === null) {
+            // The pending value vanished before it was applied; stage a new one.
+            ctx.rotation.step = 'created';
+            break;
+          }
+          failpoint('after-apply', account.name, this.deps.env);
+          await fence.advance(ctx.rotation.id, 'applied', { appliedAt });
+          ctx.rotation.step = 'applied';
+          ctx.rotation.appliedAt = appliedAt;
+          break;
+        }
+        case 'applied':
+          await this.verify(ctx);
+          failpoint('after-verify', account.name, this.deps.env);
+          await fence.advance(ctx.rotation.id, 'verified');
+          ctx.rotation.step = 'verified';
+          break;
+        case 'verified': {
+          await this.providerCall(account, 'promote the pending value of', () => ctx.provider.promotePending(account.secret, ctx.rotation.id));
+          failpoint('after-promote', account.name, this.deps.env);
+          // Decided once and stored, so a resumed record step sets the same expiry.
+          const oldExpiry = this.oldCredentialExpiry(ctx);
+          await fence.advance(ctx.rotation.id, 'promoted', { oldCredentialExpiresAt: oldExpiry });
+          ctx.rotation.step = 'promoted';
+          ctx.rotation.oldCredentialExpiresAt = oldExpiry;
+          break;
+        }
+        case 'promoted':
+        case 'recorded':
+          return this.record(ctx);
+      }
+    }
+  }
+
+  /** Step 1: a new password, stored as pending in the provider. PostgreSQL is untouched. */
+  private async stage(ctx: Ctx): Promise<void> {
+    const { account, provider, rotation } = ctx;
+    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    if (pending && pending.rotationId !== rotation.id) await this.clearStalePending(ctx, pending);
+    const endpoint = this.deps.targets.endpoint(account.target);
+    const value: RotatedSecretValue = {
+      username: rotation.targetRole,
+      password: generatePassword(account.password ?? this.deps.defaults.password),
+      host: this.deps.targets.publicHost(account.target),
+      port: endpoint.port,
+      dbname: endpoint.database,
+      engine: 'postgres',
+      rotatedAt: new Date().toISOString(),
+      rotationId: rotation.id,
+    };
+    this.deps.redactor.add(value.password);
+    const staged = await this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
+    this.deps.redactor.add(staged.password);
+  }
+
+  /**
+   * A pending value from another rotation. If PostgreSQL accepts it, it is the only copy of a
+   * live password (I1) and must not be dropped: stop and say so. Otherwise it is debris.
+   */
+  private async clearStalePending(ctx: Ctx, stale: SecretValue): Promise<void> {
+    const { account, provider } = ctx;
+    this.deps.redactor.add(stale.password);
+    const login = await this.deps.targets.tryLogin(account.target, stale.username, stale.password);
+    if (login.ok) {
+      throw new ProviderError(
+        `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} that still logs in to target ${account.target}; refusing to discard it. Promote or remove it by hand after checking which password applications use.`,
+        { account: account.name, target: account.target, secret: account.secret },
+      );
+    }
+    if (!login.authFailure) {
+      throw new VerifyFailedError(`account ${account.name}: cannot tell whether the stale pending credential logs in to target ${account.target}: ${login.message}`, {
+        account: account.name,
+        target: account.target,
+      });
+    }
+    await this.providerCall(account, 'discard a stale pending value of', () => provider.discardPending(account.secret, stale.rotationId ?? ''));
+    await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-discarded', detail: { staleRotationId: stale.rotationId ?? null } });
+  }
+
+  /** Step 2: the SCRAM verifier of the pending password goes to PostgreSQL; the plaintext never does. */
+  private async apply(ctx: Ctx): Promise<Date | null> {
+    const { account, provider, rotation } = ctx;
+    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    if (!pending || pending.rotationId !== rotation.id) return null;
+    this.deps.redactor.add(pending.password);
+    const verifier = await scramVerifier(pending.password, this.deps.defaults.scramIterations);
+    // The inactive role of an alternating pair may carry an old expiry; the new password must not.
+    const validUntil = account.strategy === 'alternating' ? 'infinity' : undefined;
+    await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier, validUntil));
+    return new Date();
+  }
+
+  /** Step 3: log in with the pending password as an application would. */
+  private async verify(ctx: Ctx): Promise<void> {
+    const { account, provider, rotation } = ctx;
+    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    if (!pending || pending.rotationId !== rotation.id) {
+      // Already promoted by an attempt that crashed before recording it.
+      const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+      if (current?.rotationId === rotation.id) return this.verifyLogin(ctx, current);
+      throw new VerifyFailedError(`account ${account.name}: the pending credential of rotation ${rotation.id} is missing from provider ${account.provider}`, {
+        account: account.name,
+        target: account.target,
+      });
+    }
+    return this.verifyLogin(ctx, pending);
+  }
+
+  private async verifyLogin(ctx: Ctx, value: SecretValue): Promise<void> {
+    const { account, rotation } = ctx;
+    this.deps.redactor.add(value.password);
+    const attempts = this.deps.defaults.verifyAttempts;
+    let last: { authFailure: boolean; message: string } = { authFailure: false, message: 'not attempted' };
+    for (let i = 0; i < attempts; i++) {
+      const login = await this.deps.targets.tryLogin(account.target, rotation.targetRole, value.password);
+      if (login.ok) return;
+      last = login;
+      if (i < attempts - 1) await new Promise((r) => setTimeout(r, (this.deps.verifyBackoffMs ?? 250) * 2 ** i));
+    }
+    const message = `account ${account.name}: the new credential of role ${JSON.stringify(rotation.targetRole)} did not log in to target ${account.target}: ${last.message}`;
+    if (!last.authFailure) {
+      // Not a refusal (the server may be down): leave the rotation to resume at verify.
+      throw new VerifyFailedError(message, { account: account.name, target: account.target });
+    }
+    await this.rollBack(ctx, message);
+  }
+
+  /**
+   * The server refused the new password. For a single-user account whose provider still holds
+   * the old credential, put that one back so applications keep working, then drop the pending
+   * value; otherwise keep the pending value (I1) and fail.
+   */
+  private async rollBack(ctx: Ctx, reason: string): Promise<never> {
+    const { account, provider, rotation, fence } = ctx;
+    const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+    let outcome = 'the pending credential is kept in the provider';
+    if (account.strategy === 'single-user' && current && current.username === rotation.targetRole && current.rotationId !== rotation.id) {
+      this.deps.redactor.add(current.password);
+      const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
+      await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier));
+      await this.providerCall(account, 'discard the pending value of', () => provider.discardPending(account.secret, rotation.id));
+      outcome = 'the previous credential was restored';
+    }
+    const message = `${reason}; ${outcome}`;
+    await fence.fail(rotation, message);
+    throw new VerifyFailedError(message, { account: account.name, target: account.target });
+  }
+
+  private oldCredentialExpiry(ctx: Ctx): Date | null {
+    const { account, rotation, opts } = ctx;
+    if (account.strategy === 'single-user') return rotation.appliedAt ?? new Date();
+    if (!rotation.previousRole) return null;
+    return opts.terminateSessions ? new Date() : new Date(Date.now() + account.gracePeriod);
+  }
+
+  /** Step 5: expire the previous login (alternating), end sessions if asked, finish the record. */
+  private async record(ctx: Ctx): Promise<Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'>> {
+    const { account, rotation, fence, opts } = ctx;
+    const expiry = rotation.oldCredentialExpiresAt;
+    let sessionsEnded: number | null = null;
+    await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
+      if (account.strategy === 'alternating' && rotation.previousRole && expiry) {
+        await setValidUntil(client, rotation.previousRole, expiry);
+      }
+      if (opts.terminateSessions) {
+        const roles = account.strategy === 'alternating' ? account.roles : [account.role];
+        sessionsEnded = 0;
+        for (const role of roles) sessionsEnded += await terminateSessions(client, role);
+      }
+    });
+    if (sessionsEnded !== null) {
+      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: rotation.requestedBy, detail: { count: sessionsEnded } });
+    }
+    const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date());
+    await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded });
+    failpoint('after-record', account.name, this.deps.env);
+    return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded };
+  }
+
+  /** Run a provider operation; failures become ProviderErrors naming the account and secret. */
+  private async providerCall<T>(account: AccountConfig, what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const detail = this.deps.redactor.scrub(messageOf(err));
+      throw new ProviderError(`account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`, {
+        account: account.name,
+        target: account.target,
+        secret: account.secret,
+        cause: err,
+      });
+    }
+  }
+
+  private asPgrotateError(err: unknown, account: AccountConfig): PgrotateError {
+    if (err instanceof PgrotateError) {
+      const msg = this.deps.redactor.scrub(err.message);
+      if (msg !== err.message) err.message = msg;
+      return err;
+    }
+    return new PgrotateError(`account ${account.name} (target ${account.target}): ${this.deps.redactor.scrub(messageOf(err))}`, {
+      account: account.name,
+      target: account.target,
+      cause: err,
+    });
+  }
+}

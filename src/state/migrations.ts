@@ -1,0 +1,92 @@
+import type { Pool } from 'pg';
+import { quoteIdent } from '../pg/quote.js';
+
+// Schema migrations, run at start by every process. They are serialised by a transaction-level
+// advisory lock, so any number of workers starting together apply each version exactly once.
+
+const MIGRATION_LOCK_KEY = 'pgrotate:migrations';
+
+/** Ordered list; a migration is never edited once released, only followed by a new one. */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (s: string) => string }> = [
+  {
+    version: 1,
+    name: 'accounts, rotations, audit events',
+    sql: (s) => `
+      CREATE TABLE ${s}.accounts (
+        name text PRIMARY KEY,
+        target text NOT NULL,
+        strategy text NOT NULL,
+        active_role text,
+        last_rotation_id uuid,
+        last_rotated_at timestamptz,
+        old_credential_expires_at timestamptz,
+        next_due_at timestamptz,
+        last_status text,
+        last_error text,
+        consecutive_failures integer NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX accounts_next_due_idx ON ${s}.accounts (next_due_at);
+      CREATE TABLE ${s}.rotations (
+        id uuid PRIMARY KEY,
+        account text NOT NULL,
+        strategy text NOT NULL,
+        status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+        step text NOT NULL CHECK (step IN ('created', 'staged', 'applied', 'verified', 'promoted', 'recorded')),
+        target_role text NOT NULL,
+        previous_role text,
+        reason text,
+        requested_by text,
+        terminate_sessions boolean NOT NULL DEFAULT false,
+        attempts integer NOT NULL DEFAULT 1,
+        started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        finished_at timestamptz,
+        applied_at timestamptz,
+        old_credential_expires_at timestamptz,
+        sessions_ended integer,
+        error text
+      );
+      CREATE UNIQUE INDEX rotations_one_running_per_account ON ${s}.rotations (account) WHERE status = 'running';
+      CREATE INDEX rotations_account_started_idx ON ${s}.rotations (account, started_at DESC);
+      CREATE TABLE ${s}.audit_events (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        account text,
+        rotation_id uuid,
+        kind text NOT NULL,
+        actor text,
+        detail jsonb NOT NULL DEFAULT '{}'::jsonb
+      );
+      CREATE INDEX audit_events_account_idx ON ${s}.audit_events (account, id);
+    `,
+  },
+];
+
+/** Bring the schema up to date; safe to call concurrently from many processes. */
+export async function migrate(pool: Pool, schema: string): Promise<number[]> {
+  const s = quoteIdent(schema);
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${MIGRATION_LOCK_KEY}:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql(s));
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

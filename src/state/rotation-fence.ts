@@ -1,0 +1,209 @@
+import type pg from 'pg';
+import { FenceLostError, messageOf } from '../errors.js';
+import type { NewAuditEvent, StateStore } from './state-store.js';
+import { rotationFromRow, type RotationRecord, type RotationRow, type Step } from './rotation-record.js';
+
+export interface NewRotation {
+  id: string;
+  account: string;
+  target: string;
+  strategy: 'single-user' | 'alternating';
+  targetRole: string;
+  previousRole: string | null;
+  reason: string | null;
+  requestedBy: string | null;
+  terminateSessions: boolean;
+}
+
+export interface Completion {
+  activeRole: string;
+  oldCredentialExpiresAt: Date | null;
+  nextDueAt: Date | null;
+  sessionsEnded: number | null;
+}
+
+/**
+ * Exclusive right to advance one account's rotation (invariant I3). All writes go through the
+ * connection that holds the advisory lock, so a process that lost the lock cannot write.
+ */
+export class RotationFence {
+  private released = false;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly client: pg.PoolClient,
+    readonly account: string,
+    private readonly key: string,
+  ) {
+    // A dead connection must surface on the next write, not crash the process.
+    client.on('error', () => undefined);
+  }
+
+  /** The unfinished rotation of this account, if a previous attempt left one. */
+  async running(): Promise<RotationRecord | null> {
+    const res = await this.q<RotationRow>(`SELECT * FROM ${this.store.s}.rotations WHERE account = $1 AND status = 'running'`, [this.account]);
+    return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
+  }
+
+  /** Start a rotation record and its audit event in one transaction. */
+  async create(r: NewRotation): Promise<RotationRecord> {
+    return this.tx(async () => {
+      await this.q(
+        `INSERT INTO ${this.store.s}.accounts (name, target, strategy) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy, updated_at = now()`,
+        [r.account, r.target, r.strategy],
+      );
+      const res = await this.q<RotationRow>(
+        `INSERT INTO ${this.store.s}.rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
+         VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
+        [r.id, r.account, r.strategy, r.targetRole, r.previousRole, r.reason, r.requestedBy, r.terminateSessions],
+      );
+      await this.audit({
+        account: r.account,
+        rotationId: r.id,
+        kind: 'rotation.started',
+        actor: r.requestedBy,
+        detail: { reason: r.reason, role: r.targetRole, strategy: r.strategy, terminateSessions: r.terminateSessions },
+      });
+      return rotationFromRow(res.rows[0] as RotationRow);
+    });
+  }
+
+  /** Count another attempt at a rotation a previous process left unfinished. */
+  async resume(rotation: RotationRecord, actor: string | null): Promise<RotationRecord> {
+    return this.tx(async () => {
+      const res = await this.q<RotationRow>(
+        `UPDATE ${this.store.s}.rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL
+         WHERE id = $1 AND status = 'running' RETURNING *`,
+        [rotation.id],
+      );
+      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.resumed', actor, detail: { step: rotation.step } });
+      return rotationFromRow(res.rows[0] as RotationRow);
+    });
+  }
+
+  /** Record that `step` completed, with the facts it produced. */
+  async advance(rotationId: string, step: Step, facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {}): Promise<void> {
+    await this.tx(async () => {
+      const res = await this.q(
+        `UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
+           applied_at = COALESCE($3, applied_at), old_credential_expires_at = COALESCE($4, old_credential_expires_at)
+         WHERE id = $1 AND status = 'running'`,
+        [rotationId, step, facts.appliedAt ?? null, facts.oldCredentialExpiresAt ?? null],
+      );
+      if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, { account: this.account });
+      await this.audit({ account: this.account, rotationId, kind: `rotation.${step}` });
+    });
+  }
+
+  /** Finish successfully: the account's new state and the audit event, atomically. */
+  async succeed(rotation: RotationRecord, done: Completion): Promise<void> {
+    await this.tx(async () => {
+      const res = await this.q(
+        `UPDATE ${this.store.s}.rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
+           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3
+         WHERE id = $1 AND status = 'running'`,
+        [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded],
+      );
+      if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, { account: this.account });
+      await this.q(
+        `UPDATE ${this.store.s}.accounts SET active_role = $2, last_rotation_id = $3, last_rotated_at = clock_timestamp(),
+           old_credential_expires_at = $4, next_due_at = $5, last_status = 'succeeded', last_error = NULL,
+           consecutive_failures = 0, updated_at = now()
+         WHERE name = $1`,
+        [this.account, done.activeRole, rotation.id, done.oldCredentialExpiresAt, done.nextDueAt],
+      );
+      await this.audit({
+        account: this.account,
+        rotationId: rotation.id,
+        kind: 'rotation.succeeded',
+        actor: rotation.requestedBy,
+        detail: {
+          role: done.activeRole,
+          oldCredentialExpiresAt: done.oldCredentialExpiresAt?.toISOString() ?? null,
+          nextDueAt: done.nextDueAt?.toISOString() ?? null,
+          sessionsEnded: done.sessionsEnded,
+        },
+      });
+    });
+  }
+
+  /** Finish as failed (after a rollback, or when the rotation cannot go on). */
+  async fail(rotation: RotationRecord, error: string): Promise<void> {
+    const message = this.store.redactor.scrub(error);
+    await this.tx(async () => {
+      await this.q(
+        `UPDATE ${this.store.s}.rotations SET status = 'failed', finished_at = clock_timestamp(), updated_at = clock_timestamp(), error = $2
+         WHERE id = $1 AND status = 'running'`,
+        [rotation.id, message],
+      );
+      await this.markAccountFailed(message);
+      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.failed', actor: rotation.requestedBy, detail: { error: message, step: rotation.step } });
+    });
+  }
+
+  /** Note an error on a rotation that stays resumable (it keeps status running). */
+  async noteError(rotation: RotationRecord, error: string): Promise<void> {
+    const message = this.store.redactor.scrub(error);
+    await this.tx(async () => {
+      await this.q(`UPDATE ${this.store.s}.rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'`, [rotation.id, message]);
+      await this.markAccountFailed(message);
+      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.interrupted', actor: rotation.requestedBy, detail: { error: message, step: rotation.step } });
+    });
+  }
+
+  /** Append an audit event through the fenced connection. */
+  async audit(event: NewAuditEvent): Promise<void> {
+    await this.store.audit(event, this.client);
+  }
+
+  /** Give up the fence; safe to call twice. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key]);
+      this.client.release();
+    } catch (err) {
+      // A broken connection has already dropped the lock with the session.
+      this.client.release(err as Error);
+    }
+  }
+
+  private async markAccountFailed(message: string): Promise<void> {
+    await this.q(
+      `UPDATE ${this.store.s}.accounts SET last_status = 'failed', last_error = $2, consecutive_failures = consecutive_failures + 1, updated_at = now() WHERE name = $1`,
+      [this.account, message],
+    );
+  }
+
+  private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.released) throw new FenceLostError(`fence of account ${this.account} was released`, { account: this.account });
+    try {
+      return await this.client.query<R>(text, values);
+    } catch (err) {
+      if (err instanceof FenceLostError) throw err;
+      const code = (err as { code?: string }).code;
+      // SQL errors from a live connection are bugs or constraint hits; a dead one means the lock is gone.
+      if (code === undefined || code.startsWith('57P') || code.startsWith('08')) {
+        throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}: ${this.store.redactor.scrub(messageOf(err))}`, {
+          account: this.account,
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async tx<T>(fn: () => Promise<T>): Promise<T> {
+    await this.q('BEGIN', []);
+    try {
+      const out = await fn();
+      await this.q('COMMIT', []);
+      return out;
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+}
