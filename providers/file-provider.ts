@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, w
 import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ProviderError } from '../src/errors.js';
-import { parseSecretObject, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretObject, parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // A JSON file as a secret store, for development and demos.
 // `<path>` holds `{ "<secret>": <current value> }`: what applications read.
@@ -111,7 +111,10 @@ export class FileProvider implements SecretProvider {
 
   private entry(map: Record<string, unknown>, secret: string): SecretValue | null {
     if (!Object.prototype.hasOwnProperty.call(map, secret)) return null;
-    return parseSecretObject(map[secret], { provider: this.name, secret });
+    const raw = map[secret];
+    const where = { provider: this.name, secret };
+    // A person may have stored the credential as a JSON string rather than an object.
+    return typeof raw === 'string' ? parseSecretText(raw, where) : parseSecretObject(raw, where);
   }
 
   private async readSidecar(secret: string): Promise<Sidecar> {

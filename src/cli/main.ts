@@ -72,7 +72,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.usage;
     }
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
-    const log = createLogger(redactor);
+    const log = createLogger(redactor, { destination: io.stderr });
     app = await createApp(loaded, { redactor, log, env: io.env });
     switch (command) {
       case 'rotate':

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The full test command: install what the tests need (idempotent), install npm dependencies,
+# then lint, type-check, build and run every test against real services that the test run
+# starts itself (test/global-setup.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for step in scripts/install/*.sh; do
+  echo "== install: $step"
+  bash "$step"
+done
+echo "== npm ci"
+npm ci --no-audit --no-fund
+echo "== npm test"
+set +e
+npm test -- --reporter=default --reporter=json --outputFile=.test-results.json
+code=$?
+set -e
+node scripts/print-test-summary.mjs .test-results.json || true
+exit $code

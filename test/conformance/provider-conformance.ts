@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RotatedSecretValue, SecretProvider, SecretValue } from '../../providers/secret-provider.js';
+
+// The provider conformance suite: every secret store passes the same behavioural checks the
+// rotation engine relies on. A provider's test file calls `describeProviderConformance` with a
+// factory that connects to the real service.
+
+export interface ConformanceHarness {
+  provider: SecretProvider;
+  /** A fresh secret name (path) for one test. */
+  secretName(): string;
+  /** Read the secret exactly the way applications do (the store's normal location). */
+  consumerRead(secret: string): Promise<SecretValue | null>;
+  /** Store raw text as the current value, as a person might have (for format errors). */
+  seedRaw?(secret: string, text: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** A complete value as the engine writes it. */
+export function sampleValue(overrides: Partial<RotatedSecretValue> = {}): RotatedSecretValue {
+  return {
+    username: 'app_user',
+    password: `pw-${randomUUID()}`,
+    host: 'db.example.internal',
+    port: 5432,
+    dbname: 'app',
+    engine: 'postgres',
+    rotatedAt: new Date().toISOString(),
+    rotationId: randomUUID(),
+    ...overrides,
+  };
+}
+
+/** Register the conformance tests for one provider. */
+export function describeProviderConformance(label: string, makeHarness: () => Promise<ConformanceHarness>): void {
+  describe(`provider conformance: ${label}`, () => {
+    let h: ConformanceHarness;
+    beforeAll(async () => {
+      h = await makeHarness();
+    });
+    afterAll(async () => {
+      await h?.cleanup();
+    });
+
+    it('a secret that does not exist reads as null', async () => {
+      const s = h.secretName();
+      expect(await h.provider.getCurrent(s)).toBeNull();
+      expect(await h.provider.getPending(s)).toBeNull();
+      expect(await h.provider.getPrevious(s)).toBeNull();
+    });
+
+    it('stage is idempotent per rotation id: a retried stage keeps the first value', async () => {
+      const s = h.secretName();
+      const first = sampleValue();
+      const again = { ...first, password: `other-${randomUUID()}` };
+      expect((await h.provider.stagePending(s, first)).password).toBe(first.password);
+      expect((await h.provider.stagePending(s, again)).password).toBe(first.password);
+      expect((await h.provider.getPending(s))?.password).toBe(first.password);
+    });
+
+    it('pending is invisible to readers of current, for a new and for an existing secret', async () => {
+      const s = h.secretName();
+      const v1 = sampleValue();
+      await h.provider.stagePending(s, v1);
+      expect(await h.consumerRead(s)).toBeNull();
+      expect(await h.provider.getCurrent(s)).toBeNull();
+      await h.provider.promotePending(s, v1.rotationId);
+      const v2 = sampleValue();
+      await h.provider.stagePending(s, v2);
+      expect((await h.consumerRead(s))?.password).toBe(v1.password);
+      expect((await h.provider.getCurrent(s))?.password).toBe(v1.password);
+    });
+
+    it('promote makes pending current, clears pending, and is idempotent', async () => {
+      const s = h.secretName();
+      const v = sampleValue();
+      await h.provider.stagePending(s, v);
+      await h.provider.promotePending(s, v.rotationId);
+      await h.provider.promotePending(s, v.rotationId);
+      const current = await h.provider.getCurrent(s);
+      expect(current).toMatchObject({ username: v.username, password: v.password, rotationId: v.rotationId, engine: 'postgres', port: 5432, dbname: 'app' });
+      expect((await h.consumerRead(s))?.password).toBe(v.password);
+      expect(await h.provider.getPending(s)).toBeNull();
+    });
+
+    it('the superseded current stays readable as previous', async () => {
+      const s = h.secretName();
+      const v1 = sampleValue();
+      const v2 = sampleValue();
+      await h.provider.stagePending(s, v1);
+      await h.provider.promotePending(s, v1.rotationId);
+      await h.provider.stagePending(s, v2);
+      await h.provider.promotePending(s, v2.rotationId);
+      expect((await h.provider.getCurrent(s))?.password).toBe(v2.password);
+      expect((await h.provider.getPrevious(s))?.password).toBe(v1.password);
+    });
+
+    it('a pending value of another rotation is refused, and discard only removes its own', async () => {
+      const s = h.secretName();
+      const mine = sampleValue();
+      const other = sampleValue();
+      await h.provider.stagePending(s, mine);
+      await expect(h.provider.stagePending(s, other)).rejects.toThrow(/pending/i);
+      await h.provider.discardPending(s, other.rotationId);
+      expect((await h.provider.getPending(s))?.rotationId).toBe(mine.rotationId);
+      await h.provider.discardPending(s, mine.rotationId);
+      expect(await h.provider.getPending(s)).toBeNull();
+      await h.provider.stagePending(s, other);
+      expect((await h.provider.getPending(s))?.rotationId).toBe(other.rotationId);
+    });
+
+    it('promoting a rotation that was never staged is an error naming the secret', async () => {
+      const s = h.secretName();
+      await expect(h.provider.promotePending(s, randomUUID())).rejects.toThrow(s);
+    });
+
+    it('concurrent rotations of different secrets do not clobber each other', async () => {
+      const secrets = Array.from({ length: 6 }, () => h.secretName());
+      const values = new Map(secrets.map((s) => [s, sampleValue({ username: `u_${s.length}` })]));
+      await Promise.all(
+        secrets.map(async (s) => {
+          const v = values.get(s) as RotatedSecretValue;
+          await h.provider.stagePending(s, v);
+          await h.provider.promotePending(s, v.rotationId);
+        }),
+      );
+      for (const s of secrets) {
+        expect((await h.provider.getCurrent(s))?.password).toBe(values.get(s)?.password);
+        expect((await h.consumerRead(s))?.password).toBe(values.get(s)?.password);
+      }
+    });
+
+    it('a current value that is not JSON, or lacks username, is a clear error naming the secret', async () => {
+      if (!h.seedRaw) return expect(h.seedRaw).toBeUndefined();
+      const notJson = h.secretName();
+      await h.seedRaw(notJson, 'this is not json');
+      await expect(h.provider.getCurrent(notJson)).rejects.toThrow(new RegExp(`${escape(notJson)}.*not JSON`));
+      const noUser = h.secretName();
+      await h.seedRaw(noUser, JSON.stringify({ password: 'x-secret-value' }));
+      const err = await h.provider.getCurrent(noUser).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(new RegExp(`${escape(noUser)}.*username`));
+      expect(err?.message).not.toContain('x-secret-value');
+    });
+  });
+}
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,1 @@
+export { freePort } from '../../src/cli/commands/demo-command.js';
