@@ -1,0 +1,18 @@
+// A secret store the benchmark can rotate through. Each bench/providers/<name>-bench-provider.ts
+// exports `benchProvider: BenchProvider`; the runner (bench/run-bench.ts) starts PostgreSQL,
+// creates the accounts and rotates them through every provider whose setup succeeds.
+
+export interface BenchProviderInstance {
+  /** The provider's config entry, exactly as it would appear under `providers.<name>` in YAML. */
+  config: Record<string, unknown>;
+  /** Environment variables the config references (env:NAME). */
+  env?: Record<string, string>;
+  /** Stop anything setup started. */
+  stop(): Promise<void>;
+}
+
+export interface BenchProvider {
+  name: string;
+  /** Start (or connect to) the store; throw with a clear reason when it cannot run here. */
+  setup(): Promise<BenchProviderInstance>;
+}
