@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { policyAlphabet } from '../password/password-generator.js';
 import { parseDuration } from './duration.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
@@ -29,12 +30,21 @@ export const scheduleSchema = z.union([
 ]);
 export type Schedule = z.output<typeof scheduleSchema>;
 
-export const passwordPolicySchema = z.strictObject({
-  length: z.number().int().min(16, 'length must be at least 16').max(256).default(32),
-  alphabet: z.enum(['alphanumeric', 'alphanumeric-symbols']).or(z.strictObject({ chars: z.string().min(10) })).default('alphanumeric'),
-  require: z.array(z.enum(['lower', 'upper', 'digit', 'symbol'])).default([]),
-  exclude: z.string().default(''),
-});
+export const passwordPolicySchema = z
+  .strictObject({
+    length: z.number().int().min(16, 'length must be at least 16').max(256).default(32),
+    alphabet: z.enum(['alphanumeric', 'alphanumeric-symbols']).or(z.strictObject({ chars: z.string().min(10) })).default('alphanumeric'),
+    require: z.array(z.enum(['lower', 'upper', 'digit', 'symbol'])).default([]),
+    exclude: z.string().default(''),
+  })
+  .superRefine((policy, ctx) => {
+    // Fail at load time, not at the first rotation months later.
+    try {
+      policyAlphabet(policy);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 export type PasswordPolicyConfig = z.output<typeof passwordPolicySchema>;
 
 const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);

@@ -57,8 +57,9 @@ export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string 
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) lines.add(`  ${formatPath([...issue.path, key])}: unknown key`);
     } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      // Report the branch that got furthest: the one with the fewest problems.
-      const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+      // Report the branch that got furthest: the deepest problem, then the fewest problems.
+      const depth = (errs: ReadonlyArray<z.core.$ZodIssue>) => Math.max(0, ...errs.map((e) => e.path.length));
+      const best = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0] ?? [];
       const nested = best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
       lines.add(describeIssues(nested as z.core.$ZodIssue[]));
     } else {
