@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { policyAlphabet } from '../password/password-generator.js';
+import { CronSyntaxError, parseCron } from '../schedule/cron.js';
 import { parseDuration } from './duration.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
@@ -15,16 +16,18 @@ export const durationSchema = z.string().transform((text, ctx) => {
   return ms;
 });
 
-const CRON_FIELD = /^[\d*/,\-A-Za-z?LW#]+$/;
-
 export const scheduleSchema = z.union([
   z.literal('manual'),
   z.strictObject({ every: durationSchema }),
   z.strictObject({
-    cron: z.string().refine((c) => {
-      const fields = c.trim().split(/\s+/);
-      return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
-    }, 'cron expression must have five fields: minute hour day-of-month month day-of-week'),
+    cron: z.string().superRefine((c, ctx) => {
+      try {
+        parseCron(c);
+      } catch (err) {
+        if (!(err instanceof CronSyntaxError)) throw err;
+        ctx.addIssue({ code: 'custom', message: `cron expression "${c}": ${err.message} (five fields, UTC: minute hour day-of-month month day-of-week)` });
+      }
+    }),
     window: durationSchema.optional(),
   }),
 ]);
@@ -77,6 +80,10 @@ export const vaultProviderSchema = z.strictObject({
   token: z.string().optional(),
   namespace: z.string().optional(),
   caFile: z.string().optional(),
+  /** Path prefix (inside the mount) where pending values live; consumers' policies must not cover it. */
+  pendingPrefix: z.string().min(1).default('pgrotate-pending'),
+  /** Timeout of one HTTP request to Vault. */
+  timeout: durationSchema.default(10_000),
   auth: z
     .union([
       z.strictObject({ method: z.literal('token'), token: z.string().min(1) }),
@@ -146,6 +153,26 @@ export const accountSchema = z.preprocess(
 );
 export type AccountConfig = z.output<typeof accountSchema>;
 
+const hostPortSchema = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+
+/** Redis for the queue: a single server (url), Sentinel (sentinels + name) or Cluster (cluster). */
+export const redisSchema = z
+  .strictObject({
+    url: z.string().min(1).optional(),
+    password: z.string().optional(),
+    sentinels: z.array(hostPortSchema).min(1).optional(),
+    /** Sentinel master name. */
+    name: z.string().min(1).optional(),
+    cluster: z.array(hostPortSchema).min(1).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const modes = [r.url !== undefined, r.sentinels !== undefined, r.cluster !== undefined].filter(Boolean).length;
+    if (modes !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
+    if (r.sentinels && !r.name) ctx.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master name' });
+    if (r.name && !r.sentinels) ctx.addIssue({ code: 'custom', path: ['name'], message: 'name is the Sentinel master name; it needs sentinels' });
+  });
+export type RedisConfig = z.output<typeof redisSchema>;
+
 export const configSchema = z
   .strictObject({
     state: z.strictObject({
@@ -159,9 +186,35 @@ export const configSchema = z
     queue: z
       .strictObject({
         backend: z.enum(['postgres', 'redis']).default('postgres'),
-        redis: z.strictObject({ url: z.string().min(1), password: z.string().optional() }).optional(),
+        redis: redisSchema.optional(),
+        /** How often the scheduler looks for due accounts. */
+        tickInterval: durationSchema.default(30_000),
+        /** Due accounts enqueued per tick at most. */
+        tickBatch: z.number().int().min(1).max(100_000).default(1000),
+        /** Tries per rotation job before the account is marked failed and cooled down. */
+        attempts: z.number().int().min(1).max(50).default(5),
+        backoff: durationSchema.default(10_000),
+        backoffCap: durationSchema.default(600_000),
+        /** After the last attempt failed the account is due again this much later. */
+        cooldown: durationSchema.default(3_600_000),
+        /** A job whose worker stops renewing its lock for this long is handed to another worker. */
+        lockDuration: durationSchema.default(30_000),
+        /** On SIGTERM, how long the worker waits for running rotations before it exits. */
+        shutdownTimeout: durationSchema.default(30_000),
+      })
+      .superRefine((q, ctx) => {
+        if (q.backend === 'redis' && !q.redis) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'queue.backend redis needs queue.redis settings' });
       })
       .optional(),
+    /** Concurrency limits shared by `worker` and `run-due`. */
+    limits: z
+      .strictObject({
+        concurrency: z.number().int().min(1).max(1000).default(8),
+        perTarget: z.number().int().min(1).max(1000).default(4),
+      })
+      .default({ concurrency: 8, perTarget: 4 }),
+    /** Named groups of principals, for `exposedTo` and `offboard`. */
+    groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
     providers: z.record(z.string().min(1), providerSchema).default({}),
     targets: z.record(z.string().min(1), targetSchema).default({}),
     http: z
@@ -210,6 +263,11 @@ export const configSchema = z
         }
       }
     });
+    for (const [group, members] of Object.entries(cfg.groups)) {
+      if (members.includes(group)) ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists itself` });
+      const nested = members.filter((m) => m in cfg.groups);
+      if (nested.length > 0) ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists groups (${nested.join(', ')}); list people only` });
+    }
     for (const [name, target] of Object.entries(cfg.targets)) {
       if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });

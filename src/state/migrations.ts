@@ -61,6 +61,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (s:
       CREATE INDEX audit_events_account_idx ON ${s}.audit_events (account, id);
     `,
   },
+  {
+    version: 2,
+    name: 'scheduler: schedule an account was last planned with',
+    // The schedule an account's next_due_at was computed from, so a changed schedule in the
+    // config is noticed. The scheduler tick uses accounts_next_due_idx from version 1.
+    sql: (s) => `ALTER TABLE ${s}.accounts ADD COLUMN schedule text;`,
+  },
 ];
 
 /** Bring the schema up to date; safe to call concurrently from many processes. */
