@@ -2,6 +2,7 @@ import { ConfigError } from '../src/errors.js';
 import type { ProviderConfig } from '../src/config/config-schema.js';
 import type { Redactor } from '../src/logging/redactor.js';
 import type { Logger } from '../src/logging/logger.js';
+import { createAzureKeyVaultProvider } from './azure-key-vault-provider.js';
 import { FileProvider } from './file-provider.js';
 import type { SecretProvider } from './secret-provider.js';
 
@@ -16,6 +17,8 @@ export async function createProvider(name: string, config: ProviderConfig, _deps
   switch (config.type) {
     case 'file':
       return new FileProvider({ name, path: config.path });
+    case 'azure-key-vault':
+      return createAzureKeyVaultProvider(name, config, _deps);
     default:
       throw new ConfigError(`providers.${name}: provider type "${config.type}" is not available in this build`);
   }

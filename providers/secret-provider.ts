@@ -29,6 +29,11 @@ export interface RotatedSecretValue extends SecretValue {
   engine: 'postgres';
   rotatedAt: string;
   rotationId: string;
+  /**
+   * When this credential is next due for rotation (ISO time), if the schedule says. Metadata for
+   * the store (Azure Key Vault sets the secret's expiresOn from it); not part of the secret format.
+   */
+  nextDueAt?: string;
 }
 
 export interface SecretProvider {

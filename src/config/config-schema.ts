@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { policyAlphabet } from '../password/password-generator.js';
 import { CronSyntaxError, parseCron } from '../schedule/cron.js';
 import { parseDuration } from './duration.js';
+import { azureSecretNameProblem } from '../../providers/azure-secret-name.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
 // path rather than a silently ignored setting.
@@ -116,6 +117,8 @@ export const azureProviderSchema = z.strictObject({
     ])
     .optional(),
   caFile: z.string().optional(),
+  /** Accept an auth challenge from a host that is not *.vault.azure.net (emulators such as Lowkey Vault). */
+  disableChallengeResourceVerification: z.boolean().default(false),
 });
 
 export const providerSchema = z.discriminatedUnion('type', [fileProviderSchema, vaultProviderSchema, awsProviderSchema, azureProviderSchema]);
@@ -252,6 +255,10 @@ export const configSchema = z
       if (!(account.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['accounts', i, 'provider'], message: `account "${account.name}" names unknown provider "${account.provider}"` });
       }
+      if (cfg.providers[account.provider]?.type === 'azure-key-vault') {
+        const problem = azureSecretNameProblem(account.secret, true);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
+      }
       if (account.strategy === 'alternating') {
         const schedule = account.schedule ?? cfg.defaults.schedule;
         if (typeof schedule === 'object' && 'every' in schedule && account.gracePeriod >= schedule.every) {
@@ -271,6 +278,10 @@ export const configSchema = z
     for (const [name, target] of Object.entries(cfg.targets)) {
       if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });
+      }
+      if ('provider' in target.admin && cfg.providers[target.admin.provider]?.type === 'azure-key-vault') {
+        const problem = azureSecretNameProblem(target.admin.secret, false);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
       }
     }
   });

@@ -246,6 +246,9 @@ export class RotationEngine {
       rotatedAt: new Date().toISOString(),
       rotationId: rotation.id,
     };
+    // Stores with their own expiry metadata (Azure's expiresOn) keep it in step with the schedule.
+    const nextDue = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
+    if (nextDue) value.nextDueAt = nextDue.toISOString();
     this.deps.redactor.add(value.password);
     const staged = await this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
     this.deps.redactor.add(staged.password);

@@ -1,0 +1,323 @@
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import type { TokenCredential } from '@azure/identity';
+import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties, type SetSecretOptions } from '@azure/keyvault-secrets';
+import type { ProviderConfig } from '../src/config/config-schema.js';
+import { ProviderError, messageOf } from '../src/errors.js';
+import type { Redactor } from '../src/logging/redactor.js';
+import { createAzureCredential } from './azure-credential.js';
+import { azurePendingName, azureSecretNameProblem } from './azure-secret-name.js';
+import { parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+
+// Azure Key Vault as a secret store.
+//
+// Every new version of an Azure secret is at once the one consumers read (getSecret without a
+// version), so the pending credential cannot be a new version of the secret itself. It lives in a
+// companion secret `<secret>-pgrotate-pending` that applications never read. Promote writes the
+// pending JSON as the secret's new version and deletes the companion; older versions stay as
+// history and the one before the latest is *previous*.
+//
+// Crash safety of promote: the latest version's `rotationId` tag is compared first, so a rerun after
+// a crash between "new version written" and "companion deleted" only finishes the deletion.
+// Soft delete: a deleted companion lingers as "deleted but recoverable", and Azure refuses to set a
+// secret of that name (409 Conflict). Staging then purges it (or, where purging is not allowed,
+// recovers it) and tries again, so a leftover never blocks a rotation.
+
+const CONTENT_TYPE = 'application/json';
+const TAG_MANAGED_BY = 'managedBy';
+const TAG_ROTATION_ID = 'rotationId';
+const TAG_ROTATED_AT = 'rotatedAt';
+const TAG_NEXT_DUE = 'nextDueAt';
+const TAG_PENDING_FOR = 'pendingFor';
+
+export interface AzureKeyVaultProviderOptions {
+  name: string;
+  vaultUrl: string;
+  credential: TokenCredential;
+  /** PEM file of a CA to trust in addition to the system's (test servers, private endpoints). */
+  caFile?: string | undefined;
+  /** Accept an auth challenge whose resource is not a *.vault.azure.net domain (emulators). */
+  disableChallengeResourceVerification?: boolean | undefined;
+  redactor?: Redactor | undefined;
+  /** Retries of a request that failed in transit or with 429/5xx; default 3. */
+  maxRetries?: number | undefined;
+  /** How long to keep retrying a name that is still being deleted or purged (409); default 30 s. */
+  conflictTimeoutMs?: number | undefined;
+}
+
+/** Secret store backed by one Azure Key Vault. */
+export class AzureKeyVaultProvider implements SecretProvider {
+  readonly name: string;
+  private readonly opts: AzureKeyVaultProviderOptions;
+  private clientInstance: SecretClient | null = null;
+
+  constructor(opts: AzureKeyVaultProviderOptions) {
+    this.name = opts.name;
+    this.opts = opts;
+  }
+
+  async getCurrent(secret: string): Promise<SecretValue | null> {
+    this.checkName(secret);
+    const found = await this.fetch(secret, 'read');
+    return found ? this.parse(found, secret) : null;
+  }
+
+  async getPending(secret: string): Promise<SecretValue | null> {
+    this.checkName(secret);
+    const pending = await this.fetch(azurePendingName(secret), 'read the pending value of', secret);
+    if (!pending) return null;
+    const value = this.parse(pending, secret);
+    // A companion left behind by a promote that crashed before deleting it (or brought back by a
+    // recovery) holds what is already current: it is not pending any more.
+    const current = await this.fetch(secret, 'read');
+    if (current && value.rotationId && rotationIdOf(current) === value.rotationId) return null;
+    return value;
+  }
+
+  async getPrevious(secret: string): Promise<SecretValue | null> {
+    this.checkName(secret);
+    const versions: SecretProperties[] = [];
+    try {
+      for await (const props of this.client().listPropertiesOfSecretVersions(secret)) {
+        if (props.enabled !== false) versions.push(props);
+      }
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw this.failure('list the versions of', secret, err);
+    }
+    // Newest first. Azure's timestamps have one-second resolution, so versions written within the
+    // same second are ordered by the rotatedAt tag pgrotate writes (millisecond ISO time).
+    versions.sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0) || (b.tags?.[TAG_ROTATED_AT] ?? '').localeCompare(a.tags?.[TAG_ROTATED_AT] ?? ''));
+    const previous = versions[1];
+    if (!previous?.version) return null;
+    let found: KeyVaultSecret;
+    try {
+      found = await this.client().getSecret(secret, { version: previous.version });
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw this.failure('read the previous version of', secret, err);
+    }
+    return this.parse(found, secret);
+  }
+
+  async stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue> {
+    this.checkName(secret);
+    const existing = await this.getPending(secret);
+    if (existing) {
+      if (existing.rotationId === value.rotationId) return existing;
+      throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
+    }
+    const { nextDueAt, ...stored } = value;
+    this.opts.redactor?.add(stored.password);
+    const tags: Record<string, string> = {
+      [TAG_MANAGED_BY]: 'pgrotate',
+      [TAG_ROTATION_ID]: stored.rotationId,
+      [TAG_ROTATED_AT]: stored.rotatedAt,
+      [TAG_PENDING_FOR]: secret,
+    };
+    if (nextDueAt) tags[TAG_NEXT_DUE] = nextDueAt;
+    await this.write(azurePendingName(secret), JSON.stringify(stored), { contentType: CONTENT_TYPE, tags }, secret, 'purge');
+    return stored;
+  }
+
+  async promotePending(secret: string, rotationId: string): Promise<void> {
+    this.checkName(secret);
+    const current = await this.fetch(secret, 'read');
+    if (current && rotationIdOf(current) === rotationId) {
+      // Already promoted (a rerun after a crash): only the companion may still need removing.
+      await this.deleteCompanion(secret, rotationId);
+      return;
+    }
+    const pending = await this.fetch(azurePendingName(secret), 'read the pending value of', secret);
+    const value = pending ? this.parse(pending, secret) : null;
+    if (!pending || !value || value.rotationId !== rotationId) {
+      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+    }
+    const tags: Record<string, string> = { [TAG_MANAGED_BY]: 'pgrotate', [TAG_ROTATION_ID]: rotationId };
+    if (value.rotatedAt) tags[TAG_ROTATED_AT] = value.rotatedAt;
+    const options: SetSecretOptions = { contentType: CONTENT_TYPE, tags, ...expiryOption(pending.properties.tags?.[TAG_NEXT_DUE]) };
+    // The application's secret itself: a soft-deleted one is recovered (its history kept), not purged.
+    await this.write(secret, pending.value ?? '', options, secret, 'recover');
+    await this.deleteCompanion(secret, rotationId);
+  }
+
+  async discardPending(secret: string, rotationId: string): Promise<void> {
+    this.checkName(secret);
+    const pending = await this.fetch(azurePendingName(secret), 'read the pending value of', secret);
+    if (!pending || rotationIdOf(pending) !== rotationId) return;
+    await this.deleteCompanion(secret, rotationId);
+  }
+
+  async close(): Promise<void> {
+    this.clientInstance = null;
+  }
+
+  /** The SDK client, built on first use so that creating the provider does no I/O. */
+  private client(): SecretClient {
+    if (this.clientInstance) return this.clientInstance;
+    const options: SecretClientOptions = {
+      retryOptions: { maxRetries: this.opts.maxRetries ?? 3, retryDelayInMs: 400, maxRetryDelayInMs: 4_000 },
+      disableChallengeResourceVerification: this.opts.disableChallengeResourceVerification ?? false,
+      // The SDK logs request URLs and headers only; bodies (secret values) are never logged.
+      userAgentOptions: { userAgentPrefix: 'pgrotate' },
+    };
+    if (this.opts.caFile) {
+      let pem: string;
+      try {
+        pem = readFileSync(this.opts.caFile, 'utf8');
+      } catch (err) {
+        throw new ProviderError(`provider ${this.name}: cannot read caFile ${this.opts.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      // Node replaces its trusted roots when `ca` is given; keep them and add the extra CA.
+      options.tlsOptions = { ca: [...rootCertificates, pem] };
+    }
+    this.clientInstance = new SecretClient(this.opts.vaultUrl, this.opts.credential, options);
+    return this.clientInstance;
+  }
+
+  /** The latest version of `name`, or null when it does not exist (or is deleted). */
+  private async fetch(name: string, what: string, secret = name): Promise<KeyVaultSecret | null> {
+    try {
+      const found = await this.client().getSecret(name);
+      this.opts.redactor?.add(found.value);
+      return found;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw this.failure(what, secret, err);
+    }
+  }
+
+  /**
+   * setSecret, handling a name that is soft-deleted (409 Conflict): `prefer` says whether to purge
+   * the deleted secret (the pending companion: nothing in it is worth keeping) or to recover it
+   * (the application's secret: its versions are history). Either falls back to the other.
+   */
+  private async write(name: string, text: string, options: SetSecretOptions, secret: string, prefer: 'purge' | 'recover'): Promise<void> {
+    const deadline = Date.now() + (this.opts.conflictTimeoutMs ?? 30_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client().setSecret(name, text, options);
+        return;
+      } catch (err) {
+        if (statusOf(err) !== 409 || Date.now() > deadline) throw this.failure(name === secret ? 'write' : 'write the pending value of', secret, err);
+      }
+      // Deleted but not purged, or a deletion/purge still in progress: clear the way and retry.
+      await this.clearDeleted(name, secret, prefer);
+      await sleep(Math.min(2_000, 100 * 2 ** attempt));
+    }
+  }
+
+  /** Purge or recover a soft-deleted secret; a state still in transition is left for the caller's retry. */
+  private async clearDeleted(name: string, secret: string, prefer: 'purge' | 'recover'): Promise<void> {
+    const steps = prefer === 'purge' ? ([this.purge, this.recover] as const) : ([this.recover, this.purge] as const);
+    let lastError: unknown = null;
+    for (const step of steps) {
+      try {
+        await step.call(this, name);
+        return;
+      } catch (err) {
+        const status = statusOf(err);
+        // 404: not in the deleted list (yet or any more); 409: deletion still in progress.
+        if (status === 404 || status === 409) return;
+        lastError = err;
+      }
+    }
+    throw this.failure(`clear the soft-deleted secret ${name} of`, secret, lastError);
+  }
+
+  private async purge(name: string): Promise<void> {
+    await this.client().purgeDeletedSecret(name);
+  }
+
+  private async recover(name: string): Promise<void> {
+    const poller = await this.client().beginRecoverDeletedSecret(name, { intervalInMs: 250 });
+    await poller.pollUntilDone();
+  }
+
+  /** Delete the pending companion if it (still) belongs to `rotationId`. */
+  private async deleteCompanion(secret: string, rotationId: string): Promise<void> {
+    const name = azurePendingName(secret);
+    const pending = await this.fetch(name, 'read the pending value of', secret);
+    if (!pending || rotationIdOf(pending) !== rotationId) return;
+    try {
+      // Starts the deletion; waiting for it to finish is not needed: a later stage that finds the
+      // name still deleting or soft-deleted purges or recovers it first.
+      await this.client().beginDeleteSecret(name, { intervalInMs: 250 });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw this.failure('delete the pending value of', secret, err);
+    }
+  }
+
+  private parse(found: KeyVaultSecret, secret: string): SecretValue {
+    const value = parseSecretText(found.value ?? '', { provider: this.name, secret });
+    this.opts.redactor?.add(value.password);
+    return value;
+  }
+
+  private checkName(secret: string): void {
+    const problem = azureSecretNameProblem(secret, true);
+    if (problem) throw new ProviderError(`provider ${this.name}: ${problem}`, { secret });
+  }
+
+  /** A ProviderError naming the provider, secret and vault; the SDK's message is scrubbed, never the cause attached (it holds the request body). */
+  private failure(what: string, secret: string, err: unknown): ProviderError {
+    const status = statusOf(err);
+    const code = codeOf(err);
+    let reason: string;
+    if (status === 403) reason = `access denied (HTTP 403${code ? ` ${code}` : ''}); the identity needs secrets get, set, list, delete, recover and purge permissions on this vault`;
+    else if (status === 401) reason = `not authenticated (HTTP 401${code ? ` ${code}` : ''})`;
+    else if (status !== undefined) reason = `HTTP ${status}${code ? ` ${code}` : ''}`;
+    else reason = code ?? 'request failed';
+    const raw = messageOf(err).split('\n')[0] ?? '';
+    const detail = (this.opts.redactor ? this.opts.redactor.scrub(raw) : raw).slice(0, 300);
+    return new ProviderError(`provider ${this.name}: cannot ${what} secret ${secret} in vault ${this.opts.vaultUrl}: ${reason}${detail ? `: ${detail}` : ''}`, { secret });
+  }
+}
+
+function rotationIdOf(found: KeyVaultSecret): string | undefined {
+  const tagged = found.properties.tags?.[TAG_ROTATION_ID];
+  if (tagged) return tagged;
+  try {
+    const json = JSON.parse(found.value ?? '') as { rotationId?: unknown };
+    return typeof json.rotationId === 'string' ? json.rotationId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function expiryOption(nextDueAt: string | undefined): { expiresOn?: Date } {
+  if (!nextDueAt) return {};
+  const at = new Date(nextDueAt);
+  return Number.isNaN(at.getTime()) ? {} : { expiresOn: at };
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Build the provider from its config entry (no network I/O: the client connects on first use). */
+export function createAzureKeyVaultProvider(
+  name: string,
+  config: Extract<ProviderConfig, { type: 'azure-key-vault' }>,
+  deps: { redactor: Redactor },
+): AzureKeyVaultProvider {
+  return new AzureKeyVaultProvider({
+    name,
+    vaultUrl: config.vaultUrl,
+    credential: createAzureCredential(config.credential, deps.redactor),
+    caFile: config.caFile,
+    disableChallengeResourceVerification: config.disableChallengeResourceVerification,
+    redactor: deps.redactor,
+  });
+}
