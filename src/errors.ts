@@ -38,6 +38,12 @@ export class RoleNotFoundError extends PgrotateError {}
 /** The role is a superuser and the account does not set allowSuperuser. */
 export class SuperuserRefusedError extends PgrotateError {}
 
+/** The role is NOLOGIN, so a password on it would never be used. */
+export class RoleCannotLoginError extends PgrotateError {}
+
+/** The admin login lacks the privilege to change the role's password. */
+export class AdminPrivilegeError extends PgrotateError {}
+
 /** The target database could not be reached or refused the admin login. */
 export class TargetUnreachableError extends PgrotateError {}
 

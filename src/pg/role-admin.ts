@@ -33,6 +33,11 @@ export async function setPasswordVerifier(client: ClientBase, role: string, veri
   await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD '${verifier}'${expiry}`);
 }
 
+/** Remove the role's password, so no password logs it in until it is set again. */
+export async function clearPassword(client: ClientBase, role: string): Promise<void> {
+  await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD NULL`);
+}
+
 /** Make the role's password stop working at `at` (PostgreSQL enforces it at login). */
 export async function setValidUntil(client: ClientBase, role: string, at: Date): Promise<void> {
   await client.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL ${quoteLiteral(at.toISOString())}`);
@@ -49,4 +54,27 @@ export async function terminateSessions(client: ClientBase, role: string): Promi
     [role],
   );
   return res.rows.filter((r) => r.ended).length;
+}
+
+/**
+ * Why the connected admin may not change `role`'s password, or null when it may. PostgreSQL 15
+ * lets any CREATEROLE login alter non-superuser roles; 16 and later also require ADMIN OPTION
+ * on the role (granted automatically to the role's creator).
+ */
+export async function adminCannotAlter(client: ClientBase, role: RoleInfo): Promise<string | null> {
+  const me = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; v: number; who: string }>(
+    `SELECT rolsuper, rolcreaterole, current_setting('server_version_num')::int AS v, current_user AS who
+       FROM pg_catalog.pg_roles WHERE rolname = current_user`,
+  );
+  const row = me.rows[0];
+  if (!row || row.rolsuper) return null;
+  if (role.superuser) return `admin login ${row.who} is not a superuser, and only a superuser may change a superuser's password`;
+  if (!row.rolcreaterole) return `admin login ${row.who} lacks CREATEROLE`;
+  if (row.v >= 160000) {
+    const adm = await client.query<{ ok: boolean }>(`SELECT pg_catalog.pg_has_role(current_user, $1, 'MEMBER WITH ADMIN OPTION') AS ok`, [role.name]);
+    if (!adm.rows[0]?.ok) {
+      return `admin login ${row.who} has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT ${quoteIdent(role.name)} TO ${quoteIdent(row.who)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
+    }
+  }
+  return null;
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AccountConfig, PasswordPolicyConfig, Schedule } from '../config/config-schema.js';
 import {
+  AdminPrivilegeError,
   FenceLostError,
   PgrotateError,
   ProviderError,
+  RoleCannotLoginError,
   RoleNotFoundError,
   RotationInProgressError,
   SuperuserRefusedError,
@@ -13,7 +15,7 @@ import {
 import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
-import { inspectRole, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
+import { adminCannotAlter, clearPassword, inspectRole, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
 import type { TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { nextDueAfter } from '../schedule/next-due.js';
@@ -174,6 +176,19 @@ export class RotationEngine {
             { account: account.name, target: account.target },
           );
         }
+        if (!info.canLogin) {
+          throw new RoleCannotLoginError(`account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is NOLOGIN; a password on it would be useless`, {
+            account: account.name,
+            target: account.target,
+          });
+        }
+        const denied = await adminCannotAlter(client, info);
+        if (denied) {
+          throw new AdminPrivilegeError(`account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`, {
+            account: account.name,
+            target: account.target,
+          });
+        }
       }
     });
     const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
@@ -190,7 +205,7 @@ export class RotationEngine {
       switch (ctx.rotation.step) {
         case 'created':
           await this.stage(ctx);
-          failpoint('after-stage', account.name, this.deps.env);
+          await failpoint('after-stage', account.name, this.deps.env);
           await fence.advance(ctx.rotation.id, 'staged');
           ctx.rotation.step = 'staged';
           break;
@@ -201,7 +216,7 @@ export class RotationEngine {
             ctx.rotation.step = 'created';
             break;
           }
-          failpoint('after-apply', account.name, this.deps.env);
+          await failpoint('after-apply', account.name, this.deps.env);
           await fence.advance(ctx.rotation.id, 'applied', { appliedAt });
           ctx.rotation.step = 'applied';
           ctx.rotation.appliedAt = appliedAt;
@@ -209,13 +224,13 @@ export class RotationEngine {
         }
         case 'applied':
           await this.verify(ctx);
-          failpoint('after-verify', account.name, this.deps.env);
+          await failpoint('after-verify', account.name, this.deps.env);
           await fence.advance(ctx.rotation.id, 'verified');
           ctx.rotation.step = 'verified';
           break;
         case 'verified': {
           await this.providerCall(account, 'promote the pending value of', () => ctx.provider.promotePending(account.secret, ctx.rotation.id));
-          failpoint('after-promote', account.name, this.deps.env);
+          await failpoint('after-promote', account.name, this.deps.env);
           // Decided once and stored, so a resumed record step sets the same expiry.
           const oldExpiry = this.oldCredentialExpiry(ctx);
           await fence.advance(ctx.rotation.id, 'promoted', { oldCredentialExpiresAt: oldExpiry });
@@ -363,6 +378,12 @@ export class RotationEngine {
       if (account.strategy === 'alternating' && rotation.previousRole && expiry) {
         await setValidUntil(client, rotation.previousRole, expiry);
       }
+      if (account.strategy === 'alternating' && !rotation.previousRole) {
+        // Adopting a pair: the other role's password was never in the provider, so it must not
+        // keep working (I1). It gets a managed password when its turn comes.
+        const other = account.roles.find((r) => r !== rotation.targetRole) as string;
+        await clearPassword(client, other);
+      }
       if (opts.terminateSessions) {
         const roles = account.strategy === 'alternating' ? account.roles : [account.role];
         sessionsEnded = 0;
@@ -372,9 +393,9 @@ export class RotationEngine {
     if (sessionsEnded !== null) {
       await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: rotation.requestedBy, detail: { count: sessionsEnded } });
     }
-    const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date());
+    const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded });
-    failpoint('after-record', account.name, this.deps.env);
+    await failpoint('after-record', account.name, this.deps.env);
     return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded };
   }
 
