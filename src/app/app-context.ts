@@ -43,7 +43,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
 
   const providers = new Map<string, SecretProvider>();
   for (const [name, pc] of Object.entries(config.providers)) {
-    providers.set(name, await createProvider(name, pc, { redactor, log }));
+    providers.set(name, await createProvider(name, pc, { redactor, log, env: opts.env ?? process.env }));
   }
   const provider = (name: string): SecretProvider => {
     const p = providers.get(name);

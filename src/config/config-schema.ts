@@ -105,6 +105,12 @@ export const awsProviderSchema = z.strictObject({
   endpoint: z.string().url().optional(),
   kmsKeyId: z.string().optional(),
   tags: z.record(z.string(), z.string()).optional(),
+  /** SDK attempts per call (first try included); throttling and transient errors back off between them. */
+  maxAttempts: z.number().int().min(1).max(20).default(5),
+  /** `adaptive` also slows the client down after throttling, which suits fleets of thousands of secrets. */
+  retryMode: z.enum(['standard', 'adaptive']).default('adaptive'),
+  /** Connect and per-request timeout of one HTTP call. */
+  timeout: durationSchema.default(10_000),
 });
 
 export const azureProviderSchema = z.strictObject({

@@ -1,0 +1,21 @@
+import type { ProviderConfig } from '../src/config/config-schema.js';
+import { AwsSecretsManagerProvider } from './aws-secrets-manager-provider.js';
+import type { ProviderDeps } from './provider-registry.js';
+
+type AwsConfig = Extract<ProviderConfig, { type: 'aws-secrets-manager' }>;
+
+/** Build the AWS Secrets Manager provider from its config entry; connects lazily. */
+export function createAwsSecretsManagerProvider(name: string, config: AwsConfig, deps: ProviderDeps): AwsSecretsManagerProvider {
+  return new AwsSecretsManagerProvider({
+    name,
+    region: config.region,
+    endpoint: config.endpoint,
+    kmsKeyId: config.kmsKeyId,
+    tags: config.tags,
+    maxAttempts: config.maxAttempts,
+    retryMode: config.retryMode,
+    timeoutMs: config.timeout,
+    env: deps.env,
+    redactor: deps.redactor,
+  });
+}
