@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
@@ -15,6 +16,8 @@ export interface BaoServerInfo {
   /** The bao binary, for `bao operator seal` and friends. */
   bin: string;
   pid: number;
+  /** With `tls`: the generated CA certificate (PEM file) that signs the server's certificate. */
+  caFile?: string;
 }
 
 export interface BaoServer extends BaoServerInfo {
@@ -40,28 +43,38 @@ export function findBao(): string {
 }
 
 /** Start a dev server on a free loopback port and wait until it answers. */
-export async function startBaoServer(opts: { label?: string } = {}): Promise<BaoServer> {
+export async function startBaoServer(opts: { label?: string; tls?: boolean } = {}): Promise<BaoServer> {
   const bin = findBao();
   const port = await freePort();
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
   const home = mkdtempSync(join(tmpdir(), `pgrotate-bao-${opts.label ?? 'dev'}-`));
-  const child: ChildProcess = spawn(bin, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`], {
+  const certDir = join(home, 'tls');
+  if (opts.tls) mkdirSync(certDir);
+  const tlsArgs = opts.tls ? ['-dev-tls', `-dev-tls-cert-dir=${certDir}`] : [];
+  const child: ChildProcess = spawn(bin, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, ...tlsArgs], {
     // HOME keeps the CLI's token helper file out of the real home directory.
     env: { ...process.env, HOME: home, BAO_ADDR: '', VAULT_ADDR: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     detached: false,
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
+  const collect = (d: Buffer) => {
     if (stderr.length < 20_000) stderr += d.toString();
-  });
-  const address = `http://127.0.0.1:${port}`;
+  };
+  child.stderr?.on('data', collect);
+  child.stdout?.on('data', collect);
+  const address = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const caFile = opts.tls ? join(certDir, 'vault-ca.pem') : undefined;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`bao server exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
     try {
-      const res = await fetch(`${address}/v1/sys/health`);
-      if (res.status === 200) break;
+      if (caFile) {
+        if (existsSync(caFile) && (await healthOverTls(port, readFileSync(caFile)))) break;
+      } else {
+        const res = await fetch(`${address}/v1/sys/health`);
+        if (res.status === 200) break;
+      }
     } catch {
       // not listening yet
     }
@@ -76,6 +89,7 @@ export async function startBaoServer(opts: { label?: string } = {}): Promise<Bao
     rootToken,
     bin,
     pid: child.pid as number,
+    ...(caFile ? { caFile } : {}),
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -99,4 +113,15 @@ export function baoApi(address: string, token: string, namespace?: string) {
     const text = await res.text();
     return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
+}
+
+function healthOverTls(port: number, ca: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/sys/health', ca, servername: 'localhost', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }
