@@ -1,4 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureKeyVaultProvider, createAzureKeyVaultProvider } from '../../providers/azure-key-vault-provider.js';
 import { StaticTokenCredential } from '../../providers/azure-credential.js';
@@ -67,6 +73,30 @@ describe('azure key vault: provider without a vault', () => {
   it('a caFile that cannot be read is an error naming the provider and the file', async () => {
     const provider = new AzureKeyVaultProvider({ name: 'az', vaultUrl: 'https://127.0.0.1:1', credential: new StaticTokenCredential('t-123456'), caFile: '/nonexistent/ca.pem' });
     await expect(provider.getCurrent('pg-app')).rejects.toThrow(/provider az: cannot read caFile \/nonexistent\/ca.pem \(ENOENT\)/);
+  });
+
+  it('caFile is trusted by this provider client only: TLS to a server with that certificate succeeds, without it fails', async () => {
+    // A TLS endpoint that answers every request with 503: this checks the TLS wiring, not Key
+    // Vault behaviour (that is the Lowkey Vault suite's job).
+    const dir = mkdtempSync(join(tmpdir(), 'pgrotate-az-tls-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error":{"code":"ServiceUnavailable","message":"unavailable"}}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+    try {
+      const trusted = new AzureKeyVaultProvider({ name: 'az', vaultUrl: url, credential: new StaticTokenCredential('t-123456'), caFile: cert, maxRetries: 0 });
+      await expect(trusted.getCurrent('pg-app')).rejects.toThrow(/provider az: cannot read secret pg-app in vault https:\/\/localhost:\d+: HTTP 503/);
+      const untrusted = new AzureKeyVaultProvider({ name: 'az', vaultUrl: url, credential: new StaticTokenCredential('t-123456'), maxRetries: 0 });
+      await expect(untrusted.getCurrent('pg-app')).rejects.toThrow(/provider az: cannot read secret pg-app .*(SELF_SIGNED|self[- ]signed)/i);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an unreachable vault fails fast with an error naming provider, secret and vault', async () => {
