@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,7 @@ export function findBao(): string {
 }
 
 /** Start a dev server on a free loopback port and wait until it answers. */
-export async function startBaoServer(opts: { label?: string; tls?: boolean } = {}): Promise<BaoServer> {
+export async function startBaoServer(opts: { label?: string; tls?: boolean; auditFile?: string } = {}): Promise<BaoServer> {
   const bin = findBao();
   const port = await freePort();
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
@@ -51,6 +51,12 @@ export async function startBaoServer(opts: { label?: string; tls?: boolean } = {
   const certDir = join(home, 'tls');
   if (opts.tls) mkdirSync(certDir);
   const tlsArgs = opts.tls ? ['-dev-tls', `-dev-tls-cert-dir=${certDir}`] : [];
+  if (opts.auditFile) {
+    // OpenBao enables audit devices only from its config file, not through the API.
+    const config = join(home, 'audit.hcl');
+    writeFileSync(config, `audit "file" "pgrotate-test" {\n  options {\n    file_path = ${JSON.stringify(opts.auditFile)}\n  }\n}\n`);
+    tlsArgs.push(`-config=${config}`);
+  }
   const child: ChildProcess = spawn(bin, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, ...tlsArgs], {
     // HOME keeps the CLI's token helper file out of the real home directory.
     env: { ...process.env, HOME: home, BAO_ADDR: '', VAULT_ADDR: '' },
