@@ -8,6 +8,9 @@ import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
 import { demoCommand } from './commands/demo-command.js';
 import { historyCommand } from './commands/history-command.js';
+import { offboardCommand } from './commands/offboard-command.js';
+import { runDueCommand } from './commands/run-due-command.js';
+import { workerCommand } from './commands/worker-command.js';
 import { rotateCommand } from './commands/rotate-command.js';
 import { statusCommand } from './commands/status-command.js';
 import { verifyCommand } from './commands/verify-command.js';
@@ -15,7 +18,10 @@ import { verifyCommand } from './commands/verify-command.js';
 const USAGE = `pgrotate: PostgreSQL credential rotation
 
 Usage:
-  pgrotate rotate ACCOUNT... | --all [--reason TEXT] [--terminate-sessions] [--dry-run] [--json] [--concurrency N]
+  pgrotate rotate ACCOUNT... | --all [--reason TEXT] [--terminate-sessions] [--dry-run] [--json] [--concurrency N] [--wait]
+  pgrotate run-due [--json]
+  pgrotate worker
+  pgrotate offboard PRINCIPAL [--terminate-sessions] [--json]
   pgrotate status [--json]
   pgrotate history ACCOUNT [--json] [--limit N]
   pgrotate verify [ACCOUNT...] [--json]
@@ -39,6 +45,7 @@ const OPTIONS = {
   concurrency: { type: 'string', default: '4' },
   limit: { type: 'string', default: '200' },
   help: { type: 'boolean', short: 'h', default: false },
+  wait: { type: 'boolean', default: false },
 } as const;
 
 function positiveInt(text: string, flag: string): number {
@@ -66,7 +73,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return values.help ? ExitCode.ok : ExitCode.usage;
     }
     if (command === 'demo') return await demoCommand(io);
-    const known = ['rotate', 'status', 'history', 'verify'];
+    const known = ['rotate', 'status', 'history', 'verify', 'run-due', 'worker', 'offboard'];
     if (!known.includes(command)) {
       io.stderr.write(`pgrotate: unknown command "${command}"\n\n${USAGE}`);
       return ExitCode.usage;
@@ -86,6 +93,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             terminateSessions: values['terminate-sessions'],
             json: values.json,
             concurrency: positiveInt(values.concurrency, 'concurrency'),
+            wait: values.wait,
           },
           io,
         );
@@ -94,6 +102,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'history': {
         if (rest.length !== 1) throw new PgrotateError('history: name exactly one account');
         return await historyCommand(app, { account: rest[0] as string, json: values.json, limit: positiveInt(values.limit, 'limit') }, io);
+      }
+      case 'run-due':
+        return await runDueCommand(app, { json: values.json }, io);
+      case 'worker':
+        return await workerCommand(app, io);
+      case 'offboard': {
+        if (rest.length !== 1) throw new PgrotateError('offboard: name exactly one principal');
+        return await offboardCommand(app, { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000 }, io);
       }
       case 'verify':
         return await verifyCommand(app, { accounts: rest, json: values.json }, io);

@@ -3,7 +3,10 @@ import type { App } from '../../app/app-context.js';
 import type { AccountConfig } from '../../config/config-schema.js';
 import { ExitCode, PgrotateError } from '../../errors.js';
 import type { RotationResult } from '../../rotation/rotation-engine.js';
+import { submitRequest } from '../../../jobs/request-submitter.js';
+import { stateNow } from '../../../jobs/state-clock.js';
 import { table, when, type CliIo } from '../cli-io.js';
+import { runResultsTable } from '../run-result-output.js';
 
 export interface RotateArgs {
   accounts: string[];
@@ -13,6 +16,8 @@ export interface RotateArgs {
   terminateSessions: boolean;
   json: boolean;
   concurrency: number;
+  /** With a queue configured: wait for the workers' outcomes instead of returning job ids. */
+  wait?: boolean;
 }
 
 /** Who is asking, for the audit trail. */
@@ -30,6 +35,8 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
     throw new PgrotateError('rotate: name one or more accounts, or --all (not both)');
   }
   const accounts: AccountConfig[] = args.all ? app.config.accounts : args.accounts.map((n) => app.account(n));
+  // With workers configured the request goes to them (a dry run changes nothing, so it stays here).
+  if (app.config.queue && !args.dryRun) return enqueueRotations(app, accounts, args, io);
   const results = await runBounded(accounts, args.concurrency, (account) =>
     app.engine.rotate(account, {
       reason: args.reason,
@@ -53,6 +60,25 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
     );
   }
   return exitCodeOf(results);
+}
+
+async function enqueueRotations(app: App, accounts: AccountConfig[], args: RotateArgs, io: CliIo): Promise<number> {
+  const submitted = await submitRequest(
+    app,
+    accounts.map((a) => a.name),
+    { kind: 'on-demand', reason: args.reason ?? null, requestedBy: requester(io.env), terminateSessions: args.terminateSessions, requestedAt: await stateNow(app.state) },
+    args.wait ? { timeoutMs: 15 * 60_000 } : null,
+  );
+  if (!submitted.results) {
+    if (args.json) io.stdout.write(`${JSON.stringify({ queued: submitted.jobIds }, null, 2)}\n`);
+    else io.stdout.write(`queued ${submitted.jobIds.length} rotation(s); add --wait to wait for the outcome\n${submitted.jobIds.join('\n')}\n`);
+    return ExitCode.ok;
+  }
+  const results = submitted.results;
+  if (args.json) io.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+  else io.stdout.write(runResultsTable(results));
+  if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
+  return results.some((r) => r.outcome === 'busy') ? ExitCode.busy : ExitCode.ok;
 }
 
 /** 0 when every rotation (or dry run) succeeded; 3 when the only problem was a busy account. */

@@ -1,0 +1,99 @@
+import type { JobsOptions } from 'bullmq';
+import type { AnyQueue, QueueBackend } from './queue-backend.js';
+import { PRIORITY, ROTATION_QUEUE, requestJobId, scheduledJobId, type JobKind, type RotationJobData } from './rotation-job.js';
+import type { RunResult } from './rotation-runner.js';
+import type { DueAccount } from './scheduler-tick.js';
+
+// Producer side of the rotation queue: scheduled jobs (deterministic ids, removed when done so
+// the next due time gets a fresh id), and requests from people or the API (unique ids, kept
+// for a day so `--wait` and callers can read the outcome).
+
+export interface RetrySettings {
+  attempts: number;
+}
+
+export interface RequestOptions {
+  kind: Exclude<JobKind, 'scheduled'>;
+  reason: string | null;
+  requestedBy: string;
+  terminateSessions: boolean;
+  requestedAt: number;
+}
+
+export type JobState = 'completed' | 'failed' | 'pending' | 'missing';
+
+export interface JobOutcome {
+  id: string;
+  account: string;
+  state: JobState;
+  result: RunResult | null;
+  failedReason: string | null;
+}
+
+export class RotationQueue {
+  readonly queue: AnyQueue<RotationJobData, RunResult>;
+
+  constructor(
+    backend: QueueBackend,
+    private readonly retry: RetrySettings,
+  ) {
+    this.queue = backend.queue<RotationJobData, RunResult>(ROTATION_QUEUE);
+  }
+
+  private base(): JobsOptions {
+    return { attempts: this.retry.attempts, backoff: { type: 'pgrotate-jittered' } };
+  }
+
+  /** Queue scheduled rotations; an id already queued is left alone. */
+  async enqueueScheduled(due: DueAccount[], requestedAt: number): Promise<void> {
+    await this.queue.addBulk(
+      due.map((d) => ({
+        name: 'rotate',
+        data: { account: d.name, kind: 'scheduled' as const, reason: 'scheduled', requestedBy: 'scheduler', priority: PRIORITY.scheduled, terminateSessions: false, requestedAt, dueAt: d.dueAt },
+        opts: { ...this.base(), jobId: scheduledJobId(d.name, d.dueAt), priority: PRIORITY.scheduled, removeOnComplete: true, removeOnFail: true },
+      })),
+    );
+  }
+
+  /** Queue one rotation per account for a request; returns the job ids in order. */
+  async enqueueRequest(accounts: string[], req: RequestOptions): Promise<string[]> {
+    const jobs = accounts.map((account) => ({
+      name: 'rotate',
+      data: { account, kind: req.kind, reason: req.reason, requestedBy: req.requestedBy, priority: PRIORITY[req.kind], terminateSessions: req.terminateSessions, requestedAt: req.requestedAt, dueAt: null },
+      opts: { ...this.base(), jobId: requestJobId(req.kind, account), priority: PRIORITY[req.kind], removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } },
+    }));
+    await this.queue.addBulk(jobs);
+    return jobs.map((j) => j.opts.jobId);
+  }
+
+  /** Current outcome of each job. */
+  async outcomes(ids: string[]): Promise<JobOutcome[]> {
+    return Promise.all(
+      ids.map(async (id): Promise<JobOutcome> => {
+        const job = await this.queue.getJob(id);
+        const account = id.split(':')[1] ?? '';
+        if (!job) return { id, account, state: 'missing', result: null, failedReason: null };
+        const state = await job.getState();
+        if (state === 'completed') return { id, account, state, result: job.returnvalue, failedReason: null };
+        if (state === 'failed') return { id, account, state, result: null, failedReason: job.failedReason };
+        return { id, account, state: 'pending', result: null, failedReason: null };
+      }),
+    );
+  }
+
+  /** Poll until every job completed or failed (or the timeout passed); returns the last outcomes. */
+  async waitFor(ids: string[], timeoutMs: number, onProgress?: (done: number, total: number) => void): Promise<JobOutcome[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const out = await this.outcomes(ids);
+      const done = out.filter((o) => o.state === 'completed' || o.state === 'failed').length;
+      onProgress?.(done, ids.length);
+      if (done === ids.length || Date.now() > deadline) return out;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,118 @@
+import type { Job } from 'bullmq';
+import type { App } from '../src/app/app-context.js';
+import { messageOf } from '../src/errors.js';
+import { syncAccounts } from './account-sync.js';
+import { retryDelay } from './backoff.js';
+import { PerTargetLimiter } from './per-target-limiter.js';
+import type { AnyQueue, AnyWorker, QueueBackend } from './queue-backend.js';
+import { TICK_QUEUE, TICK_SCHEDULER_ID, ROTATION_QUEUE, type RotationJobData } from './rotation-job.js';
+import { RotationQueue } from './rotation-queue.js';
+import { coolDown, runRequestedRotation, type RunResult } from './rotation-runner.js';
+import { schedulerTick, type TickResult } from './scheduler-tick.js';
+import { stateConnectionConfig } from './state-connection.js';
+
+// The long-running worker: a BullMQ job scheduler fires a tick on one worker at a time; ticks
+// queue due accounts; rotation jobs run with a global concurrency and a per-target limit.
+// Failed attempts are retried with capped, jittered exponential backoff; after the last one
+// the account is marked failed and cooled down. Stopping waits a bounded time for running
+// rotations; one cut short is resumable (its job lock lapses and another worker resumes it).
+
+export interface RunningWorker {
+  /** Stop taking jobs, wait up to the shutdown timeout for running ones, close everything. */
+  stop(): Promise<void>;
+}
+
+type TickData = Record<string, never>;
+
+/** Start the scheduler and the rotation worker for this process. */
+export async function startRotationWorker(app: App, backend: QueueBackend, env: NodeJS.ProcessEnv = process.env): Promise<RunningWorker> {
+  const q = app.config.queue ?? {
+    tickInterval: 30_000,
+    tickBatch: 1000,
+    attempts: 5,
+    backoff: 10_000,
+    backoffCap: 600_000,
+    cooldown: 3_600_000,
+    lockDuration: 30_000,
+    shutdownTimeout: 30_000,
+  };
+  const log = app.log.child({ component: 'worker' });
+  const synced = await syncAccounts(app.state, app.config);
+  log.info(synced, 'accounts synced with the state database');
+
+  const limiter = new PerTargetLimiter({
+    connection: stateConnectionConfig(app.config, 'pgrotate-limiter'),
+    schema: app.config.state.schema,
+    perTarget: app.config.limits.perTarget,
+    log,
+  });
+  const rotations = new RotationQueue(backend, { attempts: q.attempts });
+  const ticks: AnyQueue<TickData, TickResult> = backend.queue<TickData, TickResult>(TICK_QUEUE);
+  const abort = new AbortController();
+
+  let lastTick = Date.now();
+  const upsertScheduler = async () => {
+    try {
+      await ticks.upsertJobScheduler(TICK_SCHEDULER_ID, { every: q.tickInterval }, { name: 'tick', data: {}, opts: { removeOnComplete: true, removeOnFail: true } });
+    } catch (err) {
+      log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not register the scheduler tick; will retry');
+    }
+  };
+  await upsertScheduler();
+  // Redis without persistence forgets the job scheduler on restart: register it again.
+  backend.onReconnect(() => void upsertScheduler());
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastTick > 3 * q.tickInterval) {
+      lastTick = Date.now();
+      void upsertScheduler();
+    }
+  }, q.tickInterval);
+  watchdog.unref();
+
+  const workerOpts = { lockDuration: q.lockDuration, stalledInterval: q.lockDuration, maxStalledCount: 3 };
+  const tickWorker: AnyWorker<TickData, TickResult> = backend.worker<TickData, TickResult>(
+    TICK_QUEUE,
+    async () => {
+      lastTick = Date.now();
+      return schedulerTick({ state: app.state, queue: rotations, log, limit: q.tickBatch });
+    },
+    { ...workerOpts, concurrency: 1 },
+  );
+
+  const processJob = async (job: Job<RotationJobData, RunResult>): Promise<RunResult> => {
+    const data = job.data;
+    const result = await runRequestedRotation({ app, limiter, env }, data.account, data, abort.signal);
+    const retryable = result.outcome === 'failed' || (result.outcome === 'busy' && data.kind !== 'scheduled');
+    if (!retryable) return result;
+    const message = result.error?.message ?? `account ${data.account}: ${result.outcome}`;
+    const attempts = job.opts.attempts ?? 1;
+    if (job.attemptsMade + 1 >= attempts) await coolDown(app, data.account, message, q.cooldown, data.requestedBy, attempts);
+    else log.warn({ account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message }, 'rotation attempt failed; will retry');
+    throw new Error(app.redactor.scrub(message));
+  };
+  const rotationWorker: AnyWorker<RotationJobData, RunResult> = backend.worker<RotationJobData, RunResult>(ROTATION_QUEUE, processJob, {
+    ...workerOpts,
+    concurrency: app.config.limits.concurrency,
+    settings: { backoffStrategy: (attemptsMade: number) => retryDelay(attemptsMade, { baseMs: q.backoff, capMs: q.backoffCap }) },
+  });
+  for (const w of [tickWorker, rotationWorker] as Array<{ on(event: 'error', fn: (err: Error) => void): unknown }>) {
+    w.on('error', (err: Error) => log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'queue connection error; retrying'));
+  }
+  log.info({ backend: backend.kind, concurrency: app.config.limits.concurrency, perTarget: app.config.limits.perTarget }, 'worker started');
+
+  return {
+    async stop() {
+      clearInterval(watchdog);
+      abort.abort();
+      const closing = Promise.all([tickWorker.close(), rotationWorker.close()]);
+      const timedOut = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), q.shutdownTimeout).unref()),
+      ]);
+      if (timedOut) log.warn({ timeoutMs: q.shutdownTimeout }, 'rotations still running at the shutdown timeout; they will resume on another worker');
+      else log.info('worker stopped');
+      await Promise.race([Promise.all([rotations.close(), ticks.close()]), new Promise((r) => setTimeout(r, 2000).unref())]).catch(() => undefined);
+      await limiter.close();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import { createQueueBackend } from '../../../jobs/queue-backend.js';
+import { startRotationWorker } from '../../../jobs/rotation-worker.js';
+import type { App } from '../../app/app-context.js';
+import { ExitCode } from '../../errors.js';
+import type { CliIo } from '../cli-io.js';
+
+/** `pgrotate worker`: run the scheduler and rotation jobs until SIGTERM or SIGINT, then exit 0. */
+export async function workerCommand(app: App, io: CliIo, stopSignal?: Promise<void>): Promise<number> {
+  const backend = createQueueBackend(app.config);
+  const worker = await startRotationWorker(app, backend, io.env);
+  await (stopSignal ??
+    new Promise<void>((resolve) => {
+      process.once('SIGTERM', () => resolve());
+      process.once('SIGINT', () => resolve());
+    }));
+  app.log.info('stopping: no new jobs are taken');
+  await worker.stop();
+  await backend.close();
+  return ExitCode.ok;
+}
