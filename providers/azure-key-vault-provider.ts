@@ -156,6 +156,8 @@ export class AzureKeyVaultProvider implements SecretProvider {
   private client(): SecretClient {
     if (this.clientInstance) return this.clientInstance;
     const options: SecretClientOptions = {
+      // A long-supported API version: real vaults, sovereign clouds and emulators all serve it.
+      serviceVersion: '7.5',
       retryOptions: { maxRetries: this.opts.maxRetries ?? 3, retryDelayInMs: 400, maxRetryDelayInMs: 4_000 },
       disableChallengeResourceVerification: this.opts.disableChallengeResourceVerification ?? false,
       // The SDK logs request URLs and headers only; bodies (secret values) are never logged.
@@ -178,9 +180,7 @@ export class AzureKeyVaultProvider implements SecretProvider {
   /** The latest version of `name`, or null when it does not exist (or is deleted). */
   private async fetch(name: string, what: string, secret = name): Promise<KeyVaultSecret | null> {
     try {
-      const found = await this.client().getSecret(name);
-      this.opts.redactor?.add(found.value);
-      return found;
+      return await this.client().getSecret(name);
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw this.failure(what, secret, err);
@@ -189,8 +189,8 @@ export class AzureKeyVaultProvider implements SecretProvider {
 
   /**
    * setSecret, handling a name that is soft-deleted (409 Conflict): `prefer` says whether to purge
-   * the deleted secret (the pending companion: nothing in it is worth keeping) or to recover it
-   * (the application's secret: its versions are history). Either falls back to the other.
+   * the deleted secret (the pending companion: nothing in it is worth keeping; recovery is the
+   * fallback) or to recover it (the application's secret: its versions are history).
    */
   private async write(name: string, text: string, options: SetSecretOptions, secret: string, prefer: 'purge' | 'recover'): Promise<void> {
     const deadline = Date.now() + (this.opts.conflictTimeoutMs ?? 30_000);
@@ -207,21 +207,27 @@ export class AzureKeyVaultProvider implements SecretProvider {
     }
   }
 
-  /** Purge or recover a soft-deleted secret; a state still in transition is left for the caller's retry. */
+  /**
+   * Purge or recover a soft-deleted secret. A name still in transition (404: not in the deleted
+   * list yet; 409: deletion in progress, or purge refused under purge protection) is left for the
+   * caller's retry after the other step is tried, so purge protection falls back to recovery.
+   */
   private async clearDeleted(name: string, secret: string, prefer: 'purge' | 'recover'): Promise<void> {
-    const steps = prefer === 'purge' ? ([this.purge, this.recover] as const) : ([this.recover, this.purge] as const);
+    // The application's own secret is never purged: its versions are the credential's history.
+    const steps = prefer === 'purge' ? [this.purge, this.recover] : [this.recover];
     let lastError: unknown = null;
+    let inTransition = false;
     for (const step of steps) {
       try {
         await step.call(this, name);
         return;
       } catch (err) {
         const status = statusOf(err);
-        // 404: not in the deleted list (yet or any more); 409: deletion still in progress.
-        if (status === 404 || status === 409) return;
-        lastError = err;
+        if (status === 404 || status === 409) inTransition = true;
+        else lastError = err;
       }
     }
+    if (inTransition) return;
     throw this.failure(`clear the soft-deleted secret ${name} of`, secret, lastError);
   }
 
