@@ -102,7 +102,7 @@ async function loadProviders(): Promise<BenchProvider[]> {
 async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: string, rawConnPerS: number, round: number): Promise<ProviderFigures> {
   const inst = await bp.setup();
   try {
-    const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, target: 'main', role: `bench_role_${i}`, provider: 'p', secret: `pgbench/r${round}/acct-${i}` }));
+    const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, target: 'main', role: `bench_role_${i}`, provider: 'p', secret: `pgbench-r${round}-acct-${i}` }));
     const config = {
       state: { url: `postgres://bench_rotator@${server.host}:${server.port}/bench_state`, password: 'env:BENCH_ADMIN_PASSWORD', schema: `bench_${round}` },
       providers: { p: inst.config },
