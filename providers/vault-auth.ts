@@ -94,8 +94,10 @@ export class VaultAuth {
     const m = this.method;
     if (m.method === 'token') {
       if (this.token === null) {
-        this.token = m.token;
+        // Until a lookup succeeds (or is refused) the token stays unset, so a lookup that failed
+        // on the network is tried again by the next call.
         await this.lookupSelf(m.token);
+        this.token = m.token;
       } else if (this.renewable) {
         await this.renewSelf(this.token);
       } else {
@@ -129,6 +131,7 @@ export class VaultAuth {
       // A token without the default policy may not look itself up; it is used as it is and
       // the first real call reports what it may not do.
       if (err instanceof VaultCallError && err.status === 403) {
+        this.token = token;
         this.renewAt = null;
         return;
       }

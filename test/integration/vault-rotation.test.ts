@@ -161,6 +161,22 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     expect(failed.stdout + failed.stderr).toMatch(new RegExp(`admin secret e2e-${run}/no-such-admin not found in provider bao`));
   });
 
+  it('an unreachable OpenBao fails the rotation with an error naming account and target, and changes nothing (I5)', async () => {
+    const { freePort } = await import('../support/free-port.js');
+    const role = await fx.createRole(`vdown_${fx.suffix}`, { password: 'initial-unmanaged-password-5' });
+    const port = await freePort();
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'down', target: 'main', role, provider: 'bao', secret: `e2e-${run}/down` }],
+      providers: { bao: { type: 'vault', address: `http://127.0.0.1:${port}`, token: 'env:BAO_TEST_TOKEN', timeout: '2s' } },
+    });
+    const r = await fx.cli(['--config', path, 'rotate', 'down', '--json'], { ...env, BAO_TEST_TOKEN: bao().rootToken });
+    expect(r.code).not.toBe(0);
+    const result = (JSON.parse(r.stdout) as { results: Array<{ outcome: string; account: string; target: string; error: string | { message: string } }> }).results[0];
+    expect(result).toMatchObject({ outcome: 'failed', account: 'down', target: 'main' });
+    expect(JSON.stringify(result?.error)).toMatch(new RegExp(`Vault at http://127.0.0.1:${port} is unreachable`));
+    expect(await fx.canLogin(role, 'initial-unmanaged-password-5')).toBe(true);
+  });
+
   for (const step of ['after-stage', 'after-apply'] as const) {
     it(`single-user: a process killed ${step} is finished by a rerun, and no pending data lingers`, async () => {
       const name = step === 'after-stage' ? 'crashstage' : 'crashapply';
