@@ -88,11 +88,18 @@ export class AwsSecretsManagerProvider implements SecretProvider {
   }
 
   async getPending(secret: string): Promise<SecretValue | null> {
-    const info = await this.describe(secret);
-    if (!info) return null;
-    const pendingId = pendingVersion(info.stages);
-    if (!pendingId) return null;
-    return this.readPendingVersion(secret, pendingId);
+    // One call: the engine reads pending at every step, and the answer carries the labels.
+    let out;
+    try {
+      out = await this.client.send(new GetSecretValueCommand({ SecretId: secret, VersionStage: AWSPENDING }));
+    } catch (err) {
+      if (isAwsNotFound(err)) return null;
+      throw this.error('GetSecretValue', secret, err);
+    }
+    // AWSPENDING still on the current version is an interrupted promote: that value is current.
+    if (!out.VersionId || out.VersionStages?.includes(AWSCURRENT)) return null;
+    const value = this.parse(secret, this.textOf(secret, out.SecretString));
+    return value ? { ...value, rotationId: out.VersionId } : null;
   }
 
   async getPrevious(secret: string): Promise<SecretValue | null> {
