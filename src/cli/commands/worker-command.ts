@@ -6,13 +6,16 @@ import type { CliIo } from '../cli-io.js';
 
 /** `pgrotate worker`: run the scheduler and rotation jobs until SIGTERM or SIGINT, then exit 0. */
 export async function workerCommand(app: App, io: CliIo, stopSignal?: Promise<void>): Promise<number> {
-  const backend = createQueueBackend(app.config);
-  const worker = await startRotationWorker(app, backend, io.env);
-  await (stopSignal ??
+  // Listen first: a SIGTERM during start-up still ends in an orderly stop.
+  const stop =
+    stopSignal ??
     new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
-    }));
+    });
+  const backend = createQueueBackend(app.config);
+  const worker = await startRotationWorker(app, backend, io.env);
+  await stop;
   app.log.info('stopping: no new jobs are taken');
   await worker.stop();
   await backend.close();
