@@ -81,6 +81,7 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
       log: app.log,
       defaults: app.config.defaults,
       env: deps.env,
+      onResult: (r, ms) => app.rotationObservers.notify(r, ms),
     });
     result = await engine.rotate(account, { reason: req.reason ?? undefined, requestedBy: req.requestedBy, terminateSessions: req.terminateSessions });
   } finally {

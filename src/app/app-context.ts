@@ -5,7 +5,10 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import { parsePostgresUrl, sslOptions } from '../pg/connection-options.js';
 import { TargetConnector, type AdminCredentials } from '../pg/target-connector.js';
+import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
+import { alertOnRotationFailures } from '../alerts/rotation-alerts.js';
 import { RotationEngine } from '../rotation/rotation-engine.js';
+import { RotationObservers } from '../rotation/rotation-observers.js';
 import { StateStore } from '../state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../../providers/secret-provider.js';
@@ -19,6 +22,10 @@ export interface App {
   targets: TargetConnector;
   providers: Map<string, SecretProvider>;
   engine: RotationEngine;
+  /** Listeners of every rotation this process runs (metrics, alerts); pass to every engine as `onResult`. */
+  rotationObservers: RotationObservers;
+  /** Webhook alerts (a no-op without `alerts` in the config). */
+  alerts: AlertDispatcher;
   /** The account named `name`, or an error that names it. */
   account(name: string): AccountConfig;
   close(): Promise<void>;
@@ -77,7 +84,11 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     throw err instanceof Error && err.name === 'StateStoreError' ? err : new ConfigError(redactor.scrub(messageOf(err)));
   }
+  const rotationObservers = new RotationObservers();
+  const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }) });
+  alertOnRotationFailures(rotationObservers, alerts);
   const engine = new RotationEngine({
+    onResult: (result, ms) => rotationObservers.notify(result, ms),
     state,
     targets,
     provider,
@@ -96,12 +107,16 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     targets,
     providers,
     engine,
+    rotationObservers,
+    alerts,
     account(name: string): AccountConfig {
       const a = byName.get(name);
       if (!a) throw new UnknownAccountError(`unknown account "${name}" (not in ${loaded.source})`, { account: name });
       return a;
     },
     async close() {
+      // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
+      await alerts.close(10_000);
       await targets.close();
       await state.close().catch(() => undefined);
       await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));

@@ -69,6 +69,8 @@ export const targetSchema = z.strictObject({
   connectTimeout: durationSchema.default(10_000),
   /** Host the applications use, written into the secret; defaults to `host`. */
   publicHost: z.string().optional(),
+  /** Tables holding sensitive data (schema.table); `pgrotate audit` checks they use row-level security. */
+  sensitiveTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'name a table as schema.table')).default([]),
 });
 export type TargetConfig = z.output<typeof targetSchema>;
 
@@ -182,6 +184,56 @@ export const redisSchema = z
   });
 export type RedisConfig = z.output<typeof redisSchema>;
 
+/** What an API token may do: read status, request rotations, offboard a principal. */
+export const apiActionSchema = z.enum(['read', 'rotate', 'offboard']);
+export type ApiAction = z.output<typeof apiActionSchema>;
+
+/** `pgrotate serve` / `pgrotate worker`: health, metrics and the API. */
+export const httpSchema = z.strictObject({
+  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen as host:port, e.g. 127.0.0.1:9187').default('127.0.0.1:9187'),
+  tokens: z
+    .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'token name: letters, digits, ".", "_" and "-"'), token: z.string().min(16), actions: z.array(apiActionSchema).min(1) }))
+    .default([])
+    .superRefine((tokens, ctx) => {
+      const names = new Set<string>();
+      tokens.forEach((t, i) => {
+        if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate token name "${t.name}"` });
+        names.add(t.name);
+      });
+    }),
+  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+});
+export type HttpConfig = z.output<typeof httpSchema>;
+
+export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed']);
+export type AlertEventKind = z.output<typeof alertEventSchema>;
+
+/** Webhooks told about failures, overdue accounts and finished offboardings. */
+export const alertsSchema = z.strictObject({
+  webhooks: z
+    .array(
+      z.strictObject({
+        url: z.string().url(),
+        format: z.enum(['json', 'slack']).default('json'),
+        events: z.array(alertEventSchema).min(1).default(['rotation.failed', 'account.overdue', 'offboard.completed']),
+        headers: z.record(z.string().min(1), z.string()).optional(),
+      }),
+    )
+    .default([]),
+  /** Tries per delivery (first included), with exponential backoff between them. */
+  attempts: z.number().int().min(1).max(20).default(6),
+  backoff: durationSchema.default(1000),
+  /** Per-request timeout of one delivery. */
+  timeout: durationSchema.default(5000),
+  /** Deliveries waiting at most; beyond it new alerts are dropped (and logged), never blocking a rotation. */
+  queueSize: z.number().int().min(1).max(100_000).default(1000),
+  /** The same alert (event and account) is sent again at most this often. */
+  repeatInterval: durationSchema.default(3_600_000),
+  /** An account is overdue when its next due time passed this long ago. */
+  overdueAfter: durationSchema.default(3_600_000),
+});
+export type AlertsConfig = z.output<typeof alertsSchema>;
+
 export const configSchema = z
   .strictObject({
     state: z.strictObject({
@@ -226,12 +278,8 @@ export const configSchema = z
     groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
     providers: z.record(z.string().min(1), providerSchema).default({}),
     targets: z.record(z.string().min(1), targetSchema).default({}),
-    http: z
-      .strictObject({
-        listen: z.string().default('127.0.0.1:9187'),
-        tokens: z.array(z.strictObject({ name: z.string().min(1), token: z.string().min(16), actions: z.array(z.string().min(1)) })).default([]),
-      })
-      .optional(),
+    http: httpSchema.optional(),
+    alerts: alertsSchema.optional(),
     defaults: z
       .strictObject({
         schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),

@@ -60,6 +60,8 @@ export interface RotationEngineDeps {
   env?: NodeJS.ProcessEnv;
   /** Delay between verify attempts; tests shorten it. */
   verifyBackoffMs?: number;
+  /** Told every result with its wall-clock duration (metrics, alerts); must not throw or block. */
+  onResult?: (result: RotationResult, durationMs: number) => void;
 }
 
 interface Ctx {
@@ -80,6 +82,18 @@ export class RotationEngine {
 
   /** Rotate one account now (or resume its unfinished rotation). Never throws for rotation failures. */
   async rotate(account: AccountConfig, opts: RotateOptions = {}): Promise<RotationResult> {
+    const started = performance.now();
+    const result = await this.rotateOnce(account, opts);
+    try {
+      this.deps.onResult?.(result, performance.now() - started);
+    } catch (err) {
+      // An observer's bug must not turn a finished rotation into a failure.
+      this.deps.log.warn({ error: this.deps.redactor.scrub(messageOf(err)) }, 'rotation observer failed');
+    }
+    return result;
+  }
+
+  private async rotateOnce(account: AccountConfig, opts: RotateOptions): Promise<RotationResult> {
     const result: RotationResult = {
       account: account.name,
       target: account.target,

@@ -1,10 +1,6 @@
-import { runInline } from '../../../jobs/inline-runner.js';
-import { submitRequest } from '../../../jobs/request-submitter.js';
-import type { RunResult } from '../../../jobs/rotation-runner.js';
-import { stateNow } from '../../../jobs/state-clock.js';
 import type { App } from '../../app/app-context.js';
 import { ExitCode } from '../../errors.js';
-import { accountsExposedTo, principalNames } from '../../offboard/affected-accounts.js';
+import { startOffboard } from '../../offboard/offboard-principal.js';
 import type { CliIo } from '../cli-io.js';
 import { runResultsTable } from '../run-result-output.js';
 import { requester } from './rotate-command.js';
@@ -24,37 +20,19 @@ export interface OffboardArgs {
  * 1 unless every affected account was rotated.
  */
 export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): Promise<number> {
-  const actor = requester(io.env);
-  const affected = accountsExposedTo(app.config, args.principal).map((a) => a.name);
-  await app.state.audit({
-    kind: 'offboard.requested',
-    actor,
-    detail: { principal: args.principal, via: principalNames(app.config, args.principal), accounts: affected, terminateSessions: args.terminateSessions },
+  const progress = (done: number, total: number) => {
+    if (io.stderr.isTTY) io.stderr.write(`\roffboarding: ${done}/${total}`);
+  };
+  const started = await startOffboard(app, {
+    principal: args.principal,
+    terminateSessions: args.terminateSessions,
+    actor: requester(io.env),
+    timeoutMs: args.timeoutMs,
+    progress,
+    env: io.env,
   });
-  const requestedAt = await stateNow(app.state);
-  const reason = `offboarding ${args.principal}`;
-  let results: RunResult[];
-  if (affected.length === 0) {
-    results = [];
-  } else if (app.config.queue) {
-    const progress = (done: number, total: number) => {
-      if (io.stderr.isTTY) io.stderr.write(`\roffboarding: ${done}/${total}`);
-    };
-    const submitted = await submitRequest(
-      app,
-      affected,
-      { kind: 'offboard', reason, requestedBy: actor, terminateSessions: args.terminateSessions, requestedAt },
-      { timeoutMs: args.timeoutMs, progress },
-    );
-    results = submitted.results ?? [];
-  } else {
-    results = await runInline(app, affected, { kind: 'offboard', reason, requestedBy: actor, terminateSessions: args.terminateSessions, requestedAt }, io.env);
-  }
-  // A rotation that started after the request (skipped) did the job too.
-  const rotated = results.filter((r) => r.outcome === 'succeeded' || r.outcome === 'skipped').map((r) => r.account);
-  const failed = results.filter((r) => r.outcome !== 'succeeded' && r.outcome !== 'skipped').map((r) => r.account);
+  const { results, rotated, failed } = await started.done;
   const sessionsEnded = results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0);
-  await app.state.audit({ kind: 'offboard.completed', actor, detail: { principal: args.principal, rotated, failed, sessionsEnded: args.terminateSessions ? sessionsEnded : null } });
   if (args.json) {
     io.stdout.write(`${JSON.stringify({ principal: args.principal, rotated, failed, sessionsEnded: args.terminateSessions ? sessionsEnded : null, results }, null, 2)}\n`);
   } else {

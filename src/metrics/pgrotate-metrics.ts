@@ -1,0 +1,118 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PgrotateConfig } from '../config/config-schema.js';
+import type { RotationResult } from '../rotation/rotation-engine.js';
+import type { StateStore } from '../state/state-store.js';
+import { DEFAULT_OVERDUE_AFTER_MS } from '../alerts/overdue-watcher.js';
+
+// Prometheus metrics on a registry passed in (never prom-client's global one, so two servers in
+// one process or a test do not share series). Rotation counters are fed by the engine's result
+// hook; per-account gauges are read from the state database at scrape time. Labels are bounded:
+// outcome, target and account names from the config; never rotation ids or anything secret.
+
+export interface MetricsDeps {
+  registry: Registry;
+  state: StateStore;
+  config: PgrotateConfig;
+  /** Jobs waiting in the rotation queue; absent when this process has no queue. */
+  queueDepth?: () => Promise<number>;
+}
+
+/** pgrotate's metrics and how to refresh them. */
+export class PgrotateMetrics {
+  private readonly rotations: Counter<'outcome' | 'target'>;
+  private readonly duration: Histogram<'outcome'>;
+  private readonly credentialAge: Gauge<'account'>;
+  private readonly nextDue: Gauge<'account'>;
+  private readonly overdue: Gauge;
+  private readonly failed: Gauge;
+  private readonly queueDepth: Gauge;
+  private readonly scrapeErrors: Counter<'source'>;
+
+  constructor(private readonly deps: MetricsDeps) {
+    const registers = [deps.registry];
+    this.rotations = new Counter({
+      name: 'pgrotate_rotations_total',
+      help: 'Rotations finished by this process, by outcome (succeeded, failed, busy, dry-run) and target.',
+      labelNames: ['outcome', 'target'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'pgrotate_rotation_duration_seconds',
+      help: 'Wall-clock time of one rotation attempt, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.credentialAge = new Gauge({
+      name: 'pgrotate_credential_age_seconds',
+      help: 'Seconds since the account was last rotated successfully (absent: never rotated).',
+      labelNames: ['account'],
+      registers,
+    });
+    this.nextDue = new Gauge({
+      name: 'pgrotate_next_due_timestamp_seconds',
+      help: 'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).',
+      labelNames: ['account'],
+      registers,
+    });
+    this.overdue = new Gauge({ name: 'pgrotate_overdue_accounts', help: 'Configured accounts whose due time passed more than alerts.overdueAfter ago.', registers });
+    this.failed = new Gauge({ name: 'pgrotate_failed_accounts', help: 'Configured accounts whose last rotation attempt failed.', registers });
+    this.queueDepth = new Gauge({ name: 'pgrotate_queue_depth', help: 'Rotation jobs waiting, delayed or running in the queue (absent without a queue).', registers });
+    this.scrapeErrors = new Counter({
+      name: 'pgrotate_metrics_errors_total',
+      help: 'Scrapes where a source (state database, queue) could not be read.',
+      labelNames: ['source'],
+      registers,
+    });
+  }
+
+  /** Count one rotation result; use as a RotationObserver. */
+  readonly observe = (result: RotationResult, durationMs: number): void => {
+    this.rotations.inc({ outcome: result.outcome, target: result.target });
+    if (result.outcome !== 'busy') this.duration.observe({ outcome: result.outcome }, durationMs / 1000);
+  };
+
+  /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
+  async render(): Promise<string> {
+    await Promise.all([this.refreshAccounts(), this.refreshQueue()]);
+    return this.deps.registry.metrics();
+  }
+
+  private async refreshAccounts(): Promise<void> {
+    const { state, config } = this.deps;
+    const overdueAfter = config.alerts?.overdueAfter ?? DEFAULT_OVERDUE_AFTER_MS;
+    try {
+      const res = await state.pool.query<{ name: string; last_rotated_at: Date | null; next_due_at: Date | null; last_status: string | null; now: Date }>(
+        `SELECT name, last_rotated_at, next_due_at, last_status, now() AS now FROM ${state.s}.accounts WHERE name = ANY($1::text[])`,
+        [config.accounts.map((a) => a.name)],
+      );
+      this.credentialAge.reset();
+      this.nextDue.reset();
+      let overdue = 0;
+      let failed = 0;
+      for (const r of res.rows) {
+        const now = r.now.getTime();
+        if (r.last_rotated_at) this.credentialAge.set({ account: r.name }, Math.max(0, (now - r.last_rotated_at.getTime()) / 1000));
+        if (r.next_due_at) {
+          this.nextDue.set({ account: r.name }, Math.floor(r.next_due_at.getTime() / 1000));
+          if (r.next_due_at.getTime() < now - overdueAfter) overdue++;
+        }
+        if (r.last_status === 'failed') failed++;
+      }
+      this.overdue.set(overdue);
+      this.failed.set(failed);
+    } catch {
+      // Keep the last values; the error counter tells the scraper they are stale.
+      this.scrapeErrors.inc({ source: 'state' });
+    }
+  }
+
+  private async refreshQueue(): Promise<void> {
+    if (!this.deps.queueDepth) return;
+    try {
+      this.queueDepth.set(await this.deps.queueDepth());
+    } catch {
+      this.scrapeErrors.inc({ source: 'queue' });
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { runInline } from '../../jobs/inline-runner.js';
+import { createQueueBackend } from '../../jobs/queue-backend.js';
+import { RotationQueue } from '../../jobs/rotation-queue.js';
+import type { RunResult } from '../../jobs/rotation-runner.js';
+import { stateNow } from '../../jobs/state-clock.js';
+import type { App } from '../app/app-context.js';
+import { failedResult } from '../cli/run-result-output.js';
+import { messageOf } from '../errors.js';
+import { accountsExposedTo, principalNames } from './affected-accounts.js';
+
+// Offboarding, shared by `pgrotate offboard` and `POST /v1/offboard`: audit the request, rotate
+// every account the principal could have seen (through the queue when one is configured, else
+// here), then audit and alert the outcome.
+
+export interface OffboardRequest {
+  principal: string;
+  terminateSessions: boolean;
+  /** Who asked: `cli:<user>`, `api:<token name>`. */
+  actor: string;
+  /** How long to wait for queued rotations. */
+  timeoutMs: number;
+  progress?: (done: number, total: number) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface OffboardSummary {
+  principal: string;
+  rotated: string[];
+  failed: string[];
+  sessionsEnded: number | null;
+  results: RunResult[];
+}
+
+export interface StartedOffboard {
+  /** The affected accounts. */
+  accounts: string[];
+  /** Queue job ids when the rotations went to the workers. */
+  jobIds: string[] | null;
+  /** Settles when every rotation finished (or the wait timed out); never rejects. */
+  done: Promise<OffboardSummary>;
+}
+
+/** Record the request and start the rotations; `done` finishes the record and sends the alert. */
+export async function startOffboard(app: App, req: OffboardRequest): Promise<StartedOffboard> {
+  const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
+  await app.state.audit({
+    kind: 'offboard.requested',
+    actor: req.actor,
+    detail: { principal: req.principal, via: principalNames(app.config, req.principal), accounts: affected, terminateSessions: req.terminateSessions },
+  });
+  const requestedAt = await stateNow(app.state);
+  const job = { kind: 'offboard' as const, reason: `offboarding ${req.principal}`, requestedBy: req.actor, terminateSessions: req.terminateSessions, requestedAt };
+  let jobIds: string[] | null = null;
+  let running: Promise<RunResult[]>;
+  if (affected.length === 0) {
+    running = Promise.resolve([]);
+  } else if (app.config.queue) {
+    const backend = createQueueBackend(app.config);
+    const queue = new RotationQueue(backend, { attempts: app.config.queue.attempts });
+    try {
+      jobIds = await queue.enqueueRequest(affected, job);
+    } catch (err) {
+      await queue.close().catch(() => undefined);
+      await backend.close().catch(() => undefined);
+      throw err;
+    }
+    const ids = jobIds;
+    running = (async () => {
+      try {
+        const outcomes = await queue.waitFor(ids, req.timeoutMs, req.progress);
+        return outcomes.map((o) => {
+          if (o.state === 'completed' && o.result) return o.result;
+          if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed');
+          return failedResult(o.account, `job ${o.id} did not finish within ${Math.round(req.timeoutMs / 1000)} s (is a worker running?)`);
+        });
+      } finally {
+        await queue.close().catch(() => undefined);
+        await backend.close().catch(() => undefined);
+      }
+    })();
+  } else {
+    running = runInline(app, affected, job, req.env ?? process.env, req.progress);
+  }
+  const done = running
+    .catch((err: unknown) => affected.map((a) => failedResult(a, app.redactor.scrub(messageOf(err)))))
+    .then((results) => finishOffboard(app, req, results));
+  return { accounts: affected, jobIds, done };
+}
+
+async function finishOffboard(app: App, req: OffboardRequest, results: RunResult[]): Promise<OffboardSummary> {
+  // A rotation that started after the request (skipped) did the job too.
+  const rotated = results.filter((r) => r.outcome === 'succeeded' || r.outcome === 'skipped').map((r) => r.account);
+  const failed = results.filter((r) => r.outcome !== 'succeeded' && r.outcome !== 'skipped').map((r) => r.account);
+  const sessionsEnded = req.terminateSessions ? results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0) : null;
+  const summary: OffboardSummary = { principal: req.principal, rotated, failed, sessionsEnded, results };
+  try {
+    await app.state.audit({ kind: 'offboard.completed', actor: req.actor, detail: { principal: req.principal, rotated, failed, sessionsEnded } });
+  } catch (err) {
+    app.log.error({ principal: req.principal, error: app.redactor.scrub(messageOf(err)) }, 'could not record the end of an offboarding');
+  }
+  app.alerts.emit({
+    event: 'offboard.completed',
+    account: null,
+    target: null,
+    message: `offboarding ${req.principal}: ${rotated.length} account(s) rotated, ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}`,
+    detail: { principal: req.principal, requestedBy: req.actor, rotated, failed, sessionsEnded },
+    at: new Date(),
+  });
+  return summary;
+}
