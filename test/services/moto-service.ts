@@ -15,8 +15,8 @@ export interface MotoServiceInfo {
 
 export const names = ['moto'];
 
-/** What the restricted user may do: everything pgrotate needs except writing a new value. */
-const RESTRICTED_ALLOWED = ['GetSecretValue', 'DescribeSecret', 'ListSecretVersionIds', 'CreateSecret', 'UpdateSecretVersionStage'];
+/** The README's IAM policy for pgrotate, less secretsmanager:PutSecretValue. */
+const RESTRICTED_ALLOWED = ['GetSecretValue', 'DescribeSecret', 'CreateSecret', 'TagResource', 'UpdateSecretVersionStage'];
 
 export async function start(wanted: (name: string) => boolean): Promise<Record<string, StartedService>> {
   if (!wanted('moto')) return {};
