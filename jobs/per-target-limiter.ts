@@ -26,6 +26,8 @@ export class PerTargetLimiter {
   private connecting: Promise<pg.Client> | null = null;
   private readonly held = new Map<string, Set<number>>();
   private closed = false;
+  /** Queries on the one connection run one after another. */
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: PerTargetLimiterOptions) {}
 
@@ -50,8 +52,9 @@ export class PerTargetLimiter {
       mine.add(i);
       let got: boolean;
       try {
-        const client = await this.connection();
-        const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.key(target, i)]);
+        const res = await this.serial(async () =>
+          (await this.connection()).query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.key(target, i)]),
+        );
         got = res.rows[0]?.ok === true;
       } catch (err) {
         mine.delete(i);
@@ -71,13 +74,19 @@ export class PerTargetLimiter {
 
   private async release(target: string, i: number): Promise<void> {
     try {
-      await this.client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key(target, i)]);
+      await this.serial(async () => this.client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key(target, i)]));
     } catch (err) {
       // A dead connection already released every lock it held.
       this.opts.log.warn({ target, error: messageOf(err) }, 'could not release a rotation slot explicitly');
     } finally {
       this.held.get(target)?.delete(i);
     }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   private key(target: string, i: number): string {
