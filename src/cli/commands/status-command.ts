@@ -1,13 +1,13 @@
 import type { App } from '../../app/app-context.js';
 import { table, when, type CliIo } from '../cli-io.js';
 
-/** `pgrotate status [--json]`: every configured account with its recorded state. */
-export async function statusCommand(app: App, args: { json: boolean }, io: CliIo): Promise<number> {
+/** Every configured account with its recorded state (the rows of `status`, also served by the HTTP API). */
+export async function accountStatuses(app: App) {
   const states = new Map((await app.state.listAccounts()).map((s) => [s.name, s]));
   const running = new Set(
     (await app.state.pool.query<{ account: string }>(`SELECT account FROM ${app.state.s}.rotations WHERE status = 'running'`)).rows.map((r) => r.account),
   );
-  const rows = app.config.accounts.map((a) => {
+  return app.config.accounts.map((a) => {
     const s = states.get(a.name);
     return {
       name: a.name,
@@ -25,15 +25,19 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
       rotationInProgress: running.has(a.name),
     };
   });
+}
+
+/** The documented `status --json` document. */
+export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): { accounts: Array<Record<string, unknown>> } {
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
+  return { accounts: rows.map((r) => ({ ...r, lastRotatedAt: iso(r.lastRotatedAt), oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt), nextDueAt: iso(r.nextDueAt) })) };
+}
+
+/** `pgrotate status [--json]`: every configured account with its recorded state. */
+export async function statusCommand(app: App, args: { json: boolean }, io: CliIo): Promise<number> {
+  const rows = await accountStatuses(app);
   if (args.json) {
-    const iso = (d: Date | null) => d?.toISOString() ?? null;
-    io.stdout.write(
-      `${JSON.stringify(
-        { accounts: rows.map((r) => ({ ...r, lastRotatedAt: iso(r.lastRotatedAt), oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt), nextDueAt: iso(r.nextDueAt) })) },
-        null,
-        2,
-      )}\n`,
-    );
+    io.stdout.write(`${JSON.stringify(statusJson(rows), null, 2)}\n`);
   } else {
     io.stdout.write(
       table(

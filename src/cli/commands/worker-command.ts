@@ -2,6 +2,7 @@ import { createQueueBackend } from '../../../jobs/queue-backend.js';
 import { startRotationWorker } from '../../../jobs/rotation-worker.js';
 import type { App } from '../../app/app-context.js';
 import { ExitCode } from '../../errors.js';
+import { startOperations } from '../../http/operations.js';
 import type { CliIo } from '../cli-io.js';
 
 /** `pgrotate worker`: run the scheduler and rotation jobs until SIGTERM or SIGINT, then exit 0. */
@@ -15,8 +16,11 @@ export async function workerCommand(app: App, io: CliIo, stopSignal?: Promise<vo
     });
   const backend = createQueueBackend(app.config);
   const worker = await startRotationWorker(app, backend, io.env);
+  // Health, metrics and the API when `http` is configured; overdue alerts when webhooks are.
+  const ops = await startOperations(app, { http: app.config.http !== undefined, env: io.env });
   await stop;
   app.log.info('stopping: no new jobs are taken');
+  await ops.close();
   await worker.stop();
   await backend.close();
   return ExitCode.ok;

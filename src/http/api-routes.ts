@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { runInline } from '../../jobs/inline-runner.js';
+import type { RunResult } from '../../jobs/rotation-runner.js';
+import { stateNow } from '../../jobs/state-clock.js';
+import type { App } from '../app/app-context.js';
+import { accountStatuses, statusJson } from '../cli/commands/status-command.js';
+import type { ApiAction } from '../config/config-schema.js';
+import { messageOf } from '../errors.js';
+import { startOffboard } from '../offboard/offboard-principal.js';
+import type { QueueAccess } from './queue-access.js';
+import { HttpError, readJsonBody } from './request-body.js';
+import type { IncomingMessage } from 'node:http';
+
+// The versioned API: status, on-demand rotation, offboarding. Each route names the action a
+// token needs; the server checks it before the handler runs. Handlers return a status and a
+// JSON body; they never see the token, only its name.
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface ApiContext {
+  app: App;
+  /** Absent when the config has no queue: rotations then run in this process. */
+  queue: QueueAccess | null;
+  env: NodeJS.ProcessEnv;
+  /** Offboardings answered with 202 whose rotations are still being awaited. */
+  background: Set<Promise<unknown>>;
+}
+
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  action: ApiAction;
+  handle(ctx: ApiContext, req: IncomingMessage, params: string[], requester: string): Promise<ApiResponse>;
+}
+
+const rotateBody = z.strictObject({
+  reason: z.string().max(500).optional(),
+  terminateSessions: z.boolean().default(false),
+});
+
+const offboardBody = z.strictObject({
+  principal: z.string().min(1).max(200),
+  terminateSessions: z.boolean().default(false),
+});
+
+/** HTTP status for one requested rotation's outcome. */
+function statusOf(result: RunResult): number {
+  if (result.outcome === 'succeeded' || result.outcome === 'skipped') return 200;
+  if (result.outcome === 'busy') return 409;
+  return 500;
+}
+
+export const API_ROUTES: ApiRoute[] = [
+  {
+    method: 'GET',
+    pattern: /^\/v1\/accounts$/,
+    action: 'read',
+    async handle(ctx) {
+      return { status: 200, body: statusJson(await accountStatuses(ctx.app)) };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/accounts\/([^/]+)\/rotate$/,
+    action: 'rotate',
+    async handle(ctx, req, params, requester) {
+      const name = decodeURIComponent(params[0] as string);
+      const body = await readJsonBody(req, rotateBody);
+      const account = ctx.app.config.accounts.find((a) => a.name === name);
+      if (!account) throw new HttpError(404, `unknown account "${name}"`);
+      await ctx.app.state.audit({
+        account: account.name,
+        kind: 'rotation.requested',
+        actor: requester,
+        detail: { via: 'api', reason: body.reason ?? null, terminateSessions: body.terminateSessions },
+      });
+      const request = {
+        kind: 'on-demand' as const,
+        reason: body.reason ?? null,
+        requestedBy: requester,
+        terminateSessions: body.terminateSessions,
+        requestedAt: await stateNow(ctx.app.state),
+      };
+      if (ctx.queue) {
+        const [jobId] = await ctx.queue.queue().enqueueRequest([account.name], request);
+        return { status: 202, body: { account: account.name, queued: jobId } };
+      }
+      const [result] = await runInline(ctx.app, [account.name], request, ctx.env);
+      const r = result as RunResult;
+      return { status: statusOf(r), body: { result: r } };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/offboard$/,
+    action: 'offboard',
+    async handle(ctx, req, _params, requester) {
+      const body = await readJsonBody(req, offboardBody);
+      const started = await startOffboard(ctx.app, {
+        principal: body.principal,
+        terminateSessions: body.terminateSessions,
+        actor: requester,
+        timeoutMs: 60 * 60_000,
+        env: ctx.env,
+      });
+      if (started.jobIds) {
+        // The workers rotate; the outcome is recorded (and alerted) when they are done.
+        const waiting = started.done
+          .then((s) => ctx.app.log.info({ principal: s.principal, rotated: s.rotated.length, failed: s.failed.length }, 'offboarding finished'))
+          .catch((err: unknown) => ctx.app.log.error({ error: ctx.app.redactor.scrub(messageOf(err)) }, 'offboarding wait failed'))
+          .finally(() => ctx.background.delete(waiting));
+        ctx.background.add(waiting);
+        return { status: 202, body: { principal: body.principal, accounts: started.accounts, queued: started.jobIds } };
+      }
+      const summary = await started.done;
+      return { status: summary.failed.length > 0 ? 500 : 200, body: summary };
+    },
+  },
+];
