@@ -123,7 +123,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     }
     if (!who.actions.has(found.route.action)) {
       req.resume();
-      await auditRefusal('api.forbidden', { ...where, token: who.name, action: found.route.action }, `api:${who.name}`);
+      await auditRefusal('api.forbidden', { ...where, tokenName: who.name, action: found.route.action }, `api:${who.name}`);
       return send(res, 403, { error: `token ${who.name} may not ${found.route.action}` });
     }
     const out = await found.route.handle(ctx, req, found.m?.slice(1) ?? [], `api:${who.name}`);

@@ -29,6 +29,11 @@ export function createLogger(redactor: Redactor, opts: LoggerOptions = {}): Logg
       serializers: {
         err: (err: unknown) => redactor.scrubValue(err),
       },
+      formatters: {
+        // Every field, at any depth: secret-named keys masked, Buffers reduced to their size,
+        // error causes kept and scrubbed. The line scrubber below still catches the rest.
+        log: (obj: Record<string, unknown>) => redactor.scrubValue(obj) as Record<string, unknown>,
+      },
     },
     opts.destination ?? pino.destination({ fd: 2, sync: true }),
   );

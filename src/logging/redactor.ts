@@ -3,7 +3,7 @@
 // library error that echoes a value cannot leak it (invariant I4).
 
 const MIN_SECRET_LENGTH = 4;
-const SECRET_KEY_PATTERN = /(password|passwd|token|authorization|verifier|apikey|clientsecret|secretid)$/i;
+const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cookie|verifier|apikey|accesskey|privatekey|clientsecret|secretid)$/i;
 
 /** Holds the set of secret strings this process knows and removes them from text. */
 export class Redactor {
@@ -45,21 +45,36 @@ export class Redactor {
     return text.replace(this.pattern, '[REDACTED]');
   }
 
-  /** Deep-copy a value for logging with secret-named keys masked and known secrets scrubbed. */
+  /**
+   * Deep-copy a value for logging with secret-named keys masked and known secrets scrubbed.
+   * Errors keep their code and `cause` chain (each scrubbed); binary data is reduced to its size,
+   * because bytes printed as numbers would carry a secret past the text scrubber.
+   */
   scrubValue(value: unknown, depth = 0): unknown {
     if (depth > 8) return '[…]';
     if (typeof value === 'string') return this.scrub(value);
     if (value instanceof Error) {
-      return { type: value.name, message: this.scrub(value.message) };
+      const out: Record<string, unknown> = { type: value.name, message: this.scrub(value.message) };
+      const code = (value as { code?: unknown }).code;
+      if (typeof code === 'string' || typeof code === 'number') out.code = code;
+      if (value.cause !== undefined) out.cause = this.scrubValue(value.cause, depth + 1);
+      if (value instanceof AggregateError) out.errors = this.scrubValue(value.errors, depth + 1);
+      return out;
     }
+    if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.toISOString() : String(value);
+    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[${value.byteLength} bytes]`;
     if (Array.isArray(value)) return value.map((v) => this.scrubValue(v, depth + 1));
+    if (value instanceof Map) return this.scrubValue(Object.fromEntries(value), depth);
+    if (value instanceof Set) return this.scrubValue([...value], depth);
     if (value && typeof value === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        out[k] = SECRET_KEY_PATTERN.test(k) && typeof v === 'string' ? '[REDACTED]' : this.scrubValue(v, depth + 1);
+        // Whatever sits under a secret-named key is masked, whatever its type.
+        out[k] = SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[REDACTED]' : this.scrubValue(v, depth + 1);
       }
       return out;
     }
+    if (typeof value === 'bigint') return value.toString();
     return value;
   }
 }

@@ -40,3 +40,50 @@ describe('redaction', () => {
     });
   });
 });
+
+describe('redaction of structured values', () => {
+  const secret = 'Kp3xSecretInCause77';
+
+  it('keeps error cause chains and aggregate errors, each scrubbed', () => {
+    const r = new Redactor();
+    r.add(secret);
+    const root = Object.assign(new Error(`auth failed with ${secret}`), { code: '28P01' });
+    const err = new Error('provider call failed', { cause: new Error('wrapped', { cause: root }) });
+    const out = r.scrubValue(err) as Record<string, unknown>;
+    expect(JSON.stringify(out)).not.toContain(secret);
+    expect(out).toMatchObject({ type: 'Error', message: 'provider call failed', cause: { message: 'wrapped', cause: { code: '28P01', message: 'auth failed with [REDACTED]' } } });
+    const agg = r.scrubValue(new AggregateError([new Error(secret)], 'several')) as { errors: Array<{ message: string }> };
+    expect(agg.errors[0]?.message).toBe('[REDACTED]');
+  });
+
+  it('reduces Buffers and typed arrays to their size, so secret bytes never print as numbers', () => {
+    const r = new Redactor();
+    r.add(secret);
+    const out = r.scrubValue({ raw: Buffer.from(secret), nested: [{ bytes: new Uint8Array(Buffer.from(secret)) }] });
+    expect(out).toEqual({ raw: `[${secret.length} bytes]`, nested: [{ bytes: `[${secret.length} bytes]` }] });
+  });
+
+  it('masks secret-named keys whatever the value type, in nested arrays too', () => {
+    const r = new Redactor();
+    const out = r.scrubValue({ list: [[{ password: Buffer.from('x') }, { apiKey: 12345, authorization: { scheme: 'Bearer', value: 'abc' } }]], ok: true, password: null });
+    expect(out).toEqual({ list: [[{ password: '[REDACTED]' }, { apiKey: '[REDACTED]', authorization: '[REDACTED]' }]], ok: true, password: null });
+  });
+
+  it('log lines hold no secret from error causes, Buffers, Maps or deep secret keys', async () => {
+    const r = new Redactor();
+    r.add(secret);
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const log = createLogger(r, { destination: out, level: 'debug' });
+    log.error({ err: new Error('outer', { cause: new Error(`inner ${secret}`) }) }, 'with cause');
+    log.info({ payload: Buffer.from(secret), m: new Map([['k', secret]]), a: { b: { c: { d: { clientSecret: 'deep-unregistered-value' } } } } }, 'binary');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain('deep-unregistered-value');
+    // Bytes of the secret as a JSON number array would slip past the text scrubber.
+    expect(text).not.toContain(JSON.stringify([...Buffer.from(secret)]).slice(1, -1));
+    expect(text).toContain('inner [REDACTED]');
+    expect(text).toContain(`[${secret.length} bytes]`);
+  });
+});
