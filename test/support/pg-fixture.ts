@@ -41,7 +41,14 @@ export interface PgFixture {
   /** Does `role` log in to the target database with `password`? */
   canLogin(role: string, password: string): Promise<boolean>;
   /** Write a config file (JSON is YAML) and return its path and the env it needs. */
-  writeConfig(parts: { accounts: unknown[]; providers?: Record<string, unknown>; defaults?: Record<string, unknown>; targetExtra?: Record<string, unknown> }): { path: string; env: NodeJS.ProcessEnv };
+  writeConfig(parts: {
+    accounts: unknown[];
+    providers?: Record<string, unknown>;
+    defaults?: Record<string, unknown>;
+    targetExtra?: Record<string, unknown>;
+    /** Further top-level keys (http, alerts, queue, …), merged last. */
+    extra?: Record<string, unknown>;
+  }): { path: string; env: NodeJS.ProcessEnv };
   /** Path of a file provider store in this fixture's directory. */
   secretsFile: string;
   /** Run the CLI in-process. */
@@ -132,6 +139,7 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
         },
         ...(parts.defaults ? { defaults: parts.defaults } : {}),
         accounts: parts.accounts,
+        ...parts.extra,
       };
       writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });
       return { path, env: { ...process.env, TEST_ROTATOR_PASSWORD: rotatorPassword, PGROTATE_LOG_LEVEL: 'info' } };
