@@ -74,7 +74,9 @@ export async function startRotationWorker(app: App, backend: QueueBackend, env: 
     TICK_QUEUE,
     async () => {
       lastTick = Date.now();
-      return schedulerTick({ state: app.state, queue: rotations, log, limit: q.tickBatch });
+      // Re-offer queued accounts after ten ticks: enough for a normal backlog, and a queue that
+      // lost its data (Redis without persistence) gets them back soon.
+      return schedulerTick({ state: app.state, queue: rotations, log, limit: q.tickBatch, reofferMs: 10 * q.tickInterval });
     },
     { ...workerOpts, concurrency: 1 },
   );

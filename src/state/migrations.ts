@@ -63,10 +63,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (s:
   },
   {
     version: 2,
-    name: 'scheduler: schedule an account was last planned with',
-    // The schedule an account's next_due_at was computed from, so a changed schedule in the
-    // config is noticed. The scheduler tick uses accounts_next_due_idx from version 1.
-    sql: (s) => `ALTER TABLE ${s}.accounts ADD COLUMN schedule text;`,
+    name: 'scheduler: planned schedule, last queued time',
+    // schedule: what next_due_at was computed from, so a changed schedule in the config is
+    // noticed. queued_at: when a tick last queued the account, so later ticks do not offer it
+    // again (until a re-offer interval passes, in case the queue lost it). The tick uses
+    // accounts_next_due_idx from version 1.
+    sql: (s) => `ALTER TABLE ${s}.accounts ADD COLUMN schedule text, ADD COLUMN queued_at timestamptz;`,
   },
 ];
 
