@@ -10,7 +10,7 @@ import {
 import { ProviderError } from '../src/errors.js';
 import type { Redactor } from '../src/logging/redactor.js';
 import { describeAwsError, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
-import { parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // AWS Secrets Manager with its own staging labels, as AWS's rotation functions use them:
 //  - the new value is a version labelled AWSPENDING whose VersionId is the rotation id (the
@@ -130,7 +130,7 @@ export class AwsSecretsManagerProvider implements SecretProvider {
       // AWSPENDING left on the current version by an interrupted promote: it is current, not pending.
       await this.moveStage(secret, AWSPENDING, { from: stale });
     }
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(secretPayload(value));
     this.opts.redactor?.add(value.password);
     try {
       await this.client.send(

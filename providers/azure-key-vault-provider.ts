@@ -7,7 +7,7 @@ import { ProviderError, messageOf } from '../src/errors.js';
 import type { Redactor } from '../src/logging/redactor.js';
 import { createAzureCredential } from './azure-credential.js';
 import { azurePendingName, azureSecretNameProblem } from './azure-secret-name.js';
-import { parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // Azure Key Vault as a secret store.
 //
@@ -107,12 +107,13 @@ export class AzureKeyVaultProvider implements SecretProvider {
       if (existing.rotationId === value.rotationId) return existing;
       throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
     }
-    const { nextDueAt, ...stored } = value;
+    const { nextDueAt } = value;
+    const stored = secretPayload(value);
     this.opts.redactor?.add(stored.password);
     const tags: Record<string, string> = {
       [TAG_MANAGED_BY]: 'pgrotate',
-      [TAG_ROTATION_ID]: stored.rotationId,
-      [TAG_ROTATED_AT]: stored.rotatedAt,
+      [TAG_ROTATION_ID]: value.rotationId,
+      [TAG_ROTATED_AT]: value.rotatedAt,
       [TAG_PENDING_FOR]: secret,
     };
     if (nextDueAt) tags[TAG_NEXT_DUE] = nextDueAt;

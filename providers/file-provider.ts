@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, w
 import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ProviderError } from '../src/errors.js';
-import { parseSecretObject, parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // A JSON file as a secret store, for development and demos.
 // `<path>` holds `{ "<secret>": <current value> }`: what applications read.
@@ -64,7 +64,7 @@ export class FileProvider implements SecretProvider {
         if (existing.rotationId === value.rotationId) return existing;
         throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
       }
-      side.pending[secret] = value;
+      side.pending[secret] = secretPayload(value);
       this.writeJson(this.sidecarPath, side, secret);
       return value;
     });

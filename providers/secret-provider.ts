@@ -59,6 +59,15 @@ export interface SecretProvider {
   close(): Promise<void>;
 }
 
+const SECRET_FIELDS = ['username', 'password', 'host', 'port', 'dbname', 'engine', 'rotatedAt', 'rotationId'] as const;
+
+/** Exactly the documented fields of a value, in a stable order: what a provider stores. */
+export function secretPayload(value: SecretValue): SecretValue {
+  const out: Record<string, unknown> = {};
+  for (const key of SECRET_FIELDS) if (value[key] !== undefined) out[key] = value[key];
+  return out as SecretValue;
+}
+
 /** Parse a stored secret's text, with an error naming the provider and secret (never the text). */
 export function parseSecretText(text: string, where: { provider: string; secret: string }): SecretValue {
   let json: unknown;

@@ -6,7 +6,7 @@ import type { Redactor } from '../src/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
 import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from './vault-paths.js';
-import { parseSecretObject, parseSecretText, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // HashiCorp Vault / OpenBao, KV version 2.
 //  - current:  <mount>/data/<secret>, latest version: exactly what applications read.
@@ -201,10 +201,7 @@ export class VaultProvider implements SecretProvider {
   }
 
   private async write(path: string, display: string, secret: string, value: SecretValue, cas: number): Promise<void> {
-    const data: Record<string, unknown> = {};
-    for (const key of ['username', 'password', 'host', 'port', 'dbname', 'engine', 'rotatedAt', 'rotationId'] as const) {
-      if (value[key] !== undefined) data[key] = value[key];
-    }
+    const data = secretPayload(value);
     await this.send({ what: 'write', method: 'POST', path, display, capability: cas === 0 ? 'create' : 'update', secret }, { options: { cas }, data });
   }
 

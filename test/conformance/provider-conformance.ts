@@ -84,6 +84,15 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       expect(await h.provider.getPending(s)).toBeNull();
     });
 
+    it('stores exactly the documented secret fields (schedule metadata stays out of the secret)', async () => {
+      const s = h.secretName();
+      const v = { ...sampleValue(), nextDueAt: new Date(Date.now() + 86_400_000).toISOString() };
+      await h.provider.stagePending(s, v);
+      await h.provider.promotePending(s, v.rotationId);
+      const read = (await h.consumerRead(s)) as Record<string, unknown> | null;
+      expect(Object.keys(read ?? {}).sort()).toEqual(['dbname', 'engine', 'host', 'password', 'port', 'rotatedAt', 'rotationId', 'username']);
+    });
+
     it('the superseded current stays readable as previous', async () => {
       const s = h.secretName();
       const v1 = sampleValue();
