@@ -46,6 +46,7 @@ export class AlertDispatcher {
   private readonly lastSent = new Map<string, number>();
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private pumpScheduled = false;
 
   constructor(private readonly opts: AlertDispatcherOptions) {}
 
@@ -86,7 +87,15 @@ export class AlertDispatcher {
       }
       this.pending.push({ webhook, alert, body, attempt: 0 });
     }
-    this.pump();
+    // Deliveries start on a later turn of the event loop, so even the first HTTP request's set-up
+    // cost is never paid inside the caller (a rotation).
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
   }
 
   /** Deliveries queued, running or waiting to retry. */
