@@ -22,30 +22,32 @@ export async function syncAccounts(state: StateStore, config: PgrotateConfig, no
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`pgrotate:${state.schema}:account-sync`]);
-    const existing = new Map<string, { schedule: string | null; lastRotatedAt: Date | null; nextDueAt: Date | null }>();
-    const res = await client.query<{ name: string; schedule: string | null; last_rotated_at: Date | null; next_due_at: Date | null }>(
-      `SELECT name, schedule, last_rotated_at, next_due_at FROM ${state.s}.accounts`,
+    const byName = new Map(config.accounts.map((a) => [a.name, a]));
+    const keyOf = (a: (typeof config.accounts)[number]) => scheduleKey(a.schedule ?? config.defaults.schedule);
+    // The database compares; only accounts that are new or need re-planning come back.
+    const res = await client.query<{ name: string; last_rotated_at: Date | null; is_new: boolean }>(
+      `SELECT c.name, a.last_rotated_at, a.name IS NULL AS is_new
+         FROM unnest($1::text[], $2::text[]) AS c(name, key)
+         LEFT JOIN ${state.s}.accounts a ON a.name = c.name
+        WHERE a.name IS NULL OR a.schedule IS DISTINCT FROM c.key OR (a.next_due_at IS NULL AND c.key <> 'manual')`,
+      [config.accounts.map((a) => a.name), config.accounts.map(keyOf)],
     );
-    for (const r of res.rows) existing.set(r.name, { schedule: r.schedule, lastRotatedAt: r.last_rotated_at, nextDueAt: r.next_due_at });
-
     const rows: Array<[string, string, string, string, string | null]> = [];
     let inserted = 0;
     let replanned = 0;
-    for (const account of config.accounts) {
+    for (const r of res.rows) {
+      const account = byName.get(r.name);
+      if (!account) continue;
       const schedule = account.schedule ?? config.defaults.schedule;
-      const key = scheduleKey(schedule);
-      const row = existing.get(account.name);
       let next: Date | null;
-      if (!row) {
+      if (r.is_new) {
         next = firstDueAt(schedule, account.name, now);
         inserted++;
-      } else if (row.schedule !== key || (row.nextDueAt === null && schedule !== 'manual')) {
-        next = row.lastRotatedAt ? nextDueAfter(schedule, row.lastRotatedAt, account.name) : firstDueAt(schedule, account.name, now);
-        replanned++;
       } else {
-        continue;
+        next = r.last_rotated_at ? nextDueAfter(schedule, r.last_rotated_at, account.name) : firstDueAt(schedule, account.name, now);
+        replanned++;
       }
-      rows.push([account.name, account.target, account.strategy, key, next?.toISOString() ?? null]);
+      rows.push([account.name, account.target, account.strategy, keyOf(account), next?.toISOString() ?? null]);
     }
     for (let i = 0; i < rows.length; i += BATCH) {
       const batch = rows.slice(i, i + BATCH);
