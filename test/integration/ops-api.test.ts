@@ -144,7 +144,7 @@ describe('HTTP API', () => {
     const huge = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: JSON.stringify({ reason: 'x'.repeat(20_000) }) });
     expect(huge.status).toBe(413);
     const text = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: 'reason=x', headers: { 'content-type': 'text/plain' } });
-    expect(text.status).toBe(415);
+    expect(text.status).toBe(400);
     const missing = await call('POST', '/v1/accounts/no-such-account/rotate', { token: OPS_TOKEN, body: '{}' });
     expect(missing.status).toBe(404);
     expect((await call('GET', '/healthz')).status).toBe(200);
