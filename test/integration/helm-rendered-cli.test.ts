@@ -1,17 +1,19 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
-import { auditCounts, makeDue } from '../support/jobs-fixture.js';
+import { auditCounts, eventually, makeDue } from '../support/jobs-fixture.js';
+import { freePort } from '../support/free-port.js';
 import { at, findManifest, helmTemplate, validateManifest, type Manifest } from '../support/helm.js';
-import { REPO_ROOT, createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { CLI, REPO_ROOT, createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 
-// What the chart renders is what the CLI reads: render the CronJob, lay out its volumes the way
-// the kubelet would (the ConfigMap's file, the existing Secret's keys as files), build its
-// environment from the rendered env/secretKeyRef entries, and run the built CLI with the rendered
-// arguments after the image's ENTRYPOINT against a real database.
+// What the chart renders is what the CLI reads: render the CronJob (and the worker Deployment),
+// lay out its volumes the way the kubelet would (the ConfigMap's file, the existing Secret's keys
+// as files), build its environment from the rendered env/secretKeyRef entries, and run the built
+// CLI with the rendered arguments after the image's ENTRYPOINT against a real database.
 
 interface EnvEntry {
   name: string;
@@ -24,9 +26,21 @@ interface Volume {
   secret?: { secretName: string };
   emptyDir?: unknown;
 }
+interface Probe {
+  httpGet: { path: string; port: string; scheme: string };
+}
 interface PodSpec {
-  containers: Array<{ args: string[]; env: EnvEntry[]; envFrom?: Array<{ secretRef?: { name: string } }>; volumeMounts: Array<{ name: string; mountPath: string }> }>;
+  containers: Array<{
+    args: string[];
+    env: EnvEntry[];
+    envFrom?: Array<{ secretRef?: { name: string } }>;
+    volumeMounts: Array<{ name: string; mountPath: string }>;
+    ports?: Array<{ name: string; containerPort: number }>;
+    livenessProbe?: Probe;
+    readinessProbe?: Probe;
+  }>;
   volumes: Volume[];
+  terminationGracePeriodSeconds?: number;
 }
 
 /** The Secret the operator created beforehand (existingSecret): name and data. */
@@ -78,7 +92,7 @@ function materializePod(manifests: Manifest[], pod: PodSpec, secret: ExistingSec
   return { args: container.args, env };
 }
 
-describe('helm chart: the rendered CronJob runs the real CLI', () => {
+describe('helm chart: the rendered pods run the real CLI', () => {
   let fx: PgFixture;
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
@@ -97,15 +111,14 @@ describe('helm chart: the rendered CronJob runs the real CLI', () => {
     expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).bin.pgrotate).toBe('dist/src/cli/main.js');
   });
 
-  it('run-due with the rendered args, ConfigMap, env and secret files rotates a due account; status reads it', async () => {
-    const role = await fx.createRole(`helm_app_${fx.suffix}`);
-    const configMountPath = join(fx.dir, 'etc', 'pgrotate');
-    const secretsPath = join(fx.dir, 'etc', 'pgrotate-secrets');
-    const secret: ExistingSecret = { name: 'pgrotate-credentials', data: { 'state-password': fx.rotatorPassword, 'admin-password': fx.rotatorPassword } };
-    const values = {
-      mode: 'cronjob',
+  /** Chart values for this fixture: the state password as an env var, the admin password as a file. */
+  function chartValues(mode: string, account: { name: string; role: string }, dir: string, extra: Record<string, unknown> = {}) {
+    const configMountPath = join(fx.dir, dir, 'pgrotate');
+    const secretsPath = join(fx.dir, dir, 'pgrotate-secrets');
+    return {
+      mode,
       configMountPath,
-      existingSecret: secret.name,
+      existingSecret: secret().name,
       // The state password through an env var, the admin password as a mounted file.
       secretEnv: { PGROTATE_STATE_PASSWORD: 'state-password' },
       secretFiles: { enabled: true, mountPath: secretsPath },
@@ -123,17 +136,24 @@ describe('helm chart: the rendered CronJob runs the real CLI', () => {
         },
         defaults: { schedule: { every: '1d' } },
         limits: { concurrency: 2, perTarget: 1 },
-        accounts: [{ name: 'helm-app', target: 'main', role, provider: 'local', secret: 'pg/helm-app' }],
+        accounts: [{ name: account.name, target: 'main', role: account.role, provider: 'local', secret: `pg/${account.name}` }],
       },
+      ...extra,
     };
+  }
+  const secret = (): ExistingSecret => ({ name: 'pgrotate-credentials', data: { 'state-password': fx.rotatorPassword, 'admin-password': fx.rotatorPassword } });
+
+  it('run-due with the rendered args, ConfigMap, env and secret files rotates a due account; status reads it', async () => {
+    const role = await fx.createRole(`helm_app_${fx.suffix}`);
+    const values = chartValues('cronjob', { name: 'helm-app', role }, 'cron');
     const r = helmTemplate({ values });
     expect(r.code, r.stderr).toBe(0);
     for (const m of r.manifests) validateManifest(m);
     const cronJob = findManifest(r.manifests, 'CronJob');
     const pod = at<PodSpec>(cronJob, 'spec', 'jobTemplate', 'spec', 'template', 'spec');
-    const { args, env } = materializePod(r.manifests, pod, secret);
+    const { args, env } = materializePod(r.manifests, pod, secret());
     expect(args[0]).toBe('run-due');
-    expect(env.PGROTATE_CONFIG).toBe(join(configMountPath, 'pgrotate.yaml'));
+    expect(env.PGROTATE_CONFIG).toBe(join(values.configMountPath, 'pgrotate.yaml'));
     // Not one secret value is in what the chart rendered.
     expect(r.stdout).not.toContain(fx.rotatorPassword);
 
@@ -158,4 +178,57 @@ describe('helm chart: the rendered CronJob runs the real CLI', () => {
     expect(status.stdout).toContain('helm-app');
     expect(status.stdout).not.toContain(current.password);
   });
+
+  it('the worker Deployment: rendered args and env start a worker whose probes and Service port answer; it rotates and stops on SIGTERM', async () => {
+    const role = await fx.createRole(`helm_wrk_${fx.suffix}`);
+    const port = await freePort();
+    const values = chartValues('worker', { name: 'helm-worker', role }, 'worker', { worker: { port, service: { port: 80 } } });
+    values.config = { ...values.config, queue: { backend: 'postgres', tickInterval: '1s', lockDuration: '3s', shutdownTimeout: '10s' } } as typeof values.config;
+    const r = helmTemplate({ values });
+    expect(r.code, r.stderr).toBe(0);
+    for (const m of r.manifests) validateManifest(m);
+    const deployment = findManifest(r.manifests, 'Deployment');
+    const pod = at<PodSpec>(deployment, 'spec', 'template', 'spec');
+    const container = pod.containers[0];
+    const { args, env } = materializePod(r.manifests, pod, secret());
+    expect(args).toEqual(['worker']);
+    // The Service's targetPort names the container port the config makes the worker listen on.
+    const service = findManifest(r.manifests, 'Service');
+    const targetPort = at<string>(service, 'spec', 'ports', 0, 'targetPort');
+    const containerPort = container?.ports?.find((p) => p.name === targetPort)?.containerPort;
+    expect(containerPort).toBe(port);
+
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    try {
+      // What the kubelet would call: the probes' paths on the probes' named port.
+      const get = (probe: Probe | undefined) => {
+        expect(probe?.httpGet.scheme).toBe('HTTP');
+        const probePort = container?.ports?.find((p) => p.name === probe?.httpGet.port)?.containerPort;
+        return fetch(`http://127.0.0.1:${probePort}${probe?.httpGet.path}`).then(
+          (res) => res.status,
+          () => 0,
+        );
+      };
+      await eventually(async () => (await get(container?.livenessProbe)) === 200, `liveness probe answers 200 (output: ${output.slice(-500)})`);
+      await eventually(async () => (await get(container?.readinessProbe)) === 200, 'readiness probe answers 200');
+      const metrics = await fetch(`http://127.0.0.1:${containerPort}/metrics`);
+      expect(metrics.status).toBe(200);
+
+      await eventually(async () => {
+        await makeDue(fx, ['helm-worker']);
+        return (await auditCounts(fx, 'rotation.succeeded')).has('helm-worker');
+      }, 'the worker rotated the due account');
+      await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/helm-worker');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const grace = pod.terminationGracePeriodSeconds ?? 30;
+    const result = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), grace * 1000))]);
+    expect(result, output.slice(-1500)).toEqual({ code: 0, signal: null });
+    expect(output).not.toContain(fx.rotatorPassword);
+  }, 120_000);
 });
