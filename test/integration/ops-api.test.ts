@@ -208,4 +208,14 @@ describe('HTTP API', () => {
     expect(started).toEqual([expect.objectContaining({ actor: 'api:hr-system', detail: expect.objectContaining({ reason: 'offboarding bob', terminateSessions: true }) })]);
     expect(await allAuditText()).not.toContain(payroll?.password as string);
   });
+
+  it('a flood of refused calls writes at most 60 audit events a minute, the rest only to the log', async () => {
+    const statuses = await Promise.all(Array.from({ length: 70 }, () => call('GET', '/v1/accounts', { token: WRONG_TOKEN }).then((r) => r.status)));
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    const audited = (await auditRows('api.unauthorized')).length + (await auditRows('api.forbidden')).length;
+    expect(audited).toBe(60);
+    expect(logs).toContain('audit rate limit reached');
+    expect(logs).not.toContain(WRONG_TOKEN);
+    expect((await call('GET', '/healthz')).status).toBe(200);
+  });
 });
