@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ProviderError } from '../src/errors.js';
 import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
@@ -65,7 +65,7 @@ export class FileProvider implements SecretProvider {
         throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
       }
       side.pending[secret] = secretPayload(value);
-      this.writeJson(this.sidecarPath, side, secret);
+      await this.writeJson(this.sidecarPath, side, secret);
       return value;
     });
   }
@@ -79,7 +79,7 @@ export class FileProvider implements SecretProvider {
       if (current?.rotationId === rotationId) {
         if (pending?.rotationId === rotationId) {
           delete side.pending[secret];
-          this.writeJson(this.sidecarPath, side, secret);
+          await this.writeJson(this.sidecarPath, side, secret);
         }
         return;
       }
@@ -89,12 +89,12 @@ export class FileProvider implements SecretProvider {
       // Order matters for crash safety: previous first, then current, then drop pending.
       if (current) {
         side.previous[secret] = current;
-        this.writeJson(this.sidecarPath, side, secret);
+        await this.writeJson(this.sidecarPath, side, secret);
       }
       main[secret] = pending;
-      this.writeJson(this.path, main, secret);
+      await this.writeJson(this.path, main, secret);
       delete side.pending[secret];
-      this.writeJson(this.sidecarPath, side, secret);
+      await this.writeJson(this.sidecarPath, side, secret);
     });
   }
 
@@ -103,7 +103,7 @@ export class FileProvider implements SecretProvider {
       const side = await this.readSidecar(secret);
       if (this.entry(side.pending, secret)?.rotationId !== rotationId) return;
       delete side.pending[secret];
-      this.writeJson(this.sidecarPath, side, secret);
+      await this.writeJson(this.sidecarPath, side, secret);
     });
   }
 
@@ -144,24 +144,21 @@ export class FileProvider implements SecretProvider {
     throw new ProviderError(`provider ${this.name}: ${file} is not a JSON object (secret ${secret})`, { secret });
   }
 
-  private writeJson(file: string, data: unknown, secret: string): void {
+  // Asynchronous I/O throughout: a blocking fsync would stall every other rotation in the process.
+  private async writeJson(file: string, data: unknown, secret: string): Promise<void> {
     const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
-        writeSync(fd, `${JSON.stringify(data, null, 2)}\n`);
-        fsyncSync(fd);
+        await fh.writeFile(`${JSON.stringify(data, null, 2)}\n`);
+        await fh.sync();
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
-      renameSync(tmp, file);
-      syncDirectory(dirname(file));
+      await rename(tmp, file);
+      await syncDirectory(dirname(file));
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // the temp file may never have been created
-      }
+      await unlink(tmp).catch(() => undefined);
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       throw new ProviderError(`provider ${this.name}: cannot write ${file} for secret ${secret} (${code})`, { secret });
     }
@@ -175,11 +172,7 @@ export class FileProvider implements SecretProvider {
       try {
         return await fn();
       } finally {
-        try {
-          unlinkSync(this.lockPath);
-        } catch {
-          // already gone
-        }
+        await unlink(this.lockPath).catch(() => undefined);
       }
     });
     inProcessQueues.set(this.path, run);
@@ -194,9 +187,9 @@ export class FileProvider implements SecretProvider {
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
       try {
-        const fd = openSync(this.lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
+        const fh = await open(this.lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -215,10 +208,10 @@ export class FileProvider implements SecretProvider {
   /** A lock whose owner process is gone (killed mid-write) is removed. */
   private async breakStaleLock(): Promise<void> {
     try {
-      const pid = Number(readFileSync(this.lockPath, 'utf8'));
+      const pid = Number(await readFile(this.lockPath, 'utf8'));
       const info = await stat(this.lockPath);
-      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) unlinkSync(this.lockPath);
-      else if (!Number.isInteger(pid) && Date.now() - info.mtimeMs > 5_000) unlinkSync(this.lockPath);
+      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await unlink(this.lockPath);
+      else if (!Number.isInteger(pid) && Date.now() - info.mtimeMs > 5_000) await unlink(this.lockPath);
     } catch {
       // raced with the owner releasing it
     }
@@ -234,13 +227,13 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function syncDirectory(dir: string): void {
+async function syncDirectory(dir: string): Promise<void> {
   try {
-    const fd = openSync(dir, 'r');
+    const fh = await open(dir, 'r');
     try {
-      fsyncSync(fd);
+      await fh.sync();
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
   } catch {
     // some filesystems refuse fsync on directories; the rename is still atomic

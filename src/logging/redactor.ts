@@ -3,46 +3,72 @@
 // library error that echoes a value cannot leak it (invariant I4).
 
 const MIN_SECRET_LENGTH = 4;
+
+/** The secret as written, as inside a JSON string, and URL-encoded. */
+function forms(secret: string): string[] {
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])].filter((f) => f.length >= MIN_SECRET_LENGTH);
+}
 const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cookie|verifier|apikey|accesskey|privatekey|clientsecret|secretid)$/i;
 
-/** Holds the set of secret strings this process knows and removes them from text. */
+/**
+ * Holds the set of secret strings this process knows and removes them from text. Secrets are
+ * indexed by their first MIN_SECRET_LENGTH characters, so scrubbing costs O(text length) and
+ * does not grow with the thousands of passwords a long-running worker has seen.
+ */
 export class Redactor {
-  private readonly secrets = new Set<string>();
-  private pattern: RegExp | null = null;
+  private readonly byPrefix = new Map<string, string[]>();
+  private readonly originals = new Set<string>();
 
   /** Remember a secret value so it is scrubbed from all later output. */
   add(secret: string | undefined | null): void {
-    if (!secret || secret.length < MIN_SECRET_LENGTH || this.secrets.has(secret)) return;
-    this.secrets.add(secret);
+    if (!secret || secret.length < MIN_SECRET_LENGTH || this.originals.has(secret)) return;
+    this.originals.add(secret);
     // Also scrub the forms a secret takes when a library serialises it.
-    this.secrets.add(JSON.stringify(secret).slice(1, -1));
-    this.secrets.add(encodeURIComponent(secret));
-    this.pattern = null;
+    for (const form of forms(secret)) {
+      const key = form.slice(0, MIN_SECRET_LENGTH);
+      const bucket = this.byPrefix.get(key) ?? [];
+      if (!bucket.includes(form)) {
+        bucket.push(form);
+        // Longest first, so a secret that extends another is removed whole.
+        bucket.sort((a, b) => b.length - a.length);
+      }
+      this.byPrefix.set(key, bucket);
+    }
   }
 
-  /** Forget a secret (after it is superseded) so the set does not grow without bound. */
+  /** Forget a secret so the set does not grow without bound. */
   remove(secret: string | undefined | null): void {
-    if (!secret) return;
-    this.secrets.delete(secret);
-    this.secrets.delete(JSON.stringify(secret).slice(1, -1));
-    this.secrets.delete(encodeURIComponent(secret));
-    this.pattern = null;
+    if (!secret || !this.originals.delete(secret)) return;
+    for (const form of forms(secret)) {
+      const key = form.slice(0, MIN_SECRET_LENGTH);
+      const bucket = (this.byPrefix.get(key) ?? []).filter((s) => s !== form);
+      if (bucket.length) this.byPrefix.set(key, bucket);
+      else this.byPrefix.delete(key);
+    }
   }
 
+  /** How many secrets are known. */
   get size(): number {
-    return this.secrets.size;
+    return this.originals.size;
   }
 
   /** Replace every known secret in `text` with `[REDACTED]`. */
   scrub(text: string): string {
-    if (this.secrets.size === 0) return text;
-    if (!this.pattern) {
-      const alternatives = [...this.secrets]
-        .sort((a, b) => b.length - a.length)
-        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-      this.pattern = new RegExp(alternatives.join('|'), 'g');
+    if (this.byPrefix.size === 0 || text.length < MIN_SECRET_LENGTH) return text;
+    let out = '';
+    let copied = 0;
+    for (let i = 0; i <= text.length - MIN_SECRET_LENGTH; ) {
+      const bucket = this.byPrefix.get(text.slice(i, i + MIN_SECRET_LENGTH));
+      const hit = bucket?.find((s) => text.startsWith(s, i));
+      if (hit) {
+        out += `${text.slice(copied, i)}[REDACTED]`;
+        i += hit.length;
+        copied = i;
+      } else {
+        i++;
+      }
     }
-    return text.replace(this.pattern, '[REDACTED]');
+    return copied === 0 ? text : out + text.slice(copied);
   }
 
   /**

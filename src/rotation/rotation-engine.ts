@@ -70,6 +70,8 @@ interface Ctx {
   fence: RotationFence;
   rotation: RotationRecord;
   opts: RotateOptions;
+  /** The pending value this process staged; a resumed rotation reads it from the provider instead. */
+  staged?: SecretValue;
 }
 
 /**
@@ -281,6 +283,7 @@ export class RotationEngine {
     this.deps.redactor.add(value.password);
     const staged = await this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
     this.deps.redactor.add(staged.password);
+    ctx.staged = staged;
   }
 
   /**
@@ -310,7 +313,7 @@ export class RotationEngine {
   /** Step 2: the SCRAM verifier of the pending password goes to PostgreSQL; the plaintext never does. */
   private async apply(ctx: Ctx): Promise<Date | null> {
     const { account, provider, rotation } = ctx;
-    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    const pending = ctx.staged ?? (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
     if (!pending || pending.rotationId !== rotation.id) return null;
     this.deps.redactor.add(pending.password);
     const verifier = await scramVerifier(pending.password, this.deps.defaults.scramIterations);
@@ -323,7 +326,7 @@ export class RotationEngine {
   /** Step 3: log in with the pending password as an application would. */
   private async verify(ctx: Ctx): Promise<void> {
     const { account, provider, rotation } = ctx;
-    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    const pending = ctx.staged ?? (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
     if (!pending || pending.rotationId !== rotation.id) {
       // Already promoted by an attempt that crashed before recording it.
       const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));

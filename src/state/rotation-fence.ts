@@ -79,18 +79,17 @@ export class RotationFence {
     });
   }
 
-  /** Record that `step` completed, with the facts it produced. */
+  /** Record that `step` completed, with the facts it produced, and its audit event: one statement. */
   async advance(rotationId: string, step: Step, facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {}): Promise<void> {
-    await this.tx(async () => {
-      const res = await this.q(
-        `UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
+    const res = await this.q(
+      `WITH advanced AS (
+         UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
            applied_at = COALESCE($3, applied_at), old_credential_expires_at = COALESCE($4, old_credential_expires_at)
-         WHERE id = $1 AND status = 'running'`,
-        [rotationId, step, facts.appliedAt ?? null, facts.oldCredentialExpiresAt ?? null],
-      );
-      if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, { account: this.account });
-      await this.audit({ account: this.account, rotationId, kind: `rotation.${step}` });
-    });
+         WHERE id = $1 AND status = 'running' RETURNING id, account)
+       INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind) SELECT account, id, $5 FROM advanced`,
+      [rotationId, step, facts.appliedAt ?? null, facts.oldCredentialExpiresAt ?? null, `rotation.${step}`],
+    );
+    if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, { account: this.account });
   }
 
   /** Finish successfully: the account's new state and the audit event, atomically. */

@@ -87,3 +87,24 @@ describe('redaction of structured values', () => {
     expect(text).toContain(`[${secret.length} bytes]`);
   });
 });
+
+describe('redaction at scale', () => {
+  it('scrubs overlapping and adjacent secrets, and forgets removed ones', () => {
+    const r = new Redactor();
+    r.add('abcd1234');
+    r.add('abcd12345678');
+    r.add('zzzz');
+    expect(r.scrub('x abcd12345678 abcd1234zzzz y')).toBe('x [REDACTED] [REDACTED][REDACTED] y');
+    r.remove('zzzz');
+    expect(r.scrub('zzzz')).toBe('zzzz');
+    expect(r.size).toBe(2);
+  });
+
+  it('with 20,000 known secrets every one is still scrubbed', () => {
+    const r = new Redactor();
+    const secrets = Array.from({ length: 20_000 }, (_, i) => `pw${i.toString(36)}-${(i * 7919).toString(36)}x`);
+    for (const s of secrets) r.add(s);
+    for (const s of [secrets[0], secrets[9_999], secrets[19_999]] as string[]) expect(r.scrub(`before ${s} after`)).toBe('before [REDACTED] after');
+    expect(r.scrub('nothing secret here')).toBe('nothing secret here');
+  });
+});
