@@ -233,7 +233,14 @@ describe('helm chart', () => {
 
     const sm = findManifest(manifests, 'ServiceMonitor');
     expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
-    expect(at(sm, 'spec', 'endpoints', 0)).toMatchObject({ port: 'http', path: '/metrics', scheme: 'https', interval: '15s', scrapeTimeout: '5s' });
+    expect(at(sm, 'spec', 'endpoints', 0)).toMatchObject({
+      port: 'http',
+      path: '/metrics',
+      scheme: 'https',
+      interval: '15s',
+      scrapeTimeout: '5s',
+      tlsConfig: { serverName: 'pgrotate-prod-worker.pgrotate.svc', ca: { secret: { name: 'pgrotate-ca', key: 'ca.crt' } } },
+    });
     expect(at(findManifest(manifests, 'Service'), 'metadata', 'labels')).toMatchObject(at<Record<string, string>>(sm, 'spec', 'selector', 'matchLabels'));
 
     const np = findManifest(manifests, 'NetworkPolicy');
@@ -248,6 +255,16 @@ describe('helm chart', () => {
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 4317, protocol: 'TCP' }] },
     ]);
     expect(at(np, 'spec', 'ingress')).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] }]);
+  });
+
+  it('a NetworkPolicy with nothing listed: DNS only, and no ingress for the CronJob', () => {
+    const np = findManifest(renderValid({ values: { networkPolicy: { enabled: true } } }), 'NetworkPolicy');
+    expect(at(np, 'spec', 'policyTypes')).toEqual(['Ingress', 'Egress']);
+    expect(at(np, 'spec', 'ingress')).toEqual([]);
+    expect(at(np, 'spec', 'egress')).toEqual([{ ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] }]);
+    const closed = findManifest(renderValid({ values: { mode: 'worker', networkPolicy: { enabled: true, dns: false } } }), 'NetworkPolicy');
+    expect(at(closed, 'spec', 'egress')).toEqual([]);
+    expect(at(closed, 'spec', 'ingress')).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
   });
 
   it('existingConfigMap replaces the rendered ConfigMap; NOTES render for every mode', () => {
