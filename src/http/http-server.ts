@@ -101,7 +101,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     }
     if (path === '/metrics' && method === 'GET') {
       const text = await metrics.render();
-      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
       res.end(text);
       return;
     }

@@ -21,8 +21,8 @@ export interface MetricsDeps {
 export class PgrotateMetrics {
   private readonly rotations: Counter<'outcome' | 'target'>;
   private readonly duration: Histogram<'outcome'>;
-  private readonly credentialAge: Gauge<'account'>;
-  private readonly nextDue: Gauge<'account'>;
+  /** Per-account series, rendered by hand: prom-client formats ~25k series a second, too slow for large fleets. */
+  private perAccount = { age: [] as Array<[string, number]>, nextDue: [] as Array<[string, number]> };
   private readonly overdue: Gauge;
   private readonly failed: Gauge;
   private readonly queueDepth: Gauge;
@@ -41,18 +41,6 @@ export class PgrotateMetrics {
       help: 'Wall-clock time of one rotation attempt, by outcome.',
       labelNames: ['outcome'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-      registers,
-    });
-    this.credentialAge = new Gauge({
-      name: 'pgrotate_credential_age_seconds',
-      help: 'Seconds since the account was last rotated successfully (absent: never rotated).',
-      labelNames: ['account'],
-      registers,
-    });
-    this.nextDue = new Gauge({
-      name: 'pgrotate_next_due_timestamp_seconds',
-      help: 'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).',
-      labelNames: ['account'],
       registers,
     });
     this.overdue = new Gauge({ name: 'pgrotate_overdue_accounts', help: 'Configured accounts whose due time passed more than alerts.overdueAfter ago.', registers });
@@ -75,7 +63,22 @@ export class PgrotateMetrics {
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
   async render(): Promise<string> {
     await Promise.all([this.refreshAccounts(), this.refreshQueue()]);
-    return this.deps.registry.metrics();
+    return (await this.deps.registry.metrics()) + this.renderPerAccount();
+  }
+
+  /** Content type of the text format. */
+  get contentType(): string {
+    return this.deps.registry.contentType;
+  }
+
+  private renderPerAccount(): string {
+    // Account names match [A-Za-z0-9._-]+ (config schema), so label values need no escaping.
+    const family = (name: string, help: string, series: Array<[string, number]>) =>
+      `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${series.map(([account, v]) => `${name}{account="${account}"} ${v}\n`).join('')}`;
+    return (
+      family('pgrotate_credential_age_seconds', 'Seconds since the account was last rotated successfully (absent: never rotated).', this.perAccount.age) +
+      family('pgrotate_next_due_timestamp_seconds', 'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).', this.perAccount.nextDue)
+    );
   }
 
   private async refreshAccounts(): Promise<void> {
@@ -83,22 +86,23 @@ export class PgrotateMetrics {
     const overdueAfter = config.alerts?.overdueAfter ?? DEFAULT_OVERDUE_AFTER_MS;
     try {
       const res = await state.pool.query<{ name: string; last_rotated_at: Date | null; next_due_at: Date | null; last_status: string | null; now: Date }>(
-        `SELECT name, last_rotated_at, next_due_at, last_status, now() AS now FROM ${state.s}.accounts WHERE name = ANY($1::text[])`,
+        `SELECT name, last_rotated_at, next_due_at, last_status, now() AS now FROM ${state.s}.accounts WHERE name = ANY($1::text[]) ORDER BY name`,
         [config.accounts.map((a) => a.name)],
       );
-      this.credentialAge.reset();
-      this.nextDue.reset();
+      const age: Array<[string, number]> = [];
+      const nextDue: Array<[string, number]> = [];
       let overdue = 0;
       let failed = 0;
       for (const r of res.rows) {
         const now = r.now.getTime();
-        if (r.last_rotated_at) this.credentialAge.set({ account: r.name }, Math.max(0, (now - r.last_rotated_at.getTime()) / 1000));
+        if (r.last_rotated_at) age.push([r.name, Math.max(0, (now - r.last_rotated_at.getTime()) / 1000)]);
         if (r.next_due_at) {
-          this.nextDue.set({ account: r.name }, Math.floor(r.next_due_at.getTime() / 1000));
+          nextDue.push([r.name, Math.floor(r.next_due_at.getTime() / 1000)]);
           if (r.next_due_at.getTime() < now - overdueAfter) overdue++;
         }
         if (r.last_status === 'failed') failed++;
       }
+      this.perAccount = { age, nextDue };
       this.overdue.set(overdue);
       this.failed.set(failed);
     } catch {
