@@ -42,28 +42,20 @@ export class RotationFence {
     return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
   }
 
-  /** Start a rotation record and its audit event in one transaction. */
+  /** Start a rotation record and its audit event: one statement, so one round trip and atomic. */
   async create(r: NewRotation): Promise<RotationRecord> {
-    return this.tx(async () => {
-      await this.q(
-        `INSERT INTO ${this.store.s}.accounts (name, target, strategy) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy, updated_at = now()`,
-        [r.account, r.target, r.strategy],
-      );
-      const res = await this.q<RotationRow>(
-        `INSERT INTO ${this.store.s}.rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
-         VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
-        [r.id, r.account, r.strategy, r.targetRole, r.previousRole, r.reason, r.requestedBy, r.terminateSessions],
-      );
-      await this.audit({
-        account: r.account,
-        rotationId: r.id,
-        kind: 'rotation.started',
-        actor: r.requestedBy,
-        detail: { reason: r.reason, role: r.targetRole, strategy: r.strategy, terminateSessions: r.terminateSessions },
-      });
-      return rotationFromRow(res.rows[0] as RotationRow);
-    });
+    const detail = this.store.redactor.scrubValue({ reason: r.reason, role: r.targetRole, strategy: r.strategy, terminateSessions: r.terminateSessions });
+    const res = await this.q<RotationRow>(
+      `WITH acc AS (
+         INSERT INTO ${this.store.s}.accounts (name, target, strategy) VALUES ($2, $9, $3)
+         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy, updated_at = now()),
+       ev AS (
+         INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($2, $1, 'rotation.started', $7, $10))
+       INSERT INTO ${this.store.s}.rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
+       VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
+      [r.id, r.account, r.strategy, r.targetRole, r.previousRole, r.reason, r.requestedBy, r.terminateSessions, r.target, JSON.stringify(detail)],
+    );
+    return rotationFromRow(res.rows[0] as RotationRow);
   }
 
   /** Count another attempt at a rotation a previous process left unfinished. */
@@ -92,36 +84,31 @@ export class RotationFence {
     if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, { account: this.account });
   }
 
-  /** Finish successfully: the account's new state and the audit event, atomically. */
+  /** Finish successfully: the account's new state and the audit event, in one atomic statement. */
   async succeed(rotation: RotationRecord, done: Completion): Promise<void> {
-    await this.tx(async () => {
-      const res = await this.q(
-        `UPDATE ${this.store.s}.rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
-           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3
-         WHERE id = $1 AND status = 'running'`,
-        [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded],
-      );
-      if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, { account: this.account });
-      await this.q(
-        `UPDATE ${this.store.s}.accounts SET active_role = $2, last_rotation_id = $3, last_rotated_at = clock_timestamp(),
-           old_credential_expires_at = $4, next_due_at = $5, last_status = 'succeeded', last_error = NULL,
-           consecutive_failures = 0, updated_at = now()
-         WHERE name = $1`,
-        [this.account, done.activeRole, rotation.id, done.oldCredentialExpiresAt, done.nextDueAt],
-      );
-      await this.audit({
-        account: this.account,
-        rotationId: rotation.id,
-        kind: 'rotation.succeeded',
-        actor: rotation.requestedBy,
-        detail: {
-          role: done.activeRole,
-          oldCredentialExpiresAt: done.oldCredentialExpiresAt?.toISOString() ?? null,
-          nextDueAt: done.nextDueAt?.toISOString() ?? null,
-          sessionsEnded: done.sessionsEnded,
-        },
-      });
+    const detail = this.store.redactor.scrubValue({
+      role: done.activeRole,
+      oldCredentialExpiresAt: done.oldCredentialExpiresAt?.toISOString() ?? null,
+      nextDueAt: done.nextDueAt?.toISOString() ?? null,
+      sessionsEnded: done.sessionsEnded,
     });
+    const res = await this.q<{ n: string }>(
+      `WITH finished AS (
+         UPDATE ${this.store.s}.rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
+           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3
+         WHERE id = $1 AND status = 'running' RETURNING id),
+       acc AS (
+         UPDATE ${this.store.s}.accounts SET active_role = $5, last_rotation_id = $1, last_rotated_at = clock_timestamp(),
+           old_credential_expires_at = $2, next_due_at = $6, last_status = 'succeeded', last_error = NULL,
+           consecutive_failures = 0, updated_at = now()
+         WHERE name = $4 AND EXISTS (SELECT 1 FROM finished)),
+       ev AS (
+         INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail)
+         SELECT $4, id, 'rotation.succeeded', $7, $8 FROM finished)
+       SELECT count(*) AS n FROM finished`,
+      [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded, this.account, done.activeRole, done.nextDueAt, rotation.requestedBy, JSON.stringify(detail)],
+    );
+    if (Number(res.rows[0]?.n) !== 1) throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, { account: this.account });
   }
 
   /** Finish as failed (after a rollback, or when the rotation cannot go on). */
