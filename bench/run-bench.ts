@@ -124,6 +124,7 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
     peak = Math.max(peak, process.memoryUsage().rss);
     await app.close();
     const failed = results.filter((r) => r.outcome !== 'succeeded');
+    if (process.env.BENCH_DEBUG) console.error(`${bp.name}: cpu user ${(cpu.user / 1000 / N).toFixed(2)} ms/rot, system ${(cpu.system / 1000 / N).toFixed(2)} ms/rot`);
     if (failed.length) console.error(`${bp.name}: ${failed.length} failed, first: ${failed[0]?.error?.message}`);
     const rate = (N - failed.length) / seconds;
     return {

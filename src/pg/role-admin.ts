@@ -12,17 +12,6 @@ export interface RoleInfo {
   validUntil: Date | null;
 }
 
-/** Look up a role by exact name; null when it does not exist. */
-export async function inspectRole(client: ClientBase, role: string): Promise<RoleInfo | null> {
-  const res = await client.query<{ rolname: string; rolsuper: boolean; rolcanlogin: boolean; rolvaliduntil: Date | null }>(
-    'SELECT rolname, rolsuper, rolcanlogin, rolvaliduntil FROM pg_catalog.pg_roles WHERE rolname = $1',
-    [role],
-  );
-  const row = res.rows[0];
-  if (!row) return null;
-  return { name: row.rolname, superuser: row.rolsuper, canLogin: row.rolcanlogin, validUntil: row.rolvaliduntil };
-}
-
 /**
  * Set a role's password from a precomputed SCRAM verifier. With `validUntil` the same statement
  * also sets the expiry ('infinity' clears an earlier one), so the two never diverge.
@@ -58,25 +47,69 @@ export async function terminateSessions(client: ClientBase, role: string): Promi
   return res.rows.filter((r) => r.ended).length;
 }
 
+/** What the connected admin login is allowed to do, read together with the roles. */
+export interface AdminInfo {
+  name: string;
+  superuser: boolean;
+  createRole: boolean;
+  serverVersion: number;
+}
+
+export interface RoleAccess {
+  admin: AdminInfo;
+  /** Each requested role that exists, with whether the admin holds ADMIN OPTION on it. */
+  roles: Map<string, RoleInfo & { adminOption: boolean | null }>;
+}
+
 /**
- * Why the connected admin may not change `role`'s password, or null when it may. PostgreSQL 15
- * lets any CREATEROLE login alter non-superuser roles; 16 and later also require ADMIN OPTION
- * on the role (granted automatically to the role's creator).
+ * One round trip for the pre-flight: the roles (by exact name), the admin's own attributes, and
+ * on PostgreSQL 16+ whether it holds ADMIN OPTION on each role.
  */
-export async function adminCannotAlter(client: ClientBase, role: RoleInfo): Promise<string | null> {
-  const me = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; v: number; who: string }>(
-    `SELECT rolsuper, rolcreaterole, current_setting('server_version_num')::int AS v, current_user AS who
-       FROM pg_catalog.pg_roles WHERE rolname = current_user`,
+export async function inspectRoleAccess(client: ClientBase, roles: string[]): Promise<RoleAccess> {
+  const res = await client.query<{
+    admin: string;
+    admin_super: boolean;
+    admin_createrole: boolean;
+    v: number;
+    rolname: string | null;
+    rolsuper: boolean | null;
+    rolcanlogin: boolean | null;
+    rolvaliduntil: Date | null;
+    admin_option: boolean | null;
+  }>(
+    `SELECT me.rolname AS admin, me.rolsuper AS admin_super, me.rolcreaterole AS admin_createrole,
+            current_setting('server_version_num')::int AS v,
+            r.rolname, r.rolsuper, r.rolcanlogin, r.rolvaliduntil,
+            CASE WHEN r.oid IS NOT NULL AND current_setting('server_version_num')::int >= 160000
+                 THEN pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION') END AS admin_option
+       FROM pg_catalog.pg_roles me
+       LEFT JOIN pg_catalog.pg_roles r ON r.rolname = ANY($1::text[])
+      WHERE me.rolname = current_user`,
+    [roles],
   );
-  const row = me.rows[0];
-  if (!row || row.rolsuper) return null;
-  if (role.superuser) return `admin login ${row.who} is not a superuser, and only a superuser may change a superuser's password`;
-  if (!row.rolcreaterole) return `admin login ${row.who} lacks CREATEROLE`;
-  if (row.v >= 160000) {
-    const adm = await client.query<{ ok: boolean }>(`SELECT pg_catalog.pg_has_role(current_user, $1, 'MEMBER WITH ADMIN OPTION') AS ok`, [role.name]);
-    if (!adm.rows[0]?.ok) {
-      return `admin login ${row.who} has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT ${quoteIdent(role.name)} TO ${quoteIdent(row.who)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
-    }
+  const first = res.rows[0];
+  const admin: AdminInfo = first
+    ? { name: first.admin, superuser: first.admin_super, createRole: first.admin_createrole, serverVersion: first.v }
+    : { name: '?', superuser: false, createRole: false, serverVersion: 0 };
+  const found = new Map<string, RoleInfo & { adminOption: boolean | null }>();
+  for (const r of res.rows) {
+    if (r.rolname === null) continue;
+    found.set(r.rolname, { name: r.rolname, superuser: Boolean(r.rolsuper), canLogin: Boolean(r.rolcanlogin), validUntil: r.rolvaliduntil, adminOption: r.admin_option });
+  }
+  return { admin, roles: found };
+}
+
+/**
+ * Why the admin may not change `role`'s password, or null when it may. PostgreSQL 15 lets any
+ * CREATEROLE login alter non-superuser roles; 16 and later also require ADMIN OPTION on the role
+ * (granted automatically to the role's creator).
+ */
+export function adminCannotAlter(admin: AdminInfo, role: RoleInfo & { adminOption: boolean | null }): string | null {
+  if (admin.superuser) return null;
+  if (role.superuser) return `admin login ${admin.name} is not a superuser, and only a superuser may change a superuser's password`;
+  if (!admin.createRole) return `admin login ${admin.name} lacks CREATEROLE`;
+  if (admin.serverVersion >= 160000 && !role.adminOption) {
+    return `admin login ${admin.name} has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT ${quoteIdent(role.name)} TO ${quoteIdent(admin.name)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
   }
   return null;
 }

@@ -15,7 +15,7 @@ import {
 import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
-import { adminCannotAlter, clearPassword, inspectRole, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
+import { adminCannotAlter, clearPassword, inspectRoleAccess, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
 import type { TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { nextDueAfter } from '../schedule/next-due.js';
@@ -177,36 +177,35 @@ export class RotationEngine {
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
   private async preflight(account: AccountConfig, provider: SecretProvider): Promise<{ targetRole: string; previousRole: string | null }> {
     const roles = account.strategy === 'alternating' ? account.roles : [account.role];
-    await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
-      for (const role of roles) {
-        const info = await inspectRole(client, role);
-        if (!info) {
-          throw new RoleNotFoundError(`account ${account.name}: role ${JSON.stringify(role)} does not exist on target ${account.target}`, {
-            account: account.name,
-            target: account.target,
-          });
-        }
-        if (info.superuser && !account.allowSuperuser) {
-          throw new SuperuserRefusedError(
-            `account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is a superuser; set allowSuperuser: true on the account to rotate it`,
-            { account: account.name, target: account.target },
-          );
-        }
-        if (!info.canLogin) {
-          throw new RoleCannotLoginError(`account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is NOLOGIN; a password on it would be useless`, {
-            account: account.name,
-            target: account.target,
-          });
-        }
-        const denied = await adminCannotAlter(client, info);
-        if (denied) {
-          throw new AdminPrivilegeError(`account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`, {
-            account: account.name,
-            target: account.target,
-          });
-        }
+    const access = await this.deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
+    for (const role of roles) {
+      const info = access.roles.get(role);
+      if (!info) {
+        throw new RoleNotFoundError(`account ${account.name}: role ${JSON.stringify(role)} does not exist on target ${account.target}`, {
+          account: account.name,
+          target: account.target,
+        });
       }
-    });
+      if (info.superuser && !account.allowSuperuser) {
+        throw new SuperuserRefusedError(
+          `account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is a superuser; set allowSuperuser: true on the account to rotate it`,
+          { account: account.name, target: account.target },
+        );
+      }
+      if (!info.canLogin) {
+        throw new RoleCannotLoginError(`account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is NOLOGIN; a password on it would be useless`, {
+          account: account.name,
+          target: account.target,
+        });
+      }
+      const denied = adminCannotAlter(access.admin, info);
+      if (denied) {
+        throw new AdminPrivilegeError(`account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`, {
+          account: account.name,
+          target: account.target,
+        });
+      }
+    }
     const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
     this.deps.redactor.add(current?.password);
     if (account.strategy === 'single-user') return { targetRole: account.role, previousRole: current ? account.role : null };
