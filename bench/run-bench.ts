@@ -39,6 +39,8 @@ interface ProviderFigures {
   rotations_per_s: number;
   ratio: number;
   cpu_ms_per_rotation: number;
+  cpu_user_ms_per_rotation: number;
+  cpu_system_ms_per_rotation: number;
   peak_rss_mb: number;
 }
 
@@ -113,6 +115,7 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
     const redactor = new Redactor();
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
     const app = await createApp(parseConfigText(JSON.stringify(config), env), { redactor, log: createLogger(redactor, { destination: sink, level: 'warn' }), env });
+    const profiler = process.env.BENCH_PROFILE ? await startProfile() : null;
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
     const cpu0 = process.cpuUsage();
@@ -121,10 +124,10 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     clearInterval(sampler);
+    if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${bp.name}.cpuprofile`);
     peak = Math.max(peak, process.memoryUsage().rss);
     await app.close();
     const failed = results.filter((r) => r.outcome !== 'succeeded');
-    if (process.env.BENCH_DEBUG) console.error(`${bp.name}: cpu user ${(cpu.user / 1000 / N).toFixed(2)} ms/rot, system ${(cpu.system / 1000 / N).toFixed(2)} ms/rot`);
     if (failed.length) console.error(`${bp.name}: ${failed.length} failed, first: ${failed[0]?.error?.message}`);
     const rate = (N - failed.length) / seconds;
     return {
@@ -135,11 +138,30 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
       rotations_per_s: round3(rate),
       ratio: round3(rate / rawConnPerS),
       cpu_ms_per_rotation: round3((cpu.user + cpu.system) / 1000 / N),
+      cpu_user_ms_per_rotation: round3(cpu.user / 1000 / N),
+      cpu_system_ms_per_rotation: round3(cpu.system / 1000 / N),
       peak_rss_mb: round3(peak / 1048576),
     };
   } finally {
     await inst.stop();
   }
+}
+
+/** CPU profile of the rotation phase only (BENCH_PROFILE=path-prefix), for "where does the time go". */
+async function startProfile(): Promise<{ stop: (file: string) => Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      console.error(`profile written to ${file}`);
+    },
+  };
 }
 
 function round3(x: number): number {
@@ -177,8 +199,10 @@ async function main(): Promise<void> {
         console.error(`${bp.name}: not measured: ${skipped[bp.name]}`);
       }
     }
-    const head = ['provider', 'accounts', 'ok', 'seconds', 'rotations/s', 'ratio', 'cpu ms/rot', 'peak RSS MB'];
-    const rows = figures.map((f) => [f.provider, f.accounts, f.succeeded, f.seconds, f.rotations_per_s, f.ratio, f.cpu_ms_per_rotation, f.peak_rss_mb].map(String));
+    const head = ['provider', 'accounts', 'ok', 'all N in s', 'rotations/s', 'ratio', 'cpu ms/rot', '(user+sys)', 'peak RSS MB'];
+    const rows = figures.map((f) =>
+      [f.provider, f.accounts, f.succeeded, f.seconds, f.rotations_per_s, f.ratio, f.cpu_ms_per_rotation, `${f.cpu_user_ms_per_rotation}+${f.cpu_system_ms_per_rotation}`, f.peak_rss_mb].map(String),
+    );
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  '));
     if (args.json) {
