@@ -152,11 +152,12 @@ export async function coolDown(app: App, account: string, error: string, cooldow
   return next;
 }
 
-function skipped(account: string, target: string | null, detail: string): RunResult {
+/** A result with nothing done yet, for the outcomes that never reached the engine. */
+export function blankRunResult(account: string, target: string | null, patch: Partial<RunResult>): RunResult {
   return {
     account,
     target,
-    outcome: 'skipped',
+    outcome: 'failed',
     rotationId: null,
     role: null,
     oldCredentialExpiresAt: null,
@@ -164,6 +165,11 @@ function skipped(account: string, target: string | null, detail: string): RunRes
     sessionsEnded: null,
     resumed: false,
     error: null,
-    detail,
+    detail: null,
+    ...patch,
   };
+}
+
+function skipped(account: string, target: string | null, detail: string): RunResult {
+  return blankRunResult(account, target, { outcome: 'skipped', detail });
 }

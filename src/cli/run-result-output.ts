@@ -1,4 +1,4 @@
-import type { RunResult } from '../../jobs/rotation-runner.js';
+import { blankRunResult, type RunResult } from '../../jobs/rotation-runner.js';
 import { table } from './cli-io.js';
 
 /** Text table of requested rotations, one line each. */
@@ -19,17 +19,5 @@ export function runResultsTable(results: RunResult[]): string {
 
 /** A failed job's outcome as a result line (its reason is already scrubbed by the worker). */
 export function failedResult(account: string, message: string): RunResult {
-  return {
-    account,
-    target: null,
-    outcome: 'failed',
-    rotationId: null,
-    role: null,
-    oldCredentialExpiresAt: null,
-    nextDueAt: null,
-    sessionsEnded: null,
-    resumed: false,
-    error: { type: 'RotationFailed', message },
-    detail: null,
-  };
+  return blankRunResult(account, null, { outcome: 'failed', error: { type: 'RotationFailed', message } });
 }
