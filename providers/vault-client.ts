@@ -69,6 +69,9 @@ export class VaultClient {
         path: `/${path}`,
         method,
         headers,
+        // node-vault's request() ignores requestOptions.timeout (only its helper methods merge
+        // it), so a server that accepts and never answers would hang the call: pass it per call.
+        timeout: this.opts.timeoutMs,
         ...(o.body !== undefined ? { json: o.body } : {}),
       });
       return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};

@@ -18,6 +18,8 @@ export interface BaoServerInfo {
   pid: number;
   /** With `tls`: the generated CA certificate (PEM file) that signs the server's certificate. */
   caFile?: string;
+  /** The dev server's single unseal key (from its banner), for seal/unseal faults; absent if not printed. */
+  unsealKey?: string;
 }
 
 export interface BaoServer extends BaoServerInfo {
@@ -90,12 +92,16 @@ export async function startBaoServer(opts: { label?: string; tls?: boolean; audi
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  // The banner with the unseal key follows readiness by a moment.
+  for (let i = 0; i < 30 && !/Unseal Key: \S+/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+  const unsealKey = /Unseal Key: (\S+)/.exec(stderr)?.[1];
   return {
     address,
     rootToken,
     bin,
     pid: child.pid as number,
     ...(caFile ? { caFile } : {}),
+    ...(unsealKey ? { unsealKey } : {}),
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
