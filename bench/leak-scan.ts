@@ -69,32 +69,39 @@ export function snapshotProcess(pid: number): ProcessSnapshot | null {
 const PREFIX = 12;
 
 /**
+ * The forms a password takes in JSON written by Node (`"` and `\` escaped) and by Go
+ * (OpenBao's audit log also escapes <, > and & as \u003c, \u003e, \u0026).
+ */
+function encodedForms(password: string): string[] {
+  const json = JSON.stringify(password).slice(1, -1);
+  const go = json.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+  return [...new Set([password, json, go])];
+}
+
+/**
  * A matcher for many needles at once: an index on each needle's first characters, so a text is
- * walked once per distinct prefix length instead of once per password.
+ * walked once per distinct prefix length instead of once per password. Every needle is also
+ * looked for in its escaped forms; hits are reported as the original password.
  */
 class NeedleSet {
-  private readonly byPrefix = new Map<string, string[]>();
+  private readonly byPrefix = new Map<string, Array<{ form: string; password: string }>>();
   private readonly prefixLengths = new Set<number>();
 
   constructor(needles: Iterable<string>) {
-    for (const n of new Set(needles)) {
-      if (n.length < 8) continue; // too short to search without false alarms; no policy allows it
-      const k = Math.min(PREFIX, n.length);
-      const key = n.slice(0, k);
-      this.prefixLengths.add(k);
-      const list = this.byPrefix.get(key) ?? [];
-      list.push(n);
-      this.byPrefix.set(key, list);
+    for (const password of new Set(needles)) {
+      if (password.length < 8) continue; // too short to search without false alarms; no policy allows it
+      for (const form of encodedForms(password)) {
+        const k = Math.min(PREFIX, form.length);
+        const key = form.slice(0, k);
+        this.prefixLengths.add(k);
+        const list = this.byPrefix.get(key) ?? [];
+        list.push({ form, password });
+        this.byPrefix.set(key, list);
+      }
     }
   }
 
-  get size(): number {
-    let n = 0;
-    for (const l of this.byPrefix.values()) n += l.length;
-    return n;
-  }
-
-  /** Needles that occur in `text`. */
+  /** Passwords that occur in `text` in any of their forms. */
   find(text: string): Set<string> {
     const hits = new Set<string>();
     if (this.byPrefix.size === 0) return hits;
@@ -102,7 +109,7 @@ class NeedleSet {
       for (let i = 0; i + k <= text.length; i++) {
         const list = this.byPrefix.get(text.slice(i, i + k));
         if (!list) continue;
-        for (const n of list) if (text.startsWith(n, i)) hits.add(n);
+        for (const n of list) if (text.startsWith(n.form, i)) hits.add(n.password);
       }
     }
     return hits;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -70,6 +70,8 @@ interface WorkerSlot {
 class Chaos {
   faults = 0;
   failpointsFired = 0;
+  /** Workers that exited on their own (not killed by a fault); restarted like a supervisor would. */
+  selfExits: string[] = [];
   readonly faultLog: string[] = [];
   readonly logFiles: string[] = [];
   readonly snapshots: ProcessSnapshot[] = [];
@@ -268,6 +270,7 @@ async function main(): Promise<number> {
             chaos.failpointsFired++;
             chaos.fault(`failpoint ${slot.failpoint.step} (account ${slot.failpoint.account}) killed worker ${slot.index}`);
           } else {
+            chaos.selfExits.push(`code ${code}, signal ${signal}`);
             log(`worker ${slot.index} exited by itself (code ${code}, signal ${signal}); restarting`);
           }
           // Restarted without the failpoint, so the crashed rotation can be resumed.
@@ -433,16 +436,25 @@ async function main(): Promise<number> {
     for (const f of scan.findings) leakFindings.add(f);
     const auditText = existsSync(auditFile) ? readFileSync(auditFile, 'utf8') : '';
     const hmacs = (auditText.match(/hmac-sha256:/g) ?? []).length;
-    const pgLogSize = readFileSync(pgInfo.logFile, 'utf8').length;
+    const pgLogSize = statSync(pgInfo.logFile).size;
     log(
       `leak scan: ${passwords.size} passwords in ${scan.searched.length} places (pg log ${pgLogSize} chars, bao audit ${auditText.length} chars with ${hmacs} hmac values, ` +
         `${chaos.logFiles.length} pgrotate logs, ${chaos.snapshots.length} /proc samples)`,
     );
     for (const f of leakFindings) log(`LEAK ${f}`);
+    // The scan only means something if the places it searched recorded the run.
+    const pgLog = readFileSync(pgInfo.logFile, 'utf8');
+    const blind: string[] = [];
+    if (!/statement: ALTER ROLE/.test(pgLog)) blind.push('the PostgreSQL log has no ALTER ROLE statements (log_statement=all not in effect?)');
+    if (hmacs === 0) blind.push('the OpenBao audit log has no hmac-sha256 values (audit device not enabled?)');
+    if (passwords.size === 0) blind.push('no password was collected from the providers');
+    if (!scan.searched.some((w) => w.startsWith('target db pg_stat_statements ('))) blind.push('pg_stat_statements was not read');
+    for (const b of blind) log(`SCAN BLIND: ${b}`);
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-    console.log(`details: ${overlap.started} rotations started, ${overlap.succeeded} succeeded, ${overlap.failed} failed; ${chaos.failpointsFired} failpoint crashes; ${unfinished} account-rounds unfinished at the deadline; ${logins} login checks; ${seconds} s`);
+    console.log(`details: ${overlap.started} rotations started, ${overlap.succeeded} succeeded, ${overlap.failed} failed; ${chaos.failpointsFired} failpoint crashes; ${chaos.selfExits.length} worker self-exits; ${unfinished} account-rounds unfinished at the deadline; ${logins} login checks; ${seconds} s`);
     console.log(`leaks: ${leakFindings.size}`);
     console.log(`chaos: ${roundsDone} rounds, ${overlap.started} rotations, ${chaos.faults} faults, ${violations.length} violations`);
+    if (blind.length) return 2;
     return violations.length > 0 || leakFindings.size > 0 ? 1 : 0;
   } finally {
     for (const slot of workers) {
