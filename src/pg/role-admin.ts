@@ -53,6 +53,8 @@ export interface AdminInfo {
   superuser: boolean;
   createRole: boolean;
   serverVersion: number;
+  /** Member of pg_signal_backend (or superuser): may end other roles' sessions. */
+  canSignal: boolean;
 }
 
 export interface RoleAccess {
@@ -70,6 +72,7 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
     admin: string;
     admin_super: boolean;
     admin_createrole: boolean;
+    admin_signal: boolean;
     v: number;
     rolname: string | null;
     rolsuper: boolean | null;
@@ -78,6 +81,7 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
     admin_option: boolean | null;
   }>(
     `SELECT me.rolname AS admin, me.rolsuper AS admin_super, me.rolcreaterole AS admin_createrole,
+            pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS admin_signal,
             current_setting('server_version_num')::int AS v,
             r.rolname, r.rolsuper, r.rolcanlogin, r.rolvaliduntil,
             CASE WHEN r.oid IS NOT NULL AND current_setting('server_version_num')::int >= 160000
@@ -89,8 +93,8 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
   );
   const first = res.rows[0];
   const admin: AdminInfo = first
-    ? { name: first.admin, superuser: first.admin_super, createRole: first.admin_createrole, serverVersion: first.v }
-    : { name: '?', superuser: false, createRole: false, serverVersion: 0 };
+    ? { name: first.admin, superuser: first.admin_super, createRole: first.admin_createrole, serverVersion: first.v, canSignal: first.admin_super || first.admin_signal }
+    : { name: '?', superuser: false, createRole: false, serverVersion: 0, canSignal: false };
   const found = new Map<string, RoleInfo & { adminOption: boolean | null }>();
   for (const r of res.rows) {
     if (r.rolname === null) continue;

@@ -16,6 +16,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
 import { adminCannotAlter, clearPassword, inspectRoleAccess, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
+import { quoteIdent } from '../pg/quote.js';
 import type { TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { nextDueAfter } from '../schedule/next-due.js';
@@ -63,6 +64,9 @@ export interface RotationEngineDeps {
   /** Told every result with its wall-clock duration (metrics, alerts); must not throw or block. */
   onResult?: (result: RotationResult, durationMs: number) => void;
 }
+
+/** What a finished run reports; `sessionsError` when the rotation succeeded but sessions could not be ended. */
+type Completed = Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'> & { sessionsError: string | null };
 
 interface Ctx {
   account: AccountConfig;
@@ -127,7 +131,7 @@ export class RotationEngine {
         rotation = await fence.resume(rotation, opts.requestedBy ?? null);
         log.info({ rotationId: rotation.id, step: rotation.step }, 'resuming unfinished rotation');
       } else {
-        const plan = await this.preflight(account, provider);
+        const plan = await this.preflight(account, provider, opts);
         result.role = plan.targetRole;
         if (opts.dryRun) {
           result.outcome = 'dry-run';
@@ -149,8 +153,17 @@ export class RotationEngine {
       result.rotationId = rotation.id;
       result.role = rotation.targetRole;
       const done = await this.run({ account, provider, fence, rotation, opts: { ...opts, terminateSessions: opts.terminateSessions || rotation.terminateSessions } });
-      Object.assign(result, done, { outcome: 'succeeded' });
+      const { sessionsError, ...facts } = done;
+      Object.assign(result, facts, { outcome: 'succeeded' });
       log.info({ rotationId: rotation.id, oldCredentialExpiresAt: done.oldCredentialExpiresAt }, 'rotation succeeded');
+      if (sessionsError !== null) {
+        result.outcome = 'failed';
+        result.error = new PgrotateError(`account ${account.name}: the password was rotated, but sessions on target ${account.target} could not be ended: ${sessionsError}`, {
+          account: account.name,
+          target: account.target,
+        });
+        log.error({ rotationId: rotation.id, error: result.error.message }, 'sessions not ended');
+      }
       return result;
     } catch (err) {
       const error = this.asPgrotateError(err, account);
@@ -175,9 +188,16 @@ export class RotationEngine {
   }
 
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
-  private async preflight(account: AccountConfig, provider: SecretProvider): Promise<{ targetRole: string; previousRole: string | null }> {
+  private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<{ targetRole: string; previousRole: string | null }> {
     const roles = account.strategy === 'alternating' ? account.roles : [account.role];
     const access = await this.deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
+    if (opts.terminateSessions && !access.admin.canSignal) {
+      // Found out now, not after the new password is live and the sessions still run.
+      throw new AdminPrivilegeError(
+        `account ${account.name}: --terminate-sessions needs the admin login ${access.admin.name} on target ${account.target} to end other roles' sessions: GRANT pg_signal_backend TO ${quoteIdent(access.admin.name)}`,
+        { account: account.name, target: account.target },
+      );
+    }
     for (const role of roles) {
       const info = access.roles.get(role);
       if (!info) {
@@ -214,7 +234,7 @@ export class RotationEngine {
     return { targetRole, previousRole: active };
   }
 
-  private async run(ctx: Ctx): Promise<Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'>> {
+  private async run(ctx: Ctx): Promise<Completed> {
     const { account, fence } = ctx;
     for (;;) {
       switch (ctx.rotation.step) {
@@ -386,10 +406,11 @@ export class RotationEngine {
   }
 
   /** Step 5: expire the previous login (alternating), end sessions if asked, finish the record. */
-  private async record(ctx: Ctx): Promise<Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'>> {
+  private async record(ctx: Ctx): Promise<Completed> {
     const { account, rotation, fence, opts } = ctx;
     const expiry = rotation.oldCredentialExpiresAt;
     let sessionsEnded: number | null = null;
+    let sessionsError: string | null = null;
     await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
       if (account.strategy === 'alternating' && rotation.previousRole && expiry) {
         await setValidUntil(client, rotation.previousRole, expiry);
@@ -402,17 +423,26 @@ export class RotationEngine {
       }
       if (opts.terminateSessions) {
         const roles = account.strategy === 'alternating' ? account.roles : [account.role];
-        sessionsEnded = 0;
-        for (const role of roles) sessionsEnded += await terminateSessions(client, role);
+        try {
+          let ended = 0;
+          for (const role of roles) ended += await terminateSessions(client, role);
+          sessionsEnded = ended;
+        } catch (err) {
+          // The new password is live: finish the rotation, and report the sessions as a failure.
+          sessionsError = this.deps.redactor.scrub(messageOf(err));
+        }
       }
     });
     if (sessionsEnded !== null) {
       await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: rotation.requestedBy, detail: { count: sessionsEnded } });
     }
+    if (sessionsError !== null) {
+      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminate-failed', actor: rotation.requestedBy, detail: { error: sessionsError } });
+    }
     const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded });
     await failpoint('after-record', account.name, this.deps.env);
-    return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded };
+    return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
   }
 
   /** Run a provider operation; failures become ProviderErrors naming the account and secret. */

@@ -166,3 +166,23 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
     expect(await runningRotations()).toBe(0);
   });
 });
+
+describe('--terminate-sessions without the privilege to end sessions', () => {
+  let fx: PgFixture;
+  beforeAll(async () => {
+    fx = await createPgFixture(pgServer('pg15'));
+  });
+  afterAll(async () => {
+    await fx?.cleanup();
+  });
+
+  it('is refused before anything changes, naming the GRANT to run', async () => {
+    const role = await fx.createRole(`ts_${fx.suffix}`, { password: 'ts-initial-password' });
+    const { path, env } = fx.writeConfig({ accounts: [{ name: 'ts', target: 'main', role, provider: 'local', secret: 'pg/ts' }] });
+    const r = await fx.cli(['--config', path, 'rotate', 'ts', '--terminate-sessions'], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/account ts: --terminate-sessions needs the admin login rot_\w+ on target main to end other roles' sessions: GRANT pg_signal_backend TO "rot_\w+"/);
+    expect(await fx.canLogin(role, 'ts-initial-password')).toBe(true);
+    expect(await new FileProvider({ name: 'local', path: fx.secretsFile }).getPending('pg/ts')).toBeNull();
+  });
+});
