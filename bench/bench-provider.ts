@@ -7,6 +7,8 @@ export interface BenchProviderInstance {
   config: Record<string, unknown>;
   /** Environment variables the config references (env:NAME). */
   env?: Record<string, string>;
+  /** A secret-store audit log the leak scan must search (OpenBao's file audit device). */
+  auditFile?: string;
   /** Stop anything setup started. */
   stop(): Promise<void>;
 }

@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -14,6 +14,7 @@ import { quoteIdent } from '../src/pg/quote.js';
 import { scramVerifier } from '../src/scram/scram-verifier.js';
 import { startPgServer, stopPgServer, type PgServerInfo } from '../test/support/pg-server.js';
 import type { BenchProvider } from './bench-provider.js';
+import { scanForLeaks, snapshotProcess } from './leak-scan.js';
 
 // `npm run bench`: rotate N single-user accounts end to end through each available provider,
 // and measure on the same server the physical limits a rotation cannot beat: the rate of new
@@ -101,8 +102,15 @@ async function loadProviders(): Promise<BenchProvider[]> {
   return out.sort((a, b) => wanted.indexOf(a.name) - wanted.indexOf(b.name));
 }
 
-async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: string, rawConnPerS: number, round: number): Promise<ProviderFigures> {
+interface LeakCollection {
+  passwords: Set<string>;
+  logFiles: string[];
+  auditFiles: string[];
+}
+
+async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: string, rawConnPerS: number, round: number, leaks: LeakCollection, logDir: string): Promise<ProviderFigures> {
   const inst = await bp.setup();
+  if (inst.auditFile) leaks.auditFiles.push(inst.auditFile);
   try {
     const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, target: 'main', role: `bench_role_${i}`, provider: 'p', secret: `pgbench-r${round}-acct-${i}` }));
     const config = {
@@ -113,8 +121,11 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
     };
     const env = { ...process.env, ...inst.env, BENCH_ADMIN_PASSWORD: adminPw };
     const redactor = new Redactor();
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const app = await createApp(parseConfigText(JSON.stringify(config), env), { redactor, log: createLogger(redactor, { destination: sink, level: 'warn' }), env });
+    // pgrotate's own log goes to a file, which the leak scan searches afterwards.
+    const logFile = join(logDir, `pgrotate-${bp.name}.log`);
+    leaks.logFiles.push(logFile);
+    const logStream = createWriteStream(logFile);
+    const app = await createApp(parseConfigText(JSON.stringify(config), env), { redactor, log: createLogger(redactor, { destination: logStream, level: 'info' }), env });
     const profiler = process.env.BENCH_PROFILE ? await startProfile() : null;
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
@@ -126,7 +137,15 @@ async function benchProvider(server: PgServerInfo, bp: BenchProvider, adminPw: s
     clearInterval(sampler);
     if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${bp.name}.cpuprofile`);
     peak = Math.max(peak, process.memoryUsage().rss);
+    // Every password this run generated, read back from the store (not from pgrotate's memory).
+    const store = app.providers.get('p');
+    for (const a of accounts) {
+      for (const v of await Promise.all([store?.getCurrent(a.secret), store?.getPending(a.secret), store?.getPrevious(a.secret)])) {
+        if (v) leaks.passwords.add(v.password);
+      }
+    }
     await app.close();
+    await new Promise((resolve) => logStream.end(resolve));
     const failed = results.filter((r) => r.outcome !== 'succeeded');
     if (failed.length) console.error(`${bp.name}: ${failed.length} failed, first: ${failed[0]?.error?.message}`);
     const rate = (N - failed.length) / seconds;
@@ -169,7 +188,20 @@ function round3(x: number): number {
 }
 
 async function main(): Promise<void> {
-  const server = startPgServer({ label: 'bench', binDir: pgBinDir(), port: await freePort(), settings: { max_connections: String(Math.max(200, C * 4 + 50)) } });
+  // Statement logging and pg_stat_statements on, so the leak scan can search them.
+  const server = startPgServer({
+    label: 'bench',
+    binDir: pgBinDir(),
+    port: await freePort(),
+    settings: {
+      max_connections: String(Math.max(200, C * 4 + 50)),
+      log_statement: 'all',
+      shared_preload_libraries: 'pg_stat_statements',
+      'pg_stat_statements.track_utility': 'on',
+    },
+  });
+  const logDir = mkdtempSync(join(tmpdir(), 'pgrotate-bench-logs-'));
+  const leakInput: { passwords: Set<string>; logFiles: string[]; auditFiles: string[] } = { passwords: new Set(), logFiles: [], auditFiles: [] };
   try {
     const adminPw = `bench-${Math.random().toString(36).slice(2)}-admin`;
     const su = await client(server, server.superuser, server.superPassword, 'postgres');
@@ -177,6 +209,9 @@ async function main(): Promise<void> {
     await su.query('CREATE DATABASE bench_target');
     await su.query('CREATE DATABASE bench_state OWNER bench_rotator');
     await su.end();
+    const st = await client(server, server.superuser, server.superPassword, 'bench_target');
+    await st.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await st.end();
     const rot = await client(server, 'bench_rotator', adminPw, 'bench_target');
     const roles = Array.from({ length: N }, (_, i) => `bench_role_${i}`);
     for (let i = 0; i < roles.length; i += 500) await rot.query(roles.slice(i, i + 500).map((r) => `CREATE ROLE ${r} LOGIN`).join(';'));
@@ -193,7 +228,7 @@ async function main(): Promise<void> {
     let round = 0;
     for (const bp of await loadProviders()) {
       try {
-        figures.push(await benchProvider(server, bp, adminPw, rawConn, round++));
+        figures.push(await benchProvider(server, bp, adminPw, rawConn, round++, leakInput, logDir));
       } catch (err) {
         skipped[bp.name] = (err as Error).message.split('\n')[0] ?? 'failed';
         console.error(`${bp.name}: not measured: ${skipped[bp.name]}`);
@@ -205,6 +240,21 @@ async function main(): Promise<void> {
     );
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  '));
+    const own = snapshotProcess(process.pid);
+    const scan = await scanForLeaks({
+      passwords: leakInput.passwords,
+      pgLogFile: server.logFile,
+      pgConnections: [
+        { label: 'state db', connection: { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' } },
+        { label: 'target db', connection: { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_target' }, statements: true },
+      ],
+      ...(leakInput.auditFiles[0] ? { baoAuditFile: leakInput.auditFiles[0] } : {}),
+      logFiles: leakInput.logFiles,
+      processSnapshots: own ? [own] : [],
+    });
+    for (const f of scan.findings) console.error(`leak: ${f}`);
+    console.log(`leak scan: ${leakInput.passwords.size} passwords searched in ${scan.searched.length} places`);
+    console.log(`leaks: ${scan.leaks}`);
     if (args.json) {
       const first = figures[0];
       const doc = {
@@ -218,12 +268,16 @@ async function main(): Promise<void> {
         peak_rss_mb: first?.peak_rss_mb ?? 0,
         providers: figures,
         not_measured: skipped,
+        leaks: scan.leaks,
+        passwords_scanned: leakInput.passwords.size,
       };
       writeFileSync(args.json, `${JSON.stringify(doc, null, 2)}\n`);
       console.log(`figures written to ${args.json}`);
     }
+    if (scan.leaks > 0) process.exitCode = 1;
   } finally {
     stopPgServer(server);
+    rmSync(logDir, { recursive: true, force: true });
   }
 }
 
