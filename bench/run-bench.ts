@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
   options: {
     accounts: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '8' },
-    providers: { type: 'string', default: 'file,vault,aws,azure' },
+    providers: { type: 'string', default: 'vault,file,aws,azure' },
     json: { type: 'string' },
     'raw-seconds': { type: 'string', default: '5' },
   },
@@ -262,6 +262,8 @@ async function main(): Promise<void> {
         concurrency: C,
         raw_connections_per_s: round3(rawConn),
         raw_alter_role_per_s: round3(rawAlter),
+        // Headline figures: the first provider measured (vault unless --providers says otherwise).
+        provider: first?.provider ?? null,
         rotations_per_s: first?.rotations_per_s ?? 0,
         ratio: first?.ratio ?? 0,
         cpu_ms_per_rotation: first?.cpu_ms_per_rotation ?? 0,
