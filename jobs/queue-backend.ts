@@ -3,6 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { PgrotateConfig, RedisConfig } from '../src/config/config-schema.js';
 import { ConfigError } from '../src/errors.js';
 import { stateConnectionConfig } from './state-connection.js';
+import { ResilientClient } from '../src/pg/resilient-client.js';
 
 // One factory for BullMQ queues and workers over either backend: PostgreSQL (BullMQ's own
 // backend, in a schema of the state database, so a small installation needs one database) or
@@ -48,6 +49,8 @@ function postgresBackend(config: PgrotateConfig): QueueBackend {
     schema: queueSchemaName(config),
     migrate: true,
     max: 4,
+    // BullMQ builds its pool from this config; a restart of the state database must not crash the worker.
+    Client: ResilientClient,
   } as PostgresConnectionOptions;
   return {
     kind: 'postgres',

@@ -3,6 +3,7 @@ import type { TargetConfig } from '../config/config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { clientConfig, type Endpoint } from './connection-options.js';
+import { ResilientClient } from './resilient-client.js';
 
 /** Credentials of a target's admin login, resolved from config or from a provider. */
 export interface AdminCredentials {
@@ -100,7 +101,7 @@ export class TargetConnector {
       const target = this.target(targetName);
       pool = this.opts.resolveAdmin(targetName, target).then((admin) => {
         this.opts.redactor.add(admin.password);
-        const p = new pg.Pool({ ...clientConfig(this.endpoint(targetName), admin.username, admin.password), max: this.opts.poolSize ?? 4 });
+        const p = new pg.Pool({ ...clientConfig(this.endpoint(targetName), admin.username, admin.password), max: this.opts.poolSize ?? 4, Client: ResilientClient });
         p.on('error', () => undefined);
         return p;
       });

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { StateStoreError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { quoteIdent } from '../pg/quote.js';
+import { ResilientClient } from '../pg/resilient-client.js';
 import { migrate } from './migrations.js';
 import { RotationFence } from './rotation-fence.js';
 import { rotationFromRow, type RotationRecord, type RotationRow } from './rotation-record.js';
@@ -64,11 +65,10 @@ export class StateStore {
 
   /** Connect, migrate, and return a ready store. */
   static async open(opts: { connection: pg.PoolConfig; schema: string; redactor: Redactor }): Promise<StateStore> {
-    const pool = new pg.Pool({ max: 10, ...opts.connection });
+    const pool = new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
     // Clients that lose their server must not crash the process; the loss surfaces on the next
     // query instead (for a fence: as FenceLostError). Attached once per physical connection.
     pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new StateStore({ pool, schema: opts.schema, redactor: opts.redactor });
     try {
       await migrate(pool, opts.schema);
