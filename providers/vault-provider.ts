@@ -50,6 +50,7 @@ export class VaultProvider implements SecretProvider {
   private readonly mount: string;
   private readonly pendingPrefix: string;
   private mountChecked: Promise<void> | null = null;
+  private mountOk = false;
 
   constructor(private readonly opts: VaultProviderOptions) {
     this.name = opts.name;
@@ -148,13 +149,17 @@ export class VaultProvider implements SecretProvider {
   /** Paths of `secret`, after checking once that the mount is KV version 2. */
   private async paths(secret: string, verb: string): Promise<KvPaths> {
     const p = kvPaths(this.mount, this.pendingPrefix, secret, this.name);
-    if (!this.mountChecked) {
-      this.mountChecked = this.checkMount(secret, verb).catch((err: unknown) => {
+    if (!this.mountOk) {
+      try {
+        await (this.mountChecked ??= this.checkMount(secret, verb));
+      } catch {
+        // Concurrent callers share one check; when it fails, each checks again on its own, so
+        // the error it reports names its own secret rather than the first caller's.
         this.mountChecked = null;
-        throw err;
-      });
+        await this.checkMount(secret, verb);
+      }
+      this.mountOk = true;
     }
-    await this.mountChecked;
     return p;
   }
 

@@ -199,6 +199,11 @@ describe('vault provider: bad input', () => {
     await expect(p.getCurrent('pg/app')).rejects.toThrow(/KV version 1/);
     // Nothing was written to the v1 mount.
     expect((await root()('LIST', `${kv1}`)).status).toBe(404);
+    // Concurrent first calls share the mount check; each failure still names its own secret.
+    const fresh = provider({ mount: kv1 });
+    const errors = await Promise.all(['pg/one', 'pg/two', 'pg/three'].map((s) => fresh.getCurrent(s).then(() => null, (e: Error & { secret?: string }) => e)));
+    expect(errors.map((e) => e?.message.match(/\(secret ([^)]+)\)/)?.[1])).toEqual(['pg/one', 'pg/two', 'pg/three']);
+    expect(errors.map((e) => e?.secret)).toEqual(['pg/one', 'pg/two', 'pg/three']);
   });
 
   it('config: token or auth is required, not both', () => {
