@@ -276,6 +276,9 @@ export class VaultProvider implements SecretProvider {
     const at = `${this.opts.address}${this.opts.namespace ? ` (namespace ${this.opts.namespace})` : ''}`;
     const detail = this.opts.redactor.scrub(err.errors.join('; '));
     const prefix = `provider ${this.name}: cannot ${op.what} secret ${secret}`;
+    if (err.status === null && (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')) {
+      return new ProviderError(`${prefix}: Vault at ${at} did not answer within the provider's timeout (${err.code})`, { secret });
+    }
     if (err.status === null) return new ProviderError(`${prefix}: Vault at ${at} is unreachable (${err.code ?? 'network error'})`, { secret });
     if (err.status === 503 && /sealed/i.test(detail)) return new ProviderError(`${prefix}: Vault at ${at} is sealed`, { secret });
     if (err.status === 404 && /no handler for route/i.test(detail)) {

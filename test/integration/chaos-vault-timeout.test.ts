@@ -45,6 +45,7 @@ describe('vault provider against a stalled OpenBao', () => {
       expect(err, 'a stalled read must fail').not.toBeNull();
       expect(err?.message).toMatch(/provider bao/);
       expect(err?.message).toMatch(/pg\/chaos-timeout-missing/);
+      expect(err?.message).toMatch(/did not answer within the provider's timeout/);
       expect(elapsed).toBeGreaterThanOrEqual(900);
       expect(elapsed).toBeLessThan(8000);
       expect(proxy.stalled()).toBeGreaterThan(0);
