@@ -2,6 +2,7 @@ import type { App } from '../src/app/app-context.js';
 import type { AccountConfig } from '../src/config/config-schema.js';
 import { ConfigError, messageOf } from '../src/errors.js';
 import { RotationEngine, type RotationResult } from '../src/rotation/rotation-engine.js';
+import { rotationResultJson } from '../src/rotation/rotation-result-json.js';
 import { nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
 import type { StateStore } from '../src/state/state-store.js';
 import type { PerTargetLimiter } from './per-target-limiter.js';
@@ -100,19 +101,8 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
     ]);
     result.nextDueAt = next;
   }
-  return {
-    account: result.account,
-    target: result.target,
-    outcome: result.outcome === 'dry-run' ? 'succeeded' : result.outcome,
-    rotationId: result.rotationId,
-    role: result.role,
-    oldCredentialExpiresAt: result.oldCredentialExpiresAt?.toISOString() ?? null,
-    nextDueAt: result.nextDueAt?.toISOString() ?? null,
-    sessionsEnded: result.sessionsEnded,
-    resumed: result.resumed,
-    error: result.error ? { type: result.error.name, message: result.error.message } : null,
-    detail: null,
-  };
+  // The runner never dry-runs; the mapping only narrows the type.
+  return { ...rotationResultJson(result), outcome: result.outcome === 'dry-run' ? 'succeeded' : result.outcome };
 }
 
 /**

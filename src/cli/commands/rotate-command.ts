@@ -3,6 +3,7 @@ import type { App } from '../../app/app-context.js';
 import type { AccountConfig } from '../../config/config-schema.js';
 import { ExitCode, PgrotateError } from '../../errors.js';
 import type { RotationResult } from '../../rotation/rotation-engine.js';
+import { rotationResultJson } from '../../rotation/rotation-result-json.js';
 import { submitRequest } from '../../../jobs/request-submitter.js';
 import { stateNow } from '../../../jobs/state-clock.js';
 import { table, when, type CliIo } from '../cli-io.js';
@@ -50,7 +51,7 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
   );
   if (io.stderr.isTTY && accounts.length > 1) io.stderr.write('\n');
   if (args.json) {
-    io.stdout.write(`${JSON.stringify({ results: results.map(resultJson) }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ results: results.map(rotationResultJson) }, null, 2)}\n`);
   } else {
     io.stdout.write(
       table(
@@ -88,21 +89,6 @@ export function exitCodeOf(results: RotationResult[]): number {
   return ExitCode.ok;
 }
 
-/** The documented JSON shape of one result. */
-export function resultJson(r: RotationResult): Record<string, unknown> {
-  return {
-    account: r.account,
-    target: r.target,
-    outcome: r.outcome,
-    rotationId: r.rotationId,
-    role: r.role,
-    oldCredentialExpiresAt: r.oldCredentialExpiresAt?.toISOString() ?? null,
-    nextDueAt: r.nextDueAt?.toISOString() ?? null,
-    sessionsEnded: r.sessionsEnded,
-    resumed: r.resumed,
-    error: r.error ? { type: r.error.name, message: r.error.message } : null,
-  };
-}
 
 /** Map with at most `limit` calls in flight, reporting progress. */
 export async function runBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number, total: number) => void): Promise<R[]> {

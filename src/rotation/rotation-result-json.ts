@@ -1,0 +1,34 @@
+import type { RotationOutcome, RotationResult } from './rotation-engine.js';
+
+/** The documented JSON shape of one rotation's result (`rotate --json`, jobs, the HTTP API). */
+export interface RotationResultJson {
+  account: string;
+  target: string | null;
+  outcome: RotationOutcome;
+  rotationId: string | null;
+  role: string | null;
+  oldCredentialExpiresAt: string | null;
+  nextDueAt: string | null;
+  sessionsEnded: number | null;
+  resumed: boolean;
+  error: { type: string; message: string } | null;
+  /** Why nothing was done, for outcomes that never reached the engine. */
+  detail: string | null;
+}
+
+/** The engine's result with times as ISO text and the error as type + message. */
+export function rotationResultJson(r: RotationResult): RotationResultJson {
+  return {
+    account: r.account,
+    target: r.target,
+    outcome: r.outcome,
+    rotationId: r.rotationId,
+    role: r.role,
+    oldCredentialExpiresAt: r.oldCredentialExpiresAt?.toISOString() ?? null,
+    nextDueAt: r.nextDueAt?.toISOString() ?? null,
+    sessionsEnded: r.sessionsEnded,
+    resumed: r.resumed,
+    error: r.error ? { type: r.error.name, message: r.error.message } : null,
+    detail: null,
+  };
+}
