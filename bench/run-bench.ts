@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createApp } from '../src/app/app-context.js';
 import { runBounded } from '../src/cli/commands/rotate-command.js';
-import { freePort } from '../src/cli/commands/demo-command.js';
+import { freePort } from '../src/net/free-port.js';
 import { parseConfigText } from '../src/config/load-config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Redactor } from '../src/logging/redactor.js';

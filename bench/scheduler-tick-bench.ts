@@ -8,7 +8,7 @@ import { syncAccounts } from '../jobs/account-sync.js';
 import { createQueueBackend } from '../jobs/queue-backend.js';
 import { RotationQueue } from '../jobs/rotation-queue.js';
 import { findDueAccounts, schedulerTick } from '../jobs/scheduler-tick.js';
-import { freePort } from '../src/cli/commands/demo-command.js';
+import { freePort } from '../src/net/free-port.js';
 import { configSchema } from '../src/config/config-schema.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Redactor } from '../src/logging/redactor.js';

@@ -15,5 +15,7 @@ set +e
 npm test -- --reporter=default --reporter=json --outputFile=.test-results.json
 code=$?
 set -e
-node scripts/print-test-summary.mjs .test-results.json || true
+summary=0
+node scripts/print-test-summary.mjs .test-results.json || summary=$?
+if [ "$code" -eq 0 ] && [ "$summary" -ne 0 ]; then code=$summary; fi
 exit $code

@@ -61,6 +61,10 @@ function metricValue(text: string, series: string): number | null {
 
 beforeAll(async () => {
   fx = await createPgFixture(pgServer('pg15'));
+  // Offboarding with terminateSessions needs the rotator to be able to end sessions.
+  const su = await fx.superClient();
+  await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
+  await su.end();
   appRole = await fx.createRole(`api_app_${fx.suffix}`, { password: 'initial-app-password-1' });
   hrRole = await fx.createRole(`api_hr_${fx.suffix}`, { password: 'initial-hr-password-1' });
   cfg = fx.writeConfig({

