@@ -2,7 +2,7 @@ import type { App } from '../src/app/app-context.js';
 import type { AccountConfig } from '../src/config/config-schema.js';
 import { ConfigError, messageOf } from '../src/errors.js';
 import { RotationEngine, type RotationResult } from '../src/rotation/rotation-engine.js';
-import { rotationResultJson } from '../src/rotation/rotation-result-json.js';
+import { rotationResultJson, type RotationResultJson } from '../src/rotation/rotation-result-json.js';
 import { nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
 import type { StateStore } from '../src/state/state-store.js';
 import type { PerTargetLimiter } from './per-target-limiter.js';
@@ -24,21 +24,8 @@ export interface RotationRequest {
 
 export type RunOutcome = 'succeeded' | 'failed' | 'busy' | 'skipped';
 
-/** The documented result of one requested rotation (also a job's return value). */
-export interface RunResult {
-  account: string;
-  target: string | null;
-  outcome: RunOutcome;
-  rotationId: string | null;
-  role: string | null;
-  oldCredentialExpiresAt: string | null;
-  nextDueAt: string | null;
-  sessionsEnded: number | null;
-  resumed: boolean;
-  error: { type: string; message: string } | null;
-  /** Why nothing was done, for `skipped`. */
-  detail: string | null;
-}
+/** The documented result of one requested rotation (also a job's return value); `detail` says why for `skipped`. */
+export type RunResult = Omit<RotationResultJson, 'outcome'> & { outcome: RunOutcome };
 
 export interface RunnerDeps {
   app: App;
