@@ -18,12 +18,3 @@ export function parseDuration(text: string): number | null {
   const ms = Number(match[1]) * (UNIT_MS[match[2] as string] as number);
   return Number.isSafeInteger(ms) && ms > 0 ? ms : null;
 }
-
-/** Render milliseconds back in the largest unit that divides them (for status output). */
-export function formatDuration(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
-    const size = UNIT_MS[unit] as number;
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

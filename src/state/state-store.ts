@@ -145,11 +145,6 @@ export class StateStore {
     return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
   }
 
-  async rotations(account: string, limit = 50): Promise<RotationRecord[]> {
-    const res = await this.pool.query<RotationRow>(`SELECT * FROM ${this.s}.rotations WHERE account = $1 ORDER BY started_at DESC LIMIT $2`, [account, limit]);
-    return res.rows.map(rotationFromRow);
-  }
-
   /** Audit events of one account, oldest first. */
   async history(account: string, limit = 200): Promise<AuditEvent[]> {
     const res = await this.pool.query(
