@@ -142,6 +142,7 @@ export function blankRunResult(account: string, target: string | null, patch: Pa
     sessionsEnded: null,
     resumed: false,
     error: null,
+    warnings: [],
     detail: null,
     ...patch,
   };

@@ -41,6 +41,12 @@ export class SuperuserRefusedError extends PgrotateError {}
 /** The role is NOLOGIN, so a password on it would never be used. */
 export class RoleCannotLoginError extends PgrotateError {}
 
+/** The role's VALID UNTIL has passed, so PostgreSQL refuses every password for it. */
+export class RoleExpiredError extends PgrotateError {}
+
+/** pgrotate's host cannot reach a password check for the role (pg_hba.conf), so verify could prove nothing. */
+export class LoginPathClosedError extends PgrotateError {}
+
 /** The admin login lacks the privilege to change the role's password. */
 export class AdminPrivilegeError extends PgrotateError {}
 

@@ -65,7 +65,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     redactor.add(value.password);
     return { username: value.username, password: value.password };
   };
-  const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor });
+  const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });
 
   let state: StateStore;
   try {

@@ -141,6 +141,8 @@ const accountCommon = {
   schedule: scheduleSchema.optional(),
   password: passwordPolicySchema.optional(),
   allowSuperuser: z.boolean().default(false),
+  /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
+  renewValidUntil: durationSchema.optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({
@@ -312,6 +314,17 @@ export const configSchema = z
       if (cfg.providers[account.provider]?.type === 'azure-key-vault') {
         const problem = azureSecretNameProblem(account.secret, true);
         if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
+      }
+      const every = (() => {
+        const schedule = account.schedule ?? cfg.defaults.schedule;
+        return typeof schedule === 'object' && 'every' in schedule ? schedule.every : null;
+      })();
+      if (account.renewValidUntil !== undefined && every !== null && account.renewValidUntil <= every) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'renewValidUntil'],
+          message: `account "${account.name}": renewValidUntil must be longer than the rotation interval, or the password would expire before the next rotation`,
+        });
       }
       if (account.strategy === 'alternating') {
         const schedule = account.schedule ?? cfg.defaults.schedule;

@@ -10,6 +10,10 @@ export interface RoleInfo {
   superuser: boolean;
   canLogin: boolean;
   validUntil: Date | null;
+  /** CONNECTION LIMIT (-1: none). */
+  connectionLimit: number;
+  /** Sessions of the role open now (pg_stat_activity). */
+  sessions: number;
 }
 
 /**
@@ -20,6 +24,17 @@ export async function setPasswordVerifier(client: ClientBase, role: string, veri
   if (!SCRAM_VERIFIER_PATTERN.test(verifier)) throw new Error('refusing to send something that is not a SCRAM verifier');
   const expiry = validUntil === undefined ? '' : ` VALID UNTIL ${quoteLiteral(validUntil === 'infinity' ? 'infinity' : validUntil.toISOString())}`;
   await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD '${verifier}'${expiry}`);
+}
+
+/** The role's VALID UNTIL (null: none, or the role is gone). */
+export async function roleValidUntil(client: ClientBase, role: string): Promise<Date | null> {
+  const res = await client.query<{ v: unknown }>('SELECT rolvaliduntil AS v FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
+  return finiteDate(res.rows[0]?.v);
+}
+
+/** node-postgres gives 'infinity' timestamps as the number Infinity; pgrotate treats them as "no expiry". */
+function finiteDate(v: unknown): Date | null {
+  return v instanceof Date && Number.isFinite(v.getTime()) ? v : null;
 }
 
 /** Remove the role's password, so no password logs it in until it is set again. */
@@ -78,12 +93,15 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
     rolsuper: boolean | null;
     rolcanlogin: boolean | null;
     rolvaliduntil: Date | null;
+    rolconnlimit: number | null;
+    sessions: number | null;
     admin_option: boolean | null;
   }>(
     `SELECT me.rolname AS admin, me.rolsuper AS admin_super, me.rolcreaterole AS admin_createrole,
             pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS admin_signal,
             current_setting('server_version_num')::int AS v,
-            r.rolname, r.rolsuper, r.rolcanlogin, r.rolvaliduntil,
+            r.rolname, r.rolsuper, r.rolcanlogin, r.rolvaliduntil, r.rolconnlimit,
+            (SELECT count(*)::int FROM pg_catalog.pg_stat_activity a WHERE r.oid IS NOT NULL AND a.usesysid = r.oid) AS sessions,
             CASE WHEN r.oid IS NOT NULL AND current_setting('server_version_num')::int >= 160000
                  THEN pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION') END AS admin_option
        FROM pg_catalog.pg_roles me
@@ -98,7 +116,11 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
   const found = new Map<string, RoleInfo & { adminOption: boolean | null }>();
   for (const r of res.rows) {
     if (r.rolname === null) continue;
-    found.set(r.rolname, { name: r.rolname, superuser: Boolean(r.rolsuper), canLogin: Boolean(r.rolcanlogin), validUntil: r.rolvaliduntil, adminOption: r.admin_option });
+    found.set(r.rolname, { name: r.rolname, superuser: Boolean(r.rolsuper), canLogin: Boolean(r.rolcanlogin), validUntil: finiteDate(r.rolvaliduntil),
+      connectionLimit: r.rolconnlimit ?? -1,
+      sessions: r.sessions ?? 0,
+      adminOption: r.admin_option,
+    });
   }
   return { admin, roles: found };
 }

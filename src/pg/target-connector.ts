@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TargetConfig } from '../config/config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
@@ -11,10 +12,41 @@ export interface AdminCredentials {
   password: string;
 }
 
-export type LoginResult = { ok: true } | { ok: false; authFailure: boolean; message: string };
+/**
+ * What a login attempt proved. `proof` says how an ok was established: a session, or the server's
+ * refusal of a *later* check that PostgreSQL only makes once the password has been accepted.
+ * `refusal` tells the server's refusals apart: `password` (28P01: the password exchange ran and
+ * failed) and `host` (28000: pg_hba.conf refused this role from this host, or asked for a method
+ * other than a password) are answers; a `fault` (unreachable, timeout, server full) is not.
+ */
+export type LoginResult =
+  | { ok: true; proof: 'session' | 'role-connection-limit' | 'database-connection-limit'; message?: string }
+  | { ok: false; authFailure: boolean; refusal: 'password' | 'host' | 'fault'; message: string };
 
-/** SQLSTATEs meaning "the server answered and refused this login", as opposed to a fault. */
-const AUTH_REFUSED = new Set(['28P01', '28000']);
+/** What the pre-flight's deliberately wrong password taught about the login path. */
+export type LoginPathProbe = { open: true } | { open: false; reason: 'host-refused' | 'no-password-needed' | 'fault'; message: string };
+
+/**
+ * node-postgres refuses SCRAM iteration counts above this by default (`scramMaxIterations`);
+ * pgrotate raises its own limit to the configured count so its verify login can check them.
+ */
+export const DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS = 100_000;
+
+/**
+ * Classify a failed login. PostgreSQL checks the password (PerformAuthentication) before the
+ * per-role and per-database connection limits (InitializeSessionUserId, CheckMyDatabase), so
+ * "too many connections for role" after the exchange proves that the password was accepted.
+ * "sorry, too many clients already" (max_connections) is raised before authentication and
+ * proves nothing.
+ */
+export function classifyLoginError(err: unknown, message: string): LoginResult {
+  const code = (err as { code?: string }).code;
+  if (code === '53300' && /too many connections for role/.test(message)) return { ok: true, proof: 'role-connection-limit', message };
+  if (code === '53300' && /too many connections for database/.test(message)) return { ok: true, proof: 'database-connection-limit', message };
+  if (code === '28P01') return { ok: false, authFailure: true, refusal: 'password', message };
+  if (code === '28000') return { ok: false, authFailure: true, refusal: 'host', message };
+  return { ok: false, authFailure: false, refusal: 'fault', message };
+}
 
 export interface TargetConnectorOptions {
   targets: Record<string, TargetConfig>;
@@ -22,6 +54,8 @@ export interface TargetConnectorOptions {
   redactor: Redactor;
   /** Admin connections kept per target; also caps concurrent admin statements per database. */
   poolSize?: number;
+  /** The SCRAM iteration count pgrotate writes; its own logins must accept verifiers that strong. */
+  scramIterations?: number;
 }
 
 /** Admin connection pools and test logins for the configured targets. */
@@ -67,26 +101,46 @@ export class TargetConnector {
   }
 
   /** Open a fresh connection as `user` with `password`, as an application would, and check current_user. */
-  async tryLogin(targetName: string, user: string, password: string): Promise<LoginResult> {
-    const client = new pg.Client(clientConfig(this.endpoint(targetName), user, password, 'pgrotate-verify'));
+  async tryLogin(targetName: string, user: string, password: string, applicationName = 'pgrotate-verify'): Promise<LoginResult> {
+    const client = new pg.Client(this.clientConfig(targetName, user, password, applicationName));
     client.on('error', () => undefined);
     try {
       await client.connect();
       const res = await client.query<{ u: string }>('SELECT current_user AS u');
-      if (res.rows[0]?.u !== user) return { ok: false, authFailure: true, message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}` };
-      return { ok: true };
+      if (res.rows[0]?.u !== user) return { ok: false, authFailure: true, refusal: 'password', message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}` };
+      return { ok: true, proof: 'session' };
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      return { ok: false, authFailure: code !== undefined && AUTH_REFUSED.has(code), message: this.opts.redactor.scrub(messageOf(err)) };
+      return classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /**
+   * Is the path from here to a password check open for `user`? Logs in with a random password
+   * that cannot be right: pg_hba.conf answers before any password is checked, so 28P01 means
+   * "the password would be checked" (open), 28000 means this host is refused or asked for
+   * another method, and a session means the host does not check passwords at all (trust), so a
+   * verify login from here could prove nothing. Costs one failed login in the server log.
+   */
+  async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
+    const wrong = `pgrotate-probe-${randomBytes(24).toString('base64url')}`;
+    const r = await this.tryLogin(targetName, user, wrong, 'pgrotate-preflight');
+    if (r.ok) return r.proof === 'session' ? { open: false, reason: 'no-password-needed', message: 'a login with a wrong password succeeded' } : { open: true };
+    if (r.refusal === 'password') return { open: true };
+    return { open: false, reason: r.refusal === 'host' ? 'host-refused' : 'fault', message: r.message };
   }
 
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map(async (p) => (await p.catch(() => null))?.end().catch(() => undefined)));
+  }
+
+  private clientConfig(targetName: string, user: string, password: string, applicationName?: string): pg.ClientConfig {
+    // Not in @types/pg yet: node-postgres's cap on the server's SCRAM iteration count.
+    const scramMaxIterations = Math.max(DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS, this.opts.scramIterations ?? 0);
+    return { ...clientConfig(this.endpoint(targetName), user, password, applicationName), scramMaxIterations } as pg.ClientConfig;
   }
 
   private target(name: string): TargetConfig {
@@ -101,7 +155,7 @@ export class TargetConnector {
       const target = this.target(targetName);
       pool = this.opts.resolveAdmin(targetName, target).then((admin) => {
         this.opts.redactor.add(admin.password);
-        const p = new pg.Pool({ ...clientConfig(this.endpoint(targetName), admin.username, admin.password), max: this.opts.poolSize ?? 4, Client: ResilientClient });
+        const p = new pg.Pool({ ...this.clientConfig(targetName, admin.username, admin.password), max: this.opts.poolSize ?? 4, Client: ResilientClient });
         p.on('error', () => undefined);
         return p;
       });

@@ -3,21 +3,24 @@ import type { AccountConfig, PasswordPolicyConfig, Schedule } from '../config/co
 import {
   AdminPrivilegeError,
   FenceLostError,
+  LoginPathClosedError,
   PgrotateError,
   ProviderError,
   RoleCannotLoginError,
+  RoleExpiredError,
   RoleNotFoundError,
   RotationInProgressError,
   SuperuserRefusedError,
+  TargetUnreachableError,
   VerifyFailedError,
   messageOf,
 } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
-import { adminCannotAlter, clearPassword, inspectRoleAccess, setPasswordVerifier, setValidUntil, terminateSessions } from '../pg/role-admin.js';
+import { adminCannotAlter, clearPassword, inspectRoleAccess, roleValidUntil, setPasswordVerifier, setValidUntil, terminateSessions, type RoleInfo } from '../pg/role-admin.js';
 import { quoteIdent } from '../pg/quote.js';
-import type { TargetConnector } from '../pg/target-connector.js';
+import type { LoginResult, TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { nextDueAfter } from '../schedule/next-due.js';
 import type { RotationFence } from '../state/rotation-fence.js';
@@ -49,6 +52,8 @@ export interface RotationResult {
   sessionsEnded: number | null;
   resumed: boolean;
   error: PgrotateError | null;
+  /** Facts a person should act on although the rotation succeeded. */
+  warnings: string[];
 }
 
 export interface RotationEngineDeps {
@@ -76,6 +81,17 @@ interface Ctx {
   opts: RotateOptions;
   /** The pending value this process staged; a resumed rotation reads it from the provider instead. */
   staged?: SecretValue;
+  /** The single-user role's VALID UNTIL as pre-flight read it; undefined when not read (a resumed rotation). */
+  roleValidUntil?: Date | null;
+  warnings: string[];
+}
+
+/** What pre-flight decided and learned. */
+interface Plan {
+  targetRole: string;
+  previousRole: string | null;
+  roleValidUntil?: Date | null;
+  warnings: string[];
 }
 
 /**
@@ -111,6 +127,7 @@ export class RotationEngine {
       sessionsEnded: null,
       resumed: false,
       error: null,
+      warnings: [],
     };
     const log = this.deps.log.child({ account: account.name, target: account.target });
     let fence: RotationFence | null = null;
@@ -126,13 +143,15 @@ export class RotationEngine {
       }
       const provider = this.deps.provider(account.provider);
       let rotation = await fence.running();
+      let plan: Plan | null = null;
       if (rotation) {
         result.resumed = true;
         rotation = await fence.resume(rotation, opts.requestedBy ?? null);
         log.info({ rotationId: rotation.id, step: rotation.step }, 'resuming unfinished rotation');
       } else {
-        const plan = await this.preflight(account, provider, opts);
+        plan = await this.preflight(account, provider, opts);
         result.role = plan.targetRole;
+        result.warnings = plan.warnings;
         if (opts.dryRun) {
           result.outcome = 'dry-run';
           return result;
@@ -152,7 +171,16 @@ export class RotationEngine {
       }
       result.rotationId = rotation.id;
       result.role = rotation.targetRole;
-      const done = await this.run({ account, provider, fence, rotation, opts: { ...opts, terminateSessions: opts.terminateSessions || rotation.terminateSessions } });
+      const ctx: Ctx = {
+        account,
+        provider,
+        fence,
+        rotation,
+        opts: { ...opts, terminateSessions: opts.terminateSessions || rotation.terminateSessions },
+        warnings: result.warnings,
+      };
+      if (plan && plan.roleValidUntil !== undefined) ctx.roleValidUntil = plan.roleValidUntil;
+      const done = await this.run(ctx);
       const { sessionsError, ...facts } = done;
       Object.assign(result, facts, { outcome: 'succeeded' });
       log.info({ rotationId: rotation.id, oldCredentialExpiresAt: done.oldCredentialExpiresAt }, 'rotation succeeded');
@@ -188,7 +216,7 @@ export class RotationEngine {
   }
 
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
-  private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<{ targetRole: string; previousRole: string | null }> {
+  private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<Plan> {
     const roles = account.strategy === 'alternating' ? account.roles : [account.role];
     const access = await this.deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
     if (opts.terminateSessions && !access.admin.canSignal) {
@@ -226,12 +254,60 @@ export class RotationEngine {
         });
       }
     }
+    const warnings: string[] = [];
+    let roleValidUntil: Date | null | undefined;
+    if (account.strategy === 'single-user') {
+      // The alternating strategy sets the inactive role's expiry itself; a single role's is the user's.
+      const info = access.roles.get(account.role) as RoleInfo;
+      roleValidUntil = info.validUntil;
+      this.checkExpiry(account, info);
+      const limitNote = connectionLimitNote(info);
+      if (limitNote) warnings.push(limitNote);
+    }
     const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
     this.deps.redactor.add(current?.password);
-    if (account.strategy === 'single-user') return { targetRole: account.role, previousRole: current ? account.role : null };
-    const active = current && account.roles.includes(current.username) ? current.username : null;
-    const targetRole = active === account.roles[0] ? account.roles[1] : account.roles[0];
-    return { targetRole, previousRole: active };
+    let plan: Plan;
+    if (account.strategy === 'single-user') {
+      plan = { targetRole: account.role, previousRole: current ? account.role : null, roleValidUntil, warnings };
+    } else {
+      const active = current && account.roles.includes(current.username) ? current.username : null;
+      plan = { targetRole: active === account.roles[0] ? account.roles[1] : account.roles[0], previousRole: active, warnings };
+    }
+    await this.checkLoginPath(account, plan.targetRole);
+    return plan;
+  }
+
+  /** An expired single-user role is refused unless the account renews VALID UNTIL with the password. */
+  private checkExpiry(account: AccountConfig, info: RoleInfo): void {
+    if (!info.validUntil || account.renewValidUntil !== undefined) return;
+    if (info.validUntil.getTime() > Date.now()) return;
+    throw new RoleExpiredError(
+      `account ${account.name}: role ${JSON.stringify(info.name)} on target ${account.target} expired at ${info.validUntil.toISOString()} (VALID UNTIL), so PostgreSQL refuses every password for it and a new one could not be verified. ` +
+        `Extend it (ALTER ROLE ${quoteIdent(info.name)} VALID UNTIL 'infinity'), or set renewValidUntil on the account so each rotation sets a new expiry with the new password`,
+      { account: account.name, target: account.target },
+    );
+  }
+
+  /**
+   * Prove before anything changes that a login as the role can reach a password check from
+   * here, so verify can succeed; otherwise a first rotation would replace the password only the
+   * applications knew with one nobody can prove.
+   */
+  private async checkLoginPath(account: AccountConfig, role: string): Promise<void> {
+    const probe = await this.deps.targets.probeLoginPath(account.target, role);
+    if (probe.open) return;
+    const where = `role ${JSON.stringify(role)} on target ${account.target}`;
+    if (probe.reason === 'fault') {
+      throw new TargetUnreachableError(`account ${account.name}: cannot probe the login path of ${where}: ${probe.message}`, { account: account.name, target: account.target });
+    }
+    const cause =
+      probe.reason === 'host-refused'
+        ? `pg_hba.conf refuses a password login as ${where} from pgrotate's host (${probe.message})`
+        : `pg_hba.conf lets ${where} log in from pgrotate's host without a password (trust), so a verify login from here could not prove the new password`;
+    throw new LoginPathClosedError(
+      `account ${account.name}: ${cause}. Nothing was changed. Fix: add a pg_hba.conf line that checks a password (scram-sha-256) for this role from the host pgrotate runs on, then reload (SELECT pg_reload_conf())`,
+      { account: account.name, target: account.target },
+    );
   }
 
   private async run(ctx: Ctx): Promise<Completed> {
@@ -337,7 +413,8 @@ export class RotationEngine {
     this.deps.redactor.add(pending.password);
     const verifier = await scramVerifier(pending.password, this.deps.defaults.scramIterations);
     // The inactive role of an alternating pair may carry an old expiry; the new password must not.
-    const validUntil = account.strategy === 'alternating' ? 'infinity' : undefined;
+    // renewValidUntil sets the expiry in the same statement, so password and expiry never diverge.
+    const validUntil = account.renewValidUntil !== undefined ? new Date(Date.now() + account.renewValidUntil) : account.strategy === 'alternating' ? 'infinity' : undefined;
     await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier, validUntil));
     return new Date();
   }
@@ -362,38 +439,55 @@ export class RotationEngine {
     const { account, rotation } = ctx;
     this.deps.redactor.add(value.password);
     const attempts = this.deps.defaults.verifyAttempts;
-    let last: { authFailure: boolean; message: string } = { authFailure: false, message: 'not attempted' };
+    let last: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'not attempted' };
     for (let i = 0; i < attempts; i++) {
-      const login = await this.deps.targets.tryLogin(account.target, rotation.targetRole, value.password);
-      if (login.ok) return;
-      last = login;
+      last = await this.deps.targets.tryLogin(account.target, rotation.targetRole, value.password);
+      if (last.ok) {
+        if (last.proof !== 'session') {
+          ctx.warnings.push(
+            `the server accepted the new password of role ${JSON.stringify(rotation.targetRole)} and then refused the session (${last.message}); new sessions are refused until one ends`,
+          );
+        }
+        return;
+      }
       if (i < attempts - 1) await new Promise((r) => setTimeout(r, (this.deps.verifyBackoffMs ?? 250) * 2 ** i));
     }
     const message = `account ${account.name}: the new credential of role ${JSON.stringify(rotation.targetRole)} did not log in to target ${account.target}: ${last.message}`;
-    if (!last.authFailure) {
-      // Not a refusal (the server may be down): leave the rotation to resume at verify.
-      throw new VerifyFailedError(message, { account: account.name, target: account.target });
-    }
-    await this.rollBack(ctx, message);
+    await this.rollBack(ctx, message, last.authFailure);
   }
 
   /**
-   * The server refused the new password. For a single-user account whose provider still holds
-   * the old credential, put that one back so applications keep working, then drop the pending
-   * value; otherwise keep the pending value (I1) and fail.
+   * The new password was not proven. A single-user account whose provider still holds the
+   * previous credential gets that one back at once, whatever the failure, so what applications
+   * read keeps logging in (I1); only a lost admin connection leaves the rotation to resume. With
+   * no previous credential, or on an alternating pair (applications use the other role), the
+   * pending value is kept (I1): a refusal fails the rotation, a fault leaves it resumable.
    */
-  private async rollBack(ctx: Ctx, reason: string): Promise<never> {
+  private async rollBack(ctx: Ctx, reason: string, refused: boolean): Promise<never> {
     const { account, provider, rotation, fence } = ctx;
     const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
-    let outcome = 'the pending credential is kept in the provider';
-    if (account.strategy === 'single-user' && current && current.username === rotation.targetRole && current.rotationId !== rotation.id) {
-      this.deps.redactor.add(current.password);
-      const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
-      await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier));
-      await this.providerCall(account, 'discard the pending value of', () => provider.discardPending(account.secret, rotation.id));
-      outcome = 'the previous credential was restored';
+    const previousKnown = account.strategy === 'single-user' && current !== null && current.username === rotation.targetRole && current.rotationId !== rotation.id;
+    if (!previousKnown) {
+      if (!refused) throw new VerifyFailedError(`${reason}; the rotation stays resumable`, { account: account.name, target: account.target });
+      const message = `${reason}; the pending credential is kept in the provider`;
+      await fence.fail(rotation, message);
+      throw new VerifyFailedError(message, { account: account.name, target: account.target });
     }
-    const message = `${reason}; ${outcome}`;
+    this.deps.redactor.add(current.password);
+    const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
+    try {
+      await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier));
+    } catch (err) {
+      // The admin connection is gone: the pending value stays in the provider (I1) and the next
+      // attempt resumes at verify.
+      throw new VerifyFailedError(`${reason}; the previous credential could not be restored (${this.deps.redactor.scrub(messageOf(err))}); the rotation stays resumable`, {
+        account: account.name,
+        target: account.target,
+        cause: err,
+      });
+    }
+    await this.providerCall(account, 'discard the pending value of', () => provider.discardPending(account.secret, rotation.id));
+    const message = `${reason}; the previous credential was restored`;
     await fence.fail(rotation, message);
     throw new VerifyFailedError(message, { account: account.name, target: account.target });
   }
@@ -411,7 +505,17 @@ export class RotationEngine {
     const expiry = rotation.oldCredentialExpiresAt;
     let sessionsEnded: number | null = null;
     let sessionsError: string | null = null;
+    const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
+      if (account.strategy === 'single-user' && account.renewValidUntil === undefined) {
+        // Read again only when pre-flight did not (a resumed rotation).
+        const validUntil = ctx.roleValidUntil !== undefined ? ctx.roleValidUntil : await roleValidUntil(client, account.role);
+        if (validUntil && nextDueAt && validUntil.getTime() < nextDueAt.getTime()) {
+          ctx.warnings.push(
+            `role ${JSON.stringify(account.role)} has VALID UNTIL ${validUntil.toISOString()}, before the next due rotation at ${nextDueAt.toISOString()}: its password stops working then (extend it, or set renewValidUntil on the account)`,
+          );
+        }
+      }
       if (account.strategy === 'alternating' && rotation.previousRole && expiry) {
         await setValidUntil(client, rotation.previousRole, expiry);
       }
@@ -439,8 +543,7 @@ export class RotationEngine {
     if (sessionsError !== null) {
       await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminate-failed', actor: rotation.requestedBy, detail: { error: sessionsError } });
     }
-    const nextDueAt = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
-    await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded });
+    await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, warnings: ctx.warnings });
     await failpoint('after-record', account.name, this.deps.env);
     return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
   }
@@ -472,4 +575,10 @@ export class RotationEngine {
       cause: err,
     });
   }
+}
+
+/** A note when the role has no free session left: verify then rests on the server's answer. */
+function connectionLimitNote(info: RoleInfo): string | null {
+  if (info.connectionLimit < 0 || info.sessions < info.connectionLimit) return null;
+  return `role ${JSON.stringify(info.name)} is at its CONNECTION LIMIT (${info.sessions} of ${info.connectionLimit} sessions); applications cannot open new sessions until one ends`;
 }

@@ -12,6 +12,8 @@ export interface RotationResultJson {
   sessionsEnded: number | null;
   resumed: boolean;
   error: { type: string; message: string } | null;
+  /** Facts a successful rotation wants a person to act on (a VALID UNTIL before the next due time, a full connection limit). */
+  warnings: string[];
   /** Why nothing was done, for outcomes that never reached the engine. */
   detail: string | null;
 }
@@ -29,6 +31,7 @@ export function rotationResultJson(r: RotationResult): RotationResultJson {
     sessionsEnded: r.sessionsEnded,
     resumed: r.resumed,
     error: r.error ? { type: r.error.name, message: r.error.message } : null,
+    warnings: r.warnings,
     detail: null,
   };
 }

@@ -70,6 +70,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (s:
     // accounts_next_due_idx from version 1.
     sql: (s) => `ALTER TABLE ${s}.accounts ADD COLUMN schedule text, ADD COLUMN queued_at timestamptz;`,
   },
+  {
+    version: 3,
+    name: 'accounts: warnings of the last successful rotation',
+    // What a person should act on although the rotation succeeded (a VALID UNTIL before the next
+    // due time, a role at its connection limit); shown by status, cleared by the next success.
+    sql: (s) => `ALTER TABLE ${s}.accounts ADD COLUMN warnings text[] NOT NULL DEFAULT '{}';`,
+  },
 ];
 
 /** Bring the schema up to date; safe to call concurrently from many processes. */

@@ -20,6 +20,8 @@ export interface Completion {
   oldCredentialExpiresAt: Date | null;
   nextDueAt: Date | null;
   sessionsEnded: number | null;
+  /** Facts a person should act on although the rotation succeeded. */
+  warnings: string[];
 }
 
 /**
@@ -91,6 +93,7 @@ export class RotationFence {
       oldCredentialExpiresAt: done.oldCredentialExpiresAt?.toISOString() ?? null,
       nextDueAt: done.nextDueAt?.toISOString() ?? null,
       sessionsEnded: done.sessionsEnded,
+      ...(done.warnings.length ? { warnings: done.warnings } : {}),
     });
     const res = await this.q<{ n: string }>(
       `WITH finished AS (
@@ -100,13 +103,13 @@ export class RotationFence {
        acc AS (
          UPDATE ${this.store.s}.accounts SET active_role = $5, last_rotation_id = $1, last_rotated_at = clock_timestamp(),
            old_credential_expires_at = $2, next_due_at = $6, last_status = 'succeeded', last_error = NULL,
-           consecutive_failures = 0, updated_at = now()
+           consecutive_failures = 0, warnings = $9, updated_at = now()
          WHERE name = $4 AND EXISTS (SELECT 1 FROM finished)),
        ev AS (
          INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail)
          SELECT $4, id, 'rotation.succeeded', $7, $8 FROM finished)
        SELECT count(*) AS n FROM finished`,
-      [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded, this.account, done.activeRole, done.nextDueAt, rotation.requestedBy, JSON.stringify(detail)],
+      [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded, this.account, done.activeRole, done.nextDueAt, rotation.requestedBy, JSON.stringify(detail), this.store.redactor.scrubValue(done.warnings)],
     );
     if (Number(res.rows[0]?.n) !== 1) throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, { account: this.account });
   }

@@ -22,6 +22,8 @@ export interface AccountState {
   lastStatus: string | null;
   lastError: string | null;
   consecutiveFailures: number;
+  /** Warnings of the last successful rotation. */
+  warnings: string[];
 }
 
 export interface AuditEvent {
@@ -176,5 +178,6 @@ function accountFromRow(r: Record<string, unknown>): AccountState {
     lastStatus: r.last_status as string | null,
     lastError: r.last_error as string | null,
     consecutiveFailures: r.consecutive_failures as number,
+    warnings: (r.warnings as string[] | null) ?? [],
   };
 }

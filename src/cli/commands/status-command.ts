@@ -22,6 +22,7 @@ export async function accountStatuses(app: App) {
       lastStatus: s?.lastStatus ?? 'never-rotated',
       lastError: s?.lastError ?? null,
       consecutiveFailures: s?.consecutiveFailures ?? 0,
+      warnings: s?.warnings ?? [],
       rotationInProgress: running.has(a.name),
     };
   });
@@ -45,6 +46,7 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
         rows.map((r) => [r.name, r.target, r.strategy, r.activeRole ?? '-', when(r.lastRotatedAt), when(r.oldCredentialExpiresAt), when(r.nextDueAt), r.rotationInProgress ? 'in-progress' : r.lastStatus]),
       ),
     );
+    for (const r of rows) for (const w of r.warnings) io.stdout.write(`warning: account ${r.name}: ${w}\n`);
   }
   return 0;
 }
