@@ -21,7 +21,8 @@ export async function verifyCommand(app: App, args: { accounts: string[]; json: 
       if (!current) return { ...base, ok: false, role: null, detail: `no current credential in provider ${a.provider} (secret ${a.secret})` };
       app.redactor.add(current.password);
       const login = await app.targets.tryLogin(a.target, current.username, current.password);
-      return { ...base, ok: login.ok, role: current.username, detail: login.ok ? 'logs in' : login.message };
+      const detail = !login.ok ? login.message : login.proof === 'session' ? 'logs in' : `password accepted; the server then refused the session (${login.message ?? 'connection limit'})`;
+      return { ...base, ok: login.ok, role: current.username, detail };
     } catch (err) {
       return { ...base, ok: false, role: null, detail: app.redactor.scrub(messageOf(err)) };
     }
