@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createApp, type App } from '../app/app-context.js';
 import { configPath, loadConfigFile } from '../config/load-config.js';
@@ -85,9 +86,27 @@ function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+/**
+ * `target` with every write passed through the redactor first, forwarded synchronously (nothing
+ * is buffered here, so nothing is lost at exit). Command output is the last line of defence for
+ * the values of env:/file: references and every other known secret.
+ */
+function scrubbedStream(target: CliIo['stdout'], redactor: Redactor): CliIo['stdout'] {
+  const out: CliIo['stdout'] = new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      target.write(redactor.scrub(typeof chunk === 'string' ? chunk : chunk.toString('utf8')));
+      done();
+    },
+  });
+  out.isTTY = target.isTTY;
+  return out;
+}
+
 /** Run one CLI invocation; returns the exit code. Never throws. */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
   const redactor = new Redactor();
+  const io: CliIo = { ...rawIo, stdout: scrubbedStream(rawIo.stdout, redactor) };
   let app: App | undefined;
   try {
     let parsed;

@@ -121,6 +121,23 @@ describe('env:/file: references are secrets', () => {
       expect(await fx.canLogin(role, current?.password as string)).toBe(true);
     }
   });
+
+  it('status scrubs a lastError written by another process that holds a value referenced here', async () => {
+    const marker = `hostmark${fx.suffix}.example`;
+    const host = writeFile('public-host', `${marker}\n`);
+    const { path, env } = fx.writeConfig({ accounts: [account()], targetExtra: { publicHost: `file:${host}` } });
+    const c = await fx.rotatorClient(fx.stateDb);
+    try {
+      await c.query(`UPDATE pgrotate.accounts SET last_status = 'failed', last_error = $1 WHERE name = 'ref'`, [`written elsewhere: cannot resolve ${marker}`]);
+    } finally {
+      await c.end();
+    }
+    const json = await fx.cli(['--config', path, 'status', '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { accounts: Array<{ lastError: string }> }).accounts[0]?.lastError).toBe('written elsewhere: cannot resolve [REDACTED]');
+    const text = await fx.cli(['--config', path, 'status'], env);
+    expect(text.stdout + json.stdout).not.toContain(marker);
+  });
 });
 
 describe('file: references read only small regular files', () => {
