@@ -42,7 +42,8 @@ const rotateBody = z.strictObject({
 });
 
 const offboardBody = z.strictObject({
-  principal: z.string().min(1).max(200),
+  // An empty principal is answered like an unknown one (404 naming the problem), as on the CLI.
+  principal: z.string().max(200),
   terminateSessions: z.boolean().default(false),
   /** Accept a principal no account or group names (answer 200 with nothing rotated) instead of 404. */
   allowNone: z.boolean().default(false),

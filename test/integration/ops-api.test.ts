@@ -239,9 +239,13 @@ describe('HTTP API', () => {
     const typo = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie' }) });
     expect(typo.status, typo.text).toBe(404);
     expect(typo.json?.error).toMatch(/unknown principal "alcie"/);
-    const blank = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: '   ' }) });
-    expect(blank.status, blank.text).toBe(404);
-    expect(blank.json?.error).toMatch(/principal is empty/);
+    for (const principal of ['', '   ']) {
+      const blank = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal }) });
+      expect(blank.status, blank.text).toBe(404);
+      expect(blank.json?.error).toMatch(/principal is empty/);
+    }
+    const blankAllowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: '', allowNone: true }) });
+    expect(blankAllowed.status).toBe(404);
     expect((await auditRows('offboard.requested')).length).toBe(requestedBefore);
 
     const allowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie', allowNone: true }) });
