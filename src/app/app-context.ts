@@ -45,6 +45,8 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const redactor = opts.redactor ?? new Redactor();
   for (const value of loaded.referencedValues) redactor.add(value);
   if (config.state.password) redactor.add(config.state.password);
+  // A password inside state.url (discouraged, but valid) is a secret of its own, apart from the URL.
+  redactor.add(parsePostgresUrl(config.state.url, 'state.url').password);
   for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
   const log = opts.log ?? createLogger(redactor);
 
