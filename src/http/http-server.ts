@@ -55,7 +55,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const cfg = app.config.http ?? DEFAULT_HTTP;
   const log = app.log.child({ component: 'http' });
   const auth = new TokenAuth(cfg.tokens, app.redactor);
-  const ownQueue = app.config.queue ? new QueueAccess(app.config) : null;
+  const ownQueue = app.config.queue ? new QueueAccess(app.config, app.stateCredential) : null;
   const queueDepth = deps.queueDepth ?? ownQueue?.depth;
   const registry = deps.registry ?? new Registry();
   const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, ...(queueDepth ? { queueDepth } : {}) });

@@ -14,7 +14,7 @@ export async function workerCommand(app: App, io: CliIo, stopSignal?: Promise<vo
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
     });
-  const backend = createQueueBackend(app.config);
+  const backend = createQueueBackend(app.config, app.stateCredential);
   const worker = await startRotationWorker(app, backend, io.env);
   // Health, metrics and the API when `http` is configured; overdue alerts when webhooks are.
   const ops = await startOperations(app, { http: app.config.http !== undefined, env: io.env });
