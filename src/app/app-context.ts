@@ -73,7 +73,6 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     }
     return credential;
   };
-  let targets: TargetConnector;
   const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
     const label = `target ${targetName}: admin secret ${target.admin.secret} in provider ${target.admin.provider}`;
@@ -83,7 +82,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     });
     return { ...value, credential };
   };
-  targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });
+  const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });
 
   const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
   const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
