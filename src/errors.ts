@@ -27,6 +27,24 @@ export class ConfigError extends PgrotateError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/** The command line is wrong: a missing or extra argument, an invalid option value. */
+export class UsageError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** `offboard` named a principal that no account's exposedTo and no group lists (a typo, an empty name). */
+export class UnknownPrincipalError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+  constructor(readonly principal: string) {
+    super(
+      principal.trim() === ''
+        ? 'offboard: the principal is empty'
+        : `offboard: unknown principal ${JSON.stringify(principal)}: no account's exposedTo and no group lists it ` +
+            `(a typo? for someone who had no access, pass --allow-none, or "allowNone": true in the API)`,
+    );
+  }
+}
+
 /** A command named an account that is not in the configuration. */
 export class UnknownAccountError extends PgrotateError {
   override readonly exitCode = ExitCode.usage;

@@ -4,7 +4,9 @@ import { SEVERITIES, severityRank, type AuditReport, type Finding, type NotCheck
 
 // The insider-threat guide's inventory and least-privilege review, run as the target's admin
 // login. One function per check; each adds findings, or says what it could not read. A check
-// the admin lacks the privilege for is "not checked", never silently clean.
+// the admin lacks the privilege for is "not checked", never silently clean: a login that cannot
+// read one catalog or function (pg_roles, pg_class, pg_db_role_setting, current_setting …) loses
+// the checks that need it, and every other check still runs.
 
 const INSUFFICIENT_PRIVILEGE = '42501';
 
@@ -44,6 +46,32 @@ function isPrivilegeError(err: unknown): boolean {
   return (err as { code?: string }).code === INSUFFICIENT_PRIVILEGE;
 }
 
+/**
+ * Run one check; when the admin login may not read what it needs, list `checks` as not checked
+ * with PostgreSQL's reason ("permission denied for view pg_roles") instead of failing the audit.
+ */
+async function guarded(ctx: Ctx, checks: string[], needs: string, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!isPrivilegeError(err)) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    for (const check of checks) ctx.notChecked.push({ check, reason: `${needs}: ${why} (admin login ${ctx.admin.role})` });
+  }
+}
+
+/** The checks that read the role list (pg_roles). */
+const ROLE_CHECKS = ['credential-age', 'unmanaged-login', 'superuser', 'privileged-role', 'password-expiry'];
+
+/** The role list, or null (and its checks listed as not checked) when pg_roles is unreadable. */
+async function readRoles(ctx: Ctx): Promise<RoleRow[] | null> {
+  const out: { roles: RoleRow[] | null } = { roles: null };
+  await guarded(ctx, ROLE_CHECKS, 'the role list (pg_catalog.pg_roles)', async () => {
+    out.roles = await listRoles(ctx.client);
+  });
+  return out.roles;
+}
+
 /** Roles of the cluster that people create (not the pg_* built-ins). */
 async function listRoles(client: ClientBase): Promise<RoleRow[]> {
   const res = await client.query<RoleRow>(
@@ -56,31 +84,36 @@ async function listRoles(client: ClientBase): Promise<RoleRow[]> {
 /** Run every check and build the report. */
 export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> {
   const { client } = input;
-  const me = await client.query<{ who: string; rolsuper: boolean; version: string }>(
-    `SELECT current_user AS who, rolsuper, current_setting('server_version') AS version FROM pg_catalog.pg_roles WHERE rolname = current_user`,
-  );
-  const admin = { role: me.rows[0]?.who ?? '?', superuser: me.rows[0]?.rolsuper ?? false };
+  // SHOW needs no privilege (unlike pg_roles or current_setting), so the header always works.
+  const who = await client.query<{ who: string }>('SELECT current_user AS who');
+  const superuser = await client.query<{ is_superuser: string }>('SHOW is_superuser');
+  const version = await client.query<{ server_version: string }>('SHOW server_version');
+  const admin = { role: who.rows[0]?.who ?? '?', superuser: superuser.rows[0]?.is_superuser === 'on' };
   const managed = new Map<string, AccountConfig>();
   for (const a of input.config.accounts) {
     if (a.target !== input.target) continue;
     for (const role of a.strategy === 'alternating' ? a.roles : [a.role]) managed.set(role, a);
   }
   const ctx: Ctx = { ...input, admin, managed, withPassword: null, findings: [], notChecked: [], roles: [] };
-  const roles = await listRoles(client);
+  const roles = await readRoles(ctx);
   await checkMd5Passwords(ctx);
-  checkLoginInventory(ctx, roles);
-  checkRoleAttributes(ctx, roles);
-  checkPasswordExpiry(ctx, roles);
-  await checkPasswordEncryption(ctx);
-  await checkStatementLogging(ctx);
-  await checkIdleTimeout(ctx);
+  if (roles) {
+    checkLoginInventory(ctx, roles);
+    checkRoleAttributes(ctx, roles);
+    checkPasswordExpiry(ctx, roles);
+  }
+  const settings = 'server settings (current_setting)';
+  await guarded(ctx, ['password-encryption'], settings, () => checkPasswordEncryption(ctx));
+  await guarded(ctx, ['statement-logging'], settings, () => checkStatementLogging(ctx));
+  await guarded(ctx, ['statement-logging'], 'per-role and per-database settings (pg_catalog.pg_db_role_setting, pg_roles, pg_database)', () => checkLoggingOverrides(ctx));
+  await guarded(ctx, ['idle-timeout'], settings, () => checkIdleTimeout(ctx));
   await checkHbaRules(ctx);
-  await checkSensitiveTables(ctx);
+  await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () => checkSensitiveTables(ctx));
   const findings = ctx.findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.check.localeCompare(b.check) || a.subject.localeCompare(b.subject));
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
   return {
     target: input.target,
-    serverVersion: me.rows[0]?.version ?? '?',
+    serverVersion: version.rows[0]?.server_version ?? '?',
     admin,
     checkedAt: (input.now ?? new Date()).toISOString(),
     roles: ctx.roles,
@@ -289,6 +322,10 @@ export async function checkStatementLogging(ctx: Ctx): Promise<void> {
       fix: `ALTER SYSTEM SET log_min_duration_statement = -1, or log sampled durations without statement text (log_duration)`,
     });
   }
+}
+
+/** `log_statement` set per role or per database (ALTER ROLE/DATABASE … SET), which the server setting does not show. */
+export async function checkLoggingOverrides(ctx: Ctx): Promise<void> {
   const overrides = await ctx.client.query<{ who: string; setting: string }>(
     `SELECT COALESCE(r.rolname, '(all roles)') || ' in ' || COALESCE(d.datname, '(all databases)') AS who, s.setting
        FROM pg_catalog.pg_db_role_setting rs

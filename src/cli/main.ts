@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createApp, type App } from '../app/app-context.js';
 import { configPath, loadConfigFile } from '../config/load-config.js';
-import { ExitCode, PgrotateError, messageOf } from '../errors.js';
+import { ExitCode, PgrotateError, UsageError, messageOf } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
@@ -22,7 +22,7 @@ Usage:
   pgrotate rotate ACCOUNT... | --all [--reason TEXT] [--terminate-sessions] [--dry-run] [--json] [--concurrency N] [--wait]
   pgrotate run-due [--json]
   pgrotate worker
-  pgrotate offboard PRINCIPAL [--terminate-sessions] [--json]
+  pgrotate offboard PRINCIPAL [--terminate-sessions] [--allow-none] [--json]
   pgrotate status [--json]
   pgrotate history ACCOUNT [--json] [--limit N]
   pgrotate verify [ACCOUNT...] [--json]
@@ -51,11 +51,37 @@ const OPTIONS = {
   wait: { type: 'boolean', default: false },
   'fail-on': { type: 'string', default: 'high' },
   listen: { type: 'string' },
+  'allow-none': { type: 'boolean', default: false },
 } as const;
+
+/** Positional arguments each command takes: [min, max] (max null: any number). */
+const ARITY: Record<string, [number, number | null, string]> = {
+  rotate: [0, null, 'ACCOUNT... or --all'],
+  status: [0, 0, ''],
+  history: [1, 1, 'exactly one ACCOUNT'],
+  verify: [0, null, ''],
+  'run-due': [0, 0, ''],
+  worker: [0, 0, ''],
+  offboard: [1, 1, 'exactly one PRINCIPAL'],
+  serve: [0, 0, ''],
+  audit: [1, 1, 'exactly one TARGET'],
+};
+
+/** Refuse a wrong command line before the config is read, so it exits 2 whatever the config says. */
+function checkUsage(command: string, rest: string[], values: { all: boolean }): void {
+  const [min, max, what] = ARITY[command] ?? [0, null, ''];
+  if (rest.length < min || (max !== null && rest.length > max)) {
+    throw new UsageError(max === 0 ? `${command} takes no arguments (got ${rest.length})` : `${command}: name ${what}`);
+  }
+  if (command === 'rotate' && values.all === rest.length > 0) throw new UsageError('rotate: name one or more accounts, or --all (not both)');
+  if (command === 'offboard' && (rest[0] ?? '').trim() === '') throw new UsageError('offboard: the principal is empty');
+  if (command === 'history' && (rest[0] ?? '') === '') throw new UsageError('history: the account name is empty');
+  if (command === 'audit' && (rest[0] ?? '') === '') throw new UsageError('audit: the target name is empty');
+}
 
 function positiveInt(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new PgrotateError(`--${flag} must be a positive whole number`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive whole number`);
   return n;
 }
 
@@ -85,6 +111,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`pgrotate: unknown command "${command}"\n\n${USAGE}`);
       return ExitCode.usage;
     }
+    checkUsage(command, rest, values);
+    const concurrency = positiveInt(values.concurrency, 'concurrency');
+    const limit = positiveInt(values.limit, 'limit');
+    const failOn = parseSeverity(values['fail-on']);
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
     const log = createLogger(redactor, { destination: io.stderr });
     app = await createApp(loaded, { redactor, log, env: io.env });
@@ -99,31 +129,29 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             dryRun: values['dry-run'],
             terminateSessions: values['terminate-sessions'],
             json: values.json,
-            concurrency: positiveInt(values.concurrency, 'concurrency'),
+            concurrency,
             wait: values.wait,
           },
           io,
         );
       case 'status':
         return await statusCommand(app, { json: values.json }, io);
-      case 'history': {
-        if (rest.length !== 1) throw new PgrotateError('history: name exactly one account');
-        return await historyCommand(app, { account: rest[0] as string, json: values.json, limit: positiveInt(values.limit, 'limit') }, io);
-      }
+      case 'history':
+        return await historyCommand(app, { account: rest[0] as string, json: values.json, limit }, io);
       case 'run-due':
         return await runDueCommand(app, { json: values.json }, io);
       case 'worker':
         return await workerCommand(app, io);
-      case 'offboard': {
-        if (rest.length !== 1) throw new PgrotateError('offboard: name exactly one principal');
-        return await offboardCommand(app, { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000 }, io);
-      }
+      case 'offboard':
+        return await offboardCommand(
+          app,
+          { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000, allowNone: values['allow-none'] },
+          io,
+        );
       case 'serve':
         return await serveCommand(app, { listen: values.listen }, io);
-      case 'audit': {
-        if (rest.length !== 1) throw new PgrotateError('audit: name exactly one target');
-        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn: parseSeverity(values['fail-on']) }, io);
-      }
+      case 'audit':
+        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn }, io);
       case 'verify':
         return await verifyCommand(app, { accounts: rest, json: values.json }, io);
     }

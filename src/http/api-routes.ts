@@ -5,7 +5,7 @@ import { stateNow } from '../../jobs/state-clock.js';
 import type { App } from '../app/app-context.js';
 import { accountStatuses, statusJson } from '../cli/commands/status-command.js';
 import type { ApiAction } from '../config/config-schema.js';
-import { messageOf } from '../errors.js';
+import { UnknownPrincipalError, messageOf } from '../errors.js';
 import { startOffboard } from '../offboard/offboard-principal.js';
 import type { QueueAccess } from './queue-access.js';
 import { HttpError, readJsonBody } from './request-body.js';
@@ -44,6 +44,8 @@ const rotateBody = z.strictObject({
 const offboardBody = z.strictObject({
   principal: z.string().min(1).max(200),
   terminateSessions: z.boolean().default(false),
+  /** Accept a principal no account or group names (answer 200 with nothing rotated) instead of 404. */
+  allowNone: z.boolean().default(false),
 });
 
 /** HTTP status for one requested rotation's outcome. */
@@ -105,6 +107,10 @@ export const API_ROUTES: ApiRoute[] = [
         actor: requester,
         timeoutMs: 60 * 60_000,
         env: ctx.env,
+        allowNone: body.allowNone,
+      }).catch((err: unknown) => {
+        if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);
+        throw err;
       });
       if (started.jobIds) {
         // The workers rotate; the outcome is recorded (and alerted) when they are done.
