@@ -88,6 +88,8 @@ export const targetSchema = z.strictObject({
   publicHost: hostSchema.optional(),
   /** Tables holding sensitive data (schema.table); `pgrotate audit` checks they use row-level security. */
   sensitiveTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'name a table as schema.table')).default([]),
+  /** Scheduled security audit of this target by `pgrotate worker` (overrides the global `audit`). */
+  audit: z.lazy(() => auditScheduleSchema).optional(),
 });
 export type TargetConfig = z.output<typeof targetSchema>;
 
@@ -224,7 +226,11 @@ export const httpSchema = z.strictObject({
 });
 export type HttpConfig = z.output<typeof httpSchema>;
 
-export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed']);
+export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed', 'audit.finding.new', 'audit.finding.resolved']);
+
+/** How often the worker audits a target; `every: manual` (the default) never. */
+export const auditScheduleSchema = z.strictObject({ every: durationSchema.refine((ms) => ms >= 10_000, 'audit every: at least 10s') });
+export type AuditScheduleConfig = z.output<typeof auditScheduleSchema>;
 export type AlertEventKind = z.output<typeof alertEventSchema>;
 
 /** Webhooks told about failures, overdue accounts and finished offboardings. */
@@ -300,6 +306,8 @@ export const configSchema = z
     targets: z.record(z.string().min(1), targetSchema).default({}),
     http: httpSchema.optional(),
     alerts: alertsSchema.optional(),
+    /** Scheduled security audit of every target by `pgrotate worker`. */
+    audit: z.lazy(() => auditScheduleSchema).optional(),
     defaults: z
       .strictObject({
         schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
