@@ -129,6 +129,10 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
       expect(status.code, status.stdout + status.stderr).toBe(0);
       const rerun = await fx.cliProcess(['--config', path, 'rotate', 'self', '--json'], env);
       expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+      // I3: the rerun finished the crashed record (it did not start a second one beside it),
+      // except after record, when the crashed one was already complete.
+      const result = (JSON.parse(rerun.stdout) as { results: Array<{ resumed: boolean }> }).results[0];
+      expect(result?.resumed).toBe(step !== 'after-record');
       for (const p of await passwordsIn(provider, 'pg/self')) seen.add(p);
       await expectCurrentLogsIn(fx, provider, 'pg/self');
       await expectNoLostCredential(fx, provider, 'pg/self', [fx.rotator], seen);
