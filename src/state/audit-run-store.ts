@@ -86,7 +86,7 @@ export class AuditRunStore {
   /** The target's newest stored run, or null. */
   async latest(target: string): Promise<StoredAuditRun | null> {
     const res = await this.store.pool.query<{ id: string; at: Date; actor: string | null; report: AuditReport }>(
-      `SELECT id::text AS id, at, actor, report FROM ${this.store.s}.audit_runs WHERE target = $1 ORDER BY id DESC LIMIT 1`,
+      `SELECT id::text AS id, at, actor, report FROM ${this.store.s}.audit_runs r WHERE target = $1 ORDER BY r.id DESC LIMIT 1`,
       [target],
     );
     const r = res.rows[0];
