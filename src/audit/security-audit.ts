@@ -1,4 +1,5 @@
 import type { ClientBase } from 'pg';
+import { quoteIdent } from '../pg/quote.js';
 import type { AccountConfig, PgrotateConfig } from '../config/config-schema.js';
 import { SEVERITIES, severityRank, type AuditReport, type Finding, type NotChecked, type RoleEntry, type Severity } from './audit-types.js';
 
@@ -40,6 +41,7 @@ interface RoleRow {
   rolbypassrls: boolean;
   rolreplication: boolean;
   rolvaliduntil: Date | null;
+  rolconnlimit: number;
 }
 
 function isPrivilegeError(err: unknown): boolean {
@@ -61,7 +63,7 @@ async function guarded(ctx: Ctx, checks: string[], needs: string, fn: () => Prom
 }
 
 /** The checks that read the role list (pg_roles). */
-const ROLE_CHECKS = ['credential-age', 'unmanaged-login', 'superuser', 'privileged-role', 'password-expiry'];
+const ROLE_CHECKS = ['credential-age', 'unmanaged-login', 'superuser', 'privileged-role', 'password-expiry', 'password-policy', 'connection-limit', 'own-login'];
 
 /** The role list, or null (and its checks listed as not checked) when pg_roles is unreadable. */
 async function readRoles(ctx: Ctx): Promise<RoleRow[] | null> {
@@ -75,7 +77,7 @@ async function readRoles(ctx: Ctx): Promise<RoleRow[] | null> {
 /** Roles of the cluster that people create (not the pg_* built-ins). */
 async function listRoles(client: ClientBase): Promise<RoleRow[]> {
   const res = await client.query<RoleRow>(
-    `SELECT oid::int AS oid, rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolvaliduntil
+    `SELECT oid::int AS oid, rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolvaliduntil, rolconnlimit
        FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname`,
   );
   return res.rows;
@@ -101,12 +103,19 @@ export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> 
     checkLoginInventory(ctx, roles);
     checkRoleAttributes(ctx, roles);
     checkPasswordExpiry(ctx, roles);
+    checkOwnLogins(ctx);
   }
   const settings = 'server settings (current_setting)';
   await guarded(ctx, ['password-encryption'], settings, () => checkPasswordEncryption(ctx));
   await guarded(ctx, ['statement-logging'], settings, () => checkStatementLogging(ctx));
   await guarded(ctx, ['statement-logging'], 'per-role and per-database settings (pg_catalog.pg_db_role_setting, pg_roles, pg_database)', () => checkLoggingOverrides(ctx));
   await guarded(ctx, ['idle-timeout'], settings, () => checkIdleTimeout(ctx));
+  await guarded(ctx, ['connection-logging'], settings, () => checkConnectionLogging(ctx));
+  await guarded(ctx, ['pgaudit'], settings, () => checkPgaudit(ctx));
+  if (roles) {
+    await guarded(ctx, ['password-policy'], settings, () => checkPasswordPolicy(ctx, roles));
+    await guarded(ctx, ['connection-limit'], settings, () => checkConnectionLimits(ctx, roles));
+  }
   await checkHbaRules(ctx);
   await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () => checkSensitiveTables(ctx));
   const findings = ctx.findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.check.localeCompare(b.check) || a.subject.localeCompare(b.subject));
@@ -427,6 +436,98 @@ export async function checkSensitiveTables(ctx: Ctx): Promise<void> {
       });
     }
   }
+}
+
+/** Step 5: logins and session ends that leave no line in the server log. */
+export async function checkConnectionLogging(ctx: Ctx): Promise<void> {
+  for (const name of ['log_connections', 'log_disconnections']) {
+    const v = (await setting(ctx.client, name)).trim().toLowerCase();
+    // PostgreSQL 18 turned log_connections into a list; empty means off.
+    if (!['off', 'false', '0', ''].includes(v)) continue;
+    ctx.findings.push({
+      check: 'connection-logging',
+      severity: 'medium',
+      subject: name,
+      message: `${name} is off: a login with a leaked password, and when its session ended, leave no trace in the server log`,
+      fix: `ALTER SYSTEM SET ${name} = on; SELECT pg_reload_conf();`,
+    });
+  }
+}
+
+/** Step 5: sensitive tables whose reads and writes no audit log records. */
+export async function checkPgaudit(ctx: Ctx): Promise<void> {
+  const tables = ctx.config.targets[ctx.target]?.sensitiveTables ?? [];
+  if (tables.length === 0) return;
+  if (preloaded(await setting(ctx.client, 'shared_preload_libraries')).includes('pgaudit')) return;
+  ctx.findings.push({
+    check: 'pgaudit',
+    severity: 'medium',
+    subject: 'shared_preload_libraries',
+    message: `pgaudit is not loaded although ${tables.length} sensitive table(s) are configured: who read or changed them is not recorded`,
+    fix: `add pgaudit to shared_preload_libraries (restart), CREATE EXTENSION pgaudit, and set pgaudit.log = 'read, write' with pgaudit.log_parameter = off`,
+  });
+}
+
+/** Step 4: people choose the passwords of logins pgrotate does not manage, and nothing checks them. */
+export async function checkPasswordPolicy(ctx: Ctx, roles: RoleRow[]): Promise<void> {
+  const unmanaged = roles.filter((r) => r.rolcanlogin && !ctx.managed.has(r.rolname) && (!ctx.withPassword || ctx.withPassword.has(r.rolname)));
+  if (unmanaged.length === 0) return;
+  const libs = preloaded(await setting(ctx.client, 'shared_preload_libraries'));
+  if (libs.includes('passwordcheck') || libs.includes('credcheck')) return;
+  ctx.findings.push({
+    check: 'password-policy',
+    severity: 'low',
+    subject: 'shared_preload_libraries',
+    message: `${unmanaged.length} login role(s) pgrotate does not manage have passwords chosen by people, and no password policy module (passwordcheck, credcheck) is loaded`,
+    fix: `manage those logins with pgrotate, or add passwordcheck (or credcheck) to shared_preload_libraries and restart`,
+  });
+}
+
+/** Step 7: application logins that can take every connection slot. */
+export async function checkConnectionLimits(ctx: Ctx, roles: RoleRow[]): Promise<void> {
+  const max = await setting(ctx.client, 'max_connections');
+  for (const r of roles) {
+    if (!r.rolcanlogin || !ctx.managed.has(r.rolname) || r.rolconnlimit >= 0) continue;
+    ctx.findings.push({
+      check: 'connection-limit',
+      severity: 'low',
+      subject: r.rolname,
+      message: `application login has no CONNECTION LIMIT: a leaked credential or a runaway client can take all max_connections = ${max} slots`,
+      fix: `ALTER ROLE ${quoteIdent(r.rolname)} CONNECTION LIMIT <its pool size plus headroom>`,
+    });
+  }
+}
+
+/** pgrotate's own admin and state logins on this target, when no account rotates them. */
+export function checkOwnLogins(ctx: Ctx): void {
+  const target = ctx.config.targets[ctx.target];
+  const own = new Map<string, string>();
+  if (!ctx.managed.has(ctx.admin.role)) own.set(ctx.admin.role, 'admin');
+  try {
+    const u = new URL(ctx.config.state.url);
+    const user = decodeURIComponent(u.username);
+    const sameServer = target && decodeURIComponent(u.hostname) === target.host && (u.port ? Number(u.port) : 5432) === target.port;
+    if (user && sameServer && !ctx.managed.has(user)) own.set(user, own.has(user) ? 'admin and state' : 'state');
+  } catch {
+    // An unparsable state URL is refused when the config is loaded.
+  }
+  for (const [role, what] of own) {
+    ctx.findings.push({
+      check: 'own-login',
+      severity: 'medium',
+      subject: role,
+      message: `pgrotate's ${what} login is not rotated by any account: the most powerful credential pgrotate holds never changes`,
+      fix: `add a single-user account for ${role} and read its password from a provider (see "Rotating pgrotate's own logins" in the README)`,
+    });
+  }
+}
+
+/** Library names in shared_preload_libraries, lower case. */
+function preloaded(value: string): string[] {
+  return value
+    .split(',')
+    .map((x) => x.trim().replace(/^"|"$/g, '').toLowerCase())
+    .filter(Boolean);
 }
 
 async function setting(client: ClientBase, name: string): Promise<string> {

@@ -28,7 +28,7 @@ Usage:
   pgrotate history ACCOUNT [--json] [--limit N]
   pgrotate verify [ACCOUNT...] [--json]
   pgrotate serve [--listen HOST:PORT]
-  pgrotate audit TARGET [--json] [--fail-on low|medium|high|critical]
+  pgrotate audit TARGET [--json] [--fail-on low|medium|high|critical] [--since-last]
   pgrotate demo
 
 Options:
@@ -53,6 +53,7 @@ const OPTIONS = {
   'fail-on': { type: 'string', default: 'high' },
   listen: { type: 'string' },
   'allow-none': { type: 'boolean', default: false },
+  'since-last': { type: 'boolean', default: false },
 } as const;
 
 /** Positional arguments each command takes: [min, max] (max null: any number). */
@@ -170,7 +171,7 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
       case 'serve':
         return await serveCommand(app, { listen: values.listen }, io);
       case 'audit':
-        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn }, io);
+        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn, sinceLast: values['since-last'] }, io);
       case 'verify':
         return await verifyCommand(app, { accounts: rest, json: values.json }, io);
     }

@@ -59,6 +59,18 @@ function statusOf(result: RunResult): number {
 export const API_ROUTES: ApiRoute[] = [
   {
     method: 'GET',
+    pattern: /^\/v1\/audit\/([^/]+)$/,
+    action: 'read',
+    async handle(ctx, _req, params) {
+      const target = decodeURIComponent(params[0] as string);
+      if (!(target in ctx.app.config.targets)) throw new HttpError(404, `unknown target "${target}"`);
+      const run = await ctx.app.auditRuns.latest(target);
+      if (!run) throw new HttpError(404, `target "${target}" has no stored audit yet (run pgrotate audit ${target} --since-last, or schedule audit: { every })`);
+      return { status: 200, body: { runId: run.runId, at: run.at.toISOString(), actor: run.actor, report: run.report } };
+    },
+  },
+  {
+    method: 'GET',
     pattern: /^\/v1\/accounts$/,
     action: 'read',
     async handle(ctx) {

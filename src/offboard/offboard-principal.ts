@@ -61,7 +61,7 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
   if (affected.length === 0) {
     running = Promise.resolve([]);
   } else if (app.config.queue) {
-    const backend = createQueueBackend(app.config);
+    const backend = createQueueBackend(app.config, app.stateCredential);
     const queue = new RotationQueue(backend, { attempts: app.config.queue.attempts });
     try {
       jobIds = await queue.enqueueRequest(affected, job);
