@@ -10,11 +10,12 @@ import { consumerClient, consumerRead, lowkey, lowkeyHarness, lowkeyProvider, lo
 
 // The Azure Key Vault provider against a real Lowkey Vault (Azure Key Vault emulator, started once
 // per run by test/services/lowkey-vault-service.ts). Part of `npm test` / `npm run test:full`;
-// `npm run test:lowkey` runs only this suite.
+// `npm run test:lowkey` runs only this suite. Each CLI rotation makes about ten https calls to a
+// JVM sharing the cores with everything else, hence the longer per-test timeout.
 
 describeProviderConformance('azure-key-vault (Lowkey Vault)', async () => lowkeyHarness());
 
-describe('azure key vault provider specifics (Lowkey Vault)', () => {
+describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000 }, () => {
   it('stores JSON with contentType application/json, rotation tags, and expiresOn from nextDueAt', async () => {
     const info = lowkey();
     const provider = lowkeyProvider(info);
@@ -95,7 +96,7 @@ describe('azure key vault provider specifics (Lowkey Vault)', () => {
   });
 });
 
-describe('azure key vault rotation end to end (Lowkey Vault, pg15)', () => {
+describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 120_000 }, () => {
   let fx: PgFixture;
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
