@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azurePendingName } from '../../providers/azure-secret-name.js';
 import type { SecretValue } from '../../providers/secret-provider.js';
@@ -80,6 +81,29 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     await provider.promotePending(s, d.rotationId);
     expect((await consumerRead(client, s))?.password).toBe(d.password);
     expect((await provider.getPrevious(s))?.password).toBe(b.password);
+  });
+
+  it('with caFile, requests go through one keep-alive agent whose extra CA is a prebuilt SecureContext, not tlsOptions.ca', async () => {
+    const info = lowkey();
+    const provider = lowkeyProvider(info);
+    const s = uniqueSecretName();
+    const v = sampleValue();
+    await provider.stagePending(s, v);
+    await provider.promotePending(s, v.rotationId);
+    expect((await provider.getCurrent(s))?.password).toBe(v.password);
+    // With `tlsOptions: { ca: [...rootCertificates, pem] }` Node's https.Agent joined all ~150 root
+    // PEMs into its pool key on every request and parsed them again for every TLS connection: the
+    // largest CPU cost of an Azure rotation in `npm run bench` (see the README's benchmark notes).
+    const agent = (provider as unknown as { agent: (Agent & { options: Record<string, unknown> }) | null }).agent;
+    expect(agent).toBeInstanceOf(Agent);
+    expect(agent?.options.ca).toBeUndefined();
+    expect(agent?.options.secureContext).toBeDefined();
+    expect(agent?.options.keepAlive).toBe(true);
+    // Sequential requests reuse the kept-alive connection.
+    for (let i = 0; i < 5; i++) await provider.getCurrent(s);
+    const open = Object.values(agent?.freeSockets ?? {}).flat().length + Object.values(agent?.sockets ?? {}).flat().length;
+    expect(open).toBe(1);
+    await provider.close();
   });
 
   it('previous is the version before the latest enabled one, also for versions written in the same second', async () => {
