@@ -164,26 +164,36 @@ async function alreadySatisfied(state: StateStore, account: string, req: Rotatio
   return null;
 }
 
+/** What coolDown records about a job that gave up. */
+export interface GaveUp {
+  account: string;
+  error: string;
+  cooldownMs: number;
+  actor: string;
+  attempts: number;
+  /** Retrying could not help, so the job stopped before its last attempt. */
+  permanent: boolean;
+  /** A scheduled job (else a person's or the API's request). */
+  scheduled: boolean;
+}
+
 /**
  * The last attempt failed, or the error is permanent (retrying cannot help): say so loudly
  * (error log, audit event, account marked failed with the reason) and make the account due again
  * after the cool-down, so it is retried but never loops silently.
  */
-export async function coolDown(
-  app: App,
-  account: string,
-  error: string,
-  cooldownMs: number,
-  actor: string,
-  attempts: number,
-  permanent = false,
-): Promise<Date> {
+export async function coolDown(app: App, f: GaveUp): Promise<Date> {
+  const { account, error, cooldownMs, actor, attempts, permanent, scheduled } = f;
   const message = app.redactor.scrub(error);
+  // A failed request (an offboarding that could not end sessions) must not push the account's
+  // scheduled rotation later: it is due after the cool-down or its own due time, whichever is first.
   const res = await app.state.pool.query<{ next: Date }>(
-    `UPDATE ${app.state.s}.accounts SET next_due_at = now() + ($2::double precision * interval '1 millisecond'),
+    `UPDATE ${app.state.s}.accounts SET next_due_at = CASE WHEN $4::boolean OR next_due_at IS NULL
+         THEN now() + ($2::double precision * interval '1 millisecond')
+         ELSE LEAST(next_due_at, now() + ($2::double precision * interval '1 millisecond')) END,
        last_status = 'failed', last_error = $3, updated_at = now()
      WHERE name = $1 RETURNING next_due_at AS next`,
-    [account, cooldownMs, message],
+    [account, cooldownMs, message, scheduled],
   );
   const next = res.rows[0]?.next ?? new Date(Date.now() + cooldownMs);
   await app.state.audit({ account, kind: 'rotation.gave-up', actor, detail: { error: message, attempts, permanent, retryAt: next.toISOString() } });

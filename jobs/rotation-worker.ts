@@ -103,7 +103,15 @@ export async function startRotationWorker(app: App, backend: QueueBackend, env: 
     // A missing role or GRANT, a refused permission: fail now, not after minutes of backoff.
     const permanent = result.outcome === 'failed' && result.error?.permanent === true;
     if (permanent || job.attemptsMade + 1 >= attempts) {
-      await coolDown(app, data.account, message, q.cooldown, data.requestedBy, job.attemptsMade + 1, permanent);
+      await coolDown(app, {
+        account: data.account,
+        error: message,
+        cooldownMs: q.cooldown,
+        actor: data.requestedBy,
+        attempts: job.attemptsMade + 1,
+        permanent,
+        scheduled: data.kind === 'scheduled',
+      });
       await releaseScheduledClaim();
     } else {
       log.warn({ account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message }, 'rotation attempt failed; will retry');
