@@ -53,6 +53,7 @@ describe('on-time schedules', () => {
       await new Promise((r) => setTimeout(r, Math.max(0, first.getTime() + WINDOW_S * 1000 - Date.now()) + 500));
       const inWindow = (await succeeded()).filter((at) => at.getTime() - first.getTime() <= WINDOW_S * 1000);
       const gaps = inWindow.slice(1).map((at, i) => Math.round((at.getTime() - (inWindow[i] as Date).getTime()) / 100) / 10);
+      console.log(`${backend}: ${inWindow.length} rotations in ${WINDOW_S} s, ${gaps.join('s, ')}s apart`);
       expect(inWindow.length, `rotations ${gaps.join('s, ')}s apart\n${worker.output().slice(-1500)}`).toBeGreaterThanOrEqual(AT_LEAST);
       await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/often');
     } finally {
