@@ -24,10 +24,15 @@ export class AzureAccessDeniedError extends ProviderError {
     super(message, { secret: opts.secret });
     this.operation = opts.operation;
   }
+  /** A missing permission does not grant itself: the job fails at once (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
 }
 
 /** The secret's latest version exists but cannot be read: it is disabled (Azure: 403 SecretDisabled). */
-export class AzureSecretDisabledError extends ProviderError {}
+export class AzureSecretDisabledError extends ProviderError {
+  /** A person must enable or replace the version (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** HTTP status of an SDK error, if it has one. */
 export function azureStatusOf(err: unknown): number | undefined {

@@ -26,6 +26,8 @@ export class LiveCredential {
   private value: { username: string; password: string } | null = null;
   private refreshing: Promise<boolean> | null = null;
   private lastRefreshAt = 0;
+  /** Passwords this credential made the redactor keep, newest last; trimmed to two generations. */
+  private readonly keptPasswords: string[] = [];
 
   constructor(
     private readonly source: CredentialSource,
@@ -56,8 +58,23 @@ export class LiveCredential {
 
   /** This process just made `password` the one PostgreSQL accepts (applied it, or restored it). */
   set(password: string): void {
-    this.redactor.add(password);
-    if (this.value) this.value = { username: this.value.username, password };
+    this.use(password);
+  }
+
+  /**
+   * Switch to `password`. It is kept by the redactor for the process (it outlives the rotation
+   * that set it); passwords older than the one before it are forgotten, so a worker rotating its
+   * own login for months holds two of them, not all.
+   */
+  private use(password: string, username = this.value?.username): void {
+    if (username === undefined) return;
+    this.redactor.keep(password);
+    this.value = { username, password };
+    if (this.keptPasswords[this.keptPasswords.length - 1] === password) return;
+    const at = this.keptPasswords.indexOf(password);
+    if (at >= 0) this.keptPasswords.splice(at, 1);
+    this.keptPasswords.push(password);
+    while (this.keptPasswords.length > 2) this.redactor.remove(this.keptPasswords.shift());
   }
 
   /**
@@ -87,13 +104,13 @@ export class LiveCredential {
       if (candidates.length === 1 && refused === null) break;
       const verdict = await this.source.check(username, candidate);
       if (verdict === 'ok') {
-        this.value = { username, password: candidate };
+        this.use(candidate, username);
         return;
       }
       if (verdict === 'fault') break;
     }
     const fallback = current ?? pending;
-    if (fallback !== null && (refused === null || this.value === null)) this.value = { username, password: fallback };
+    if (fallback !== null && (refused === null || this.value === null)) this.use(fallback, username);
   }
 }
 
