@@ -9,7 +9,7 @@
 set -euo pipefail
 SUITE="${1:-${PGROTATE_IMAGE_SUITE:-trixie}}"
 CACHE="${PGROTATE_IMAGE_CACHE:-$HOME/.cache/pgrotate/image}"
-# The recipe; any change to it changes the cache key below.
+# The recipe is this script: any change to it changes the cache key (KEY below).
 EXCLUDES=(
   'path-exclude=/usr/share/doc/*'
   'path-include=/usr/share/doc/*/copyright'
@@ -25,8 +25,7 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 Acquire::Languages "none";'
-RECIPE="variant=minbase ${EXCLUDES[*]} ${APT_CONF}"
-KEY="$(printf '%s' "$RECIPE" | sha256sum | cut -c1-12)"
+KEY="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
 IMAGE="localhost/pgrotate-debian-base:${SUITE}-slim"
 TARBALL="$CACHE/debian-${SUITE}-slim-${KEY}.tar"
 
@@ -44,6 +43,7 @@ if [ ! -s "$TARBALL" ]; then
   export APT_CONF
   mmdebstrap --quiet --format=tar --variant=minbase "${dpkgopts[@]}" \
     --customize-hook='printf "%s\n" "$APT_CONF" > "$1/etc/apt/apt.conf.d/docker-clean"' \
+    --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb "$1"/var/cache/apt/*.bin' \
     "$SUITE" "$TARBALL.partial" >&2
   mv "$TARBALL.partial" "$TARBALL"
 fi

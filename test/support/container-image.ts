@@ -166,15 +166,17 @@ export class ImageContainer {
 
 /**
  * Every path of a root filesystem with its type, mode, owner, size and modification time, to
- * compare before and after a run. `skip` holds absolute in-container paths not to descend into.
+ * compare before and after a run. `skip` holds absolute in-container paths not to descend into;
+ * `ignoreMtime` directories whose own modification time the runtime changes (their entries count).
  */
-export function snapshotTree(root: string, skip: string[]): Map<string, string> {
+export function snapshotTree(root: string, skip: string[], ignoreMtime: string[] = []): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (rel: string) => {
     const abs = join(root, rel);
     const st = lstatSync(abs, { bigint: true });
     const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-    out.set(rel || '/', `${kind} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs}`);
+    const mtime = ignoreMtime.includes(rel || '/') ? '-' : st.mtimeNs;
+    out.set(rel || '/', `${kind} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${mtime}`);
     if (kind !== 'd' || skip.includes(rel || '/')) return;
     for (const name of readdirSync(abs)) walk(`${rel}/${name}`);
   };
