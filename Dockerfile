@@ -27,8 +27,8 @@ RUN if ! command -v npm >/dev/null 2>&1; then \
 
 # --- build: compile TypeScript (install scripts off: the compile needs none of them) ---
 FROM npm AS build
-# Behind a TLS-intercepting proxy: a CA bundle path that npm should trust (bind-mounted by the
-# builder, e.g. `buildah bud -v /etc/ssl/certs/ca-certificates.crt:/run/build-ca.crt:ro`).
+# Behind a TLS-intercepting proxy: a CA bundle that npm should trust, bind-mounted by the builder
+# (e.g. `buildah bud -v /etc/ssl/certs:/mnt:ro --build-arg NODE_EXTRA_CA_CERTS=/mnt/ca-certificates.crt`).
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { REPO_ROOT } from './pg-fixture.js';
 
 // Builds the Dockerfile with buildah and runs commands in the image, without a container engine:
@@ -61,9 +61,11 @@ export async function buildImage(): Promise<BuiltImage> {
   const baseImage = base.stdout.trim().split('\n').pop() ?? '';
   const t1 = Date.now();
   const args = ['bud', '--isolation', 'chroot', '--layers', '--build-arg', `BASE_IMAGE=${baseImage}`, '-t', IMAGE];
-  // npm inside the build trusts what the host trusts (a TLS-intercepting egress proxy's CA).
+  // npm inside the build trusts what the host trusts (a TLS-intercepting egress proxy's CA). The
+  // bundle's directory is mounted over /mnt, which the base has: a new mount point would be
+  // created in, and committed with, every layer built by a RUN step.
   const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
-  if (existsSync(ca)) args.push('--build-arg', 'NODE_EXTRA_CA_CERTS=/run/build-ca.crt', '-v', `${ca}:/run/build-ca.crt:ro`);
+  if (existsSync(ca)) args.push('--build-arg', `NODE_EXTRA_CA_CERTS=/mnt/${basename(ca)}`, '-v', `${dirname(ca)}:/mnt:ro`);
   const bud = await exec('buildah', [...args, REPO_ROOT], { timeoutMs: 30 * 60_000 });
   if (bud.code !== 0) throw new Error(`buildah bud failed (${bud.code}):\n${bud.stdout.slice(-3000)}\n${bud.stderr.slice(-3000)}`);
   return { image: IMAGE, base: baseImage, baseMs: t1 - t0, buildMs: Date.now() - t1 };
