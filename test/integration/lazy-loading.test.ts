@@ -36,10 +36,12 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
     await fx?.cleanup();
   });
 
-  it('--version loads no dependency at all', async () => {
-    const run = await tracedCli(fx, ['--version'], process.env, 'version');
-    expect(run.code, run.stderr).toBe(0);
-    expect([...run.packages]).toEqual([]);
+  it('--version and --help load no dependency at all', async () => {
+    for (const flag of ['--version', '--help']) {
+      const run = await tracedCli(fx, [flag], process.env, flag.slice(2));
+      expect(run.code, run.stderr).toBe(0);
+      expect([...run.packages], flag).toEqual([]);
+    }
   });
 
   it('a config with a file provider loads none of the secret store SDKs; an Azure provider loads @azure/identity', async () => {
