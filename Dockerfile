@@ -9,16 +9,16 @@
 # because the image test (test/integration/container-image.test.ts) builds on the same packages.
 ARG BASE_IMAGE=debian:trixie-slim
 
-# --- node: the base with Node.js and the CA certificates the secret store SDKs verify against ---
-FROM ${BASE_IMAGE} AS node
+# --- node-base: the base with Node.js and the CA certificates the secret store SDKs verify against ---
+FROM ${BASE_IMAGE} AS node-base
 RUN if ! command -v node >/dev/null 2>&1; then \
       apt-get update \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs ca-certificates \
       && apt-get clean && rm -rf /var/lib/apt/lists/*; \
     fi
 
-# --- npm: node plus npm, for the two build stages only ---
-FROM node AS npm
+# --- npm-base: node-base plus npm, for the two build stages only ---
+FROM node-base AS npm-base
 RUN if ! command -v npm >/dev/null 2>&1; then \
       apt-get update \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
@@ -26,7 +26,7 @@ RUN if ! command -v npm >/dev/null 2>&1; then \
     fi
 
 # --- build: compile TypeScript (install scripts off: the compile needs none of them) ---
-FROM npm AS build
+FROM npm-base AS build
 # Behind a TLS-intercepting proxy: a CA bundle that npm should trust, bind-mounted by the builder
 # (e.g. `buildah bud -v /etc/ssl/certs:/mnt:ro --build-arg NODE_EXTRA_CA_CERTS=/mnt/ca-certificates.crt`).
 ARG NODE_EXTRA_CA_CERTS
@@ -44,7 +44,7 @@ RUN npm run build
 # (msgpackr falls back to JavaScript). Then what Node.js never loads goes: source maps and type
 # declarations (about 20 MB), and @azure/msal-browser (20 MB), a dependency of @azure/identity
 # that only its browser build imports. The image test loads the Azure provider to prove it. ---
-FROM npm AS deps
+FROM npm-base AS deps
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -53,7 +53,7 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/@azure/msal-browser
 
 # --- runtime: Node.js, the production dependencies and the compiled JavaScript only ---
-FROM node
+FROM node-base
 ENV NODE_ENV=production
 WORKDIR /app
 RUN groupadd --system --gid 10001 pgrotate \

@@ -32,9 +32,9 @@ export function exec(cmd: string, args: string[], opts: { timeoutMs?: number; en
   });
 }
 
-/** Fail (never skip) with the install hint when buildah or mmdebstrap is missing. */
+/** Fail (never skip) with the install hint when buildah, mmdebstrap or podman (image history) is missing. */
 export function requireImageTools(): void {
-  for (const tool of ['buildah', 'mmdebstrap']) {
+  for (const tool of ['buildah', 'mmdebstrap', 'podman']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       throw new Error(`${tool} is not installed: run scripts/install/70-image-tools.sh (apt-get install buildah podman mmdebstrap)`);
     }
