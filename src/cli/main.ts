@@ -1,21 +1,15 @@
 #!/usr/bin/env node
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createApp, type App } from '../app/app-context.js';
-import { configPath, loadConfigFile } from '../config/load-config.js';
+import type { App } from '../app/app-context.js';
 import { ExitCode, PgrotateError, UsageError, messageOf } from '../errors.js';
-import { createLogger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
-import { auditCommand, parseSeverity } from './commands/audit-command.js';
-import { historyCommand } from './commands/history-command.js';
-import { offboardCommand } from './commands/offboard-command.js';
-import { runDueCommand } from './commands/run-due-command.js';
-import { workerCommand } from './commands/worker-command.js';
-import { rotateCommand } from './commands/rotate-command.js';
-import { serveCommand } from './commands/serve-command.js';
-import { statusCommand } from './commands/status-command.js';
-import { verifyCommand } from './commands/verify-command.js';
+import { packageVersion } from './package-version.js';
+
+// The config, the app and each command are imported when used: `--help`/`--version` load none of
+// them, and a command loads only its own code (the secret store SDKs load with the providers that
+// the config names, providers/provider-registry.ts).
 
 const USAGE = `pgrotate: PostgreSQL credential rotation
 
@@ -34,6 +28,7 @@ Usage:
 Options:
   --config FILE   config file (else $PGROTATE_CONFIG, else ./pgrotate.yaml)
   -h, --help      this text
+  --version       the version of pgrotate
 
 Exit codes: 0 everything asked for succeeded; 1 something failed; 2 bad usage or config;
 3 an account was busy (rotation in progress elsewhere).
@@ -49,6 +44,7 @@ const OPTIONS = {
   concurrency: { type: 'string', default: '4' },
   limit: { type: 'string', default: '200' },
   help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
   wait: { type: 'boolean', default: false },
   'fail-on': { type: 'string', default: 'high' },
   listen: { type: 'string' },
@@ -119,6 +115,10 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     }
     const { values, positionals } = parsed;
     const [command, ...rest] = positionals;
+    if (values.version) {
+      io.stdout.write(`pgrotate ${packageVersion()}\n`);
+      return ExitCode.ok;
+    }
     if (values.help || !command) {
       (values.help ? io.stdout : io.stderr).write(USAGE);
       return values.help ? ExitCode.ok : ExitCode.usage;
@@ -134,13 +134,15 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     checkUsage(command, rest, values);
     const concurrency = positiveInt(values.concurrency, 'concurrency');
     const limit = positiveInt(values.limit, 'limit');
-    const failOn = parseSeverity(values['fail-on']);
+    // Checked before the config is read, like every usage error (audit loads its module only when used).
+    const failOn = command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
+    const { configPath, loadConfigFile } = await import('../config/load-config.js');
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
-    const log = createLogger(redactor, { destination: io.stderr });
-    app = await createApp(loaded, { redactor, log, env: io.env });
+    const log = (await import('../logging/logger.js')).createLogger(redactor, { destination: io.stderr });
+    app = await (await import('../app/app-context.js')).createApp(loaded, { redactor, log, env: io.env });
     switch (command) {
       case 'rotate':
-        return await rotateCommand(
+        return await (await import('./commands/rotate-command.js')).rotateCommand(
           app,
           {
             accounts: rest,
@@ -155,25 +157,25 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
           io,
         );
       case 'status':
-        return await statusCommand(app, { json: values.json }, io);
+        return await (await import('./commands/status-command.js')).statusCommand(app, { json: values.json }, io);
       case 'history':
-        return await historyCommand(app, { account: rest[0] as string, json: values.json, limit }, io);
+        return await (await import('./commands/history-command.js')).historyCommand(app, { account: rest[0] as string, json: values.json, limit }, io);
       case 'run-due':
-        return await runDueCommand(app, { json: values.json }, io);
+        return await (await import('./commands/run-due-command.js')).runDueCommand(app, { json: values.json }, io);
       case 'worker':
-        return await workerCommand(app, io);
+        return await (await import('./commands/worker-command.js')).workerCommand(app, io);
       case 'offboard':
-        return await offboardCommand(
+        return await (await import('./commands/offboard-command.js')).offboardCommand(
           app,
           { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000, allowNone: values['allow-none'] },
           io,
         );
       case 'serve':
-        return await serveCommand(app, { listen: values.listen }, io);
+        return await (await import('./commands/serve-command.js')).serveCommand(app, { listen: values.listen }, io);
       case 'audit':
-        return await auditCommand(app, { target: rest[0] as string, json: values.json, failOn, sinceLast: values['since-last'] }, io);
+        return await (await import('./commands/audit-command.js')).auditCommand(app, { target: rest[0] as string, json: values.json, failOn, sinceLast: values['since-last'] }, io);
       case 'verify':
-        return await verifyCommand(app, { accounts: rest, json: values.json }, io);
+        return await (await import('./commands/verify-command.js')).verifyCommand(app, { accounts: rest, json: values.json }, io);
     }
     return ExitCode.usage;
   } catch (err) {
