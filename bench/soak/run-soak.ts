@@ -13,7 +13,7 @@ import { startRedisServer, stopRedisServer, type RedisServerInfo } from '../../t
 import { percentiles, slope, type Percentiles } from './soak-stats.js';
 
 // `npm run soak -- --minutes N --accounts M [--every 60s] [--tick 5s] [--backend postgres|redis]
-// [--concurrency 8] [--warmup-minutes W] [--json FILE]`: a real `pgrotate worker` (the CLI, as
+// [--concurrency 8] [--warmup-minutes W] [--json FILE] [--cli dist/src/cli/main.js]`: a real `pgrotate worker` (the CLI, as
 // a child process) rotates M accounts on a short schedule against a real PostgreSQL and queue
 // backend for N minutes. Every minute it prints rotations done against rotations due, the
 // lateness of the rotations started in that minute (start time minus the next_due_at they
@@ -30,6 +30,8 @@ interface Options {
   warmupMinutes: number;
   reportEveryMs: number;
   json: string | null;
+  /** The CLI to run (default: this checkout's dist/src/cli/main.js). */
+  cli: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Options {
     warmupMinutes: Math.min(num('--warmup-minutes', 2, false), minutes / 2),
     reportEveryMs: Math.min(60_000, minutes * 60_000),
     json: value('--json') ?? null,
+    cli: value('--cli') ?? null,
   };
 }
 
@@ -123,7 +126,7 @@ const fmt = (p: Percentiles) => `p50 ${round(p.p50)} s, p99 ${round(p.p99)} s, m
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  const repo = repoRoot();
+  const cli = opts.cli ?? join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const t0 = Date.now();
   const server = startPgServer({ label: 'soak', binDir: '/usr/lib/postgresql/15/bin', port: await freePort() });
   log(`PostgreSQL started in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -183,7 +186,7 @@ async function main(): Promise<number> {
     const logFile = join(dir, 'worker.log');
     const logFd = openSync(logFile, 'a');
     const started = Date.now();
-    const child = spawn(process.execPath, [join(repo, 'dist', 'src', 'cli', 'main.js'), '--config', configPath, 'worker'], {
+    const child = spawn(process.execPath, [cli, '--config', configPath, 'worker'], {
       env: { ...process.env, SOAK_PG_PASSWORD: server.superPassword, PGROTATE_LOG_LEVEL: 'warn' },
       stdio: ['ignore', logFd, logFd],
     });
