@@ -1,3 +1,4 @@
+import { isPermanentError } from '../errors.js';
 import type { RotationOutcome, RotationResult } from './rotation-engine.js';
 
 /** The documented JSON shape of one rotation's result (`rotate --json`, jobs, the HTTP API). */
@@ -11,7 +12,8 @@ export interface RotationResultJson {
   nextDueAt: string | null;
   sessionsEnded: number | null;
   resumed: boolean;
-  error: { type: string; message: string } | null;
+  /** `permanent`: retrying cannot help (a missing role or privilege, a refused permission). */
+  error: { type: string; message: string; permanent: boolean } | null;
   /** Why nothing was done, for outcomes that never reached the engine. */
   detail: string | null;
 }
@@ -28,7 +30,7 @@ export function rotationResultJson(r: RotationResult): RotationResultJson {
     nextDueAt: r.nextDueAt?.toISOString() ?? null,
     sessionsEnded: r.sessionsEnded,
     resumed: r.resumed,
-    error: r.error ? { type: r.error.name, message: r.error.message } : null,
+    error: r.error ? { type: r.error.name, message: r.error.message, permanent: isPermanentError(r.error) } : null,
     detail: null,
   };
 }
