@@ -93,7 +93,17 @@ function rssMb(pid: number): number | null {
 }
 
 /** Counts and lateness (seconds) from the state database, optionally only for starts since `since`. */
-async function progress(db: pg.Client, since: Date | null): Promise<{ done: number; failed: number; started: number; overdue: number; lateness: Percentiles; steadyLateness: Percentiles; runtime: Percentiles }> {
+async function progress(db: pg.Client, since: Date | null): Promise<{
+  done: number;
+  failed: number;
+  started: number;
+  overdue: number;
+  lateness: Percentiles;
+  steadyLateness: Percentiles;
+  schedulerDelay: Percentiles;
+  queueWait: Percentiles;
+  runtime: Percentiles;
+}> {
   const counts = await db.query<{ done: string; failed: string; started: string; overdue: string }>(
     `SELECT (SELECT count(*) FROM pgrotate.rotations WHERE status = 'succeeded') AS done,
             (SELECT count(*) FROM pgrotate.rotations WHERE status = 'failed') AS failed,
@@ -101,8 +111,10 @@ async function progress(db: pg.Client, since: Date | null): Promise<{ done: numb
             (SELECT count(*) FROM pgrotate.accounts a WHERE a.next_due_at <= now()
                 AND NOT EXISTS (SELECT 1 FROM pgrotate.rotations r WHERE r.account = a.name AND r.status = 'running')) AS overdue`,
   );
-  const rows = await db.query<{ late_s: number; run_s: number | null; first: boolean }>(
+  const rows = await db.query<{ late_s: number; run_s: number | null; first: boolean; sched_s: number | null; wait_s: number | null }>(
     `SELECT extract(epoch FROM s.started_at - s.due_at)::float8 AS late_s,
+            extract(epoch FROM s.queued_at - s.due_at)::float8 AS sched_s,
+            extract(epoch FROM s.started_at - s.queued_at)::float8 AS wait_s,
             extract(epoch FROM r.finished_at - r.started_at)::float8 AS run_s, s.first
        FROM soak.starts s JOIN pgrotate.rotations r ON r.id = s.rotation_id
       WHERE s.due_at IS NOT NULL AND ($1::timestamptz IS NULL OR s.started_at >= $1)`,
@@ -117,6 +129,10 @@ async function progress(db: pg.Client, since: Date | null): Promise<{ done: numb
     overdue: Number(c.overdue),
     lateness: percentiles(late),
     steadyLateness: percentiles(rows.rows.filter((r) => !r.first).map((r) => r.late_s)),
+    // Where lateness comes from: the tick queueing the account after it came due (at most one
+    // tick interval), then the job waiting behind others for a worker slot.
+    schedulerDelay: percentiles(rows.rows.flatMap((r) => (r.sched_s === null ? [] : [Math.max(0, r.sched_s)]))),
+    queueWait: percentiles(rows.rows.flatMap((r) => (r.wait_s === null ? [] : [r.wait_s]))),
     runtime: percentiles(rows.rows.flatMap((r) => (r.run_s === null ? [] : [r.run_s]))),
   };
 }
@@ -153,10 +169,10 @@ async function main(): Promise<number> {
     await db.connect();
     await db.query(`
       CREATE SCHEMA soak;
-      CREATE TABLE soak.starts (rotation_id uuid PRIMARY KEY, account text NOT NULL, started_at timestamptz NOT NULL, due_at timestamptz, first boolean NOT NULL);
+      CREATE TABLE soak.starts (rotation_id uuid PRIMARY KEY, account text NOT NULL, started_at timestamptz NOT NULL, due_at timestamptz, queued_at timestamptz, first boolean NOT NULL);
       CREATE FUNCTION soak.record_start() RETURNS trigger LANGUAGE plpgsql AS $f$
       BEGIN
-        INSERT INTO soak.starts SELECT NEW.id, NEW.account, NEW.started_at, a.next_due_at, a.last_rotated_at IS NULL
+        INSERT INTO soak.starts SELECT NEW.id, NEW.account, NEW.started_at, a.next_due_at, a.queued_at, a.last_rotated_at IS NULL
           FROM pgrotate.accounts a WHERE a.name = NEW.account;
         RETURN NEW;
       END $f$;
@@ -245,13 +261,15 @@ async function main(): Promise<number> {
       latenessS: final.lateness,
       steadyLatenessS: final.steadyLateness,
       steadyStartsOverOneTick: Number(overTick ?? 0),
+      schedulerDelayS: final.schedulerDelay,
+      queueWaitS: final.queueWait,
       runtimeS: final.runtime,
       rssMb: { perMinute: perMinute.map((m) => ({ minute: m.minute, mb: m.rssMb })), peak: Math.max(0, ...rss.map((s) => s.y)), slopeMbPerMinAfterWarmup: round(slope(warm), 3), warmupMinutes: opts.warmupMinutes },
       workerErrorLines: errors,
       workerExitedEarly: exited !== null && Date.now() < endAt,
     };
     console.log(
-      `soak: ${final.done} rotations done / ${summary.rotations.due} due, ${final.failed} failed; lateness ${fmt(final.lateness)}; after each account's first rotation ${fmt(final.steadyLateness)}, ${summary.steadyStartsOverOneTick} started more than one tick late; run time ${fmt(final.runtime)}; RSS peak ${summary.rssMb.peak} MB, slope after ${opts.warmupMinutes} min ${summary.rssMb.slopeMbPerMinAfterWarmup} MB/min`,
+      `soak: ${final.done} rotations done / ${summary.rotations.due} due, ${final.failed} failed; lateness ${fmt(final.lateness)}; after each account's first rotation ${fmt(final.steadyLateness)}, ${summary.steadyStartsOverOneTick} started more than one tick late; due to queued (tick) ${fmt(final.schedulerDelay)}; queued to started ${fmt(final.queueWait)}; run time ${fmt(final.runtime)}; RSS peak ${summary.rssMb.peak} MB, slope after ${opts.warmupMinutes} min ${summary.rssMb.slopeMbPerMinAfterWarmup} MB/min`,
     );
     if (opts.json) writeFileSync(opts.json, `${JSON.stringify(summary, null, 2)}\n`);
     if (summary.workerExitedEarly) {
