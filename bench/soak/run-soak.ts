@@ -92,6 +92,17 @@ function rssMb(pid: number): number | null {
   }
 }
 
+/** User + system CPU seconds a process has used (all its threads). */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Counts and lateness (seconds) from the state database, optionally only for starts since `since`. */
 async function progress(db: pg.Client, since: Date | null): Promise<{
   done: number;
@@ -232,6 +243,7 @@ async function main(): Promise<number> {
       }
     }
     const final = await progress(db, null);
+    const workerCpuS = child.pid ? cpuSeconds(child.pid) : null;
     const overTick = (
       await db.query<{ n: string }>(
         `SELECT count(*) AS n FROM soak.starts s JOIN pgrotate.rotations r ON r.id = s.rotation_id
@@ -265,11 +277,12 @@ async function main(): Promise<number> {
       queueWaitS: final.queueWait,
       runtimeS: final.runtime,
       rssMb: { perMinute: perMinute.map((m) => ({ minute: m.minute, mb: m.rssMb })), peak: Math.max(0, ...rss.map((s) => s.y)), slopeMbPerMinAfterWarmup: round(slope(warm), 3), warmupMinutes: opts.warmupMinutes },
+      workerCpuMsPerRotation: workerCpuS === null || final.done === 0 ? null : Math.round((workerCpuS * 1000) / final.done),
       workerErrorLines: errors,
       workerExitedEarly: exited !== null && Date.now() < endAt,
     };
     console.log(
-      `soak: ${final.done} rotations done / ${summary.rotations.due} due, ${final.failed} failed; lateness ${fmt(final.lateness)}; after each account's first rotation ${fmt(final.steadyLateness)}, ${summary.steadyStartsOverOneTick} started more than one tick late; due to queued (tick) ${fmt(final.schedulerDelay)}; queued to started ${fmt(final.queueWait)}; run time ${fmt(final.runtime)}; RSS peak ${summary.rssMb.peak} MB, slope after ${opts.warmupMinutes} min ${summary.rssMb.slopeMbPerMinAfterWarmup} MB/min`,
+      `soak: ${final.done} rotations done / ${summary.rotations.due} due, ${final.failed} failed; lateness ${fmt(final.lateness)}; after each account's first rotation ${fmt(final.steadyLateness)}, ${summary.steadyStartsOverOneTick} started more than one tick late; due to queued (tick) ${fmt(final.schedulerDelay)}; queued to started ${fmt(final.queueWait)}; run time ${fmt(final.runtime)}; RSS peak ${summary.rssMb.peak} MB, slope after ${opts.warmupMinutes} min ${summary.rssMb.slopeMbPerMinAfterWarmup} MB/min; worker CPU ${summary.workerCpuMsPerRotation ?? '?'} ms per rotation`,
     );
     if (opts.json) writeFileSync(opts.json, `${JSON.stringify(summary, null, 2)}\n`);
     if (summary.workerExitedEarly) {
