@@ -21,6 +21,7 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
   let fx: PgFixture;
   let app: App;
   let provider: FileProvider;
+  let config: { path: string; env: NodeJS.ProcessEnv };
   const sessions: pg.Client[] = [];
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
@@ -31,7 +32,7 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
     const direct = await fx.createRole(`os_direct_${fx.suffix}`);
     const altA = await fx.createRole(`os_alt_a_${fx.suffix}`, { inRole: owner });
     const altB = await fx.createRole(`os_alt_b_${fx.suffix}`, { inRole: owner });
-    const { path, env } = writeJobsConfig(
+    config = writeJobsConfig(
       fx,
       {
         accounts: [
@@ -42,7 +43,7 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
       {},
     );
     const redactor = new Redactor();
-    app = await createApp(loadConfigFile(path, env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env });
+    app = await createApp(loadConfigFile(config.path, config.env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env: config.env });
     provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     // Managed credentials for both accounts first (the alternating pair needs a previous role).
     for (let i = 0; i < 2; i++) for (const a of app.config.accounts) expect((await app.engine.rotate(a)).outcome).toBe('succeeded');
@@ -109,5 +110,27 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
       expect(r.rotationId).toBe(byAccount.get(r.account)?.rotationId);
       expect(r.sessionsEnded).toBe(byAccount.get(r.account)?.sessionsEnded);
     }
+  });
+
+  it('a rotation left unfinished from before the request is finished, and then the request still gets its own rotation', async () => {
+    // A process crashed right after ALTER ROLE: its rotation (started before the request, so its
+    // password may be one the departing person saw) is resumed first.
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'os-direct'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    expect(crashed.signal).toBe('SIGKILL');
+    const unfinished = await app.state.runningRotation('os-direct');
+    expect(unfinished).not.toBeNull();
+    const requestedAt = await stateNow(app.state);
+    const [result] = await runInline(app, ['os-direct'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    expect(result).toMatchObject({ outcome: 'succeeded', error: null });
+    expect(result?.rotationId).not.toBe(unfinished?.id);
+    const rows = (
+      await app.state.pool.query<{ id: string; status: string; late: boolean }>(
+        'SELECT id, status, started_at >= to_timestamp($2::double precision / 1000) AS late FROM pgrotate.rotations WHERE id = ANY($1::uuid[])',
+        [[unfinished?.id, result?.rotationId], requestedAt],
+      )
+    ).rows;
+    expect(rows.find((r) => r.id === unfinished?.id)).toMatchObject({ status: 'succeeded', late: false });
+    expect(rows.find((r) => r.id === result?.rotationId)).toMatchObject({ status: 'succeeded', late: true });
+    await expectCurrentLogsIn(fx, provider, 'pg/os-direct');
   });
 });

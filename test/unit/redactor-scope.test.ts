@@ -103,4 +103,13 @@ describe('redaction scopes', () => {
     });
     expect(r.size).toBe(0);
   });
+
+  it("forgetting a secret keeps scrubbing another whose text is the first one's URL-encoded form", async () => {
+    const r = new Redactor();
+    // A configured value that happens to equal a rotation password's URL-encoded form.
+    r.keep('pa%40ss%2Fword');
+    await r.scoped(async () => r.add('pa@ss/word'));
+    expect(r.scrub('x pa%40ss%2Fword y')).toBe('x [REDACTED] y');
+    expect(r.scrub('pa@ss/word')).toBe('pa@ss/word');
+  });
 });
