@@ -87,10 +87,16 @@ export class RoleCannotLoginError extends PgrotateError {
 }
 
 /** The role's VALID UNTIL has passed, so PostgreSQL refuses every password for it. */
-export class RoleExpiredError extends PgrotateError {}
+export class RoleExpiredError extends PgrotateError {
+  /** A person must extend it or opt in to renewValidUntil (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** pgrotate's host cannot reach a password check for the role (pg_hba.conf), so verify could prove nothing. */
-export class LoginPathClosedError extends PgrotateError {}
+export class LoginPathClosedError extends PgrotateError {
+  /** A person must change pg_hba.conf (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The admin login lacks the privilege to change the role's password. */
 export class AdminPrivilegeError extends PgrotateError {
