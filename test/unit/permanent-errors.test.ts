@@ -59,3 +59,11 @@ describe('permanent vs transient errors', () => {
     expect(isAwsAccessDenied(undefined)).toBe(false);
   });
 });
+
+describe('Azure refusals', () => {
+  it('a missing permission (403) and a disabled latest version are permanent', async () => {
+    const { AzureAccessDeniedError, AzureSecretDisabledError } = await import('../../providers/azure-error.js');
+    expect(isPermanentError(new AzureAccessDeniedError('denied', { secret: 's', operation: 'get' }))).toBe(true);
+    expect(isPermanentError(new AzureSecretDisabledError('disabled', { secret: 's' }))).toBe(true);
+  });
+});
