@@ -80,7 +80,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   };
   const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
-    const label = `target ${targetName}: admin secret ${target.admin.secret} in provider ${target.admin.provider}`;
+    const label = `admin secret ${target.admin.secret}`;
     const credential = ownLogin(target.admin.provider, target.admin.secret, label, async (user, password) => verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')));
     const value = await credential.resolve().catch((err: unknown) => {
       throw new ConfigError(`target ${targetName}: ${redactor.scrub(messageOf(err))}`, { target: targetName });
@@ -94,7 +94,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   let stateCredential: LiveCredential | null = null;
   if (typeof config.state.password === 'object') {
     const ref = config.state.password;
-    stateCredential = ownLogin(ref.provider, ref.secret, `state database: secret ${ref.secret} in provider ${ref.provider}`, (user, password) =>
+    stateCredential = ownLogin(ref.provider, ref.secret, `state password secret ${ref.secret}`, (user, password) =>
       checkLogin({ ...stateEndpoint, user, password, ssl: stateSsl, application_name: 'pgrotate-resolve', connectionTimeoutMillis: 10_000 }),
     );
     try {

@@ -41,7 +41,7 @@ export class LiveCredential {
   /** Resolve at start: the candidate PostgreSQL accepts, else the provider's current value. */
   async resolve(): Promise<{ username: string; password: string }> {
     await this.pick(null);
-    if (!this.value) throw new Error(`${this.label}: no credential in the provider`);
+    if (!this.value) throw new Error(`${this.label}: not found in its provider`);
     return this.value;
   }
 
@@ -114,13 +114,16 @@ export class LiveCredential {
   }
 }
 
-/** A provider secret as a credential source; `check` logs in where the credential is used. */
-export function providerSource(provider: SecretProvider, secret: string, label: string, check: CredentialSource['check']): CredentialSource {
+/**
+ * A provider secret as a credential source; `check` logs in where the credential is used.
+ * `what` names it in errors ("admin secret pg/admin"): "<what> not found in provider <name>".
+ */
+export function providerSource(provider: SecretProvider, secret: string, what: string, check: CredentialSource['check']): CredentialSource {
   return {
     async read() {
       const [current, pending] = await Promise.all([provider.getCurrent(secret), provider.getPending(secret)]);
       const username = current?.username ?? pending?.username;
-      if (!username) throw new Error(`${label}: no credential in the provider`);
+      if (!username) throw new Error(`${what} not found in provider ${provider.name}`);
       // A pending value for another user (a foreign rotation) is not a candidate.
       return { username, current: current?.password ?? null, pending: pending && pending.username === username ? pending.password : null };
     },
