@@ -84,12 +84,13 @@ describe('scheduled audit in the worker', () => {
         { sql: [`ALTER SYSTEM SET log_statement = 'all'`, 'SELECT pg_reload_conf()'], check: 'statement-logging', subject: 'log_statement', severity: 'high' },
         { sql: [`CREATE ROLE new_${fx.suffix} LOGIN PASSWORD 'drift-new-login-password' VALID UNTIL '2999-01-01'`], check: 'unmanaged-login', subject: `new_${fx.suffix}`, severity: 'low' },
       ];
+      // One drift per run. Each run's alerts are exactly its own drift's finding, so the run after
+      // a drift (the next drift's, and finally the resolving one) repeats nothing.
       let run = 2;
       for (const drift of drifts) {
         await asSuper(...drift.sql);
         const added = await afterRun(++run);
         expect(added.map((a) => [a.event, a.detail.check, a.detail.subject, a.detail.severity]), drift.check).toEqual([['audit.finding.new', drift.check, drift.subject, drift.severity]]);
-        expect(await afterRun(++run), `${drift.check}: the run after`).toEqual([]);
       }
       // A finding that goes away is resolved, once.
       await asSuper(`ALTER ROLE ${app} NOSUPERUSER`);
