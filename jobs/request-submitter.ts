@@ -26,7 +26,7 @@ export async function submitRequest(
     const outcomes = await queue.waitFor(jobIds, wait.timeoutMs, wait.progress);
     const results = outcomes.map((o) => {
       if (o.state === 'completed' && o.result) return o.result;
-      if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed');
+      if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed', o.permanent);
       return failedResult(o.account, `job ${o.id} did not finish within ${Math.round(wait.timeoutMs / 1000)} s (is a worker running?)`);
     });
     return { jobIds, results };

@@ -28,6 +28,8 @@ export interface JobOutcome {
   state: JobState;
   result: RunResult | null;
   failedReason: string | null;
+  /** A failed job that stopped before its last attempt: its error was permanent. */
+  permanent: boolean;
 }
 
 export class RotationQueue {
@@ -72,11 +74,11 @@ export class RotationQueue {
       ids.map(async (id): Promise<JobOutcome> => {
         const job = await this.queue.getJob(id);
         const account = id.split(':')[1] ?? '';
-        if (!job) return { id, account, state: 'missing', result: null, failedReason: null };
+        if (!job) return { id, account, state: 'missing', result: null, failedReason: null, permanent: false };
         const state = await job.getState();
-        if (state === 'completed') return { id, account, state, result: job.returnvalue, failedReason: null };
-        if (state === 'failed') return { id, account, state, result: null, failedReason: job.failedReason };
-        return { id, account, state: 'pending', result: null, failedReason: null };
+        if (state === 'completed') return { id, account, state, result: job.returnvalue, failedReason: null, permanent: false };
+        if (state === 'failed') return { id, account, state, result: null, failedReason: job.failedReason, permanent: job.attemptsMade < (job.opts.attempts ?? 1) };
+        return { id, account, state: 'pending', result: null, failedReason: null, permanent: false };
       }),
     );
   }

@@ -1,7 +1,8 @@
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { App } from '../src/app/app-context.js';
 import { messageOf } from '../src/errors.js';
 import { syncAccounts } from './account-sync.js';
+import { releaseClaim } from './claim-release.js';
 import { retryDelay } from './backoff.js';
 import { PerTargetLimiter } from './per-target-limiter.js';
 import type { AnyQueue, AnyWorker, QueueBackend } from './queue-backend.js';
@@ -81,15 +82,41 @@ export async function startRotationWorker(app: App, backend: QueueBackend, env: 
     { ...workerOpts, concurrency: 1 },
   );
 
-  const processJob = async (job: Job<RotationJobData, RunResult>): Promise<RunResult> => {
+  // One redaction scope per job: the passwords its rotation handled are forgotten once the
+  // outcome below has been logged and handed to the queue.
+  const processJob = (job: Job<RotationJobData, RunResult>): Promise<RunResult> => app.redactor.scoped(() => runJob(job));
+  const runJob = async (job: Job<RotationJobData, RunResult>): Promise<RunResult> => {
     const data = job.data;
     const result = await runRequestedRotation({ app, limiter, env }, data.account, data, abort.signal);
+    // A scheduled job that is finished for good gives back the tick's claim on the account, so
+    // its next due time (or the cool-down retry) is queued by the next tick.
+    const releaseScheduledClaim = async () => {
+      if (data.kind === 'scheduled') await releaseClaim(app.state, data.account, data.requestedAt);
+    };
     const retryable = result.outcome === 'failed' || (result.outcome === 'busy' && data.kind !== 'scheduled');
-    if (!retryable) return result;
+    if (!retryable) {
+      await releaseScheduledClaim();
+      return result;
+    }
     const message = result.error?.message ?? `account ${data.account}: ${result.outcome}`;
     const attempts = job.opts.attempts ?? 1;
-    if (job.attemptsMade + 1 >= attempts) await coolDown(app, data.account, message, q.cooldown, data.requestedBy, attempts);
-    else log.warn({ account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message }, 'rotation attempt failed; will retry');
+    // A missing role or GRANT, a refused permission: fail now, not after minutes of backoff.
+    const permanent = result.outcome === 'failed' && result.error?.permanent === true;
+    if (permanent || job.attemptsMade + 1 >= attempts) {
+      await coolDown(app, {
+        account: data.account,
+        error: message,
+        cooldownMs: q.cooldown,
+        actor: data.requestedBy,
+        attempts: job.attemptsMade + 1,
+        permanent,
+        scheduled: data.kind === 'scheduled',
+      });
+      await releaseScheduledClaim();
+    } else {
+      log.warn({ account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message }, 'rotation attempt failed; will retry');
+    }
+    if (permanent) throw new UnrecoverableError(app.redactor.scrub(message));
     throw new Error(app.redactor.scrub(message));
   };
   const rotationWorker: AnyWorker<RotationJobData, RunResult> = backend.worker<RotationJobData, RunResult>(ROTATION_QUEUE, processJob, {

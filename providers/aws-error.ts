@@ -24,6 +24,12 @@ export function isAwsMarkedDeleted(err: unknown): boolean {
   return e?.name === 'InvalidRequestException' && /deleted|deletion/i.test(e.message ?? '');
 }
 
+/** Is this "the credentials in use may not do this" (a policy problem that retrying cannot fix)? */
+export function isAwsAccessDenied(err: unknown): boolean {
+  const e = (err ?? {}) as SdkErrorShape;
+  return (e.name !== undefined && ACCESS_DENIED.has(e.name)) || e.$metadata?.httpStatusCode === 403;
+}
+
 /** A one-line description of an SDK failure of `action` against `where` (endpoint or region). */
 export function describeAwsError(err: unknown, action: string, where: string): string {
   const e = (err ?? {}) as SdkErrorShape;

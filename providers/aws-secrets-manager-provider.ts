@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { ProviderError } from '../src/errors.js';
 import type { Redactor } from '../src/logging/redactor.js';
-import { describeAwsError, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
+import { describeAwsError, isAwsAccessDenied, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
 import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
 
 // AWS Secrets Manager with its own staging labels, as AWS's rotation functions use them:
@@ -289,7 +289,7 @@ export class AwsSecretsManagerProvider implements SecretProvider {
       });
     }
     const where = this.opts.endpoint ?? `region ${this.opts.region}`;
-    return new ProviderError(`provider ${this.name}: ${action} on secret ${secret} failed: ${describeAwsError(err, action, where)}`, { secret, cause: err });
+    return new ProviderError(`provider ${this.name}: ${action} on secret ${secret} failed: ${describeAwsError(err, action, where)}`, { secret, cause: err, permanent: isAwsAccessDenied(err) });
   }
 }
 

@@ -278,7 +278,7 @@ export class AzureKeyVaultProvider implements SecretProvider {
     else reason = code ?? 'request failed';
     const raw = messageOf(err).split('\n')[0] ?? '';
     const detail = (this.opts.redactor ? this.opts.redactor.scrub(raw) : raw).slice(0, 300);
-    return new ProviderError(`provider ${this.name}: cannot ${what} secret ${secret} in vault ${this.opts.vaultUrl}: ${reason}${detail ? `: ${detail}` : ''}`, { secret });
+    return new ProviderError(`provider ${this.name}: cannot ${what} secret ${secret} in vault ${this.opts.vaultUrl}: ${reason}${detail ? `: ${detail}` : ''}`, { secret, permanent: status === 403 });
   }
 }
 

@@ -37,6 +37,9 @@ export class VaultAuth {
   private inFlight: Promise<string> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The last token a login returned and the last service-account JWT read (forgotten when replaced). */
+  private loginToken: string | null = null;
+  private jwt: string | null = null;
   /** Logins and renewals so far (reported in debug logs and read by tests). */
   readonly counters = { logins: 0, renewals: 0 };
 
@@ -115,7 +118,11 @@ export class VaultAuth {
     }
     const auth = res.auth as { client_token?: string; lease_duration?: number; renewable?: boolean } | undefined;
     if (!auth?.client_token) throw new ProviderError(`provider ${this.deps.provider}: ${m.method} login at ${path} returned no token`);
-    this.deps.redactor.add(auth.client_token);
+    // The token outlives the rotation that happened to log in: keep it, and forget the one it
+    // replaces so a worker that logs in again every hour for months does not collect them.
+    this.deps.redactor.keep(auth.client_token);
+    if (this.loginToken !== null && this.loginToken !== auth.client_token) this.deps.redactor.remove(this.loginToken);
+    this.loginToken = auth.client_token;
     this.counters.logins++;
     this.setToken(auth.client_token, auth.lease_duration ?? 0, false);
     this.deps.log.debug({ provider: this.deps.provider, method: m.method, ttlSeconds: auth.lease_duration }, 'vault login');
@@ -180,7 +187,9 @@ export class VaultAuth {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
       throw new ProviderError(`provider ${this.deps.provider}: cannot read the Kubernetes service-account token ${file} (${code})`);
     }
-    this.deps.redactor.add(jwt);
+    this.deps.redactor.keep(jwt);
+    if (this.jwt !== null && this.jwt !== jwt) this.deps.redactor.remove(this.jwt);
+    this.jwt = jwt;
     return jwt;
   }
 

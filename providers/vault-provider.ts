@@ -287,10 +287,11 @@ export class VaultProvider implements SecretProvider {
     if (err.status === 404) return new NotFound(`${prefix}: not found`, err.body);
     if (err.status === 400 && /check-and-set/i.test(detail)) return new CasMismatch(`${prefix}: check-and-set mismatch`);
     if (err.status === 403) {
-      if (isPreflight(err)) return new ProviderError(`${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`, { secret });
+      // A policy or mount problem: retrying cannot help, so the job fails at once (permanent).
+      if (isPreflight(err)) return new ProviderError(`${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`, { secret, permanent: true });
       return new ProviderError(
         `${prefix}: permission denied at ${at}: the token's policy needs the "${op.capability}" capability on path "${op.display}" (${detail || 'HTTP 403'})`,
-        { secret },
+        { secret, permanent: true },
       );
     }
     return new ProviderError(`${prefix}: Vault at ${at} answered HTTP ${err.status} for ${op.display}${detail ? `: ${detail}` : ''}`, { secret });

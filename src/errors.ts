@@ -9,37 +9,64 @@ export const ExitCode = {
   busy: 3,
 } as const;
 
-/** Base class: a message meant for people, plus the account/target it concerns. */
+export interface PgrotateErrorOptions {
+  account?: string;
+  target?: string;
+  cause?: unknown;
+  /** Mark this instance permanent even if its class is not (a provider's HTTP 403). */
+  permanent?: boolean;
+}
+
+/**
+ * Base class: a message meant for people, plus the account/target it concerns. `permanent`
+ * errors will not fix themselves (a missing role, a missing GRANT, a refused permission): retrying
+ * them only delays the report, so jobs fail at once. Everything else is treated as transient.
+ */
 export class PgrotateError extends Error {
   readonly account: string | undefined;
   readonly target: string | undefined;
   readonly exitCode: number = ExitCode.failed;
-  constructor(message: string, opts: { account?: string; target?: string; cause?: unknown } = {}) {
+  readonly permanent: boolean;
+  constructor(message: string, opts: PgrotateErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.account = opts.account;
     this.target = opts.target;
+    this.permanent = opts.permanent ?? (new.target as { permanentByDefault?: boolean }).permanentByDefault === true;
   }
 }
 
 /** The configuration file is missing, malformed, or refers to something that does not exist. */
 export class ConfigError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
   override readonly exitCode = ExitCode.usage;
 }
 
 /** A command named an account that is not in the configuration. */
 export class UnknownAccountError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
   override readonly exitCode = ExitCode.usage;
 }
 
 /** The role to rotate does not exist on the target. */
-export class RoleNotFoundError extends PgrotateError {}
+export class RoleNotFoundError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The role is a superuser and the account does not set allowSuperuser. */
-export class SuperuserRefusedError extends PgrotateError {}
+export class SuperuserRefusedError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The role is NOLOGIN, so a password on it would never be used. */
-export class RoleCannotLoginError extends PgrotateError {}
+export class RoleCannotLoginError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The role's VALID UNTIL has passed, so PostgreSQL refuses every password for it. */
 export class RoleExpiredError extends PgrotateError {}
@@ -48,7 +75,10 @@ export class RoleExpiredError extends PgrotateError {}
 export class LoginPathClosedError extends PgrotateError {}
 
 /** The admin login lacks the privilege to change the role's password. */
-export class AdminPrivilegeError extends PgrotateError {}
+export class AdminPrivilegeError extends PgrotateError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The target database could not be reached or refused the admin login. */
 export class TargetUnreachableError extends PgrotateError {}
@@ -56,14 +86,17 @@ export class TargetUnreachableError extends PgrotateError {}
 /** A secret store operation failed. */
 export class ProviderError extends PgrotateError {
   readonly secret: string | undefined;
-  constructor(message: string, opts: { account?: string; target?: string; secret?: string; cause?: unknown } = {}) {
+  constructor(message: string, opts: PgrotateErrorOptions & { secret?: string } = {}) {
     super(message, opts);
     this.secret = opts.secret;
   }
 }
 
 /** The secret in the store does not have the documented shape. */
-export class SecretFormatError extends ProviderError {}
+export class SecretFormatError extends ProviderError {
+  /** Every instance is permanent (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** Another process holds the account's rotation fence. */
 export class RotationInProgressError extends PgrotateError {
@@ -78,6 +111,17 @@ export class VerifyFailedError extends PgrotateError {}
 
 /** The state database could not be reached or migrated. */
 export class StateStoreError extends PgrotateError {}
+
+/**
+ * Will retrying not help? True when the error, or any error in its `cause` chain (a provider's
+ * 403 wrapped by the engine), is permanent. Unknown errors count as transient.
+ */
+export function isPermanentError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof PgrotateError && e.permanent) return true;
+  }
+  return false;
+}
 
 /** Message of any thrown value, for wrapping; callers still redact it. */
 export function messageOf(err: unknown): string {

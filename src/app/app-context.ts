@@ -62,7 +62,8 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
     const value = await provider(target.admin.provider).getCurrent(target.admin.secret);
     if (!value) throw new ConfigError(`target ${targetName}: admin secret ${target.admin.secret} not found in provider ${target.admin.provider}`, { target: targetName });
-    redactor.add(value.password);
+    // Kept for the process (the admin pool goes on using it), not just the rotation that resolved it.
+    redactor.keep(value.password);
     return { username: value.username, password: value.password };
   };
   const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });

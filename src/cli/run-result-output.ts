@@ -18,6 +18,6 @@ export function runResultsTable(results: RunResult[]): string {
 }
 
 /** A failed job's outcome as a result line (its reason is already scrubbed by the worker). */
-export function failedResult(account: string, message: string): RunResult {
-  return blankRunResult(account, null, { outcome: 'failed', error: { type: 'RotationFailed', message } });
+export function failedResult(account: string, message: string, permanent = false): RunResult {
+  return blankRunResult(account, null, { outcome: 'failed', error: { type: 'RotationFailed', message, permanent } });
 }

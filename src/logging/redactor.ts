@@ -1,6 +1,15 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 // Redaction of known secrets. Every password pgrotate generates, reads or is configured with is
 // registered here first, and every log line and error message passes through `scrub`, so even a
 // library error that echoes a value cannot leak it (invariant I4).
+//
+// Lifetimes: a secret added inside a redaction scope (`scoped`, one per rotation) belongs to that
+// scope and is forgotten when the last scope holding it ends, so a months-old worker does not keep
+// every password it ever rotated (a heap dump would hand them all out). Scopes count references:
+// two rotations that share a value keep it until both are done. A scope opened inside another
+// hands its secrets to the outer one, which may still log about them. Secrets added outside any
+// scope (configured env:/file: values, admin and provider credentials) are kept for the process.
 
 const MIN_SECRET_LENGTH = 4;
 
@@ -8,6 +17,12 @@ const MIN_SECRET_LENGTH = 4;
 function forms(secret: string): string[] {
   return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])].filter((f) => f.length >= MIN_SECRET_LENGTH);
 }
+/** The secrets one scope added (each counted once in the redactor's references). */
+interface Scope {
+  secrets: Set<string>;
+  closed: boolean;
+}
+
 const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cookie|verifier|apikey|accesskey|privatekey|clientsecret|secretid)$/i;
 
 /**
@@ -17,12 +32,72 @@ const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cook
  */
 export class Redactor {
   private readonly byPrefix = new Map<string, string[]>();
-  private readonly originals = new Set<string>();
+  /** Every known secret, with the number of open scopes holding it (0: kept for the process). */
+  private readonly originals = new Map<string, number>();
+  private readonly kept = new Set<string>();
+  private readonly scopes = new AsyncLocalStorage<Scope>();
 
-  /** Remember a secret value so it is scrubbed from all later output. */
+  /**
+   * Remember a secret value so it is scrubbed from all later output: until the current redaction
+   * scope ends, or for the life of the process when called outside any scope.
+   */
   add(secret: string | undefined | null): void {
-    if (!secret || secret.length < MIN_SECRET_LENGTH || this.originals.has(secret)) return;
-    this.originals.add(secret);
+    const scope = this.scopes.getStore();
+    if (!scope || scope.closed) {
+      this.keep(secret);
+      return;
+    }
+    if (!secret || secret.length < MIN_SECRET_LENGTH) return;
+    if (scope.secrets.has(secret) && this.originals.has(secret)) return;
+    // (A secret this scope holds may have been removed meanwhile; it is then counted afresh.)
+    scope.secrets.add(secret);
+    this.index(secret);
+    this.originals.set(secret, (this.originals.get(secret) ?? 0) + 1);
+  }
+
+  /** Remember a secret for the life of the process, even inside a scope (credentials pgrotate keeps using). */
+  keep(secret: string | undefined | null): void {
+    if (!secret || secret.length < MIN_SECRET_LENGTH || this.kept.has(secret)) return;
+    this.kept.add(secret);
+    this.index(secret);
+    if (!this.originals.has(secret)) this.originals.set(secret, 0);
+  }
+
+  /**
+   * Run `fn` in a redaction scope: secrets it adds (directly or through anything it awaits) are
+   * scrubbed while it runs and forgotten when it settles, unless another scope or the process
+   * still holds them. Results and errors must be scrubbed before they leave `fn`.
+   */
+  async scoped<T>(fn: () => Promise<T>): Promise<T> {
+    const scope: Scope = { secrets: new Set(), closed: false };
+    try {
+      return await this.scopes.run(scope, fn);
+    } finally {
+      scope.closed = true;
+      const outer = this.scopes.getStore();
+      for (const secret of scope.secrets) {
+        if (outer && !outer.closed && !outer.secrets.has(secret)) {
+          // The outer scope takes over this scope's reference.
+          outer.secrets.add(secret);
+          continue;
+        }
+        this.release(secret);
+      }
+      scope.secrets.clear();
+    }
+  }
+
+  private release(secret: string): void {
+    const refs = (this.originals.get(secret) ?? 0) - 1;
+    if (refs > 0 || this.kept.has(secret)) {
+      this.originals.set(secret, Math.max(0, refs));
+      return;
+    }
+    this.forget(secret);
+  }
+
+  private index(secret: string): void {
+    if (this.originals.has(secret)) return;
     // Also scrub the forms a secret takes when a library serialises it.
     for (const form of forms(secret)) {
       const key = form.slice(0, MIN_SECRET_LENGTH);
@@ -36,15 +111,26 @@ export class Redactor {
     }
   }
 
-  /** Forget a secret so the set does not grow without bound. */
+  /** Forget a secret now, whoever holds it (a credential that was replaced). */
   remove(secret: string | undefined | null): void {
-    if (!secret || !this.originals.delete(secret)) return;
+    if (!secret) return;
+    this.kept.delete(secret);
+    this.forget(secret);
+  }
+
+  private forget(secret: string): void {
+    if (!this.originals.delete(secret)) return;
     for (const form of forms(secret)) {
       const key = form.slice(0, MIN_SECRET_LENGTH);
       const bucket = (this.byPrefix.get(key) ?? []).filter((s) => s !== form);
       if (bucket.length) this.byPrefix.set(key, bucket);
       else this.byPrefix.delete(key);
     }
+  }
+
+  /** Is `secret` known right now? */
+  has(secret: string): boolean {
+    return this.originals.has(secret);
   }
 
   /** How many secrets are known. */

@@ -70,7 +70,7 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
         const outcomes = await queue.waitFor(ids, req.timeoutMs, req.progress);
         return outcomes.map((o) => {
           if (o.state === 'completed' && o.result) return o.result;
-          if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed');
+          if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed', o.permanent);
           return failedResult(o.account, `job ${o.id} did not finish within ${Math.round(req.timeoutMs / 1000)} s (is a worker running?)`);
         });
       } finally {
@@ -88,9 +88,11 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
 }
 
 async function finishOffboard(app: App, req: OffboardRequest, results: RunResult[]): Promise<OffboardSummary> {
-  // A rotation that started after the request (skipped) did the job too.
-  const rotated = results.filter((r) => r.outcome === 'succeeded' || r.outcome === 'skipped').map((r) => r.account);
-  const failed = results.filter((r) => r.outcome !== 'succeeded' && r.outcome !== 'skipped').map((r) => r.account);
+  // Skipped means a rotation that started after the request already did all it asked for
+  // (the runner checks sessions and expiry too). Anything short of that is a failure.
+  const done = (r: RunResult) => (r.outcome === 'succeeded' || r.outcome === 'skipped') && (!req.terminateSessions || r.sessionsEnded !== null);
+  const rotated = results.filter(done).map((r) => r.account);
+  const failed = results.filter((r) => !done(r)).map((r) => r.account);
   const sessionsEnded = req.terminateSessions ? results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0) : null;
   const summary: OffboardSummary = { principal: req.principal, rotated, failed, sessionsEnded, results };
   try {

@@ -104,6 +104,12 @@ export class RotationEngine {
 
   /** Rotate one account now (or resume its unfinished rotation). Never throws for rotation failures. */
   async rotate(account: AccountConfig, opts: RotateOptions = {}): Promise<RotationResult> {
+    // One redaction scope per rotation: the passwords it handles are forgotten once its result
+    // (already scrubbed) has been reported, so the process does not hoard past plaintexts.
+    return this.deps.redactor.scoped(() => this.rotateAndReport(account, opts));
+  }
+
+  private async rotateAndReport(account: AccountConfig, opts: RotateOptions): Promise<RotationResult> {
     const started = performance.now();
     const result = await this.rotateOnce(account, opts);
     try {

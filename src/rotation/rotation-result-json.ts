@@ -1,3 +1,4 @@
+import { isPermanentError } from '../errors.js';
 import type { RotationOutcome, RotationResult } from './rotation-engine.js';
 
 /** The documented JSON shape of one rotation's result (`rotate --json`, jobs, the HTTP API). */
@@ -11,7 +12,8 @@ export interface RotationResultJson {
   nextDueAt: string | null;
   sessionsEnded: number | null;
   resumed: boolean;
-  error: { type: string; message: string } | null;
+  /** `permanent`: retrying cannot help (a missing role or privilege, a refused permission). */
+  error: { type: string; message: string; permanent: boolean } | null;
   /** Facts a successful rotation wants a person to act on (a VALID UNTIL before the next due time, a full connection limit). */
   warnings: string[];
   /** Why nothing was done, for outcomes that never reached the engine. */
@@ -30,7 +32,7 @@ export function rotationResultJson(r: RotationResult): RotationResultJson {
     nextDueAt: r.nextDueAt?.toISOString() ?? null,
     sessionsEnded: r.sessionsEnded,
     resumed: r.resumed,
-    error: r.error ? { type: r.error.name, message: r.error.message } : null,
+    error: r.error ? { type: r.error.name, message: r.error.message, permanent: isPermanentError(r.error) } : null,
     warnings: r.warnings,
     detail: null,
   };
