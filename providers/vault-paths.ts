@@ -13,20 +13,44 @@ export const DEFAULT_PENDING_PREFIX = 'pgrotate-pending';
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** Why `path` is not a usable slash-separated Vault path, or null when it is. */
+export function vaultPathProblem(path: string): string | null {
+  if (path.length === 0) return 'empty';
+  if (CONTROL.test(path)) return 'contains a control character';
+  for (const s of path.split('/')) {
+    if (s === '') return 'empty path segment: no leading, trailing or double "/"';
+    if (s === '.' || s === '..') return '"." and ".." segments are not allowed';
+    if (s.trim() !== s) return 'a path segment starts or ends with whitespace';
+  }
+  return null;
+}
+
+/** Does `secret` lie under `pendingPrefix` (segment-wise), where pgrotate keeps pending values? */
+export function underPendingPrefix(secret: string, pendingPrefix: string): boolean {
+  const s = secret.split('/');
+  return pendingPrefix.split('/').every((seg, i) => s[i] === seg);
+}
+
+/**
+ * Why `secret` cannot be an account's (or admin's) secret name in a Vault provider with this
+ * pending prefix, or null when it can. Checked at config load and again when a path is built.
+ */
+export function vaultSecretNameProblem(secret: string, pendingPrefix: string): string | null {
+  const problem = vaultPathProblem(secret);
+  if (problem) return `${JSON.stringify(secret)} is not a usable Vault path (${problem})`;
+  if (underPendingPrefix(secret, pendingPrefix)) {
+    return `${JSON.stringify(secret)} lies under the pending prefix ${JSON.stringify(pendingPrefix)}, which pgrotate reserves for pending values`;
+  }
+  return null;
+}
+
 /** Split and check a slash-separated path; `what` names it in errors ("secret", "mount"). */
 export function pathSegments(path: string, what: string, where: { provider: string; secret?: string }): string[] {
-  const fail = (why: string): never => {
-    throw new ProviderError(`provider ${where.provider}: ${what} ${JSON.stringify(path)} is not a usable Vault path (${why})`, { secret: where.secret ?? path });
-  };
-  if (path.length === 0) fail('empty');
-  if (CONTROL.test(path)) fail('contains a control character');
-  const segments = path.split('/');
-  for (const s of segments) {
-    if (s === '') fail('empty path segment: no leading, trailing or double "/"');
-    if (s === '.' || s === '..') fail('"." and ".." segments are not allowed');
-    if (s.trim() !== s) fail('a path segment starts or ends with whitespace');
+  const problem = vaultPathProblem(path);
+  if (problem) {
+    throw new ProviderError(`provider ${where.provider}: ${what} ${JSON.stringify(path)} is not a usable Vault path (${problem})`, { secret: where.secret ?? path });
   }
-  return segments;
+  return path.split('/');
 }
 
 /** Percent-encode each segment for the request URL. */
@@ -52,7 +76,7 @@ export function kvPaths(mount: string, pendingPrefix: string, secret: string, pr
   const m = pathSegments(mount, 'mount', { provider, secret });
   const p = pathSegments(pendingPrefix, 'pendingPrefix', { provider, secret });
   const s = pathSegments(secret, 'secret', { provider, secret });
-  if (p.every((seg, i) => s[i] === seg)) {
+  if (underPendingPrefix(secret, pendingPrefix)) {
     throw new ProviderError(`provider ${provider}: secret ${JSON.stringify(secret)} lies under the pending prefix ${JSON.stringify(pendingPrefix)}, which pgrotate reserves for pending values`, { secret });
   }
   const mount_ = encodeSegments(m);

@@ -3,6 +3,8 @@ import { policyAlphabet } from '../password/password-generator.js';
 import { CronSyntaxError, parseCron } from '../schedule/cron.js';
 import { parseDuration } from './duration.js';
 import { azureSecretNameProblem } from '../../providers/azure-secret-name.js';
+import { vaultPathProblem, vaultSecretNameProblem } from '../../providers/vault-paths.js';
+import { hostProblem, identifierProblem, postgresUrlProblem } from './name-checks.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
 // path rather than a silently ignored setting.
@@ -51,24 +53,39 @@ export const passwordPolicySchema = z
   });
 export type PasswordPolicyConfig = z.output<typeof passwordPolicySchema>;
 
+/** A string that a `problem` check accepts; its message never includes the value. */
+function checkedString(problem: (value: string) => string | null) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const why = problem(value);
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    });
+}
+/** A PostgreSQL role name: no control characters, at most 63 bytes. */
+const roleNameSchema = checkedString((v) => identifierProblem(v, 'role name'));
+const databaseNameSchema = checkedString((v) => identifierProblem(v, 'database name'));
+const hostSchema = checkedString(hostProblem);
+
 const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
 export type SslMode = z.output<typeof sslmodeSchema>;
 
 const adminSchema = z.union([
-  z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+  z.strictObject({ username: roleNameSchema, password: z.string().min(1) }),
   z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) }),
 ]);
 
 export const targetSchema = z.strictObject({
-  host: z.string().min(1),
+  host: hostSchema,
   port: z.number().int().min(1).max(65535).default(5432),
-  database: z.string().min(1),
+  database: databaseNameSchema,
   sslmode: sslmodeSchema.default('verify-full'),
   caFile: z.string().optional(),
   admin: adminSchema,
   connectTimeout: durationSchema.default(10_000),
   /** Host the applications use, written into the secret; defaults to `host`. */
-  publicHost: z.string().optional(),
+  publicHost: hostSchema.optional(),
   /** Tables holding sensitive data (schema.table); `pgrotate audit` checks they use row-level security. */
   sensitiveTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'name a table as schema.table')).default([]),
 });
@@ -79,12 +96,12 @@ export const fileProviderSchema = z.strictObject({ type: z.literal('file'), path
 export const vaultProviderSchema = z.strictObject({
   type: z.literal('vault'),
   address: z.string().url(),
-  mount: z.string().min(1).default('secret'),
+  mount: checkedString(vaultPathProblem).default('secret'),
   token: z.string().optional(),
   namespace: z.string().optional(),
   caFile: z.string().optional(),
   /** Path prefix (inside the mount) where pending values live; consumers' policies must not cover it. */
-  pendingPrefix: z.string().min(1).default('pgrotate-pending'),
+  pendingPrefix: checkedString(vaultPathProblem).default('pgrotate-pending'),
   /** Timeout of one HTTP request to Vault. */
   timeout: durationSchema.default(10_000),
   auth: z
@@ -148,14 +165,14 @@ const accountCommon = {
 export const singleUserAccountSchema = z.strictObject({
   ...accountCommon,
   strategy: z.literal('single-user'),
-  role: z.string().min(1),
+  role: roleNameSchema,
 });
 
 export const alternatingAccountSchema = z.strictObject({
   ...accountCommon,
   strategy: z.literal('alternating'),
   roles: z
-    .tuple([z.string().min(1), z.string().min(1)])
+    .tuple([roleNameSchema, roleNameSchema])
     .refine(([a, b]) => a !== b, 'the two roles of an alternating account must differ'),
   gracePeriod: durationSchema.default(86_400_000),
 });
@@ -239,7 +256,7 @@ export type AlertsConfig = z.output<typeof alertsSchema>;
 export const configSchema = z
   .strictObject({
     state: z.strictObject({
-      url: z.string().min(1),
+      url: checkedString(postgresUrlProblem),
       password: z.string().optional(),
       sslmode: sslmodeSchema.default('disable'),
       caFile: z.string().optional(),
@@ -311,7 +328,12 @@ export const configSchema = z
       if (!(account.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['accounts', i, 'provider'], message: `account "${account.name}" names unknown provider "${account.provider}"` });
       }
-      if (cfg.providers[account.provider]?.type === 'azure-key-vault') {
+      const accountProvider = cfg.providers[account.provider];
+      if (accountProvider?.type === 'vault') {
+        const problem = vaultSecretNameProblem(account.secret, accountProvider.pendingPrefix);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
+      }
+      if (accountProvider?.type === 'azure-key-vault') {
         const problem = azureSecretNameProblem(account.secret, true);
         if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
       }
@@ -346,7 +368,12 @@ export const configSchema = z
       if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });
       }
-      if ('provider' in target.admin && cfg.providers[target.admin.provider]?.type === 'azure-key-vault') {
+      const adminProvider = 'provider' in target.admin ? cfg.providers[target.admin.provider] : undefined;
+      if ('provider' in target.admin && adminProvider?.type === 'vault') {
+        const problem = vaultSecretNameProblem(target.admin.secret, adminProvider.pendingPrefix);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
+      }
+      if ('provider' in target.admin && adminProvider?.type === 'azure-key-vault') {
         const problem = azureSecretNameProblem(target.admin.secret, false);
         if (problem) ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
       }

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { Redactor } from '../logging/redactor.js';
 import { configSchema, type PgrotateConfig } from './config-schema.js';
+import { MAX_YAML_CONFIG_BYTES, readConfigBytes, yamlTooLargeError } from './config-file-limits.js';
 import { formatPath, resolveReferences } from './value-reference.js';
 
 export interface LoadedConfig {
@@ -21,14 +22,7 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv, cwd
 
 /** Read, resolve references in, and validate a config file. Throws ConfigError naming the key path. */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`cannot read config file ${path} (${code})`);
-  }
-  return parseConfigText(text, env, path);
+  return parseConfigText(readConfigBytes(path).toString('utf8'), env, path);
 }
 
 /**
@@ -36,7 +30,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
  * JSON.parse, which takes a fraction of the YAML parser's time and memory (100k accounts:
  * 0.2 s instead of 20 s, and no 800 MB peak). Anything else, or invalid JSON, goes to YAML.
  */
-function parseJsonOrYaml(text: string): unknown {
+function parseJsonOrYaml(text: string, source: string): unknown {
   if (/^\s*\{/.test(text)) {
     try {
       return JSON.parse(text) as unknown;
@@ -44,6 +38,10 @@ function parseJsonOrYaml(text: string): unknown {
       // Not JSON after all (YAML flow mappings start with "{" too).
     }
   }
+  // The YAML parser needs tens of times the text's size in memory: refuse a large file before it
+  // starts, and point at JSON, which is read with a fraction of the memory.
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_YAML_CONFIG_BYTES) throw yamlTooLargeError(source, bytes);
   return parseYaml(text);
 }
 
@@ -51,8 +49,9 @@ function parseJsonOrYaml(text: string): unknown {
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '(inline)'): LoadedConfig {
   let raw: unknown;
   try {
-    raw = parseJsonOrYaml(text);
+    raw = parseJsonOrYaml(text, source);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -61,7 +60,11 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '
   const { value, resolvedValues } = resolveReferences(raw, env);
   const parsed = configSchema.safeParse(value);
   if (!parsed.success) {
-    throw new ConfigError(`${source}: invalid config:\n${describeIssues(parsed.error.issues)}`);
+    // Some messages quote the value they refuse (a duration, a target name); a value that came
+    // from env:/file: is a secret and is scrubbed like everywhere else.
+    const redactor = new Redactor();
+    for (const v of resolvedValues) redactor.add(v);
+    throw new ConfigError(`${source}: invalid config:\n${redactor.scrub(describeIssues(parsed.error.issues))}`);
   }
   return { config: parsed.data, source, referencedValues: resolvedValues };
 }

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import { readReferenceFile } from './reference-file.js';
 
 // `env:NAME` and `file:/path` let a config point at a secret instead of holding it.
 const ENV_REF = /^env:([A-Za-z_][A-Za-z0-9_]*)$/;
@@ -50,13 +50,7 @@ export function resolveReferences(
     const fileMatch = FILE_REF.exec(text);
     if (fileMatch) {
       const file = fileMatch[1] as string;
-      let value: string;
-      try {
-        value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-        throw new ConfigError(`${formatPath(at)}: cannot read file ${file} (${code})`);
-      }
+      const value = readReferenceFile(file, formatPath(at));
       resolved.push(value);
       return value;
     }
