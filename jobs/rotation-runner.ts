@@ -1,6 +1,7 @@
 import type { App } from '../src/app/app-context.js';
 import type { AccountConfig } from '../src/config/config-schema.js';
 import { ConfigError, messageOf } from '../src/errors.js';
+import { failpoint } from '../src/rotation/failpoint.js';
 import { RotationEngine, type RotationResult } from '../src/rotation/rotation-engine.js';
 import { rotationResultJson, type RotationResultJson } from '../src/rotation/rotation-result-json.js';
 import { nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
@@ -196,6 +197,8 @@ export async function coolDown(app: App, f: GaveUp): Promise<Date> {
     [account, cooldownMs, message, scheduled],
   );
   const next = res.rows[0]?.next ?? new Date(Date.now() + cooldownMs);
+  // Test-only: the chaos harness kills a worker here, with the account marked failed and no audit event yet.
+  await failpoint('recording-failure', account);
   await app.state.audit({ account, kind: 'rotation.gave-up', actor, detail: { error: message, attempts, permanent, retryAt: next.toISOString() } });
   if (permanent) {
     app.log.error({ account, attempts, retryAt: next, error: message }, 'rotation failed with an error that retrying cannot fix; not retried until the cool-down');
