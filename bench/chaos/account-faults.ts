@@ -228,11 +228,11 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
       env.fault('hba-reject', `account ${a.name}: pg_hba.conf rejects ${a.roles.join(', ')} before the request`);
       line = await rotateInline(env, a.name);
     } else {
-      const rotation = rotateInline(env, a.name, { PGROTATE_FAILPOINT: `pause-after-apply:2500@${a.name}` });
+      let settled = false;
+      const rotation = rotateInline(env, a.name, { PGROTATE_FAILPOINT: `pause-after-apply:2500@${a.name}` }).finally(() => (settled = true));
       // Wait for ALTER ROLE, then reject the role before verify.
-      const deadline = Date.now() + 30_000;
       let applied = false;
-      while (Date.now() < deadline) {
+      while (!settled) {
         if ((await rolpasswords(env, a.roles)) !== before) {
           applied = true;
           break;

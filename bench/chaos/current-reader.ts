@@ -33,6 +33,8 @@ export interface CurrentReader {
   /** Refusals recorded since the last call, removed from the reader. */
   drain(): Refusal[];
   readonly stats: { reads: number; logins: number; refused: number; excluded: number };
+  /** Outages applications saw (ms): from a refused login to the next accepted one, per account. */
+  readonly outagesMs: number[];
 }
 
 /** Start reading every account's current value and logging in with it, one account at a time. */
@@ -40,6 +42,8 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
   const refusals: Refusal[] = [];
   const exclusions = new Map<string, Array<{ from: number; to: number }>>();
   const stats = { reads: 0, logins: 0, refused: 0, excluded: 0 };
+  const outagesMs: number[] = [];
+  const outageSince = new Map<string, number>();
   let running = true;
   const excluded = (account: string, from: number, to: number) =>
     (exclusions.get(account) ?? []).some((e) => e.from <= to && from <= e.to);
@@ -55,12 +59,19 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
         const code = await login(opts.target, cur.username, cur.password);
         const loginAt = Date.now();
         stats.logins++;
+        if (code === 'ok') {
+          const since = outageSince.get(a.name);
+          if (since !== undefined) outagesMs.push(loginAt - since);
+          outageSince.delete(a.name);
+        }
         if (code !== '28P01') continue;
         if (excluded(a.name, readAt, loginAt)) {
           stats.excluded++;
+          outageSince.delete(a.name);
           continue;
         }
         stats.refused++;
+        if (!outageSince.has(a.name)) outageSince.set(a.name, loginAt);
         refusals.push({ account: a.name, role: cur.username, rotationId: cur.rotationId ?? null, readAt, loginAt });
         await sleep(opts.pauseMs);
       }
@@ -70,6 +81,7 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
 
   return {
     stats,
+    outagesMs,
     async stop() {
       running = false;
       await loop;

@@ -688,13 +688,15 @@ async function main(): Promise<number> {
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
     const sorted = [...applyToPromoteMs].sort((a, b) => a - b);
     const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0);
+    const outages = [...reader.outagesMs].sort((a, b) => a - b);
     console.log(
       `details: ${overlap.started} rotations started, ${overlap.succeeded} succeeded, ${overlap.failed} failed; ${chaos.failpointsFired} failpoint crashes; ` +
         `${chaos.selfExits.length} worker self-exits; ${unfinished} account-rounds unfinished at the deadline; ${logins} login checks; ${seconds} s`,
     );
     console.log(
       `reader: ${reader.stats.logins} logins with the provider's current value, ${readerRefusalsExplained} refused inside apply→promote windows, ` +
-        `${reader.stats.excluded} refused while the harness had expired the role; single-user apply→promote window p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted.at(-1) ?? 0} ms (${sorted.length} rotations)`,
+        `${reader.stats.excluded} refused while the harness had expired the role; outages seen ${outages.length} (p50 ${outages[Math.floor(outages.length / 2)] ?? 0} ms, max ${outages.at(-1) ?? 0} ms); ` +
+        `single-user apply→promote window p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted.at(-1) ?? 0} ms (${sorted.length} rotations)`,
     );
     console.log(chaos.tally.summary());
     console.log(`chaos: ${roundsDone} rounds, ${overlap.started} rotations, ${chaos.faults} faults, ${violations.length} violations`);
