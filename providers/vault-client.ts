@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import NodeVault from 'node-vault';
 import { ProviderError } from '../src/errors.js';
 
@@ -38,6 +40,13 @@ export interface SendOptions {
 /** HTTP access to one Vault/OpenBao server through node-vault. */
 export class VaultClient {
   private readonly client: NodeVault.client;
+  /**
+   * One connection per call, never reused. On a pooled keep-alive socket axios leaves the last
+   * request and response reachable from the socket until it is reused (follow-redirects' request
+   * never emits the 'close' that would clear it), and a Vault request or response may hold a
+   * password: a worker's heap would keep one plaintext per idle connection.
+   */
+  private readonly agents: { httpAgent: HttpAgent; httpsAgent: HttpsAgent };
 
   constructor(readonly opts: VaultClientOptions) {
     let ca: Buffer | undefined;
@@ -49,6 +58,7 @@ export class VaultClient {
         throw new ProviderError(`provider ${opts.provider}: cannot read caFile ${opts.caFile} (${code})`);
       }
     }
+    this.agents = { httpAgent: new HttpAgent({ keepAlive: false }), httpsAgent: new HttpsAgent({ keepAlive: false, ...(ca ? { ca } : {}) }) };
     this.client = NodeVault({
       endpoint: opts.address,
       apiVersion: 'v1',
@@ -72,8 +82,9 @@ export class VaultClient {
         // node-vault's request() ignores requestOptions.timeout (only its helper methods merge
         // it), so a server that accepts and never answers would hang the call: pass it per call.
         timeout: this.opts.timeoutMs,
+        ...this.agents,
         ...(o.body !== undefined ? { json: o.body } : {}),
-      });
+      } as NodeVault.RequestOption);
       return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
     } catch (err) {
       throw toCallError(err);

@@ -36,24 +36,36 @@ describe('on-time schedules', () => {
     const queue = testQueue(backend, redis, redis ? { redis: { url: `redis://${redis.host}:${redis.port}/7` } } : {});
     const { path, env } = writeJobsConfig(
       fx,
-      { accounts: [{ name: 'often', target: 'main', role, provider: 'local', secret: 'pg/often', schedule: { every: '10s' } }] },
-      { queue: { ...queue, tickInterval: '2s' } },
+      {
+        accounts: [
+          { name: 'often', target: 'main', role, provider: 'local', secret: 'pg/often', schedule: { every: '10s' } },
+          // Its role is missing: every attempt fails, and the cool-down retry must be on time too.
+          { name: 'broken', target: 'main', role: `ontime_missing_${fx.suffix}`, provider: 'local', secret: 'pg/broken', schedule: { every: '10s' } },
+        ],
+      },
+      { queue: { ...queue, tickInterval: '2s', cooldown: '4s' } },
     );
     const worker = startWorker(fx, path, env);
     const c = await stateClient(fx);
     try {
-      const succeeded = async (): Promise<Date[]> =>
+      const events = async (account: string, kind: string): Promise<Date[]> =>
         (
           await c
-            .query<{ at: Date }>("SELECT at FROM pgrotate.audit_events WHERE account = 'often' AND kind = 'rotation.succeeded' ORDER BY at")
+            .query<{ at: Date }>('SELECT at FROM pgrotate.audit_events WHERE account = $1 AND kind = $2 ORDER BY at', [account, kind])
             .catch(() => ({ rows: [] as Array<{ at: Date }> }))
         ).rows.map((r) => r.at);
+      const succeeded = () => events('often', 'rotation.succeeded');
       await eventually(async () => (await succeeded()).length >= 1, 'the first scheduled rotation', 60_000, 250);
       const first = (await succeeded())[0] as Date;
       await new Promise((r) => setTimeout(r, Math.max(0, first.getTime() + WINDOW_S * 1000 - Date.now()) + 500));
       const inWindow = (await succeeded()).filter((at) => at.getTime() - first.getTime() <= WINDOW_S * 1000);
       const gaps = inWindow.slice(1).map((at, i) => Math.round((at.getTime() - (inWindow[i] as Date).getTime()) / 100) / 10);
+      console.log(`${backend}: ${inWindow.length} rotations in ${WINDOW_S} s, ${gaps.join('s, ')}s apart`);
       expect(inWindow.length, `rotations ${gaps.join('s, ')}s apart\n${worker.output().slice(-1500)}`).toBeGreaterThanOrEqual(AT_LEAST);
+      // Cool-down 4 s: about 20 tries in the window when on time, about 5 when each waits 20 s.
+      const tries = (await events('broken', 'rotation.refused')).filter((at) => at.getTime() >= first.getTime() && at.getTime() - first.getTime() <= WINDOW_S * 1000);
+      console.log(`${backend}: ${tries.length} cool-down retries of a failing account in ${WINDOW_S} s`);
+      expect(tries.length).toBeGreaterThanOrEqual(10);
       await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/often');
     } finally {
       await c.end();

@@ -78,7 +78,7 @@ describe('permanent errors fail fast, transient ones are retried (worker, Postgr
       expect(offOut.failed.sort()).toEqual(['pe-alt', 'pe-direct']);
       for (const r of offOut.results) {
         expect(r.outcome).toBe('failed');
-        expect(r.error?.message).toMatch(new RegExp(`GRANT pg_signal_backend TO ${fx.rotator}`));
+        expect(r.error?.message).toMatch(new RegExp(`GRANT pg_signal_backend TO "?${fx.rotator}"?`));
         expect(r.error?.permanent).toBe(true);
       }
 
