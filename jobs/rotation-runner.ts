@@ -80,7 +80,13 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
     // A resumed rotation may have started before this request (its password may be one the
     // offboarded person saw) or without ending sessions: then the request still needs its own.
     if (result.outcome === 'succeeded' && result.resumed && result.rotationId && req.kind !== 'scheduled') {
-      if (!(await satisfiedBy(app.state, account.name, req, result.rotationId))) result = await engine.rotate(account, opts);
+      if (!(await satisfiedBy(app.state, account.name, req, result.rotationId))) {
+        const resumedRun = result;
+        result = await engine.rotate(account, opts);
+        // The resumed rotation ran with this request's --terminate-sessions: the sessions it ended
+        // were ended for this request, and the report must count them (found by the chaos run).
+        if (resumedRun.sessionsEnded !== null && result.sessionsEnded !== null) result.sessionsEnded += resumedRun.sessionsEnded;
+      }
     }
   } finally {
     await slot.release();
