@@ -108,9 +108,9 @@ export function unexplained(refusals: Refusal[], windows: Map<string, Window[]>)
 
 /**
  * Each rotation's window from the state database: single-user from its start to its promote
- * (or its end, if it never promoted: a rollback, a failure), open while it runs; alternating
- * rotations get their start..promote span too, which covers a read of the old value just
- * before promote followed by a login after the old role expired (offboarding expires it at once).
+ * (or its end, if it never promoted: a rollback, a failure), open while it runs; an alternating
+ * rotation only its promote instant, which a read of the old value just before promote followed
+ * by a login after the old role expired (offboarding expires it at once) spans.
  * Also returns the measured apply→promote spans (ms) of finished single-user rotations.
  */
 export async function rotationWindows(state: pg.ClientConfig, schema: string): Promise<{ windows: Map<string, Window[]>; applyToPromoteMs: number[] }> {
@@ -129,9 +129,15 @@ export async function rotationWindows(state: pg.ClientConfig, schema: string): P
     const windows = new Map<string, Window[]>();
     const applyToPromoteMs: number[] = [];
     for (const r of rows) {
-      const end = r.promoted ?? r.finished;
       const list = windows.get(r.account) ?? [];
-      list.push({ start: r.started.getTime(), end: end ? end.getTime() : Number.POSITIVE_INFINITY });
+      if (r.strategy === 'single-user') {
+        const end = r.promoted ?? r.finished;
+        list.push({ start: r.started.getTime(), end: end ? end.getTime() : Number.POSITIVE_INFINITY });
+      } else if (r.promoted) {
+        // The current role of a pair always logs in; only a read just before promote followed by
+        // a login after the old role expired (offboarding expires it at once) can be refused.
+        list.push({ start: r.promoted.getTime(), end: r.promoted.getTime() });
+      }
       windows.set(r.account, list);
       if (r.strategy === 'single-user' && r.applied && r.promoted) applyToPromoteMs.push(r.promoted.getTime() - r.applied.getTime());
     }

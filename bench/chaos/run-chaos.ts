@@ -562,11 +562,16 @@ async function main(): Promise<number> {
         })(),
         ...Array.from({ length: opts.lanes }, (_, k) => lane(k)),
       ];
+      // Requests every 0.8-1.8 s, at most two `rotate` processes at a time (a CLI start takes
+      // seconds on a busy machine; the workers, not the requests, should set the pace).
+      const inFlight = new Set<Promise<void>>();
       while (Date.now() < chaosEnd) {
-        await enqueue();
+        if (inFlight.size >= 2) await Promise.race(inFlight);
+        const p: Promise<void> = enqueue().then(() => void inFlight.delete(p));
+        inFlight.add(p);
         await sleep(randomInt(800, 1800));
       }
-      await Promise.all(faultTasks);
+      await Promise.all([...inFlight, ...faultTasks]);
 
       // Settle: faults healed, one last request for every account, then wait for all to finish.
       faultProxy.setMode('pass');
