@@ -422,7 +422,14 @@ export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAcco
     const out = await env.queued(['rotate', a.name, '--wait', '--json', '--reason', 'chaos-fault'], 120_000);
     const line = parseResults(out.stdout).lines[0];
     if (fired() === firedBefore) return env.log(`kill-recording-failure ${a.name}: the failpoint did not fire (${line?.outcome ?? 'no result'}: ${line?.error?.message ?? ''})`);
-    if (!line) return env.violation(`kill-recording-failure: account ${a.name}: the request got no outcome after the worker was killed (exit ${out.code}, ${Math.round((Date.now() - started) / 1000)} s)`);
+    if (!line) {
+      // The waiting CLI itself lost its connection (a PostgreSQL restart under a PostgreSQL
+      // queue): the job must still end, with the failure recorded by whichever worker took it.
+      env.log(`kill-recording-failure ${a.name}: rotate --wait printed no result (exit ${out.code}, ${Math.round((Date.now() - started) / 1000)} s); waiting for the recorded failure`);
+      for (let i = 0; i < 120 && !(await activitySince(env, a.name, since, [])).includes('rotation.gave-up'); i++) await sleep(500);
+      if (!(await activitySince(env, a.name, since, [])).includes('rotation.gave-up')) env.violation(`kill-recording-failure: account ${a.name}: the failure was never recorded after the worker was killed`);
+      return;
+    }
     if (line.outcome === 'succeeded') env.violation(`kill-recording-failure: account ${a.name} reported rotated although its roles were NOLOGIN`);
     if (line.outcome === 'failed' && /did not finish within/.test(line.error?.message ?? '')) env.violation(`kill-recording-failure: account ${a.name}: the job never finished after the worker was killed`);
     const rows = await env.state<{ last_status: string | null }>(`SELECT last_status FROM "${env.schema}".accounts WHERE name = $1`, [a.name]);

@@ -352,6 +352,8 @@ async function main(): Promise<number> {
     let unfinished = 0;
     let logins = 0;
     let readerRefusalsExplained = 0;
+    /** `rotate --wait` / `offboard` runs that printed no result (their own connection lost to a restart). */
+    let waitsCut = 0;
     const roundTimes: number[] = [];
     let laneTurn = 0;
     const laneKindsDone = new Set<LaneFault>();
@@ -432,7 +434,11 @@ async function main(): Promise<number> {
         hbaFile: join(pgInfo.dataDir, 'pg_hba.conf'),
         schema: 'pgrotate',
         inline: (args, extraEnv = {}, timeoutMs) => chaos.runCli(['--config', inlineConfig, ...args], extraEnv, timeoutMs),
-        queued: (args, timeoutMs) => chaos.runCli(['--config', configPath, ...args], {}, timeoutMs),
+        queued: async (args, timeoutMs) => {
+          const out = await chaos.runCli(['--config', configPath, ...args], {}, timeoutMs);
+          if (!out.stdout.trim()) waitsCut++;
+          return out;
+        },
         su: () => fixture.superClient(fixture.targetDb),
         state: stateRetry,
         fault: (kind, what) => chaos.fault(kind, what),
@@ -699,7 +705,7 @@ async function main(): Promise<number> {
     const outages = [...reader.outagesMs].sort((a, b) => a - b);
     console.log(
       `details: ${overlap.started} rotations started, ${overlap.succeeded} succeeded, ${overlap.failed} failed; ${chaos.failpointsFired} failpoint crashes; ` +
-        `${chaos.selfExits.length} worker self-exits; ${unfinished} account-rounds unfinished at the deadline; ${logins} login checks; ${seconds} s`,
+        `${chaos.selfExits.length} worker self-exits; ${unfinished} account-rounds unfinished at the deadline; ${waitsCut} waiting CLI runs without a result; ${logins} login checks; ${seconds} s`,
     );
     console.log(
       `reader: ${reader.stats.logins} logins with the provider's current value, ${readerRefusalsExplained} refused inside apply→promote windows, ` +
