@@ -74,7 +74,7 @@ function parseArgs(argv: string[]): Options {
   const big = long || minutesAt >= 0;
   const base: Options = {
     rounds: num('--rounds', 3),
-    accounts: num('--accounts', big ? 12 : 6),
+    accounts: num('--accounts', big ? 14 : 6),
     chaosMs: big ? 30_000 : 9_000,
     settleMs: 45_000,
     lanes: big ? 3 : 2,
