@@ -543,7 +543,9 @@ async function main(): Promise<number> {
       const faultTasks = [
         ...envFaults.map(async (f, k) => {
           await sleep(Math.floor(opts.chaosMs * (0.1 + (0.8 * k) / opts.envFaultsPerRound)) + randomInt(500));
-          await injectEnv(f);
+          // A fault that cannot be injected or healed (a slow pg_ctl) must not end the run; the
+          // settle phase heals what is left.
+          await injectEnv(f).catch((err: unknown) => log(`fault ${f} could not finish: ${err instanceof Error ? err.message : String(err)}`));
         }),
         ...Array.from({ length: opts.randomKillsPerRound }, async () => {
           await sleep(randomInt(Math.floor(opts.chaosMs * 0.2), Math.floor(opts.chaosMs * 0.8)));
@@ -581,6 +583,7 @@ async function main(): Promise<number> {
 
       // Settle: faults healed, one last request for every account, then wait for all to finish.
       faultProxy.setMode('pass');
+      await baoApi(baoServer.address, baoServer.rootToken)('PUT', 'sys/unseal', { key: baoServer.unsealKey }).catch(() => undefined);
       for (const slot of workers) slot.failpoints = [];
       const settleStart = (await stateRetry<{ now: Date }>('SELECT clock_timestamp() AS now'))[0]?.now ?? new Date();
       await enqueue(accounts.map((a) => a.name));
