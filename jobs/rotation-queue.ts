@@ -83,11 +83,22 @@ export class RotationQueue {
     );
   }
 
-  /** Poll until every job completed or failed (or the timeout passed); returns the last outcomes. */
+  /**
+   * Poll until every job completed or failed (or the timeout passed); returns the last outcomes.
+   * The queue's database or Redis restarting does not end the wait: the workers go on with the
+   * jobs, so the poll is retried until the timeout (found by the chaos run).
+   */
   async waitFor(ids: string[], timeoutMs: number, onProgress?: (done: number, total: number) => void): Promise<JobOutcome[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const out = await this.outcomes(ids);
+      let out: JobOutcome[];
+      try {
+        out = await this.outcomes(ids);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       const done = out.filter((o) => o.state === 'completed' || o.state === 'failed').length;
       onProgress?.(done, ids.length);
       if (done === ids.length || Date.now() > deadline) return out;
