@@ -65,4 +65,32 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     expect(await fx.canLogin(v?.username as string, v?.password as string)).toBe(false);
     await expectCurrentLogsIn(fx, provider, 'pg/ors');
   });
+
+  it('a rotation that started after the request and was left unfinished is finished ending the sessions, says so, and satisfies it', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const v = await provider.getCurrent('pg/ors');
+    const session = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    session.on('error', () => undefined);
+    await session.connect();
+    sessions.push(session);
+    const requestedAt = await stateNow(app.state);
+    // A scheduled rotation racing the offboarding starts after it and crashes after ALTER ROLE.
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    expect(crashed.signal).toBe('SIGKILL');
+    const unfinished = await app.state.runningRotation('ors');
+    expect(unfinished?.terminateSessions).toBe(false);
+
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    // That rotation, finished with the request's --terminate-sessions, did all it asked.
+    expect(result).toMatchObject({ outcome: 'succeeded', error: null, rotationId: unfinished?.id, resumed: true, sessionsEnded: 1 });
+    const rec = (await app.state.pool.query<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
+    expect(rec).toEqual({ terminate_sessions: true, sessions_ended: 1 });
+    expect(
+      await session.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
+    await expectCurrentLogsIn(fx, provider, 'pg/ors');
+  });
 });
