@@ -8,6 +8,8 @@ import { syncAccounts } from '../jobs/account-sync.js';
 import { createQueueBackend } from '../jobs/queue-backend.js';
 import { RotationQueue } from '../jobs/rotation-queue.js';
 import { findDueAccounts, schedulerTick } from '../jobs/scheduler-tick.js';
+import { startProfile, type ProfileSummary } from './cpu-profile.js';
+import { treeCpuMs } from './process-cpu.js';
 import { freePort } from '../src/net/free-port.js';
 import { configSchema } from '../src/config/config-schema.js';
 import { createLogger } from '../src/logging/logger.js';
@@ -17,12 +19,17 @@ import { startPgServer, stopPgServer } from '../test/support/pg-server.js';
 import { startRedisServer, stopRedisServer } from '../test/support/redis-server.js';
 
 // `npm run bench:tick`: the scheduler tick with 100,000 accounts in the state database, 1,000
-// of them due. Measures the due-account query and a whole tick (query + queueing 1,000 jobs on
-// BullMQ's PostgreSQL backend), the rows and buffers the query touches (EXPLAIN ANALYZE), the
-// first sync of 100k accounts, and the peak RSS of a `pgrotate worker` with that config.
+// of them due. Measures the due-account query and a whole tick (query + queueing 1,000 jobs) on
+// both queue backends (BullMQ on PostgreSQL and on Redis), the rows and buffers the query
+// touches (EXPLAIN ANALYZE), the first sync of 100k accounts, and the peak RSS of a
+// `pgrotate worker` with that config. BENCH_TICK_PROFILE=dir adds a CPU profile of the ticks.
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const DUE = Number(process.env.BENCH_DUE ?? 1_000);
+const FRESH_TICKS = Number(process.env.BENCH_FRESH_TICKS ?? 8);
+const PROFILED_TICKS = 3;
+/** BENCH_TICK_PROFILE=dir: CPU profile of the fresh ticks, one file per backend, summarised in the report. */
+const PROFILE_DIR = process.env.BENCH_TICK_PROFILE;
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function stats(ms: number[]): { min: number; median: number; p95: number; max: number } {
@@ -87,25 +94,59 @@ async function main(): Promise<void> {
     const plan = (explain.rows[0]?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown>; 'Execution Time': number }>)[0];
     const scan = (plan?.Plan.Plans as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
 
-    // Ticks on each backend: the first queues 1,000 jobs, the next ones find them queued.
-    const ticks: Record<string, { first: number; repeat: ReturnType<typeof stats>; queued: Record<string, number> }> = {};
+    // Ticks on each backend. The first runs on a new queue object (it connects, and on
+    // PostgreSQL creates BullMQ's schema); the repeats find everything due already queued; each
+    // "fresh" tick runs on the warm queue with 1,000 due accounts not queued yet (their due
+    // times moved back by 1 ms, so their job ids are new and the queue keeps the earlier jobs,
+    // as a real backlog would). `fresh` is the number the ≤ 100 ms target is about.
+    const ticks: Record<string, { cold: number; fresh: ReturnType<typeof stats>; freshCpuMs: { client: number; server: number }; repeat: ReturnType<typeof stats>; queued: Record<string, number>; profile?: ProfileSummary }> = {};
     const redis = existsSync('/usr/bin/redis-server') ? await startRedisServer(await freePort()) : null;
+    const renew = async () => {
+      await state.pool.query(`UPDATE pgrotate.accounts SET next_due_at = next_due_at - interval '1 millisecond', queued_at = NULL WHERE next_due_at <= now()`);
+    };
     try {
       const backends = [config, ...(redis ? [{ ...config, queue: { ...config.queue!, backend: 'redis' as const, redis: { url: `redis://${redis.host}:${redis.port}` } } }] : [])];
       for (const cfg of backends) {
         await state.pool.query('UPDATE pgrotate.accounts SET queued_at = NULL');
         const backend = createQueueBackend(cfg);
         const queue = new RotationQueue(backend, { attempts: 1 });
-        const tickMs: number[] = [];
-        for (let i = 0; i < 6; i++) {
-          const r = await schedulerTick({ state, queue, log, limit: DUE, reofferMs: 300_000 });
-          tickMs.push(r.ms);
+        const tick = async () => (await schedulerTick({ state, queue, log, limit: DUE, reofferMs: 300_000 })).ms;
+        const cold = await tick();
+        const repeatMs: number[] = [];
+        for (let i = 0; i < 5; i++) repeatMs.push(await tick());
+        // Fresh ticks: wall time, and the CPU time of this process and of the queue's server
+        // during the tick (on a shared machine wall time also counts waiting for a core).
+        const serverPid = backend.kind === 'redis' && redis ? Number(readFileSync(redis.pidFile, 'utf8')) : Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+        const freshMs: number[] = [];
+        const clientCpu: number[] = [];
+        const serverCpu: number[] = [];
+        for (let i = 0; i < FRESH_TICKS; i++) {
+          await renew();
+          const server0 = treeCpuMs(serverPid);
+          const cpu0 = process.cpuUsage();
+          freshMs.push(await tick());
+          const cpu = process.cpuUsage(cpu0);
+          serverCpu.push(treeCpuMs(serverPid) - server0);
+          clientCpu.push((cpu.user + cpu.system) / 1000);
         }
+        // Profiled separately: the sampler's own overhead must not count in the figures above.
+        let profile: ProfileSummary | undefined;
+        if (PROFILE_DIR) {
+          const profiler = await startProfile();
+          for (let i = 0; i < PROFILED_TICKS; i++) {
+            await renew();
+            await profiler.resume();
+            await tick();
+            await profiler.pause();
+          }
+          profile = await profiler.stop(join(PROFILE_DIR, `tick-${backend.kind}.cpuprofile`), PROFILED_TICKS);
+        }
+        const cpuPerTick = { client: stats(clientCpu).median, server: stats(serverCpu).median };
         const queued = await queue.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
         await queue.queue.obliterate({ force: true });
         await queue.close();
         await backend.close();
-        ticks[backend.kind] = { first: Number((tickMs[0] ?? 0).toFixed(1)), repeat: stats(tickMs.slice(1)), queued };
+        ticks[backend.kind] = { cold: Number(cold.toFixed(1)), fresh: stats(freshMs), freshCpuMs: cpuPerTick, repeat: stats(repeatMs), queued, ...(profile ? { profile } : {}) };
       }
     } finally {
       if (redis) await stopRedisServer(redis);

@@ -16,7 +16,7 @@ export async function runInline(
   progress?: (done: number, total: number) => void,
 ): Promise<RunResult[]> {
   const limiter = new PerTargetLimiter({
-    connection: stateConnectionConfig(app.config, 'pgrotate-limiter'),
+    connection: stateConnectionConfig(app.config, 'pgrotate-limiter', app.stateCredential),
     schema: app.config.state.schema,
     perTarget: app.config.limits.perTarget,
     log: app.log,

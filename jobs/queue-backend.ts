@@ -2,6 +2,7 @@ import { Queue, Worker, createPostgresBackend, type IQueueBackend, type Job, typ
 import { Cluster, Redis } from 'ioredis';
 import type { PgrotateConfig, RedisConfig } from '../src/config/config-schema.js';
 import { ConfigError } from '../src/errors.js';
+import type { LiveCredential } from '../src/pg/live-credential.js';
 import { stateConnectionConfig } from './state-connection.js';
 import { ResilientClient } from '../src/pg/resilient-client.js';
 
@@ -34,18 +35,18 @@ export function queueSchemaName(config: PgrotateConfig): string {
 }
 
 /** Build the backend the config asks for (PostgreSQL unless `queue.backend: redis`). */
-export function createQueueBackend(config: PgrotateConfig): QueueBackend {
+export function createQueueBackend(config: PgrotateConfig, stateCredential?: LiveCredential | null): QueueBackend {
   const q = config.queue;
   if (q?.backend === 'redis') {
     if (!q.redis) throw new ConfigError('queue.backend is redis but queue.redis is missing');
     return redisBackend(q.redis);
   }
-  return postgresBackend(config);
+  return postgresBackend(config, stateCredential);
 }
 
-function postgresBackend(config: PgrotateConfig): QueueBackend {
+function postgresBackend(config: PgrotateConfig, stateCredential?: LiveCredential | null): QueueBackend {
   const connection = {
-    ...stateConnectionConfig(config, 'pgrotate-queue'),
+    ...stateConnectionConfig(config, 'pgrotate-queue', stateCredential),
     schema: queueSchemaName(config),
     migrate: true,
     max: 4,

@@ -17,7 +17,7 @@ export async function submitRequest(
   req: RequestOptions,
   wait: { timeoutMs: number; progress?: (done: number, total: number) => void } | null,
 ): Promise<Submitted> {
-  const backend = createQueueBackend(app.config);
+  const backend = createQueueBackend(app.config, app.stateCredential);
   const queue = new RotationQueue(backend, { attempts: app.config.queue?.attempts ?? 5 });
   try {
     const jobIds = await queue.enqueueRequest(accounts, req);

@@ -72,13 +72,17 @@ export class RotationQueue {
   async outcomes(ids: string[]): Promise<JobOutcome[]> {
     return Promise.all(
       ids.map(async (id): Promise<JobOutcome> => {
-        const job = await this.queue.getJob(id);
         const account = id.split(':')[1] ?? '';
+        // State first, then the job: a job read first may finish before its state is read, and
+        // would then look finished without its result or failure reason (quick with a permanent error).
+        const state = await this.queue.getJobState(id);
+        if (state !== 'completed' && state !== 'failed') {
+          return { id, account, state: state === 'unknown' ? 'missing' : 'pending', result: null, failedReason: null, permanent: false };
+        }
+        const job = await this.queue.getJob(id);
         if (!job) return { id, account, state: 'missing', result: null, failedReason: null, permanent: false };
-        const state = await job.getState();
         if (state === 'completed') return { id, account, state, result: job.returnvalue, failedReason: null, permanent: false };
-        if (state === 'failed') return { id, account, state, result: null, failedReason: job.failedReason, permanent: job.attemptsMade < (job.opts.attempts ?? 1) };
-        return { id, account, state: 'pending', result: null, failedReason: null, permanent: false };
+        return { id, account, state, result: null, failedReason: job.failedReason, permanent: job.attemptsMade < (job.opts.attempts ?? 1) };
       }),
     );
   }

@@ -42,7 +42,7 @@ export async function startRotationWorker(app: App, backend: QueueBackend, env: 
   log.info(synced, 'accounts synced with the state database');
 
   const limiter = new PerTargetLimiter({
-    connection: stateConnectionConfig(app.config, 'pgrotate-limiter'),
+    connection: stateConnectionConfig(app.config, 'pgrotate-limiter', app.stateCredential),
     schema: app.config.state.schema,
     perTarget: app.config.limits.perTarget,
     log,

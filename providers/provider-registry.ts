@@ -2,11 +2,11 @@ import { ConfigError } from '../src/errors.js';
 import type { ProviderConfig } from '../src/config/config-schema.js';
 import type { Redactor } from '../src/logging/redactor.js';
 import type { Logger } from '../src/logging/logger.js';
-import { createAwsSecretsManagerProvider } from './aws-secrets-manager-factory.js';
-import { createAzureKeyVaultProvider } from './azure-key-vault-provider.js';
 import { FileProvider } from './file-provider.js';
 import type { SecretProvider } from './secret-provider.js';
-import { createVaultProvider } from './vault-provider.js';
+
+// Each secret store's module (and its SDK: @azure/* alone is about 50 MB) is imported only when
+// the config names a provider of that type, so the others cost no start-up time or memory.
 
 /** What a provider factory may use besides its own config. */
 export interface ProviderDeps {
@@ -22,11 +22,11 @@ export async function createProvider(name: string, config: ProviderConfig, _deps
     case 'file':
       return new FileProvider({ name, path: config.path });
     case 'vault':
-      return createVaultProvider(name, config, _deps);
+      return (await import('./vault-provider.js')).createVaultProvider(name, config, _deps);
     case 'azure-key-vault':
-      return createAzureKeyVaultProvider(name, config, _deps);
+      return (await import('./azure-key-vault-provider.js')).createAzureKeyVaultProvider(name, config, _deps);
     case 'aws-secrets-manager':
-      return createAwsSecretsManagerProvider(name, config, _deps);
+      return (await import('./aws-secrets-manager-factory.js')).createAwsSecretsManagerProvider(name, config, _deps);
     default:
       throw new ConfigError(`providers.${name}: provider type "${(config as { type: string }).type}" is not available in this build`);
   }

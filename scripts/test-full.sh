@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test command: install what the tests need (idempotent), install npm dependencies,
 # then lint, type-check, build and run every test against real services that the test run
-# starts itself (test/global-setup.ts).
+# starts itself (test/global-setup.ts). 50-lowkey-vault.sh fails here when it cannot provide the
+# Azure emulator's jar, because this run expects the Lowkey suite (PGROTATE_TEST_SERVICES unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for step in scripts/install/*.sh; do

@@ -43,6 +43,24 @@ export class ConfigError extends PgrotateError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/** The command line is wrong: a missing or extra argument, an invalid option value. */
+export class UsageError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** `offboard` named a principal that no account's exposedTo and no group lists (a typo, an empty name). */
+export class UnknownPrincipalError extends PgrotateError {
+  override readonly exitCode = ExitCode.usage;
+  constructor(readonly principal: string) {
+    super(
+      principal.trim() === ''
+        ? 'offboard: the principal is empty'
+        : `offboard: unknown principal ${JSON.stringify(principal)}: no account's exposedTo and no group lists it ` +
+            `(a typo? for someone who had no access, pass --allow-none, or "allowNone": true in the API)`,
+    );
+  }
+}
+
 /** A command named an account that is not in the configuration. */
 export class UnknownAccountError extends PgrotateError {
   /** Every instance is permanent (read by the PgrotateError constructor). */
@@ -69,10 +87,16 @@ export class RoleCannotLoginError extends PgrotateError {
 }
 
 /** The role's VALID UNTIL has passed, so PostgreSQL refuses every password for it. */
-export class RoleExpiredError extends PgrotateError {}
+export class RoleExpiredError extends PgrotateError {
+  /** A person must extend it or opt in to renewValidUntil (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** pgrotate's host cannot reach a password check for the role (pg_hba.conf), so verify could prove nothing. */
-export class LoginPathClosedError extends PgrotateError {}
+export class LoginPathClosedError extends PgrotateError {
+  /** A person must change pg_hba.conf (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
 
 /** The admin login lacks the privilege to change the role's password. */
 export class AdminPrivilegeError extends PgrotateError {

@@ -36,7 +36,11 @@ export async function setup(project: TestProject): Promise<void> {
       provided[name] = svc.info;
       stops.push(svc.stop);
     }
-    console.log(`[global-setup] ${Object.keys(started).join(', ')} ready in ${Date.now() - t0} ms`);
+    // A service may hand its tests a startup error instead of facts (lowkey does): not "ready".
+    const failed = Object.keys(started).filter((name) => (started[name]?.info as { startupError?: unknown } | null)?.startupError !== undefined);
+    const ready = Object.keys(started).filter((name) => !failed.includes(name));
+    if (ready.length) console.log(`[global-setup] ${ready.join(', ')} ready in ${Date.now() - t0} ms`);
+    if (failed.length) console.error(`[global-setup] ${failed.join(', ')} FAILED to start (its tests will fail with the reason)`);
   }
   project.provide('services', provided);
 }

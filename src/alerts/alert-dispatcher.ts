@@ -61,8 +61,9 @@ export class AlertDispatcher {
     if (!cfg || this.closed) return;
     const hooks = cfg.webhooks.filter((w) => w.events.includes(alert.event));
     if (hooks.length === 0) return;
-    if (alert.event !== 'offboard.completed') {
-      // The same failure or overdue account is repeated at most once per repeatInterval.
+    if (alert.event === 'rotation.failed' || alert.event === 'account.overdue') {
+      // The same failure or overdue account is repeated at most once per repeatInterval. (Audit
+      // findings are sent once by construction: only a change since the last run is told.)
       const key = `${alert.event}\0${alert.account ?? ''}`;
       const last = this.lastSent.get(key);
       const now = Date.now();

@@ -4,11 +4,13 @@ import { ConfigError, UnknownAccountError, messageOf } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
 import { parsePostgresUrl, sslOptions } from '../pg/connection-options.js';
+import { checkLogin, LiveCredential, providerSource, verdictOf, type CredentialSource } from '../pg/live-credential.js';
 import { TargetConnector, type AdminCredentials } from '../pg/target-connector.js';
 import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import { alertOnRotationFailures } from '../alerts/rotation-alerts.js';
 import { RotationEngine } from '../rotation/rotation-engine.js';
 import { RotationObservers } from '../rotation/rotation-observers.js';
+import { AuditRunStore } from '../state/audit-run-store.js';
 import { StateStore } from '../state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../../providers/secret-provider.js';
@@ -22,6 +24,10 @@ export interface App {
   targets: TargetConnector;
   providers: Map<string, SecretProvider>;
   engine: RotationEngine;
+  /** Stored security-audit runs and findings. */
+  auditRuns: AuditRunStore;
+  /** The state login's password when it comes from a provider (pgrotate may rotate it), else null. */
+  stateCredential: LiveCredential | null;
   /** Listeners of every rotation this process runs (metrics, alerts); pass to every engine as `onResult`. */
   rotationObservers: RotationObservers;
   /** Webhook alerts (a no-op without `alerts` in the config). */
@@ -44,7 +50,9 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const { config } = loaded;
   const redactor = opts.redactor ?? new Redactor();
   for (const value of loaded.referencedValues) redactor.add(value);
-  if (config.state.password) redactor.add(config.state.password);
+  if (typeof config.state.password === 'string') redactor.add(config.state.password);
+  // A password inside state.url (discouraged, but valid) is a secret of its own, apart from the URL.
+  redactor.add(parsePostgresUrl(config.state.url, 'state.url').password);
   for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
   const log = opts.log ?? createLogger(redactor);
 
@@ -58,28 +66,58 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     return p;
   };
 
+  // pgrotate's own logins whose passwords come from a provider, by provider and secret: an
+  // account with the same secret rotates that login, and this process follows at once.
+  const ownLogins = new Map<string, LiveCredential>();
+  const ownLogin = (providerName: string, secret: string, label: string, check: CredentialSource['check']): LiveCredential => {
+    const key = `${providerName}\u0000${secret}`;
+    let credential = ownLogins.get(key);
+    if (!credential) {
+      credential = new LiveCredential(providerSource(provider(providerName), secret, label, check), redactor, label);
+      ownLogins.set(key, credential);
+    }
+    return credential;
+  };
   const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
-    const value = await provider(target.admin.provider).getCurrent(target.admin.secret);
-    if (!value) throw new ConfigError(`target ${targetName}: admin secret ${target.admin.secret} not found in provider ${target.admin.provider}`, { target: targetName });
-    // Kept for the process (the admin pool goes on using it), not just the rotation that resolved it.
-    redactor.keep(value.password);
-    return { username: value.username, password: value.password };
+    const label = `target ${targetName}: admin secret ${target.admin.secret} in provider ${target.admin.provider}`;
+    const credential = ownLogin(target.admin.provider, target.admin.secret, label, async (user, password) => verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')));
+    const value = await credential.resolve().catch((err: unknown) => {
+      throw new ConfigError(`target ${targetName}: ${redactor.scrub(messageOf(err))}`, { target: targetName });
+    });
+    return { ...value, credential };
   };
   const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });
+
+  const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
+  const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
+  let stateCredential: LiveCredential | null = null;
+  if (typeof config.state.password === 'object') {
+    const ref = config.state.password;
+    stateCredential = ownLogin(ref.provider, ref.secret, `state database: secret ${ref.secret} in provider ${ref.provider}`, (user, password) =>
+      checkLogin({ ...stateEndpoint, user, password, ssl: stateSsl, application_name: 'pgrotate-resolve', connectionTimeoutMillis: 10_000 }),
+    );
+    try {
+      await stateCredential.resolve();
+    } catch (err) {
+      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+      throw new ConfigError(`state database: cannot read its password: ${redactor.scrub(messageOf(err))}`);
+    }
+  }
 
   let state: StateStore;
   try {
     state = await StateStore.open({
       connection: {
-        ...parsePostgresUrl(config.state.url, 'state.url'),
-        ...(config.state.password ? { password: config.state.password } : {}),
-        ssl: sslOptions(config.state.sslmode, config.state.caFile),
+        ...stateEndpoint,
+        ...(typeof config.state.password === 'string' ? { password: config.state.password } : {}),
+        ssl: stateSsl,
         application_name: 'pgrotate-state',
         connectionTimeoutMillis: 10_000,
       },
       schema: config.state.schema,
       redactor,
+      ...(stateCredential ? { credential: stateCredential } : {}),
     });
   } catch (err) {
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
@@ -98,6 +136,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     defaults: config.defaults,
     env: opts.env,
     verifyBackoffMs: opts.verifyBackoffMs,
+    ownLogin: (account) => ownLogins.get(`${account.provider}\u0000${account.secret}`) ?? null,
   });
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
   return {
@@ -108,6 +147,8 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     targets,
     providers,
     engine,
+    stateCredential,
+    auditRuns: new AuditRunStore(state),
     rotationObservers,
     alerts,
     account(name: string): AccountConfig {

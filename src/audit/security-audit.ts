@@ -1,10 +1,13 @@
 import type { ClientBase } from 'pg';
+import { quoteIdent } from '../pg/quote.js';
 import type { AccountConfig, PgrotateConfig } from '../config/config-schema.js';
 import { SEVERITIES, severityRank, type AuditReport, type Finding, type NotChecked, type RoleEntry, type Severity } from './audit-types.js';
 
 // The insider-threat guide's inventory and least-privilege review, run as the target's admin
 // login. One function per check; each adds findings, or says what it could not read. A check
-// the admin lacks the privilege for is "not checked", never silently clean.
+// the admin lacks the privilege for is "not checked", never silently clean: a login that cannot
+// read one catalog or function (pg_roles, pg_class, pg_db_role_setting, current_setting …) loses
+// the checks that need it, and every other check still runs.
 
 const INSUFFICIENT_PRIVILEGE = '42501';
 
@@ -38,16 +41,43 @@ interface RoleRow {
   rolbypassrls: boolean;
   rolreplication: boolean;
   rolvaliduntil: Date | null;
+  rolconnlimit: number;
 }
 
 function isPrivilegeError(err: unknown): boolean {
   return (err as { code?: string }).code === INSUFFICIENT_PRIVILEGE;
 }
 
+/**
+ * Run one check; when the admin login may not read what it needs, list `checks` as not checked
+ * with PostgreSQL's reason ("permission denied for view pg_roles") instead of failing the audit.
+ */
+async function guarded(ctx: Ctx, checks: string[], needs: string, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!isPrivilegeError(err)) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    for (const check of checks) ctx.notChecked.push({ check, reason: `${needs}: ${why} (admin login ${ctx.admin.role})` });
+  }
+}
+
+/** The checks that read the role list (pg_roles). */
+const ROLE_CHECKS = ['credential-age', 'unmanaged-login', 'superuser', 'privileged-role', 'password-expiry', 'password-policy', 'connection-limit'];
+
+/** The role list, or null (and its checks listed as not checked) when pg_roles is unreadable. */
+async function readRoles(ctx: Ctx): Promise<RoleRow[] | null> {
+  const out: { roles: RoleRow[] | null } = { roles: null };
+  await guarded(ctx, ROLE_CHECKS, 'the role list (pg_catalog.pg_roles)', async () => {
+    out.roles = await listRoles(ctx.client);
+  });
+  return out.roles;
+}
+
 /** Roles of the cluster that people create (not the pg_* built-ins). */
 async function listRoles(client: ClientBase): Promise<RoleRow[]> {
   const res = await client.query<RoleRow>(
-    `SELECT oid::int AS oid, rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolvaliduntil
+    `SELECT oid::int AS oid, rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolvaliduntil, rolconnlimit
        FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname`,
   );
   return res.rows;
@@ -56,31 +86,44 @@ async function listRoles(client: ClientBase): Promise<RoleRow[]> {
 /** Run every check and build the report. */
 export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> {
   const { client } = input;
-  const me = await client.query<{ who: string; rolsuper: boolean; version: string }>(
-    `SELECT current_user AS who, rolsuper, current_setting('server_version') AS version FROM pg_catalog.pg_roles WHERE rolname = current_user`,
-  );
-  const admin = { role: me.rows[0]?.who ?? '?', superuser: me.rows[0]?.rolsuper ?? false };
+  // SHOW needs no privilege (unlike pg_roles or current_setting), so the header always works.
+  const who = await client.query<{ who: string }>('SELECT current_user AS who');
+  const superuser = await client.query<{ is_superuser: string }>('SHOW is_superuser');
+  const version = await client.query<{ server_version: string }>('SHOW server_version');
+  const admin = { role: who.rows[0]?.who ?? '?', superuser: superuser.rows[0]?.is_superuser === 'on' };
   const managed = new Map<string, AccountConfig>();
   for (const a of input.config.accounts) {
     if (a.target !== input.target) continue;
     for (const role of a.strategy === 'alternating' ? a.roles : [a.role]) managed.set(role, a);
   }
   const ctx: Ctx = { ...input, admin, managed, withPassword: null, findings: [], notChecked: [], roles: [] };
-  const roles = await listRoles(client);
+  const roles = await readRoles(ctx);
   await checkMd5Passwords(ctx);
-  checkLoginInventory(ctx, roles);
-  checkRoleAttributes(ctx, roles);
-  checkPasswordExpiry(ctx, roles);
-  await checkPasswordEncryption(ctx);
-  await checkStatementLogging(ctx);
-  await checkIdleTimeout(ctx);
+  if (roles) {
+    checkLoginInventory(ctx, roles);
+    checkRoleAttributes(ctx, roles);
+    checkPasswordExpiry(ctx, roles);
+  }
+  // Needs only the config and the admin's own name.
+  checkOwnLogins(ctx);
+  const settings = 'server settings (current_setting)';
+  await guarded(ctx, ['password-encryption'], settings, () => checkPasswordEncryption(ctx));
+  await guarded(ctx, ['statement-logging'], settings, () => checkStatementLogging(ctx));
+  await guarded(ctx, ['statement-logging'], 'per-role and per-database settings (pg_catalog.pg_db_role_setting, pg_roles, pg_database)', () => checkLoggingOverrides(ctx));
+  await guarded(ctx, ['idle-timeout'], settings, () => checkIdleTimeout(ctx));
+  await guarded(ctx, ['connection-logging'], settings, () => checkConnectionLogging(ctx));
+  await guarded(ctx, ['pgaudit'], settings, () => checkPgaudit(ctx));
+  if (roles) {
+    await guarded(ctx, ['password-policy'], settings, () => checkPasswordPolicy(ctx, roles));
+    await guarded(ctx, ['connection-limit'], settings, () => checkConnectionLimits(ctx, roles));
+  }
   await checkHbaRules(ctx);
-  await checkSensitiveTables(ctx);
+  await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () => checkSensitiveTables(ctx));
   const findings = ctx.findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.check.localeCompare(b.check) || a.subject.localeCompare(b.subject));
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
   return {
     target: input.target,
-    serverVersion: me.rows[0]?.version ?? '?',
+    serverVersion: version.rows[0]?.server_version ?? '?',
     admin,
     checkedAt: (input.now ?? new Date()).toISOString(),
     roles: ctx.roles,
@@ -289,6 +332,10 @@ export async function checkStatementLogging(ctx: Ctx): Promise<void> {
       fix: `ALTER SYSTEM SET log_min_duration_statement = -1, or log sampled durations without statement text (log_duration)`,
     });
   }
+}
+
+/** `log_statement` set per role or per database (ALTER ROLE/DATABASE … SET), which the server setting does not show. */
+export async function checkLoggingOverrides(ctx: Ctx): Promise<void> {
   const overrides = await ctx.client.query<{ who: string; setting: string }>(
     `SELECT COALESCE(r.rolname, '(all roles)') || ' in ' || COALESCE(d.datname, '(all databases)') AS who, s.setting
        FROM pg_catalog.pg_db_role_setting rs
@@ -390,6 +437,98 @@ export async function checkSensitiveTables(ctx: Ctx): Promise<void> {
       });
     }
   }
+}
+
+/** Step 5: logins and session ends that leave no line in the server log. */
+export async function checkConnectionLogging(ctx: Ctx): Promise<void> {
+  for (const name of ['log_connections', 'log_disconnections']) {
+    const v = (await setting(ctx.client, name)).trim().toLowerCase();
+    // PostgreSQL 18 turned log_connections into a list; empty means off.
+    if (!['off', 'false', '0', ''].includes(v)) continue;
+    ctx.findings.push({
+      check: 'connection-logging',
+      severity: 'medium',
+      subject: name,
+      message: `${name} is off: a login with a leaked password, and when its session ended, leave no trace in the server log`,
+      fix: `ALTER SYSTEM SET ${name} = on; SELECT pg_reload_conf();`,
+    });
+  }
+}
+
+/** Step 5: sensitive tables whose reads and writes no audit log records. */
+export async function checkPgaudit(ctx: Ctx): Promise<void> {
+  const tables = ctx.config.targets[ctx.target]?.sensitiveTables ?? [];
+  if (tables.length === 0) return;
+  if (preloaded(await setting(ctx.client, 'shared_preload_libraries')).includes('pgaudit')) return;
+  ctx.findings.push({
+    check: 'pgaudit',
+    severity: 'medium',
+    subject: 'shared_preload_libraries',
+    message: `pgaudit is not loaded although ${tables.length} sensitive table(s) are configured: who read or changed them is not recorded`,
+    fix: `add pgaudit to shared_preload_libraries (restart), CREATE EXTENSION pgaudit, and set pgaudit.log = 'read, write' with pgaudit.log_parameter = off`,
+  });
+}
+
+/** Step 4: people choose the passwords of logins pgrotate does not manage, and nothing checks them. */
+export async function checkPasswordPolicy(ctx: Ctx, roles: RoleRow[]): Promise<void> {
+  const unmanaged = roles.filter((r) => r.rolcanlogin && !ctx.managed.has(r.rolname) && (!ctx.withPassword || ctx.withPassword.has(r.rolname)));
+  if (unmanaged.length === 0) return;
+  const libs = preloaded(await setting(ctx.client, 'shared_preload_libraries'));
+  if (libs.includes('passwordcheck') || libs.includes('credcheck')) return;
+  ctx.findings.push({
+    check: 'password-policy',
+    severity: 'low',
+    subject: 'shared_preload_libraries',
+    message: `${unmanaged.length} login role(s) pgrotate does not manage have passwords chosen by people, and no password policy module (passwordcheck, credcheck) is loaded`,
+    fix: `manage those logins with pgrotate, or add passwordcheck (or credcheck) to shared_preload_libraries and restart`,
+  });
+}
+
+/** Step 7: application logins that can take every connection slot. */
+export async function checkConnectionLimits(ctx: Ctx, roles: RoleRow[]): Promise<void> {
+  const max = await setting(ctx.client, 'max_connections');
+  for (const r of roles) {
+    if (!r.rolcanlogin || !ctx.managed.has(r.rolname) || r.rolconnlimit >= 0) continue;
+    ctx.findings.push({
+      check: 'connection-limit',
+      severity: 'low',
+      subject: r.rolname,
+      message: `application login has no CONNECTION LIMIT: a leaked credential or a runaway client can take all max_connections = ${max} slots`,
+      fix: `ALTER ROLE ${quoteIdent(r.rolname)} CONNECTION LIMIT <its pool size plus headroom>`,
+    });
+  }
+}
+
+/** pgrotate's own admin and state logins on this target, when no account rotates them. */
+export function checkOwnLogins(ctx: Ctx): void {
+  const target = ctx.config.targets[ctx.target];
+  const own = new Map<string, string>();
+  if (!ctx.managed.has(ctx.admin.role)) own.set(ctx.admin.role, 'admin');
+  try {
+    const u = new URL(ctx.config.state.url);
+    const user = decodeURIComponent(u.username);
+    const sameServer = target && decodeURIComponent(u.hostname) === target.host && (u.port ? Number(u.port) : 5432) === target.port;
+    if (user && sameServer && !ctx.managed.has(user)) own.set(user, own.has(user) ? 'admin and state' : 'state');
+  } catch {
+    // An unparsable state URL is refused when the config is loaded.
+  }
+  for (const [role, what] of own) {
+    ctx.findings.push({
+      check: 'own-login',
+      severity: 'medium',
+      subject: role,
+      message: `pgrotate's ${what} login is not rotated by any account: the most powerful credential pgrotate holds never changes`,
+      fix: `add a single-user account for ${role} and read its password from a provider (see "Rotating pgrotate's own logins" in the README)`,
+    });
+  }
+}
+
+/** Library names in shared_preload_libraries, lower case. */
+function preloaded(value: string): string[] {
+  return value
+    .split(',')
+    .map((x) => x.trim().replace(/^"|"$/g, '').toLowerCase())
+    .filter(Boolean);
 }
 
 async function setting(client: ClientBase, name: string): Promise<string> {

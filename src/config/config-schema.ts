@@ -88,6 +88,8 @@ export const targetSchema = z.strictObject({
   publicHost: hostSchema.optional(),
   /** Tables holding sensitive data (schema.table); `pgrotate audit` checks they use row-level security. */
   sensitiveTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'name a table as schema.table')).default([]),
+  /** Scheduled security audit of this target by `pgrotate worker` (overrides the global `audit`). */
+  audit: z.lazy(() => auditScheduleSchema).optional(),
 });
 export type TargetConfig = z.output<typeof targetSchema>;
 
@@ -224,7 +226,11 @@ export const httpSchema = z.strictObject({
 });
 export type HttpConfig = z.output<typeof httpSchema>;
 
-export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed']);
+export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed', 'audit.finding.new', 'audit.finding.resolved']);
+
+/** How often the worker audits a target; `every: manual` (the default) never. */
+export const auditScheduleSchema = z.strictObject({ every: durationSchema.refine((ms) => ms >= 10_000, 'audit every: at least 10s') });
+export type AuditScheduleConfig = z.output<typeof auditScheduleSchema>;
 export type AlertEventKind = z.output<typeof alertEventSchema>;
 
 /** Webhooks told about failures, overdue accounts and finished offboardings. */
@@ -257,7 +263,8 @@ export const configSchema = z
   .strictObject({
     state: z.strictObject({
       url: checkedString(postgresUrlProblem),
-      password: z.string().optional(),
+      /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
+      password: z.union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })]).optional(),
       sslmode: sslmodeSchema.default('disable'),
       caFile: z.string().optional(),
       /** PostgreSQL schema holding pgrotate's tables. */
@@ -299,6 +306,8 @@ export const configSchema = z
     targets: z.record(z.string().min(1), targetSchema).default({}),
     http: httpSchema.optional(),
     alerts: alertsSchema.optional(),
+    /** Scheduled security audit of every target by `pgrotate worker`. */
+    audit: z.lazy(() => auditScheduleSchema).optional(),
     defaults: z
       .strictObject({
         schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
@@ -364,6 +373,43 @@ export const configSchema = z
       const nested = members.filter((m) => m in cfg.groups);
       if (nested.length > 0) ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists groups (${nested.join(', ')}); list people only` });
     }
+    const ownSources = new Set<string>();
+    const statePassword = cfg.state.password;
+    if (typeof statePassword === 'object') {
+      ownSources.add(`${statePassword.provider}\u0000${statePassword.secret}`);
+      if (!(statePassword.provider in cfg.providers)) {
+        ctx.addIssue({ code: 'custom', path: ['state', 'password', 'provider'], message: `state password names unknown provider "${statePassword.provider}"` });
+      }
+    }
+    for (const t of Object.values(cfg.targets)) if ('provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
+    const stateLogin = stateLoginOf(cfg.state.url);
+    const sameRef = (ref: unknown, account: { provider: string; secret: string }) =>
+      typeof ref === 'object' && ref !== null && 'provider' in ref && 'secret' in ref && ref.provider === account.provider && ref.secret === account.secret;
+    cfg.accounts.forEach((account, i) => {
+      const target = cfg.targets[account.target];
+      if (account.strategy === 'single-user' && target && stateLogin && account.role === stateLogin.user && target.host === stateLogin.host && target.port === stateLogin.port && !sameRef(cfg.state.password, account)) {
+        // Rotating it would leave every later command with a stale state password.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'role'],
+          message: `account "${account.name}" rotates ${account.role}, the state database's login; set state.password: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+        });
+      }
+      if (account.strategy === 'single-user' && target && 'username' in target.admin && target.admin.username === account.role) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'role'],
+          message: `account "${account.name}" rotates ${account.role}, the admin login of target ${account.target}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+        });
+      }
+      if (account.strategy === 'alternating' && ownSources.has(`${account.provider}\u0000${account.secret}`)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'strategy'],
+          message: `account "${account.name}" manages pgrotate's own login (its secret is the state or an admin credential); use the single-user strategy, since pgrotate connects as one fixed user`,
+        });
+      }
+    });
     for (const [name, target] of Object.entries(cfg.targets)) {
       if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });
@@ -381,3 +427,13 @@ export const configSchema = z
   });
 
 export type PgrotateConfig = z.output<typeof configSchema>;
+
+/** User, host and port of the state URL (null when it does not parse; the URL is checked elsewhere). */
+function stateLoginOf(url: string): { user: string; host: string; port: number } | null {
+  try {
+    const u = new URL(url);
+    return { user: decodeURIComponent(u.username), host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 5432 };
+  } catch {
+    return null;
+  }
+}

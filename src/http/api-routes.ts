@@ -5,7 +5,7 @@ import { stateNow } from '../../jobs/state-clock.js';
 import type { App } from '../app/app-context.js';
 import { accountStatuses, statusJson } from '../cli/commands/status-command.js';
 import type { ApiAction } from '../config/config-schema.js';
-import { messageOf } from '../errors.js';
+import { UnknownPrincipalError, messageOf } from '../errors.js';
 import { startOffboard } from '../offboard/offboard-principal.js';
 import type { QueueAccess } from './queue-access.js';
 import { HttpError, readJsonBody } from './request-body.js';
@@ -42,8 +42,11 @@ const rotateBody = z.strictObject({
 });
 
 const offboardBody = z.strictObject({
-  principal: z.string().min(1).max(200),
+  // An empty principal is answered like an unknown one (404 naming the problem), as on the CLI.
+  principal: z.string().max(200),
   terminateSessions: z.boolean().default(false),
+  /** Accept a principal no account or group names (answer 200 with nothing rotated) instead of 404. */
+  allowNone: z.boolean().default(false),
 });
 
 /** HTTP status for one requested rotation's outcome. */
@@ -54,6 +57,18 @@ function statusOf(result: RunResult): number {
 }
 
 export const API_ROUTES: ApiRoute[] = [
+  {
+    method: 'GET',
+    pattern: /^\/v1\/audit\/([^/]+)$/,
+    action: 'read',
+    async handle(ctx, _req, params) {
+      const target = decodeURIComponent(params[0] as string);
+      if (!(target in ctx.app.config.targets)) throw new HttpError(404, `unknown target "${target}"`);
+      const run = await ctx.app.auditRuns.latest(target);
+      if (!run) throw new HttpError(404, `target "${target}" has no stored audit yet (run pgrotate audit ${target} --since-last, or schedule audit: { every })`);
+      return { status: 200, body: { runId: run.runId, at: run.at.toISOString(), actor: run.actor, report: run.report } };
+    },
+  },
   {
     method: 'GET',
     pattern: /^\/v1\/accounts$/,
@@ -105,6 +120,10 @@ export const API_ROUTES: ApiRoute[] = [
         actor: requester,
         timeoutMs: 60 * 60_000,
         env: ctx.env,
+        allowNone: body.allowNone,
+      }).catch((err: unknown) => {
+        if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);
+        throw err;
       });
       if (started.jobIds) {
         // The workers rotate; the outcome is recorded (and alerted) when they are done.

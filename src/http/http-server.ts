@@ -55,10 +55,10 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const cfg = app.config.http ?? DEFAULT_HTTP;
   const log = app.log.child({ component: 'http' });
   const auth = new TokenAuth(cfg.tokens, app.redactor);
-  const ownQueue = app.config.queue ? new QueueAccess(app.config) : null;
+  const ownQueue = app.config.queue ? new QueueAccess(app.config, app.stateCredential) : null;
   const queueDepth = deps.queueDepth ?? ownQueue?.depth;
   const registry = deps.registry ?? new Registry();
-  const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, ...(queueDepth ? { queueDepth } : {}) });
+  const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, auditRuns: app.auditRuns, ...(queueDepth ? { queueDepth } : {}) });
   const unobserve = app.rotationObservers.add(metrics.observe);
   const ctx: ApiContext = { app, queue: ownQueue, env: deps.env ?? process.env, background: new Set() };
 

@@ -1,18 +1,22 @@
 import { createQueueBackend, type QueueBackend } from '../../jobs/queue-backend.js';
 import { RotationQueue } from '../../jobs/rotation-queue.js';
 import type { PgrotateConfig } from '../config/config-schema.js';
+import type { LiveCredential } from '../pg/live-credential.js';
 
 /** The rotation queue as the HTTP server uses it: depth for metrics/readiness, and requests. */
 export class QueueAccess {
   private backend: QueueBackend | null = null;
   private rotations: RotationQueue | null = null;
 
-  constructor(private readonly config: PgrotateConfig) {}
+  constructor(
+    private readonly config: PgrotateConfig,
+    private readonly stateCredential: LiveCredential | null = null,
+  ) {}
 
   /** The queue, connected on first use. */
   queue(): RotationQueue {
     if (!this.rotations) {
-      this.backend = createQueueBackend(this.config);
+      this.backend = createQueueBackend(this.config, this.stateCredential);
       this.rotations = new RotationQueue(this.backend, { attempts: this.config.queue?.attempts ?? 5 });
     }
     return this.rotations;

@@ -33,7 +33,8 @@ export class TokenAuth {
   /** Who the header belongs to, or why it is refused. */
   authenticate(header: string | undefined): AuthResult {
     if (!header) return { ok: false, reason: 'missing' };
-    const m = /^Bearer ([\x21-\x7e]{1,1024})$/.exec(header.trim());
+    // The scheme name is case-insensitive (RFC 9110 §11.1): bearer, Bearer and BEARER all work.
+    const m = /^Bearer +([\x21-\x7e]{1,1024})$/i.exec(header.trim());
     if (!m) return { ok: false, reason: 'malformed' };
     const presented = digest(m[1] as string);
     let match: StoredToken | null = null;

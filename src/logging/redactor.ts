@@ -32,6 +32,8 @@ const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cook
  */
 export class Redactor {
   private readonly byPrefix = new Map<string, string[]>();
+  /** How many known secrets produce each indexed form (one secret's URL form may be another secret). */
+  private readonly formRefs = new Map<string, number>();
   /** Every known secret, with the number of open scopes holding it (0: kept for the process). */
   private readonly originals = new Map<string, number>();
   private readonly kept = new Set<string>();
@@ -100,13 +102,14 @@ export class Redactor {
     if (this.originals.has(secret)) return;
     // Also scrub the forms a secret takes when a library serialises it.
     for (const form of forms(secret)) {
+      const refs = this.formRefs.get(form) ?? 0;
+      this.formRefs.set(form, refs + 1);
+      if (refs > 0) continue;
       const key = form.slice(0, MIN_SECRET_LENGTH);
       const bucket = this.byPrefix.get(key) ?? [];
-      if (!bucket.includes(form)) {
-        bucket.push(form);
-        // Longest first, so a secret that extends another is removed whole.
-        bucket.sort((a, b) => b.length - a.length);
-      }
+      bucket.push(form);
+      // Longest first, so a secret that extends another is removed whole.
+      bucket.sort((a, b) => b.length - a.length);
       this.byPrefix.set(key, bucket);
     }
   }
@@ -121,6 +124,12 @@ export class Redactor {
   private forget(secret: string): void {
     if (!this.originals.delete(secret)) return;
     for (const form of forms(secret)) {
+      const refs = (this.formRefs.get(form) ?? 1) - 1;
+      if (refs > 0) {
+        this.formRefs.set(form, refs);
+        continue;
+      }
+      this.formRefs.delete(form);
       const key = form.slice(0, MIN_SECRET_LENGTH);
       const bucket = (this.byPrefix.get(key) ?? []).filter((s) => s !== form);
       if (bucket.length) this.byPrefix.set(key, bucket);

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PgrotateConfig } from '../config/config-schema.js';
 import type { RotationResult } from '../rotation/rotation-engine.js';
+import { SEVERITIES } from '../audit/audit-types.js';
+import type { AuditRunStore } from '../state/audit-run-store.js';
 import type { StateStore } from '../state/state-store.js';
 import { DEFAULT_OVERDUE_AFTER_MS } from '../alerts/overdue-watcher.js';
 
@@ -13,6 +15,8 @@ export interface MetricsDeps {
   registry: Registry;
   state: StateStore;
   config: PgrotateConfig;
+  /** Stored security-audit runs (open findings, last run per target); absent: no audit metrics. */
+  auditRuns?: AuditRunStore;
   /** Jobs waiting in the rotation queue; absent when this process has no queue. */
   queueDepth?: () => Promise<number>;
 }
@@ -27,6 +31,8 @@ export class PgrotateMetrics {
   private readonly failed: Gauge;
   private readonly queueDepth: Gauge;
   private readonly scrapeErrors: Counter<'source'>;
+  private readonly auditFindings: Gauge<'target' | 'severity'>;
+  private readonly auditLastRun: Gauge<'target'>;
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [deps.registry];
@@ -46,6 +52,13 @@ export class PgrotateMetrics {
     this.overdue = new Gauge({ name: 'pgrotate_overdue_accounts', help: 'Configured accounts whose due time passed more than alerts.overdueAfter ago.', registers });
     this.failed = new Gauge({ name: 'pgrotate_failed_accounts', help: 'Configured accounts whose last rotation attempt failed.', registers });
     this.queueDepth = new Gauge({ name: 'pgrotate_queue_depth', help: 'Rotation jobs waiting, delayed or running in the queue (absent without a queue).', registers });
+    this.auditFindings = new Gauge({
+      name: 'pgrotate_audit_findings',
+      help: 'Open findings of the last stored security audit, by target and severity.',
+      labelNames: ['target', 'severity'],
+      registers,
+    });
+    this.auditLastRun = new Gauge({ name: 'pgrotate_audit_last_run_timestamp_seconds', help: 'When the target was last audited and the run stored, as a Unix timestamp.', labelNames: ['target'], registers });
     this.scrapeErrors = new Counter({
       name: 'pgrotate_metrics_errors_total',
       help: 'Scrapes where a source (state database, queue) could not be read.',
@@ -62,7 +75,7 @@ export class PgrotateMetrics {
 
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
   async render(): Promise<string> {
-    await Promise.all([this.refreshAccounts(), this.refreshQueue()]);
+    await Promise.all([this.refreshAccounts(), this.refreshQueue(), this.refreshAudit()]);
     return (await this.deps.registry.metrics()) + this.renderPerAccount();
   }
 
@@ -108,6 +121,21 @@ export class PgrotateMetrics {
     } catch {
       // Keep the last values; the error counter tells the scraper they are stale.
       this.scrapeErrors.inc({ source: 'state' });
+    }
+  }
+
+  private async refreshAudit(): Promise<void> {
+    if (!this.deps.auditRuns) return;
+    try {
+      const { open, lastRun } = await this.deps.auditRuns.summary();
+      this.auditFindings.reset();
+      this.auditLastRun.reset();
+      // Every severity of every audited target, so a resolved finding shows as 0 rather than vanishing.
+      for (const { target } of lastRun) for (const severity of SEVERITIES) this.auditFindings.set({ target, severity }, 0);
+      for (const r of open) this.auditFindings.set({ target: r.target, severity: r.severity }, r.n);
+      for (const r of lastRun) this.auditLastRun.set({ target: r.target }, Math.floor(r.at.getTime() / 1000));
+    } catch {
+      this.scrapeErrors.inc({ source: 'audit' });
     }
   }
 

@@ -13,3 +13,11 @@ export function accountsExposedTo(config: PgrotateConfig, principal: string): Ac
   const names = new Set(principalNames(config, principal));
   return config.accounts.filter((a) => a.exposedTo.some((p) => names.has(p)));
 }
+
+/** Does any account's exposedTo, any group's members or any group's name mention `principal`? */
+export function isNamedPrincipal(config: PgrotateConfig, principal: string): boolean {
+  if (principal.trim() === '') return false;
+  if (principal in config.groups) return true;
+  if (Object.values(config.groups).some((members) => members.includes(principal))) return true;
+  return config.accounts.some((a) => a.exposedTo.includes(principal));
+}

@@ -5,8 +5,8 @@ import type { RunResult } from '../../jobs/rotation-runner.js';
 import { stateNow } from '../../jobs/state-clock.js';
 import type { App } from '../app/app-context.js';
 import { failedResult } from '../cli/run-result-output.js';
-import { messageOf } from '../errors.js';
-import { accountsExposedTo, principalNames } from './affected-accounts.js';
+import { UnknownPrincipalError, messageOf } from '../errors.js';
+import { accountsExposedTo, isNamedPrincipal, principalNames } from './affected-accounts.js';
 
 // Offboarding, shared by `pgrotate offboard` and `POST /v1/offboard`: audit the request, rotate
 // every account the principal could have seen (through the queue when one is configured, else
@@ -21,6 +21,8 @@ export interface OffboardRequest {
   timeoutMs: number;
   progress?: (done: number, total: number) => void;
   env?: NodeJS.ProcessEnv;
+  /** Accept a principal nobody names (0 accounts) instead of refusing it as a likely typo. */
+  allowNone?: boolean;
 }
 
 export interface OffboardSummary {
@@ -42,6 +44,10 @@ export interface StartedOffboard {
 
 /** Record the request and start the rotations; `done` finishes the record and sends the alert. */
 export async function startOffboard(app: App, req: OffboardRequest): Promise<StartedOffboard> {
+  // A typo that reports "0 rotated" would leave the person's access in place unnoticed.
+  if (req.principal.trim() === '' || (!req.allowNone && !isNamedPrincipal(app.config, req.principal))) {
+    throw new UnknownPrincipalError(req.principal);
+  }
   const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
   await app.state.audit({
     kind: 'offboard.requested',
@@ -55,7 +61,7 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
   if (affected.length === 0) {
     running = Promise.resolve([]);
   } else if (app.config.queue) {
-    const backend = createQueueBackend(app.config);
+    const backend = createQueueBackend(app.config, app.stateCredential);
     const queue = new RotationQueue(backend, { attempts: app.config.queue.attempts });
     try {
       jobIds = await queue.enqueueRequest(affected, job);

@@ -4,12 +4,16 @@ import type { TargetConfig } from '../config/config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { clientConfig, type Endpoint } from './connection-options.js';
+import { CredentialPool } from './credential-pool.js';
+import type { LiveCredential } from './live-credential.js';
 import { ResilientClient } from './resilient-client.js';
 
 /** Credentials of a target's admin login, resolved from config or from a provider. */
 export interface AdminCredentials {
   username: string;
   password: string;
+  /** Set when the admin login's password comes from a provider and pgrotate may rotate it. */
+  credential?: LiveCredential;
 }
 
 /**
@@ -155,7 +159,8 @@ export class TargetConnector {
       const target = this.target(targetName);
       pool = this.opts.resolveAdmin(targetName, target).then((admin) => {
         this.opts.redactor.add(admin.password);
-        const p = new pg.Pool({ ...this.clientConfig(targetName, admin.username, admin.password), max: this.opts.poolSize ?? 4, Client: ResilientClient });
+        const config = { ...this.clientConfig(targetName, admin.username, admin.password), max: this.opts.poolSize ?? 4 };
+        const p = admin.credential ? new CredentialPool(config, admin.credential) : new pg.Pool({ ...config, Client: ResilientClient });
         p.on('error', () => undefined);
         return p;
       });

@@ -66,6 +66,12 @@ export interface RotationEngineDeps {
   env?: NodeJS.ProcessEnv;
   /** Delay between verify attempts; tests shorten it. */
   verifyBackoffMs?: number;
+  /**
+   * pgrotate's own login that this account's secret holds (the state or an admin login), or
+   * null. Told each password the moment PostgreSQL starts accepting it, so this process's next
+   * connection as that login uses it.
+   */
+  ownLogin?: (account: AccountConfig) => { readonly username: string; set(password: string): void } | null;
   /** Told every result with its wall-clock duration (metrics, alerts); must not throw or block. */
   onResult?: (result: RotationResult, durationMs: number) => void;
 }
@@ -225,6 +231,13 @@ export class RotationEngine {
   private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<Plan> {
     const roles = account.strategy === 'alternating' ? account.roles : [account.role];
     const access = await this.deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
+    const own = this.deps.ownLogin?.(account) ?? null;
+    if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
+      throw new AdminPrivilegeError(
+        `account ${account.name}: --terminate-sessions would end pgrotate's own sessions (the role is its ${own ? 'state or admin' : 'admin'} login on target ${account.target}); rotate it without --terminate-sessions`,
+        { account: account.name, target: account.target },
+      );
+    }
     if (opts.terminateSessions && !access.admin.canSignal) {
       // Found out now, not after the new password is live and the sessions still run.
       throw new AdminPrivilegeError(
@@ -252,7 +265,8 @@ export class RotationEngine {
           target: account.target,
         });
       }
-      const denied = adminCannotAlter(access.admin, info);
+      // Any role may change its own password (pgrotate rotating its admin login).
+      const denied = role === access.admin.name ? null : adminCannotAlter(access.admin, info);
       if (denied) {
         throw new AdminPrivilegeError(`account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`, {
           account: account.name,
@@ -422,6 +436,7 @@ export class RotationEngine {
     // renewValidUntil sets the expiry in the same statement, so password and expiry never diverge.
     const validUntil = account.renewValidUntil !== undefined ? new Date(Date.now() + account.renewValidUntil) : account.strategy === 'alternating' ? 'infinity' : undefined;
     await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier, validUntil));
+    this.followOwnLogin(account, rotation.targetRole, pending.password);
     return new Date();
   }
 
@@ -483,6 +498,7 @@ export class RotationEngine {
     const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
     try {
       await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier));
+      this.followOwnLogin(account, rotation.targetRole, current.password);
     } catch (err) {
       // The admin connection is gone: the pending value stays in the provider (I1) and the next
       // attempt resumes at verify.
@@ -496,6 +512,12 @@ export class RotationEngine {
     const message = `${reason}; the previous credential was restored`;
     await fence.fail(rotation, message);
     throw new VerifyFailedError(message, { account: account.name, target: account.target });
+  }
+
+  /** PostgreSQL now accepts `password` for `role`; if that is one of pgrotate's own logins, use it from now on. */
+  private followOwnLogin(account: AccountConfig, role: string, password: string): void {
+    const own = this.deps.ownLogin?.(account);
+    if (own && own.username === role) own.set(password);
   }
 
   private oldCredentialExpiry(ctx: Ctx): Date | null {

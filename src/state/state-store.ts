@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { StateStoreError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
+import { CredentialPool } from '../pg/credential-pool.js';
+import type { LiveCredential } from '../pg/live-credential.js';
 import { quoteIdent } from '../pg/quote.js';
 import { ResilientClient } from '../pg/resilient-client.js';
 import { migrate } from './migrations.js';
@@ -66,8 +68,9 @@ export class StateStore {
   }
 
   /** Connect, migrate, and return a ready store. */
-  static async open(opts: { connection: pg.PoolConfig; schema: string; redactor: Redactor }): Promise<StateStore> {
-    const pool = new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
+  static async open(opts: { connection: pg.PoolConfig; schema: string; redactor: Redactor; credential?: LiveCredential }): Promise<StateStore> {
+    // A state login that pgrotate rotates itself follows its provider (see LiveCredential).
+    const pool = opts.credential ? new CredentialPool({ max: 10, ...opts.connection }, opts.credential) : new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
     // Clients that lose their server must not crash the process; the loss surfaces on the next
     // query instead (for a fence: as FenceLostError). Attached once per physical connection.
     pool.on('error', () => undefined);

@@ -72,6 +72,7 @@ describe('permanent errors fail fast, transient ones are retried (worker, Postgr
       const off = await fx.cli(['--config', path, 'offboard', 'bob', '--terminate-sessions', '--json'], env);
       const offMs = Date.now() - t0;
       expect(off.code, off.stdout + off.stderr).toBe(1);
+      console.log(`offboard --terminate-sessions without pg_signal_backend reported in ${offMs} ms`);
       expect(offMs, 'offboard reported within 10 s').toBeLessThan(10_000);
       const offOut = JSON.parse(off.stdout) as { rotated: string[]; failed: string[]; results: Result[] };
       expect(offOut.rotated).toEqual([]);
@@ -85,6 +86,7 @@ describe('permanent errors fail fast, transient ones are retried (worker, Postgr
       t0 = Date.now();
       const ghost = await fx.cli(['--config', path, 'rotate', 'pe-ghost', '--wait', '--json'], env);
       expect(ghost.code, ghost.stdout + ghost.stderr).toBe(1);
+      console.log(`rotate --wait of a missing role reported in ${Date.now() - t0} ms`);
       expect(Date.now() - t0, 'rotate --wait reported within 10 s').toBeLessThan(10_000);
       const ghostOut = (JSON.parse(ghost.stdout) as { results: Result[] }).results[0];
       expect(ghostOut?.error?.message).toMatch(/pe-ghost.*does not exist on target main/);

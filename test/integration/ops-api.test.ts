@@ -222,4 +222,35 @@ describe('HTTP API', () => {
     expect(logs).not.toContain(WRONG_TOKEN);
     expect((await call('GET', '/healthz')).status).toBe(200);
   });
+
+  it('the Authorization scheme is case-insensitive (RFC 9110 §11.1): bearer and BEARER work like Bearer', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      const res = await call('GET', '/v1/accounts', { headers: { authorization: `${scheme} ${OPS_TOKEN}` } });
+      expect(res.status, `${scheme}: ${res.text}`).toBe(200);
+    }
+    // The token itself stays case-sensitive.
+    expect((await call('GET', '/v1/accounts', { headers: { authorization: `bearer ${OPS_TOKEN.toUpperCase()}` } })).status).toBe(401);
+  });
+
+  it('offboarding a principal nobody names is 404 naming it, changes nothing and is not recorded as an offboarding; allowNone accepts it', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const before = [await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map((v) => v?.rotationId);
+    const requestedBefore = (await auditRows('offboard.requested')).length;
+    const typo = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie' }) });
+    expect(typo.status, typo.text).toBe(404);
+    expect(typo.json?.error).toMatch(/unknown principal "alcie"/);
+    for (const principal of ['', '   ']) {
+      const blank = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal }) });
+      expect(blank.status, blank.text).toBe(404);
+      expect(blank.json?.error).toMatch(/principal is empty/);
+    }
+    const blankAllowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: '', allowNone: true }) });
+    expect(blankAllowed.status).toBe(404);
+    expect((await auditRows('offboard.requested')).length).toBe(requestedBefore);
+
+    const allowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie', allowNone: true }) });
+    expect(allowed.status, allowed.text).toBe(200);
+    expect(allowed.json).toMatchObject({ principal: 'alcie', rotated: [], failed: [] });
+    expect([await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map((v) => v?.rotationId)).toEqual(before);
+  });
 });

@@ -47,6 +47,8 @@ beforeAll(async () => {
   server = startPgServer({ label: 'audit', binDir: '/usr/lib/postgresql/15/bin', port: await freePort(), settings: { idle_in_transaction_session_timeout: '5min' } });
   fx = await createPgFixture(server);
   app = await fx.createRole(`app_${fx.suffix}`, { password: 'initial-password-not-managed-1' });
+  // A well-kept application login has a connection limit (step 7); one test removes it.
+  await asSuper('postgres', `ALTER ROLE ${app} CONNECTION LIMIT 20`);
   await asSuper(
     fx.targetDb,
     'CREATE TABLE public.orders (id int, customer text)',
@@ -68,11 +70,13 @@ describe('pgrotate audit', () => {
     const { code, report } = await audit('rotator', ['public.orders']);
     expect(report.admin).toEqual({ role: fx.rotator, superuser: false });
     expect(report.findings.filter((f) => f.subject === app)).toEqual([]);
-    for (const check of ['statement-logging', 'idle-timeout', 'password-encryption', 'row-level-security', 'md5-password', 'hba-rules']) expect(find(report, check), check).toEqual([]);
+    for (const check of ['statement-logging', 'idle-timeout', 'password-encryption', 'row-level-security', 'md5-password', 'hba-rules', 'connection-limit', 'pgaudit']) expect(find(report, check), check).toEqual([]);
     expect(find(report, 'superuser')).toEqual([expect.objectContaining({ subject: 'postgres', severity: 'medium' })]);
     // The admin's own CREATEROLE is what pgrotate needs: information, not a problem.
     expect(find(report, 'privileged-role', fx.rotator)).toEqual([expect.objectContaining({ severity: 'info' })]);
-    expect(report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password']);
+    expect(find(report, 'own-login', fx.rotator)[0]?.message).toMatch(/pgrotate's admin and state login is not rotated/);
+    // shared_preload_libraries is superuser-only, so the checks that read it say they could not run.
+    expect(report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password', 'password-policy', 'pgaudit']);
     expect(report.notChecked[0]?.reason).toMatch(/superuser/);
     const inventory = report.roles.find((r) => r.name === app);
     expect(inventory).toMatchObject({ managed: true, account: 'app', credentialAgeDays: 0, attributes: [] });
@@ -108,6 +112,7 @@ describe('pgrotate audit', () => {
       `ALTER SYSTEM SET log_min_duration_statement = 0`,
       `ALTER SYSTEM SET idle_in_transaction_session_timeout = 0`,
       `ALTER SYSTEM SET password_encryption = 'md5'`,
+      `ALTER ROLE ${app} CONNECTION LIMIT -1`,
     );
     // Lines that never match a real client (TEST-NET addresses), so they change nothing but the report.
     const hba = join(server.dataDir, 'pg_hba.conf');
@@ -131,14 +136,25 @@ describe('pgrotate audit', () => {
       expect(sev('row-level-security', 'public.customers')).toEqual(['high']);
       expect(sev('row-level-security', 'public.orders')).toEqual([]);
       expect(sev('row-level-security', 'public.missing')).toEqual(['low']);
+      // The guide's steps 4, 5 and 7, and pgrotate's own login that nothing rotates.
+      expect(sev('connection-logging', 'log_connections')).toEqual(['medium']);
+      expect(sev('connection-logging', 'log_disconnections')).toEqual(['medium']);
+      expect(sev('pgaudit', 'shared_preload_libraries')).toEqual(['medium']);
+      expect(sev('password-policy', 'shared_preload_libraries')).toEqual(['low']);
+      expect(sev('connection-limit', app)).toEqual(['low']);
+      expect(find(report, 'connection-limit', app)[0]?.message).toMatch(/max_connections = \d+/);
+      expect(sev('own-login', fx.rotator)).toEqual(['medium']);
+      // Audited as the superuser here: the rotator is only the state login, postgres the admin login.
+      expect(find(report, 'own-login', fx.rotator)[0]?.message).toMatch(/pgrotate's state login is not rotated/);
+      expect(find(report, 'own-login', 'postgres')[0]?.message).toMatch(/pgrotate's admin login is not rotated/);
       const hbaFindings = find(report, 'hba-rules').filter((f) => f.subject.includes(`nobody_${s}`));
       expect(hbaFindings.map((f) => f.severity).sort()).toEqual(['critical', 'high', 'medium']);
       for (const f of report.findings) {
         expect(f.fix.length).toBeGreaterThan(0);
         expect(f.fix).not.toContain('\n');
       }
-      // The managed role stays clean: its password is SCRAM and pgrotate rotates it.
-      expect(report.findings.filter((f) => f.subject === app)).toEqual([]);
+      // The managed role stays clean but for its removed connection limit: its password is SCRAM and pgrotate rotates it.
+      expect(report.findings.filter((f) => f.subject === app).map((f) => f.check)).toEqual(['connection-limit']);
       expect(report.counts.critical).toBeGreaterThanOrEqual(2);
       expect(code).toBe(1);
       expect((await audit('superuser', ['public.orders'], ['--fail-on', 'critical'])).code).toBe(1);
@@ -147,7 +163,7 @@ describe('pgrotate audit', () => {
       const limited = await audit('rotator', ['public.customers']);
       expect(find(limited.report, 'superuser', `su_${s}`)).toHaveLength(1);
       expect(find(limited.report, 'md5-password')).toEqual([]);
-      expect(limited.report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password']);
+      expect(limited.report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password', 'password-policy', 'pgaudit']);
 
       // Text output: severity, subject and the fix line; no password from the setup.
       const { path, env } = auditConfig('superuser', ['public.customers']);
@@ -164,6 +180,7 @@ describe('pgrotate audit', () => {
         'postgres',
         ...['log_statement', 'log_min_duration_statement', 'password_encryption'].map((g) => `ALTER SYSTEM RESET ${g}`),
         `ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'`,
+        `ALTER ROLE ${app} CONNECTION LIMIT 20`,
         'SELECT pg_reload_conf()',
       );
       writeFileSync(hba, readFileSync(hba, 'utf8').split('\n').filter((l) => !l.includes(`nobody_${s}`)).join('\n'));

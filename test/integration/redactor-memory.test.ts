@@ -108,6 +108,7 @@ describe.each(['file', 'vault'] as const)('the redactor and the heap forget fini
       outcomes: Record<string, number>;
       snapshot: string;
     };
+    console.log(`${store}: redactor size ${summary.baseline} before, at most ${summary.inFlightMax} during, ${summary.after} after ${ROUNDS * 4} rotations`);
     expect(summary.outcomes).toEqual({ succeeded: ROUNDS * 4 });
     // Nothing of the 200 rotations stays; while they ran, at most a few secrets per rotation in flight.
     expect(summary.after).toBe(summary.baseline);
@@ -136,6 +137,7 @@ describe.each(['file', 'vault'] as const)('the redactor and the heap forget fini
     expect(heap).toContain('rm-alt');
     // ...but none of the passwords, and neither do the child's logs.
     const inHeap = [...passwords].filter((p) => heap.includes(p));
+    console.log(`${store}: heap snapshot ${Math.round(heap.length / 1e6)} MB, ${inHeap.length} of ${passwords.size} passwords found in it`);
     expect(inHeap, `${inHeap.length} of ${passwords.size} passwords are still in the heap`).toEqual([]);
     expect([...passwords].filter((p) => logs.includes(p))).toEqual([]);
   });

@@ -7,14 +7,23 @@ import { AzureKeyVaultProvider } from '../../providers/azure-key-vault-provider.
 import { parseSecretText, type SecretValue } from '../../providers/secret-provider.js';
 import { Redactor } from '../../src/logging/redactor.js';
 import type { ConformanceHarness } from '../conformance/provider-conformance.js';
+import type { LowkeyStartFailure } from '../services/lowkey-vault-service.js';
 import type { LowkeyVaultInfo } from '../support/lowkey-vault-server.js';
 import { service } from '../support/provided.js';
 
 // What the Lowkey Vault tests share: the running emulator, a provider on it, and a plain SDK
 // client that reads secrets the way applications do (latest version, no pgrotate code).
+// Part of `npm test`; the emulator is started once per run by test/services/lowkey-vault-service.ts.
 
+/** The running emulator; throws the startup error (with the emulator's output) when it did not start. */
 export function lowkey(): LowkeyVaultInfo {
-  return service<LowkeyVaultInfo>('lowkey');
+  return lowkeyInfoOrThrow(service<LowkeyVaultInfo | LowkeyStartFailure>('lowkey'));
+}
+
+/** The emulator's facts, or an error carrying why it did not start. */
+export function lowkeyInfoOrThrow(info: LowkeyVaultInfo | LowkeyStartFailure): LowkeyVaultInfo {
+  if ('startupError' in info) throw new Error(`Lowkey Vault was expected but did not start: ${info.startupError}`);
+  return info;
 }
 
 /** The provider's config entry as a user would write it for Lowkey Vault. */

@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { freePort } from './free-port.js';
 
 // Starts a real Lowkey Vault (an Azure Key Vault emulator, a Spring Boot jar) on free loopback
-// ports. The jar comes from scripts/install/50-lowkey-vault.sh, or from LOWKEY_VAULT_JAR. Its
-// https certificate is its own; it is fetched and written to a PEM file that tests pass as caFile.
+// ports. The jar comes from scripts/install/50-lowkey-vault.sh (LOWKEY_VAULT_JAR, the cached jar,
+// or a build from ../shared/tools/lowkey-vault). Its https certificate is its own; it is fetched
+// and written to a PEM file that tests pass as caFile.
 
 export interface LowkeyVaultInfo {
   /** https://localhost:<port> (the name the emulator's certificate and default vault carry). */
@@ -16,6 +17,8 @@ export interface LowkeyVaultInfo {
   caFile: string;
   /** Lowkey Vault accepts any bearer token. */
   token: string;
+  /** Plain-http port of its token/metadata API (/metadata/default-cert/lowkey-vault.p12, password changeit). */
+  tokenPort: number;
   pid: number;
 }
 
@@ -33,20 +36,42 @@ export function findLowkeyJar(): string | null {
   return existsSync(cached) ? cached : null;
 }
 
-/** A Java new enough for current Lowkey Vault releases (25), else whatever `java` is on PATH. */
+const REQUIRED_JAVA = 25;
+
+/**
+ * A Java new enough for Lowkey Vault 7.x (25), chosen like ../shared/tools/lowkey-vault/build.sh
+ * does: LOWKEY_VAULT_JAVA_HOME (or LOWKEY_JAVA_HOME), JAVA_HOME, then any JDK under /usr/lib/jvm;
+ * else `java` on PATH (an older one fails at startup with UnsupportedClassVersionError, which the
+ * startup error then shows).
+ */
 export function findJava(): string {
-  for (const home of [process.env.LOWKEY_JAVA_HOME, '/usr/lib/jvm/temurin-25-jdk-amd64']) {
-    if (home && existsSync(join(home, 'bin', 'java'))) return join(home, 'bin', 'java');
+  const jvmDir = '/usr/lib/jvm';
+  const installed = existsSync(jvmDir) ? readdirSync(jvmDir).sort().reverse().map((d) => join(jvmDir, d)) : [];
+  for (const home of [process.env.LOWKEY_VAULT_JAVA_HOME, process.env.LOWKEY_JAVA_HOME, process.env.JAVA_HOME, ...installed]) {
+    if (home && existsSync(join(home, 'bin', 'java')) && javaMajor(home) >= REQUIRED_JAVA) return join(home, 'bin', 'java');
   }
   return 'java';
 }
 
-/** Start Lowkey Vault and wait until it serves https; throws with the reason when it cannot. */
-export async function startLowkeyVault(): Promise<LowkeyVaultServer> {
+/** Major version from a JDK's `release` file (JAVA_VERSION="25.0.1"), or 0. */
+function javaMajor(home: string): number {
+  try {
+    const m = /^JAVA_VERSION="(\d+)/m.exec(readFileSync(join(home, 'release'), 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Start Lowkey Vault and wait until it serves https; throws with the reason, including the
+ * emulator's own output, when it cannot. A loaded machine can need a minute for Spring Boot.
+ */
+export async function startLowkeyVault(timeoutMs = Number(process.env.PGROTATE_LOWKEY_START_TIMEOUT_MS ?? 180_000)): Promise<LowkeyVaultServer> {
   const jar = findLowkeyJar();
   if (!jar) {
     throw new Error(
-      `Lowkey Vault is not installed: no jar at ${join(LOWKEY_CACHE_DIR, 'lowkey-vault-app.jar')} and LOWKEY_VAULT_JAR is not set (scripts/install/50-lowkey-vault.sh explains why)`,
+      `Lowkey Vault is not installed: no jar at ${process.env.LOWKEY_VAULT_JAR || join(LOWKEY_CACHE_DIR, 'lowkey-vault-app.jar')}; run scripts/install/50-lowkey-vault.sh (it builds one from ../shared/tools/lowkey-vault, or says how to get a release jar)`,
     );
   }
   const port = await freePort();
@@ -63,6 +88,8 @@ export async function startLowkeyVault(): Promise<LowkeyVaultServer> {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  let spawnError: Error | null = null;
+  child.on('error', (err) => (spawnError = err));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -79,16 +106,20 @@ export async function startLowkeyVault(): Promise<LowkeyVaultServer> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + timeoutMs;
   let pem: string | null = null;
   while (!pem) {
+    if (spawnError) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`Lowkey Vault could not be started (${findJava()} -jar ${jar}): ${(spawnError as Error).message}`);
+    }
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`Lowkey Vault exited with code ${child.exitCode} during startup:\n${output.slice(-3_000)}`);
+      throw new Error(`Lowkey Vault (${jar}) exited with code ${child.exitCode} during startup; its output:\n${output.slice(-3_000)}`);
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`Lowkey Vault did not answer on port ${port} within 120 s:\n${output.slice(-3_000)}`);
+      throw new Error(`Lowkey Vault did not answer on port ${port} within ${Math.round(timeoutMs / 1000)} s; its output:\n${output.slice(-3_000)}`);
     }
     pem = await serverCertificate(port).catch(() => null);
     if (pem && !(await pingOk(port, pem))) pem = null;
@@ -96,7 +127,7 @@ export async function startLowkeyVault(): Promise<LowkeyVaultServer> {
   }
   const caFile = join(dir, 'lowkey-ca.pem');
   writeFileSync(caFile, pem);
-  return { vaultUrl: `https://localhost:${port}`, caFile, token: 'lowkey-accepts-any-token', pid: child.pid ?? -1, stop };
+  return { vaultUrl: `https://localhost:${port}`, caFile, token: 'lowkey-accepts-any-token', tokenPort, pid: child.pid ?? -1, stop };
 }
 
 /** The PEM of the certificate the server presents. */

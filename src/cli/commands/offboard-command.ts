@@ -11,11 +11,14 @@ export interface OffboardArgs {
   json: boolean;
   /** How long to wait for queued rotations. */
   timeoutMs: number;
+  /** Accept a principal no account or group names (scripted offboarding of everyone who leaves). */
+  allowNone?: boolean;
 }
 
 /**
  * `pgrotate offboard PRINCIPAL [--terminate-sessions]`: rotate now every account the principal
- * could have seen (directly or through a group). With a queue configured the rotations go to
+ * could have seen (directly or through a group). A principal nobody names is refused (exit 2)
+ * unless --allow-none. With a queue configured the rotations go to
  * the workers ahead of scheduled work and this waits for them; otherwise they run here. Exits
  * 1 unless every affected account was rotated.
  */
@@ -30,6 +33,7 @@ export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): 
     timeoutMs: args.timeoutMs,
     progress,
     env: io.env,
+    allowNone: args.allowNone ?? false,
   });
   const { results, rotated, failed } = await started.done;
   const sessionsEnded = results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0);

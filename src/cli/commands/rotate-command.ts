@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { App } from '../../app/app-context.js';
 import type { AccountConfig } from '../../config/config-schema.js';
-import { ExitCode, PgrotateError } from '../../errors.js';
+import { ExitCode, UsageError } from '../../errors.js';
 import type { RotationResult } from '../../rotation/rotation-engine.js';
 import { rotationResultJson } from '../../rotation/rotation-result-json.js';
 import { submitRequest } from '../../../jobs/request-submitter.js';
@@ -33,7 +33,7 @@ export function requester(env: NodeJS.ProcessEnv): string {
 /** `pgrotate rotate ACCOUNT... | --all`. */
 export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Promise<number> {
   if (args.all === args.accounts.length > 0) {
-    throw new PgrotateError('rotate: name one or more accounts, or --all (not both)');
+    throw new UsageError('rotate: name one or more accounts, or --all (not both)');
   }
   const accounts: AccountConfig[] = args.all ? app.config.accounts : args.accounts.map((n) => app.account(n));
   // With workers configured the request goes to them (a dry run changes nothing, so it stays here).

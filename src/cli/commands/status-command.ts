@@ -20,7 +20,9 @@ export async function accountStatuses(app: App) {
       oldCredentialExpiresAt: s?.oldCredentialExpiresAt ?? null,
       nextDueAt: s?.nextDueAt ?? null,
       lastStatus: s?.lastStatus ?? 'never-rotated',
-      lastError: s?.lastError ?? null,
+      // Scrubbed again on the way out: a row written by another process (or an older version)
+      // may hold a value that this process knows to be secret.
+      lastError: s?.lastError ? app.redactor.scrub(s.lastError) : null,
       consecutiveFailures: s?.consecutiveFailures ?? 0,
       warnings: s?.warnings ?? [],
       rotationInProgress: running.has(a.name),

