@@ -5,22 +5,27 @@ import { expectCurrentLogsIn } from '../support/invariants.js';
 import { eventually, startWorker, stateClient, testQueue, waitForAccounts, writeJobsConfig, type WorkerProcess } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { restartPgServer, startPgServer, stopPgServer, type PgServerInfo } from '../support/pg-server.js';
+import { restartRedisServer, startRedisServer, stopRedisServer, type RedisServerInfo } from '../support/redis-server.js';
 
 // Found by the chaos run (issue 19): `rotate --wait` on the PostgreSQL queue backend exited 1
 // with `connect ECONNREFUSED` and no result when PostgreSQL restarted while it waited, although
-// the workers went on and finished the rotation. A wait rides out the restart and reports what
-// happened. The server is this test's own, since it is restarted.
+// the workers went on and finished the rotation; on Redis without persistence, a restart lost the
+// request's jobs and the wait (an offboarding's too) ran out its whole timeout. A wait rides out
+// the restart, queues again what was lost, and reports what happened. The servers are this
+// test's own, since they are restarted.
 
 describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => {
   let server: PgServerInfo;
   let fx: PgFixture;
   let worker: WorkerProcess | null = null;
+  let redis: RedisServerInfo | null = null;
   beforeAll(async () => {
     server = startPgServer({ label: 'waitrestart', binDir: process.env.PGROTATE_PG15_BIN ?? '/usr/lib/postgresql/15/bin', port: await freePort() });
     fx = await createPgFixture(server);
   }, 120_000);
   afterAll(async () => {
     await worker?.stop();
+    if (redis) await stopRedisServer(redis);
     await fx?.cleanup().catch(() => undefined);
     if (server) stopPgServer(server);
   });
@@ -47,5 +52,24 @@ describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => 
     const result = (JSON.parse(r.stdout) as { results: Array<{ account: string; outcome: string }> }).results[0];
     expect(result).toMatchObject({ account: 'wr', outcome: 'succeeded' });
     await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/wr');
+  }, 180_000);
+
+  it('Redis restarted empty while a request waits: the lost jobs are queued again and the wait reports the outcome', async () => {
+    await worker?.stop();
+    worker = null;
+    redis = await startRedisServer(await freePort());
+    const role = await fx.createRole(`wq_${fx.suffix}`);
+    const { path, env } = writeJobsConfig(fx, { accounts: [{ name: 'wq', target: 'main', role, provider: 'local', secret: 'pg/wq' }] }, { queue: testQueue('redis', redis) });
+    // No worker yet: the job sits in Redis until Redis is restarted without it.
+    const waiting = fx.cliProcess(['--config', path, 'rotate', 'wq', '--wait', '--json'], env);
+    await new Promise((r) => setTimeout(r, 4000));
+    await restartRedisServer(redis, 500);
+    worker = startWorker(fx, path, env);
+    const outcome = await Promise.race([waiting, new Promise<null>((r) => setTimeout(() => r(null), 90_000))]);
+    expect(outcome, 'the wait did not end within 90 s').not.toBeNull();
+    const r = outcome as Awaited<typeof waiting>;
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${worker.output().slice(-3000)}`).toBe(0);
+    expect((JSON.parse(r.stdout) as { results: Array<{ account: string; outcome: string }> }).results[0]).toMatchObject({ account: 'wq', outcome: 'succeeded' });
+    await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/wq');
   }, 180_000);
 });
