@@ -449,3 +449,21 @@ export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAcco
     }).catch(() => undefined);
   }
 }
+
+/**
+ * Undo whatever an account fault may have left behind (one whose own clean-up met a restart):
+ * reject lines, NOLOGIN, connection limits, an expiry in the past on a single-user role.
+ */
+export async function healAccounts(env: FaultEnv, accounts: ChaosAccount[]): Promise<void> {
+  await hba(env, accounts.flatMap((a) => a.roles), false);
+  await withSu(env, async (c) => {
+    for (const a of accounts) {
+      for (const role of a.roles) await c.query(`ALTER ROLE ${quoteIdent(role)} LOGIN CONNECTION LIMIT -1`);
+      if (a.strategy === 'single-user') {
+        const role = a.roles[0] as string;
+        const past = (await c.query<{ past: boolean }>('SELECT rolvaliduntil < now() AS past FROM pg_roles WHERE rolname = $1', [role])).rows[0]?.past;
+        if (past) await c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL 'infinity'`);
+      }
+    }
+  });
+}

@@ -52,6 +52,8 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
     while (running) {
       for (const a of opts.accounts) {
         if (!running) break;
+        // Paced per account, whatever the answer (a refused connection comes back at once).
+        await sleep(opts.pauseMs);
         const readAt = Date.now();
         const cur = await opts.sampler.current(a).catch(() => null);
         stats.reads++;
@@ -73,9 +75,7 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
         stats.refused++;
         if (!outageSince.has(a.name)) outageSince.set(a.name, loginAt);
         refusals.push({ account: a.name, role: cur.username, rotationId: cur.rotationId ?? null, readAt, loginAt });
-        await sleep(opts.pauseMs);
       }
-      await sleep(opts.pauseMs);
     }
   })();
 
