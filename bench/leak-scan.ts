@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -78,25 +78,35 @@ function encodedForms(password: string): string[] {
   return [...new Set([password, json, go])];
 }
 
+/** Polynomial hash of text[from, from + k) (mod 2^32). */
+function hashAt(text: string, from: number, k: number): number {
+  let h = 0;
+  for (let j = 0; j < k; j++) h = (Math.imul(h, HASH_BASE) + text.charCodeAt(from + j)) >>> 0;
+  return h;
+}
+const HASH_BASE = 257;
+
 /**
- * A matcher for many needles at once: an index on each needle's first characters, so a text is
- * walked once per distinct prefix length instead of once per password. Every needle is also
- * looked for in its escaped forms; hits are reported as the original password.
+ * A matcher for many needles at once: a rolling hash of each needle's first characters, so a
+ * text is walked once per distinct prefix length (without a string per position) instead of
+ * once per password; a hash hit is confirmed by comparing the text. Every needle is also looked
+ * for in its escaped forms; hits are reported as the original password.
  */
 class NeedleSet {
-  private readonly byPrefix = new Map<string, Array<{ form: string; password: string }>>();
-  private readonly prefixLengths = new Set<number>();
+  /** Per prefix length: prefix hash → the forms with that prefix. */
+  private readonly byLength = new Map<number, Map<number, Array<{ form: string; password: string }>>>();
 
   constructor(needles: Iterable<string>) {
     for (const password of new Set(needles)) {
       if (password.length < 8) continue; // too short to search without false alarms; no policy allows it
       for (const form of encodedForms(password)) {
         const k = Math.min(PREFIX, form.length);
-        const key = form.slice(0, k);
-        this.prefixLengths.add(k);
-        const list = this.byPrefix.get(key) ?? [];
+        const index = this.byLength.get(k) ?? new Map<number, Array<{ form: string; password: string }>>();
+        this.byLength.set(k, index);
+        const h = hashAt(form, 0, k);
+        const list = index.get(h) ?? [];
         list.push({ form, password });
-        this.byPrefix.set(key, list);
+        index.set(h, list);
       }
     }
   }
@@ -104,12 +114,17 @@ class NeedleSet {
   /** Passwords that occur in `text` in any of their forms. */
   find(text: string): Set<string> {
     const hits = new Set<string>();
-    if (this.byPrefix.size === 0) return hits;
-    for (const k of this.prefixLengths) {
-      for (let i = 0; i + k <= text.length; i++) {
-        const list = this.byPrefix.get(text.slice(i, i + k));
-        if (!list) continue;
-        for (const n of list) if (text.startsWith(n.form, i)) hits.add(n.password);
+    for (const [k, index] of this.byLength) {
+      if (text.length < k) continue;
+      // B^(k-1), to take the leaving character out of the rolling hash.
+      let top = 1;
+      for (let j = 1; j < k; j++) top = Math.imul(top, HASH_BASE) >>> 0;
+      let h = hashAt(text, 0, k);
+      for (let i = 0; ; i++) {
+        const list = index.get(h);
+        if (list) for (const n of list) if (text.startsWith(n.form, i)) hits.add(n.password);
+        if (i + k >= text.length) break;
+        h = (Math.imul((h - Math.imul(text.charCodeAt(i), top)) >>> 0, HASH_BASE) + text.charCodeAt(i + k)) >>> 0;
       }
     }
     return hits;
@@ -132,9 +147,21 @@ export async function scanForLeaks(input: LeakScanInput): Promise<LeakScanResult
     report(where, set.find(text));
   };
 
-  if (input.pgLogFile) scanText(`pg log ${input.pgLogFile}`, readIfExists(input.pgLogFile));
-  for (const file of input.logFiles ?? []) scanText(`log ${file}`, readIfExists(file));
-  if (input.baoAuditFile) scanText(`bao audit ${input.baoAuditFile}`, readIfExists(input.baoAuditFile));
+  // Files are read in chunks: an hour of chaos leaves an OpenBao audit log larger than the
+  // longest string V8 can hold.
+  const scanFile = (where: string, file: string) => {
+    const hits = new Set<string>();
+    let chars = 0;
+    for (const chunk of fileChunks(file)) {
+      chars += chunk.fresh;
+      for (const h of everywhere.find(chunk.text)) hits.add(h);
+    }
+    searched.push(`${where} (${chars} chars)`);
+    report(where, hits);
+  };
+  if (input.pgLogFile) scanFile(`pg log ${input.pgLogFile}`, input.pgLogFile);
+  for (const file of input.logFiles ?? []) scanFile(`log ${file}`, file);
+  if (input.baoAuditFile) scanFile(`bao audit ${input.baoAuditFile}`, input.baoAuditFile);
 
   for (const db of input.pgConnections ?? []) await scanDatabase(db, scanText);
   if (input.redis) await scanRedis(input.redis, scanText);
@@ -152,8 +179,32 @@ export async function scanForLeaks(input: LeakScanInput): Promise<LeakScanResult
   return { leaks: unique.length, findings: unique, searched };
 }
 
-function readIfExists(file: string): string {
-  return existsSync(file) ? readFileSync(file, 'latin1') : '';
+const CHUNK_BYTES = 64 * 1024 * 1024;
+/** Longer than any escaped form of a password, so none is cut in two between chunks. */
+const CHUNK_OVERLAP = 4096;
+
+/**
+ * A file's text (latin1) in chunks of 64 MiB, each starting with the last 4 KiB of the one
+ * before; `fresh` is how many characters of the chunk were not in the one before.
+ */
+export function* fileChunks(file: string): Generator<{ text: string; fresh: number }> {
+  if (!existsSync(file)) return;
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    let carry = '';
+    let pos = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK_BYTES, pos);
+      if (n <= 0) break;
+      pos += n;
+      const text = carry + buf.toString('latin1', 0, n);
+      yield { text, fresh: n };
+      carry = text.slice(-CHUNK_OVERLAP);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function scanDatabase(db: LeakScanPg, scanText: (where: string, text: string) => void): Promise<void> {

@@ -34,6 +34,8 @@ export interface JobOutcome {
 
 export class RotationQueue {
   readonly queue: AnyQueue<RotationJobData, RunResult>;
+  /** The requests this producer queued, so a wait can queue again what the queue lost. */
+  private readonly submitted = new Map<string, { name: string; data: RotationJobData; opts: JobsOptions }>();
 
   constructor(
     backend: QueueBackend,
@@ -65,6 +67,7 @@ export class RotationQueue {
       opts: { ...this.base(), jobId: requestJobId(req.kind, account), priority: PRIORITY[req.kind], removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } },
     }));
     await this.queue.addBulk(jobs);
+    for (const j of jobs) this.submitted.set(j.opts.jobId, j);
     return jobs.map((j) => j.opts.jobId);
   }
 
@@ -87,14 +90,32 @@ export class RotationQueue {
     );
   }
 
-  /** Poll until every job completed or failed (or the timeout passed); returns the last outcomes. */
+  /**
+   * Poll until every job completed or failed (or the timeout passed); returns the last outcomes.
+   * The queue's database or Redis restarting does not end the wait: the workers go on with the
+   * jobs, so the poll is retried until the timeout (found by the chaos run).
+   */
   async waitFor(ids: string[], timeoutMs: number, onProgress?: (done: number, total: number) => void): Promise<JobOutcome[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const out = await this.outcomes(ids);
+      let out: JobOutcome[];
+      try {
+        out = await this.outcomes(ids);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       const done = out.filter((o) => o.state === 'completed' || o.state === 'failed').length;
       onProgress?.(done, ids.length);
       if (done === ids.length || Date.now() > deadline) return out;
+      // A Redis without persistence that restarted has lost the queued jobs: queue them again,
+      // same id and request time (the worker skips one a later rotation already did; found by
+      // the chaos run: an offboarding waited out its whole timeout).
+      for (const o of out) {
+        const job = o.state === 'missing' ? this.submitted.get(o.id) : undefined;
+        if (job) await this.queue.add(job.name, job.data, job.opts).catch(() => undefined);
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -1,6 +1,7 @@
 import type { App } from '../src/app/app-context.js';
 import type { AccountConfig } from '../src/config/config-schema.js';
 import { ConfigError, messageOf } from '../src/errors.js';
+import { failpoint } from '../src/rotation/failpoint.js';
 import { RotationEngine, type RotationResult } from '../src/rotation/rotation-engine.js';
 import { rotationResultJson, type RotationResultJson } from '../src/rotation/rotation-result-json.js';
 import { nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
@@ -79,7 +80,13 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
     // A resumed rotation may have started before this request (its password may be one the
     // offboarded person saw) or without ending sessions: then the request still needs its own.
     if (result.outcome === 'succeeded' && result.resumed && result.rotationId && req.kind !== 'scheduled') {
-      if (!(await satisfiedBy(app.state, account.name, req, result.rotationId))) result = await engine.rotate(account, opts);
+      if (!(await satisfiedBy(app.state, account.name, req, result.rotationId))) {
+        const resumedRun = result;
+        result = await engine.rotate(account, opts);
+        // The resumed rotation ran with this request's --terminate-sessions: the sessions it ended
+        // were ended for this request, and the report must count them (found by the chaos run).
+        if (resumedRun.sessionsEnded !== null && result.sessionsEnded !== null) result.sessionsEnded += resumedRun.sessionsEnded;
+      }
     }
   } finally {
     await slot.release();
@@ -196,6 +203,8 @@ export async function coolDown(app: App, f: GaveUp): Promise<Date> {
     [account, cooldownMs, message, scheduled],
   );
   const next = res.rows[0]?.next ?? new Date(Date.now() + cooldownMs);
+  // Test-only: the chaos harness kills a worker here, with the account marked failed and no audit event yet.
+  await failpoint('recording-failure', account);
   await app.state.audit({ account, kind: 'rotation.gave-up', actor, detail: { error: message, attempts, permanent, retryAt: next.toISOString() } });
   if (permanent) {
     app.log.error({ account, attempts, retryAt: next, error: message }, 'rotation failed with an error that retrying cannot fix; not retried until the cool-down');

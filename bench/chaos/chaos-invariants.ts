@@ -127,3 +127,58 @@ export async function checkNoOverlap(state: pg.ClientConfig, schema: string): Pr
     await c.end();
   }
 }
+
+/**
+ * What pgrotate reported against what the providers hold (the round-end half of "a reported
+ * outcome matches reality"): every rotation recorded as succeeded had its value made the
+ * provider's current; for every account with nothing running, the state's last rotation is the
+ * provider's current value, and `status --json` names the role that value belongs to.
+ */
+export async function checkReportedState(
+  state: pg.ClientConfig,
+  schema: string,
+  accounts: ChaosAccount[],
+  sampler: ProviderSampler,
+  running: Set<string>,
+  statusJson: string,
+): Promise<string[]> {
+  const c = new pg.Client({ ...state, application_name: 'chaos-check' });
+  c.on('error', () => undefined);
+  await c.connect();
+  const violations: string[] = [];
+  try {
+    const succeeded = (await c.query<{ account: string; id: string }>(`SELECT account, id FROM "${schema}".rotations WHERE status = 'succeeded'`)).rows;
+    for (const r of succeeded) {
+      if (!sampler.seenCurrent(r.account).has(r.id)) violations.push(`R account ${r.account}: rotation ${r.id} is recorded as succeeded, but its value never became the provider's current`);
+    }
+    const last = new Map(
+      (await c.query<{ name: string; id: string | null }>(`SELECT name, last_rotation_id AS id FROM "${schema}".accounts`)).rows.map((r) => [r.name, r.id] as const),
+    );
+    let status: Map<string, { activeRole: string | null; rotationInProgress: boolean }> | null = null;
+    try {
+      const doc = JSON.parse(statusJson) as { accounts: Array<{ name: string; activeRole: string | null; rotationInProgress: boolean }> };
+      status = new Map(doc.accounts.map((a) => [a.name, a]));
+    } catch {
+      violations.push('R status --json did not print a JSON document');
+    }
+    for (const a of accounts) {
+      if (running.has(a.name)) continue;
+      const lastId = last.get(a.name) ?? null;
+      let cur = await sampler.current(a);
+      for (let i = 0; i < 5 && !cur && lastId; i++) {
+        await new Promise((r) => setTimeout(r, 500)); // the provider recovering from a fault
+        cur = await sampler.current(a);
+      }
+      if (lastId && cur?.rotationId !== lastId) {
+        violations.push(`R account ${a.name}: the state records rotation ${lastId} as the last one, the provider's current is from ${cur?.rotationId ?? 'no rotation'}`);
+      }
+      const s = status?.get(a.name);
+      if (status && !s) violations.push(`R account ${a.name}: missing from status --json`);
+      if (s && cur && lastId && s.activeRole !== cur.username) violations.push(`R account ${a.name}: status --json says the active role is ${s.activeRole}, the provider's current is for ${cur.username}`);
+      if (s?.rotationInProgress) violations.push(`R account ${a.name}: status --json shows a rotation in progress, the state has none running`);
+    }
+  } finally {
+    await c.end();
+  }
+  return violations;
+}

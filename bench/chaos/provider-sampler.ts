@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 export interface Credential {
   username: string;
   password: string;
+  /** The rotation that wrote the value (absent on values pgrotate did not write). */
+  rotationId?: string;
 }
 
 export interface HeldValues {
@@ -31,17 +33,30 @@ export interface ProviderSampler {
   all(): Set<string>;
   /** The account's values now (alternating previous included). */
   held(account: SampledAccount): Promise<HeldValues>;
+  /** What an application reads now: the provider's current value (null if none or unreadable). */
+  current(account: SampledAccount): Promise<Credential | null>;
+  /** Rotation ids whose value has been seen as the provider's current (not pending). */
+  seenCurrent(account: string): Set<string>;
 }
 
 /** A sampler over one OpenBao server (KV v2 at `secret/`, pending under pgrotate-pending/) and one file store. */
 export function createProviderSampler(opts: { baoAddress: string; baoToken: string; secretsFile: string; accounts: SampledAccount[] }): ProviderSampler {
   const seen = new Map<string, Set<string>>();
   const readVersions = new Map<string, Set<number>>();
+  const currentIds = new Map<string, Set<string>>();
   const add = (account: string, c: Credential | null) => {
     if (!c) return;
     let set = seen.get(account);
     if (!set) seen.set(account, (set = new Set()));
     set.add(c.password);
+  };
+  /** A value that is or was the provider's current (never a pending one). */
+  const addCurrent = (account: string, c: Credential | null) => {
+    add(account, c);
+    if (!c?.rotationId) return;
+    let set = currentIds.get(account);
+    if (!set) currentIds.set(account, (set = new Set()));
+    set.add(c.rotationId);
   };
 
   const bao = async (path: string): Promise<Record<string, unknown> | null> => {
@@ -80,9 +95,9 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
       const store = readFileStore();
       for (const a of opts.accounts) {
         if (a.provider === 'file') {
-          add(a.name, toCredential(store.current[a.secret]));
+          addCurrent(a.name, toCredential(store.current[a.secret]));
           add(a.name, toCredential(store.pending[a.secret]));
-          add(a.name, toCredential(store.previous[a.secret]));
+          addCurrent(a.name, toCredential(store.previous[a.secret]));
           continue;
         }
         try {
@@ -93,7 +108,7 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
           for (const [v, info] of Object.entries(meta?.versions ?? {})) {
             const version = Number(v);
             if (done.has(version) || info.destroyed || info.deletion_time) continue;
-            add(a.name, await baoValue(`secret/data/${encode(a.secret)}?version=${version}`));
+            addCurrent(a.name, await baoValue(`secret/data/${encode(a.secret)}?version=${version}`));
             done.add(version);
           }
         } catch {
@@ -117,9 +132,19 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
       const current = cur > 0 ? await baoValue(`secret/data/${encode(a.secret)}?version=${cur}`) : null;
       const previous = cur > 1 ? await baoValue(`secret/data/${encode(a.secret)}?version=${cur - 1}`) : null;
       const pending = await baoValue(`secret/data/pgrotate-pending/${encode(a.secret)}`);
-      for (const c of [current, previous, pending]) add(a.name, c);
+      for (const c of [current, previous]) addCurrent(a.name, c);
+      add(a.name, pending);
       return { current, pending, previous };
     },
+    async current(a) {
+      if (a.provider === 'file') return toCredential(readFileStore().current[a.secret]);
+      try {
+        return await baoValue(`secret/data/${encode(a.secret)}`);
+      } catch {
+        return null; // sealed or restarting
+      }
+    },
+    seenCurrent: (account) => new Set(currentIds.get(account) ?? []),
   };
   return sampler;
 }
@@ -137,5 +162,6 @@ function toCredential(value: unknown): Credential | null {
   const o = v as Record<string, unknown>;
   // A single string field holding the JSON (the vault provider reads that form too).
   if (typeof o.value === 'string' && o.password === undefined) return toCredential(o.value);
-  return typeof o.username === 'string' && typeof o.password === 'string' ? { username: o.username, password: o.password } : null;
+  if (typeof o.username !== 'string' || typeof o.password !== 'string') return null;
+  return typeof o.rotationId === 'string' ? { username: o.username, password: o.password, rotationId: o.rotationId } : { username: o.username, password: o.password };
 }

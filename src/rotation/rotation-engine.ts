@@ -158,7 +158,7 @@ export class RotationEngine {
       let plan: Plan | null = null;
       if (rotation) {
         result.resumed = true;
-        rotation = await fence.resume(rotation, opts.requestedBy ?? null);
+        rotation = await fence.resume(rotation, opts.requestedBy ?? null, opts.terminateSessions ?? false);
         log.info({ rotationId: rotation.id, step: rotation.step }, 'resuming unfinished rotation');
       } else {
         plan = await this.preflight(account, provider, opts);

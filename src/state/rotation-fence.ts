@@ -60,15 +60,19 @@ export class RotationFence {
     return rotationFromRow(res.rows[0] as RotationRow);
   }
 
-  /** Count another attempt at a rotation a previous process left unfinished. */
-  async resume(rotation: RotationRecord, actor: string | null): Promise<RotationRecord> {
+  /**
+   * Count another attempt at a rotation a previous process left unfinished. A resumer that asks
+   * to end sessions (an offboarding) has the rest of the rotation do so, and the record says so.
+   */
+  async resume(rotation: RotationRecord, actor: string | null, terminateSessions = false): Promise<RotationRecord> {
     return this.tx(async () => {
       const res = await this.q<RotationRow>(
-        `UPDATE ${this.store.s}.rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL
+        `UPDATE ${this.store.s}.rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL,
+           terminate_sessions = terminate_sessions OR $2
          WHERE id = $1 AND status = 'running' RETURNING *`,
-        [rotation.id],
+        [rotation.id, terminateSessions],
       );
-      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.resumed', actor, detail: { step: rotation.step } });
+      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.resumed', actor, detail: { step: rotation.step, ...(terminateSessions ? { terminateSessions } : {}) } });
       return rotationFromRow(res.rows[0] as RotationRow);
     });
   }

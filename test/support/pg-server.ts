@@ -86,8 +86,16 @@ export function stopPgServer(info: PgServerInfo): void {
   rmSync(join(info.dataDir, '..'), { recursive: true, force: true });
 }
 
-/** Restart in place (the chaos and reconnect tests use it). */
-export function restartPgServer(info: PgServerInfo): void {
-  const res = runAs([join(info.binDir, 'pg_ctl'), '-D', info.dataDir, '-l', info.logFile, '-m', 'fast', '-w', 'restart']);
-  if (res.status !== 0) throw new Error(`pg_ctl restart (${info.label}) failed: ${res.out}`);
+/** Restart in place (the chaos and reconnect tests use it); `downMs` keeps it stopped that long. */
+export function restartPgServer(info: PgServerInfo, opts: { downMs?: number } = {}): void {
+  if (!opts.downMs) {
+    const res = runAs([join(info.binDir, 'pg_ctl'), '-D', info.dataDir, '-l', info.logFile, '-m', 'fast', '-w', 'restart']);
+    if (res.status !== 0) throw new Error(`pg_ctl restart (${info.label}) failed: ${res.out}`);
+    return;
+  }
+  const stop = runAs([join(info.binDir, 'pg_ctl'), '-D', info.dataDir, '-m', 'fast', '-w', 'stop']);
+  if (stop.status !== 0) throw new Error(`pg_ctl stop (${info.label}) failed: ${stop.out}`);
+  spawnSync('sleep', [String(opts.downMs / 1000)]);
+  const start = runAs([join(info.binDir, 'pg_ctl'), '-D', info.dataDir, '-l', info.logFile, '-w', '-t', '60', 'start']);
+  if (start.status !== 0) throw new Error(`pg_ctl start (${info.label}) failed: ${start.out}`);
 }

@@ -1,0 +1,96 @@
+import { PassThrough } from 'node:stream';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInline } from '../../jobs/inline-runner.js';
+import { stateNow } from '../../jobs/state-clock.js';
+import { FileProvider } from '../../providers/file-provider.js';
+import { createApp, type App } from '../../src/app/app-context.js';
+import { loadConfigFile } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { Redactor } from '../../src/logging/redactor.js';
+import { expectCurrentLogsIn } from '../support/invariants.js';
+import { writeJobsConfig } from '../support/jobs-fixture.js';
+import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { pgServer } from '../support/provided.js';
+
+// Found by the chaos run (issue 19, offboard-race): an offboarding first finishes a rotation a
+// crashed process left unfinished, with the offboarding's --terminate-sessions, so that rotation
+// ends the sessions; then it runs its own rotation, which finds none left. The report said
+// "0 sessions ended" although the offboarding had ended the application's session.
+
+describe('offboarding after a crashed rotation: the sessions it ended are reported', () => {
+  let fx: PgFixture;
+  let app: App;
+  let config: { path: string; env: NodeJS.ProcessEnv };
+  const sessions: pg.Client[] = [];
+  beforeAll(async () => {
+    fx = await createPgFixture(pgServer('pg15'));
+    const role = await fx.createRole(`ors_${fx.suffix}`);
+    const su = await fx.superClient();
+    await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
+    await su.end();
+    config = writeJobsConfig(fx, { accounts: [{ name: 'ors', target: 'main', role, provider: 'local', secret: 'pg/ors', exposedTo: ['erin'] }] }, {});
+    const redactor = new Redactor();
+    app = await createApp(loadConfigFile(config.path, config.env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env: config.env });
+    expect((await app.engine.rotate(app.account('ors'))).outcome).toBe('succeeded');
+  });
+  afterAll(async () => {
+    for (const s of sessions) await s.end().catch(() => undefined);
+    await app?.close();
+    await fx?.cleanup();
+  });
+
+  it('counts the session the resumed rotation ended for the request', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const v = await provider.getCurrent('pg/ors');
+    // An application session with the credential the departing person saw.
+    const session = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    session.on('error', () => undefined);
+    await session.connect();
+    sessions.push(session);
+    const pid = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    // A scheduled rotation crashes right after ALTER ROLE (the session stays open).
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(await app.state.runningRotation('ors')).not.toBeNull();
+
+    const requestedAt = await stateNow(app.state);
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    expect(result).toMatchObject({ outcome: 'succeeded', error: null });
+    const su = await fx.superClient(fx.targetDb);
+    const left = (await su.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount;
+    await su.end();
+    expect(left).toBe(0);
+    expect(result?.sessionsEnded).toBe(1);
+    expect(await fx.canLogin(v?.username as string, v?.password as string)).toBe(false);
+    await expectCurrentLogsIn(fx, provider, 'pg/ors');
+  });
+
+  it('a rotation that started after the request and was left unfinished is finished ending the sessions, says so, and satisfies it', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const v = await provider.getCurrent('pg/ors');
+    const session = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    session.on('error', () => undefined);
+    await session.connect();
+    sessions.push(session);
+    const requestedAt = await stateNow(app.state);
+    // A scheduled rotation racing the offboarding starts after it and crashes after ALTER ROLE.
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    expect(crashed.signal).toBe('SIGKILL');
+    const unfinished = await app.state.runningRotation('ors');
+    expect(unfinished?.terminateSessions).toBe(false);
+
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    // That rotation, finished with the request's --terminate-sessions, did all it asked.
+    expect(result).toMatchObject({ outcome: 'succeeded', error: null, rotationId: unfinished?.id, resumed: true, sessionsEnded: 1 });
+    const rec = (await app.state.pool.query<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
+    expect(rec).toEqual({ terminate_sessions: true, sessions_ended: 1 });
+    expect(
+      await session.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
+    await expectCurrentLogsIn(fx, provider, 'pg/ors');
+  });
+});
