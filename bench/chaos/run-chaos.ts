@@ -561,7 +561,12 @@ async function main(): Promise<number> {
           }
         }),
         (async () => {
+          // Not before the account has a current value: NOLOGIN during its very first rotation
+          // would leave a live, unpromoted pending password (see eligible()).
+          const ready = Date.now() + opts.chaosMs * 0.6;
           await sleep(500);
+          while (sampler.seenCurrent(killAccount.name).size === 0 && Date.now() < ready) await sleep(300);
+          if (sampler.seenCurrent(killAccount.name).size === 0) return log(`kill-recording-failure: ${killAccount.name} has no current value yet; skipped this round`);
           inUse.add(killAccount.name);
           try {
             await killWhileRecordingFailureFault(faultEnv, killAccount, () => killsRecording.fired);
