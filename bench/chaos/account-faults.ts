@@ -217,9 +217,11 @@ async function hba(env: FaultEnv, roles: string[], present: boolean): Promise<vo
  * (the rotation pauses there), so the single-user rotation must restore the previous credential.
  */
 export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'preflight' | 'between'): Promise<void> {
+  // `since` first: a rotation that changes pg_authid or the provider after it leaves an audit
+  // event after it, so "nothing changed" is judged only when there is none.
+  const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
-  const since = await stateNow(env);
   const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [a.name]);
   try {
     let line: ResultLine | null;
@@ -284,9 +286,11 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
  */
 export async function expiredRoleFault(env: FaultEnv, a: ChaosAccount & { renewValidUntil?: boolean }): Promise<void> {
   const role = a.roles[0] as string;
+  // `since` first: a rotation that changes pg_authid or the provider after it leaves an audit
+  // event after it, so "nothing changed" is judged only when there is none.
+  const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
-  const since = await stateNow(env);
   const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [a.name]);
   const excluded = env.reader.exclude(a.name);
   try {
@@ -409,9 +413,9 @@ export async function offboardRaceFault(env: FaultEnv, a: ChaosAccount & { princ
  * lock lapses, another worker records the failure), be reported failed, and nothing may rotate.
  */
 export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAccount, fired: () => number): Promise<void> {
+  const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
-  const since = await stateNow(env);
   const firedBefore = fired();
   try {
     await withSu(env, async (c) => {
