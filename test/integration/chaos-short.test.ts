@@ -56,15 +56,10 @@ describe('chaos (short run)', () => {
     // The reader logged in with the providers' current values and saw the single-user windows.
     const reader = /^reader: (\d+) logins .* (\d+) refused inside apply→promote windows/m.exec(stdout);
     expect(Number(reader?.[1] ?? 0), context).toBeGreaterThan(0);
-    for (const fault of [
-      'at their CONNECTION LIMIT',
-      'before the request',
-      'between apply and verify',
-      'VALID UNTIL 2000-01-01',
-      '(account sets renewValidUntil)',
-      '--terminate-sessions at once',
-      'while recording a permanent failure',
-    ]) {
+    // Which variant a fault takes (hba before the request or between apply and verify, an expired
+    // role with or without renewValidUntil) is drawn at random, so a 3-round run is only held to
+    // every kind (above and here); login-proof.test.ts covers each variant deterministically.
+    for (const fault of ['at their CONNECTION LIMIT', 'pg_hba.conf rejects', 'VALID UNTIL 2000-01-01', '--terminate-sessions at once', 'while recording a permanent failure']) {
       expect(stderr, `no "${fault}" fault`).toContain(fault);
     }
     console.log(`${stdout.trim()} (${((Date.now() - started) / 1000).toFixed(0)} s in the test)`);
