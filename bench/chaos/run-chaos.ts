@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { baoApi, startBaoServer, type BaoServer } from '../../test/support/bao-server.js';
 import { freePort } from '../../test/support/free-port.js';
@@ -26,6 +25,7 @@ import { rotationWindows, startCurrentReader, unexplained } from './current-read
 import { FaultTally, type FaultKind } from './fault-kinds.js';
 import { createProviderSampler } from './provider-sampler.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { repoRoot } from '../repo-root.js';
 
 // `npm run chaos [-- --rounds R --accounts N | --long | --minutes N]`: pgrotate worker processes
 // rotate a set of accounts (single-user and alternating; OpenBao and the file provider; Redis and
@@ -88,16 +88,6 @@ function parseArgs(argv: string[]): Options {
   // --long: rounds until at least 1,000 rotations and 200 faults, within 27 minutes of rounds.
   if (long) return { ...base, rounds: num('--rounds', 60), budgetMs: 27 * 60_000, targets: { rotations: 1000, faults: 200, minRounds: 8 } };
   return base;
-}
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'dist', 'src', 'cli', 'main.js'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root with a built dist/src/cli/main.js (run npm run build)');
-    dir = up;
-  }
-  return dir;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import { parseDuration } from '../../src/config/duration.js';
 import { Redactor } from '../../src/logging/redactor.js';
@@ -11,6 +10,7 @@ import { freePort } from '../../test/support/free-port.js';
 import { startPgServer, stopPgServer } from '../../test/support/pg-server.js';
 import { startRedisServer, stopRedisServer, type RedisServerInfo } from '../../test/support/redis-server.js';
 import { percentiles, slope, type Percentiles } from './soak-stats.js';
+import { repoRoot } from '../repo-root.js';
 
 // `npm run soak -- --minutes N --accounts M [--every 60s] [--tick 5s] [--backend postgres|redis]
 // [--concurrency 8] [--warmup-minutes W] [--json FILE] [--cli dist/src/cli/main.js]`: a real `pgrotate worker` (the CLI, as
@@ -68,16 +68,6 @@ function parseArgs(argv: string[]): Options {
     json: value('--json') ?? null,
     cli: value('--cli') ?? null,
   };
-}
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'dist', 'src', 'cli', 'main.js'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root with a built dist/src/cli/main.js (run npm run build)');
-    dir = up;
-  }
-  return dir;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
