@@ -1,0 +1,208 @@
+import type pg from 'pg';
+import { TargetUnreachableError } from '../../../src/errors.js';
+import type { Endpoint } from '../../../src/pg/connection-options.js';
+import type { LoginPathProbe, LoginResult, TargetConnector } from '../../../src/pg/target-connector.js';
+import { deriveScramKeys } from '../../../src/scram/scram-verifier.js';
+
+// A fake target connector over a simulated PostgreSQL catalogue. withAdmin hands the engine a
+// client whose `query` records the SQL text and parameters it receives and applies the few
+// statements src/pg/role-admin.ts sends (ALTER ROLE ... PASSWORD/VALID UNTIL, the pre-flight
+// catalogue read, rolvaliduntil, pg_terminate_backend), so the engine runs the real helpers.
+// tryLogin checks a password against the role's stored SCRAM verifier the way the server does
+// (StoredKey from the verifier's salt and iterations), so "the new password logs in" is a fact
+// of the simulated catalogue, not of the test's say-so. Any other statement is an error.
+
+/** A login role in the simulated catalogue. */
+export interface FakeRole {
+  name: string;
+  superuser: boolean;
+  canLogin: boolean;
+  /** VALID UNTIL; null: none. */
+  validUntil: Date | null;
+  connectionLimit: number;
+  /** Other sessions of the role open now (what pg_terminate_backend would end). */
+  sessions: number;
+  /** The SCRAM verifier PostgreSQL stores (pg_authid.rolpassword); null: no password. */
+  verifier: string | null;
+  adminOption: boolean | null;
+}
+
+/** The admin login's own attributes. */
+export interface FakeAdmin {
+  name: string;
+  superuser: boolean;
+  createRole: boolean;
+  serverVersion: number;
+  signal: boolean;
+}
+
+/** One statement the engine sent through an admin connection. */
+export interface SqlCall {
+  text: string;
+  params: unknown[];
+}
+
+/** One tryLogin call: who, and what the simulated server answered. */
+export interface LoginCall {
+  user: string;
+  ok: boolean;
+}
+
+type ConnectorSurface = Pick<TargetConnector, 'endpoint' | 'publicHost' | 'withAdmin' | 'tryLogin' | 'probeLoginPath'>;
+
+/** A simulated target database reached through the engine's `targets` dependency. */
+export class FakeTargets implements ConnectorSurface {
+  readonly roles = new Map<string, FakeRole>();
+  readonly admin: FakeAdmin = { name: 'rotator', superuser: false, createRole: true, serverVersion: 150000, signal: true };
+  readonly sql: SqlCall[] = [];
+  readonly logins: LoginCall[] = [];
+  readonly probes: string[] = [];
+  /** How many admin connections were asked for. */
+  adminSessions = 0;
+  /** What the pre-flight's wrong-password probe learns. */
+  probe: LoginPathProbe = { open: true };
+  /** Overrides the simulated server's answer to a login (return undefined to let it decide). */
+  loginOverride: ((user: string, password: string) => LoginResult | undefined) | null = null;
+  /** The next admin connections fail as unreachable (a count, or Infinity). */
+  adminFailures = 0;
+  /** pg_terminate_backend fails with a permission error. */
+  terminateFails = false;
+
+  constructor(private readonly targetName = 'main') {}
+
+  /** Add a login role (defaults: a plain LOGIN role with no password). */
+  addRole(name: string, fields: Partial<FakeRole> = {}): FakeRole {
+    const role: FakeRole = { name, superuser: false, canLogin: true, validUntil: null, connectionLimit: -1, sessions: 0, verifier: null, adminOption: true, ...fields };
+    this.roles.set(name, role);
+    return role;
+  }
+
+  /** The statements sent, text only, with the verifier literal and timestamps masked for comparison. */
+  statements(): string[] {
+    return this.sql.map((s) =>
+      s.text
+        .replace(/'SCRAM-SHA-256\$[^']+'/g, "'<verifier>'")
+        .replace(/'\d{4}-\d\d-\d\dT[\d:.]+Z'/g, "'<time>'")
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
+  }
+
+  /** Whether the simulated server accepts `password` for `user` right now. */
+  async accepts(user: string, password: string): Promise<boolean> {
+    return (await this.check(user, password)).ok;
+  }
+
+  endpoint(targetName: string): Endpoint {
+    this.known(targetName);
+    return { host: 'db.internal', port: 5432, database: 'app', sslmode: 'verify-full' };
+  }
+
+  publicHost(targetName: string): string {
+    this.known(targetName);
+    return 'db.example.com';
+  }
+
+  async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.known(targetName);
+    this.adminSessions++;
+    if (this.adminFailures > 0) {
+      this.adminFailures--;
+      throw new TargetUnreachableError(`account ${account ?? '?'}: target ${targetName}: cannot connect as admin: connection refused`, { account, target: targetName });
+    }
+    const client = { query: (text: string, params: unknown[] = []) => this.query(text, params) };
+    // The helpers in role-admin.ts only call query(); that is all this client has.
+    return fn(client as unknown as pg.PoolClient);
+  }
+
+  async tryLogin(targetName: string, user: string, password: string): Promise<LoginResult> {
+    this.known(targetName);
+    const result = this.loginOverride?.(user, password) ?? (await this.check(user, password));
+    this.logins.push({ user, ok: result.ok });
+    return result;
+  }
+
+  async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
+    this.known(targetName);
+    this.probes.push(user);
+    return this.probe;
+  }
+
+  private async check(user: string, password: string): Promise<LoginResult> {
+    const refused: LoginResult = { ok: false, authFailure: true, refusal: 'password', message: `password authentication failed for user "${user}"` };
+    const role = this.roles.get(user);
+    if (!role || !role.canLogin || !role.verifier) return refused;
+    if (role.validUntil && role.validUntil.getTime() <= Date.now()) return refused;
+    const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):/.exec(role.verifier);
+    if (!m) return refused;
+    const keys = await deriveScramKeys(password, Buffer.from(m[2] as string, 'base64'), Number(m[1]));
+    return keys.storedKey.toString('base64') === m[3] ? { ok: true, proof: 'session' } : refused;
+  }
+
+  private async query(text: string, params: unknown[]): Promise<pg.QueryResult> {
+    this.sql.push({ text, params });
+    const rows = this.apply(text, params);
+    return { rows, rowCount: rows.length, command: '', oid: 0, fields: [] };
+  }
+
+  private apply(text: string, params: unknown[]): Record<string, unknown>[] {
+    const ident = '"((?:[^"]|"")+)"';
+    let m: RegExpExecArray | null;
+    if (/FROM pg_catalog\.pg_roles me/.test(text)) return this.inspect(params[0] as string[]);
+    if ((m = new RegExp(`^ALTER ROLE ${ident} PASSWORD '(SCRAM-SHA-256[^']+)'(?: VALID UNTIL '([^']+)')?$`).exec(text))) {
+      const role = this.role(m[1] as string);
+      role.verifier = m[2] as string;
+      if (m[3] !== undefined) role.validUntil = m[3] === 'infinity' ? null : new Date(m[3]);
+      return [];
+    }
+    if ((m = new RegExp(`^ALTER ROLE ${ident} PASSWORD NULL$`).exec(text))) {
+      this.role(m[1] as string).verifier = null;
+      return [];
+    }
+    if ((m = new RegExp(`^ALTER ROLE ${ident} VALID UNTIL '([^']+)'$`).exec(text))) {
+      this.role(m[1] as string).validUntil = new Date(m[2] as string);
+      return [];
+    }
+    if (/SELECT rolvaliduntil AS v FROM pg_catalog\.pg_roles WHERE rolname = \$1/.test(text)) {
+      const role = this.roles.get(params[0] as string);
+      return role ? [{ v: role.validUntil ?? null }] : [];
+    }
+    if (/pg_terminate_backend/.test(text)) {
+      if (this.terminateFails) throw Object.assign(new Error('permission denied to terminate process'), { code: '42501' });
+      const role = this.role(params[0] as string);
+      const ended = Array.from({ length: role.sessions }, () => ({ ended: true }));
+      role.sessions = 0;
+      return ended;
+    }
+    throw new Error(`fake target: unexpected SQL: ${text}`);
+  }
+
+  /** The pre-flight's catalogue read: one row per requested role (a null row when none exists). */
+  private inspect(wanted: string[]): Record<string, unknown>[] {
+    const a = this.admin;
+    const adminCols = { admin: a.name, admin_super: a.superuser, admin_createrole: a.createRole, admin_signal: a.signal, v: a.serverVersion };
+    const found = wanted.map((n) => this.roles.get(n)).filter((r): r is FakeRole => r !== undefined);
+    if (found.length === 0) return [{ ...adminCols, rolname: null, rolsuper: null, rolcanlogin: null, rolvaliduntil: null, rolconnlimit: null, sessions: null, admin_option: null }];
+    return found.map((r) => ({
+      ...adminCols,
+      rolname: r.name,
+      rolsuper: r.superuser,
+      rolcanlogin: r.canLogin,
+      rolvaliduntil: r.validUntil,
+      rolconnlimit: r.connectionLimit,
+      sessions: r.sessions,
+      admin_option: a.serverVersion >= 160000 ? r.adminOption : null,
+    }));
+  }
+
+  private role(quoted: string): FakeRole {
+    const name = quoted.replace(/""/g, '"');
+    const role = this.roles.get(name);
+    if (!role) throw Object.assign(new Error(`role "${name}" does not exist`), { code: '42704' });
+    return role;
+  }
+
+  private known(targetName: string): void {
+    if (targetName !== this.targetName) throw new TargetUnreachableError(`unknown target ${targetName}`, { target: targetName });
+  }
+}
