@@ -63,8 +63,8 @@ export class FakeTargets implements ConnectorSurface {
   probe: LoginPathProbe = { open: true };
   /** Overrides the simulated server's answer to a login (return undefined to let it decide). */
   loginOverride: ((user: string, password: string) => LoginResult | undefined) | null = null;
-  /** The next admin connections fail as unreachable (a count, or Infinity). */
-  adminFailures = 0;
+  /** Which admin connections (1 = the first asked for) fail as unreachable. */
+  readonly failAdminCalls = new Set<number>();
   /** pg_terminate_backend fails with a permission error. */
   terminateFails = false;
 
@@ -106,8 +106,7 @@ export class FakeTargets implements ConnectorSurface {
   async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.known(targetName);
     this.adminSessions++;
-    if (this.adminFailures > 0) {
-      this.adminFailures--;
+    if (this.failAdminCalls.has(this.adminSessions)) {
       throw new TargetUnreachableError(`account ${account ?? '?'}: target ${targetName}: cannot connect as admin: connection refused`, { account, target: targetName });
     }
     const client = { query: (text: string, params: unknown[] = []) => this.query(text, params) };

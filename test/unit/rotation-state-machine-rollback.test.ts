@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { ProviderError, VerifyFailedError } from '../../src/errors.js';
+import type { LoginResult } from '../../src/pg/target-connector.js';
+import { makeHarness, type Harness } from './fakes/engine-harness.js';
+import { credential, everythingRecorded, livePassword } from './fakes/scenario.js';
+
+// Rollback (verify did not prove the new password) and stale pending values (a pending value of
+// another rotation found at stage), over the in-memory fakes. Two cases are the current
+// behaviour of code the lead is changing (clearStalePending/rollBack): their names say so.
+
+const REFUSED: LoginResult = { ok: false, authFailure: true, refusal: 'password', message: 'password authentication failed for user "billing_app"' };
+const FAULT: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'timeout expired' };
+
+/** Single-user account whose provider holds `old` as current, live in the catalogue. */
+async function singleUserWithPrevious(): Promise<{ h: Harness; old: ReturnType<typeof credential> }> {
+  const h = makeHarness({ account: { name: 'billing', role: 'billing_app' } });
+  const old = credential('billing_app');
+  h.provider.seed('pg/app', { current: old });
+  await livePassword(h, 'billing_app', old.password);
+  return { h, old };
+}
+
+/** Make the server answer `answer` to every login except one with `allowed`. */
+function answerExcept(h: Harness, answer: LoginResult, allowed?: string): void {
+  h.targets.loginOverride = (_user, password) => (password === allowed ? undefined : answer);
+}
+
+describe('rotation state machine: rollback when verify does not prove the new password', () => {
+  it('single-user, refused, previous credential known: previous restored in PostgreSQL, pending discarded, rotation failed', async () => {
+    const { h, old } = await singleUserWithPrevious();
+    answerExcept(h, REFUSED, old.password);
+
+    const res = await h.rotate();
+
+    expect(res.outcome).toBe('failed');
+    expect(res.error).toBeInstanceOf(VerifyFailedError);
+    expect(res.error?.message).toMatch(/account billing: the new credential of role "billing_app" did not log in to target main: .*; the previous credential was restored$/);
+    expect(res.error).toMatchObject({ account: 'billing', target: 'main' });
+    const id = res.rotationId as string;
+    // Two verify attempts (verifyAttempts: 2), then the restore.
+    expect(h.targets.logins).toEqual([
+      { user: 'billing_app', ok: false },
+      { user: 'billing_app', ok: false },
+    ]);
+    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>'`, `ALTER ROLE "billing_app" PASSWORD '<verifier>'`]);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
+    expect(h.provider.calls.at(-1)).toEqual({ op: 'discardPending', secret: 'pg/app', rotationId: id });
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.state.auditKinds().at(-1)).toBe('rotation.failed');
+    expect(h.state.rotation(id)).toMatchObject({ status: 'failed', step: 'applied', error: expect.stringMatching(/previous credential was restored/) });
+    expect(h.state.account('billing')).toMatchObject({ lastStatus: 'failed', consecutiveFailures: 1 });
+    // I1: what applications read logs in again; nothing else is kept.
+    expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
+    h.targets.loginOverride = null;
+    expect(await h.targets.accepts('billing_app', old.password)).toBe(true);
+    expect(everythingRecorded(h) + res.error?.message).not.toContain(old.password);
+  });
+
+  it('single-user, a fault (not a refusal) with the previous credential known: restored all the same', async () => {
+    const { h, old } = await singleUserWithPrevious();
+    answerExcept(h, FAULT, old.password);
+    const res = await h.rotate();
+    expect(res.error?.message).toMatch(/timeout expired; the previous credential was restored$/);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.provider.peek('pg/app').pending).toBeNull();
+    h.targets.loginOverride = null;
+    expect(await h.targets.accepts('billing_app', old.password)).toBe(true);
+  });
+
+  it('single-user, refused, no previous credential (first rotation): pending kept, rotation failed, nothing restored', async () => {
+    const h = makeHarness({ account: { name: 'billing', role: 'billing_app' } });
+    h.targets.addRole('billing_app');
+    answerExcept(h, REFUSED);
+    const res = await h.rotate();
+    expect(res.error).toBeInstanceOf(VerifyFailedError);
+    expect(res.error?.message).toMatch(/did not log in to target main: .*; the pending credential is kept in the provider$/);
+    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>'`]);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    // I1: the password PostgreSQL now has is still readable from the provider.
+    const pending = h.provider.peek('pg/app').pending;
+    expect(pending?.rotationId).toBe(res.rotationId);
+    h.targets.loginOverride = null;
+    expect(await h.targets.accepts('billing_app', pending?.password as string)).toBe(true);
+  });
+
+  it('single-user, a fault with no previous credential: the rotation stays resumable, and the next attempt finishes it with the same value', async () => {
+    const h = makeHarness({ account: { name: 'billing', role: 'billing_app' } });
+    h.targets.addRole('billing_app');
+    answerExcept(h, FAULT);
+    const first = await h.rotate();
+    expect(first.error?.message).toMatch(/timeout expired; the rotation stays resumable$/);
+    // Not failed: the engine only notes the error on the running record.
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'applied', error: expect.stringMatching(/resumable/) });
+    expect(h.state.auditKinds().at(-1)).toBe('rotation.interrupted');
+    const staged = h.provider.peek('pg/app').pending;
+
+    h.targets.loginOverride = null;
+    h.clearCalls();
+    const second = await h.rotate();
+    expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
+    expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
+  });
+
+  it('single-user, the previous credential cannot be restored (admin connection lost): pending kept, resumable', async () => {
+    const { h, old } = await singleUserWithPrevious();
+    answerExcept(h, REFUSED, old.password);
+    // Admin connections: 1 pre-flight, 2 apply, 3 the restore.
+    h.targets.failAdminCalls.add(3);
+    const res = await h.rotate();
+    expect(res.error).toBeInstanceOf(VerifyFailedError);
+    expect(res.error?.message).toMatch(/the previous credential could not be restored \(.*connection refused\); the rotation stays resumable$/);
+    expect(h.provider.ops()).not.toContain('discardPending');
+    expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.state.rotation(res.rotationId)).toMatchObject({ status: 'running', step: 'applied' });
+  });
+
+  it('CURRENT BEHAVIOUR (the lead is changing rollBack for alternating accounts): alternating, refused: pending kept, rotation failed', async () => {
+    const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'] } });
+    h.targets.addRole('reports_a');
+    h.targets.addRole('reports_b');
+    const old = credential('reports_a');
+    h.provider.seed('pg/app', { current: old });
+    await livePassword(h, 'reports_a', old.password);
+    answerExcept(h, REFUSED, old.password);
+    const res = await h.rotate();
+    expect(res.error?.message).toMatch(/role "reports_b" did not log in .*; the pending credential is kept in the provider$/);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    // No restore statement: applications use reports_a, which was not touched.
+    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`]);
+    expect(h.provider.peek('pg/app')).toMatchObject({ current: old, pending: { rotationId: res.rotationId } });
+  });
+
+  it('alternating, a fault: resumable, pending kept', async () => {
+    const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'] } });
+    h.targets.addRole('reports_a');
+    h.targets.addRole('reports_b');
+    answerExcept(h, FAULT);
+    const res = await h.rotate();
+    expect(res.error?.message).toMatch(/the rotation stays resumable$/);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
+  });
+});
+
+describe('rotation state machine: a stale pending value of another rotation', () => {
+  it('one that does not log in is discarded, with an audit event, before the new value is staged', async () => {
+    const { h } = await singleUserWithPrevious();
+    const stale = credential('billing_app', 'stale-rotation-1');
+    h.provider.seed('pg/app', { pending: stale });
+    const res = await h.rotate();
+    expect(res.outcome).toBe('succeeded');
+    expect(h.provider.calls.slice(0, 4)).toEqual([
+      { op: 'getCurrent', secret: 'pg/app' },
+      { op: 'getPending', secret: 'pg/app' },
+      { op: 'discardPending', secret: 'pg/app', rotationId: 'stale-rotation-1' },
+      { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
+    ]);
+    // The stale value was tried once (refused), then the new one verified.
+    expect(h.targets.logins).toEqual([
+      { user: 'billing_app', ok: false },
+      { user: 'billing_app', ok: true },
+    ]);
+    expect(h.state.auditKinds().slice(0, 3)).toEqual(['rotation.started', 'rotation.stale-pending-discarded', 'rotation.staged']);
+    expect(h.state.audits[1]).toMatchObject({ account: 'billing', rotationId: res.rotationId, detail: { staleRotationId: 'stale-rotation-1' } });
+    expect(everythingRecorded(h)).not.toContain(stale.password);
+  });
+
+  it('CURRENT BEHAVIOUR (the lead is changing this case): one that still logs in is refused and kept; the rotation stays at created', async () => {
+    const { h } = await singleUserWithPrevious();
+    const stale = credential('billing_app', 'stale-rotation-2');
+    h.provider.seed('pg/app', { pending: stale });
+    await livePassword(h, 'billing_app', stale.password);
+    const res = await h.rotate();
+    expect(res.outcome).toBe('failed');
+    expect(res.error).toBeInstanceOf(ProviderError);
+    expect(res.error?.message).toMatch(/pending credential of rotation stale-rotation-2 that still logs in to target main; refusing to discard it/);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending']);
+    expect(h.provider.peek('pg/app').pending).toEqual(stale);
+    expect(h.targets.statements()).toHaveLength(1);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);
+    expect(h.state.rotation(res.rotationId)).toMatchObject({ status: 'running', step: 'created' });
+    expect(everythingRecorded(h) + res.error?.message).not.toContain(stale.password);
+  });
+
+  it('one whose login is a fault (cannot tell) is kept, and nothing else changes', async () => {
+    const { h, old } = await singleUserWithPrevious();
+    const stale = credential('billing_app', 'stale-rotation-3');
+    h.provider.seed('pg/app', { pending: stale });
+    answerExcept(h, FAULT, old.password);
+    const res = await h.rotate();
+    expect(res.error).toBeInstanceOf(VerifyFailedError);
+    expect(res.error?.message).toMatch(/cannot tell whether the stale pending credential logs in to target main: timeout expired/);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending']);
+    expect(h.provider.peek('pg/app').pending).toEqual(stale);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);
+  });
+});
