@@ -239,11 +239,14 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
     // No noteError through a fence that is gone.
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'release']);
     expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'staged', error: null });
+    const staged = h.provider.peek('pg/app').pending;
     h.state.loseFenceAt = null;
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
     // The password was applied before the fence was lost; the resume applies the same value again.
     expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:applied', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
+    expect(h.targets.statements()[0]).toBe(`ALTER ROLE "billing_app" PASSWORD '<verifier>'`);
+    expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });
 });

@@ -20,15 +20,20 @@ async function singleUserWithPrevious(): Promise<{ h: Harness; old: ReturnType<t
   return { h, old };
 }
 
-/** Make the server answer `answer` to every login except one with `allowed`. */
-function answerExcept(h: Harness, answer: LoginResult, allowed?: string): void {
-  h.targets.loginOverride = (_user, password) => (password === allowed ? undefined : answer);
+/** Make the server answer `answer` to every login except one with `allowed`; returns the passwords it was given. */
+function answerExcept(h: Harness, answer: LoginResult, allowed?: string): string[] {
+  const tried: string[] = [];
+  h.targets.loginOverride = (_user, password) => {
+    tried.push(password);
+    return password === allowed ? undefined : answer;
+  };
+  return tried;
 }
 
 describe('rotation state machine: rollback when verify does not prove the new password', () => {
   it('single-user, refused, previous credential known: previous restored in PostgreSQL, pending discarded, rotation failed', async () => {
     const { h, old } = await singleUserWithPrevious();
-    answerExcept(h, REFUSED, old.password);
+    const tried = answerExcept(h, REFUSED, old.password);
 
     const res = await h.rotate();
 
@@ -53,7 +58,10 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
     h.targets.loginOverride = null;
     expect(await h.targets.accepts('billing_app', old.password)).toBe(true);
-    expect(everythingRecorded(h) + res.error?.message).not.toContain(old.password);
+    // I4: neither the refused new password nor the restored one is in any record or message.
+    const refusedPassword = tried[0] as string;
+    expect(refusedPassword).toMatch(/^[A-Za-z0-9]{32}$/);
+    for (const pw of [old.password, refusedPassword]) expect(everythingRecorded(h) + res.error?.message).not.toContain(pw);
   });
 
   it('single-user, a fault (not a refusal) with the previous credential known: restored all the same', async () => {
