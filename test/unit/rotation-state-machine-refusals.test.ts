@@ -86,7 +86,7 @@ const refusals: Refusal[] = [
   { name: 'pg_hba trusts the role', setup: (h) => (h.targets.probe = { open: false, reason: 'no-password-needed', message: 'trust' }), error: LoginPathClosedError, message: /without a password \(trust\)/ },
   { name: 'login path probe fault', setup: (h) => (h.targets.probe = { open: false, reason: 'fault', message: 'timeout expired' }), error: TargetUnreachableError, message: /cannot probe the login path of role "billing_app" on target main: timeout expired/ },
   { name: 'provider unreachable', setup: (h) => h.provider.failNext('getCurrent', new Error('ECONNREFUSED')), error: ProviderError, message: /could not read the current value of secret pg\/app in provider mem: ECONNREFUSED/ },
-  { name: 'target unreachable', setup: (h) => h.targets.failAdminCalls.add(1), error: TargetUnreachableError, message: /target main: cannot connect as admin/ },
+  { name: 'target unreachable', setup: (h) => (h.targets.failAdminWhen = () => true), error: TargetUnreachableError, message: /target main: cannot connect as admin/ },
   { name: '--terminate-sessions without pg_signal_backend', setup: (h) => (h.targets.admin.signal = false), terminateSessions: true, error: AdminPrivilegeError, message: /GRANT pg_signal_backend TO "rotator"/ },
   { name: "--terminate-sessions on the admin's own role", setup: (h) => (h.targets.admin.name = 'billing_app'), terminateSessions: true, error: AdminPrivilegeError, message: /would end pgrotate's own sessions/ },
 ];
@@ -205,12 +205,13 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
 
   it('apply cannot reach the target: resumable at staged, and the resume applies the staged value', async () => {
     const h = singleUser();
-    h.targets.failAdminCalls.add(2);
+    // Reachable for the pre-flight; gone once a value is staged.
+    h.targets.failAdminWhen = () => h.provider.peek('pg/app').pending !== null;
     const first = await h.rotate();
     expect(first.error).toBeInstanceOf(TargetUnreachableError);
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
     const staged = h.provider.peek('pg/app').pending;
-    h.targets.failAdminCalls.clear();
+    h.targets.failAdminWhen = null;
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });

@@ -63,8 +63,8 @@ export class FakeTargets implements ConnectorSurface {
   probe: LoginPathProbe = { open: true };
   /** Overrides the simulated server's answer to a login (return undefined to let it decide). */
   loginOverride: ((user: string, password: string) => LoginResult | undefined) | null = null;
-  /** Which admin connections (1 = the first asked for) fail as unreachable. */
-  readonly failAdminCalls = new Set<number>();
+  /** Admin connections fail as unreachable while this says so (asked at each connection). */
+  failAdminWhen: (() => boolean) | null = null;
   /** pg_terminate_backend fails with a permission error. */
   terminateFails = false;
 
@@ -106,7 +106,7 @@ export class FakeTargets implements ConnectorSurface {
   async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.known(targetName);
     this.adminSessions++;
-    if (this.failAdminCalls.has(this.adminSessions)) {
+    if (this.failAdminWhen?.()) {
       throw new TargetUnreachableError(`account ${account ?? '?'}: target ${targetName}: cannot connect as admin: connection refused`, { account, target: targetName });
     }
     const client = { query: (text: string, params: unknown[] = []) => this.query(text, params) };
