@@ -272,6 +272,17 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
         if (login !== 'ok') env.violation(`hba-reject: account ${a.name} reported the previous credential restored, but it does not log in (${login})`);
       }
     }
+    const removed = /the new password was removed from inactive role "([^"]+)"/.exec(msg);
+    if (removed) {
+      // The reported clean-up must be what PostgreSQL shows, unless a later rotation of the
+      // account has since given that role a password.
+      const role = removed[1] as string;
+      const later = await activitySince(env, a.name, since, ['rotation.refused', 'rotation.started', 'rotation.staged', 'rotation.applied', 'rotation.failed', 'rotation.resumed']);
+      const p = await rolpasswords(env, [role]);
+      if (!later.includes('rotation.promoted') && p !== `${role}=`) env.violation(`hba-reject: account ${a.name} reported the new password removed from ${role}, but the role has a password`);
+      const cur = await env.sampler.current(a);
+      if (!later.includes('rotation.promoted') && cur && cur.username === role) env.violation(`hba-reject: account ${a.name} reported ${role} inactive, but the provider's current is that role`);
+    }
     if (variant === 'between' && a.strategy === 'single-user' && curBefore && !/previous credential was restored|Nothing was changed/.test(msg)) {
       env.log(`hba-reject (between) ${a.name}: failed otherwise: ${msg}`);
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # moto (the AWS emulator) for the AWS Secrets Manager provider tests and benchmark: PyPI
 # `moto[server]` provides `moto_server`; the test run starts its own servers on loopback.
-# Pinned to the version the tests were checked with (see README, "Testing notes").
+# Pinned to the version the tests were checked with (see docs/providers.md, "Testing against moto").
 set -euo pipefail
 MOTO_VERSION=5.2.1
 installed="$(python3 -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true)"

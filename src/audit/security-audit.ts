@@ -518,7 +518,7 @@ export function checkOwnLogins(ctx: Ctx): void {
       severity: 'medium',
       subject: role,
       message: `pgrotate's ${what} login is not rotated by any account: the most powerful credential pgrotate holds never changes`,
-      fix: `add a single-user account for ${role} and read its password from a provider (see "Rotating pgrotate's own logins" in the README)`,
+      fix: `add a single-user account for ${role} and read its password from a provider (see "Rotating pgrotate's own logins" in docs/security.md)`,
     });
   }
 }

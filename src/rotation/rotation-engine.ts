@@ -15,6 +15,7 @@ import {
   VerifyFailedError,
   messageOf,
 } from '../errors.js';
+import type { ClientBase } from 'pg';
 import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
@@ -89,6 +90,8 @@ interface Ctx {
   staged?: SecretValue;
   /** The single-user role's VALID UNTIL as pre-flight read it; undefined when not read (a resumed rotation). */
   roleValidUntil?: Date | null;
+  /** Who asked for the sessions to end: this attempt's requester when it asked, else the rotation's. */
+  sessionsActor: string | null;
   warnings: string[];
 }
 
@@ -189,6 +192,7 @@ export class RotationEngine {
         fence,
         rotation,
         opts: { ...opts, terminateSessions: opts.terminateSessions || rotation.terminateSessions },
+        sessionsActor: opts.terminateSessions ? (opts.requestedBy ?? rotation.requestedBy) : rotation.requestedBy,
         warnings: result.warnings,
       };
       if (plan && plan.roleValidUntil !== undefined) ctx.roleValidUntil = plan.roleValidUntil;
@@ -402,27 +406,51 @@ export class RotationEngine {
   }
 
   /**
-   * A pending value from another rotation. If PostgreSQL accepts it, it is the only copy of a
-   * live password (I1) and must not be dropped: stop and say so. Otherwise it is debris.
+   * A pending value from another (failed or abandoned) rotation. One that PostgreSQL refuses is
+   * debris and is discarded. One that still logs in is a live password, so it is never just
+   * dropped (I1): a leftover of a promote is discarded; on an alternating pair, a stale value of
+   * the role applications do not read has that role's password removed first; otherwise it is the
+   * only working password of the role applications read, and is promoted, the login just made
+   * being its proof. The rotation then goes on from a consistent store.
    */
   private async clearStalePending(ctx: Ctx, stale: SecretValue): Promise<void> {
     const { account, provider } = ctx;
     this.deps.redactor.add(stale.password);
+    const staleId = stale.rotationId ?? '';
     const login = await this.deps.targets.tryLogin(account.target, stale.username, stale.password);
-    if (login.ok) {
-      throw new ProviderError(
-        `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} that still logs in to target ${account.target}; refusing to discard it. Promote or remove it by hand after checking which password applications use.`,
-        { account: account.name, target: account.target, secret: account.secret },
-      );
-    }
-    if (!login.authFailure) {
+    if (!login.ok && !login.authFailure) {
       throw new VerifyFailedError(`account ${account.name}: cannot tell whether the stale pending credential logs in to target ${account.target}: ${login.message}`, {
         account: account.name,
         target: account.target,
       });
     }
-    await this.providerCall(account, 'discard a stale pending value of', () => provider.discardPending(account.secret, stale.rotationId ?? ''));
-    await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-discarded', detail: { staleRotationId: stale.rotationId ?? null } });
+    const detail = { staleRotationId: stale.rotationId ?? null };
+    if (login.ok) {
+      const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+      if (current !== null && current.rotationId === stale.rotationId && current.password === stale.password) {
+        // Already current: a promote that did not remove its pending copy.
+      } else if (account.strategy === 'alternating' && current !== null && current.username !== stale.username) {
+        await this.deps.targets.withAdmin(account.target, account.name, (client) => clearPassword(client, stale.username));
+        await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-cleared', detail: { ...detail, role: stale.username } });
+        ctx.warnings.push(
+          `the pending credential of failed rotation ${stale.rotationId ?? '(unknown)'} still logged in as role ${JSON.stringify(stale.username)}, which applications do not read; its password was removed`,
+        );
+      } else if (!(account.strategy === 'alternating' ? account.roles : [account.role]).includes(stale.username)) {
+        throw new ProviderError(
+          `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} for role ${JSON.stringify(stale.username)}, which this account does not manage, and it still logs in to target ${account.target}; refusing to discard it. Remove it by hand after checking which password applications use.`,
+          { account: account.name, target: account.target, secret: account.secret },
+        );
+      } else {
+        await this.providerCall(account, 'promote the stale pending value of', () => provider.promotePending(account.secret, staleId));
+        await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-promoted', detail: { ...detail, role: stale.username } });
+        ctx.warnings.push(
+          `the pending credential of failed rotation ${stale.rotationId ?? '(unknown)'} was the only password role ${JSON.stringify(stale.username)} logged in with; it was promoted before this rotation`,
+        );
+        return;
+      }
+    }
+    await this.providerCall(account, 'discard a stale pending value of', () => provider.discardPending(account.secret, staleId));
+    await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-discarded', detail });
   }
 
   /** Step 2: the SCRAM verifier of the pending password goes to PostgreSQL; the plaintext never does. */
@@ -480,36 +508,49 @@ export class RotationEngine {
   /**
    * The new password was not proven. A single-user account whose provider still holds the
    * previous credential gets that one back at once, whatever the failure, so what applications
-   * read keeps logging in (I1); only a lost admin connection leaves the rotation to resume. With
-   * no previous credential, or on an alternating pair (applications use the other role), the
-   * pending value is kept (I1): a refusal fails the rotation, a fault leaves it resumable.
+   * read keeps logging in (I1). On an alternating pair whose current value is the other role, a
+   * refusal removes the new password from the inactive role: applications never read it, and a
+   * password nobody holds must not stay live. Only a lost admin connection leaves either case to
+   * resume. With no previous credential (a first rotation) the pending value is the only copy of
+   * the role's password and is kept (I1): a refusal fails the rotation (the next one promotes it
+   * once it logs in), a fault leaves it resumable.
    */
   private async rollBack(ctx: Ctx, reason: string, refused: boolean): Promise<never> {
     const { account, provider, rotation, fence } = ctx;
     const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
     const previousKnown = account.strategy === 'single-user' && current !== null && current.username === rotation.targetRole && current.rotationId !== rotation.id;
-    if (!previousKnown) {
+    const inactiveRole = account.strategy === 'alternating' && refused && current !== null && current.username !== rotation.targetRole;
+    if (!previousKnown && !inactiveRole) {
       if (!refused) throw new VerifyFailedError(`${reason}; the rotation stays resumable`, { account: account.name, target: account.target });
       const message = `${reason}; the pending credential is kept in the provider`;
       await fence.fail(rotation, message);
       throw new VerifyFailedError(message, { account: account.name, target: account.target });
     }
-    this.deps.redactor.add(current.password);
-    const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
+    let restore: (client: ClientBase) => Promise<void>;
+    if (previousKnown) {
+      this.deps.redactor.add(current.password);
+      const verifier = await scramVerifier(current.password, this.deps.defaults.scramIterations);
+      restore = (client) => setPasswordVerifier(client, rotation.targetRole, verifier);
+    } else {
+      restore = (client) => clearPassword(client, rotation.targetRole);
+    }
     try {
-      await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier));
-      this.followOwnLogin(account, rotation.targetRole, current.password);
+      await this.deps.targets.withAdmin(account.target, account.name, restore);
+      if (previousKnown) this.followOwnLogin(account, rotation.targetRole, current.password);
     } catch (err) {
       // The admin connection is gone: the pending value stays in the provider (I1) and the next
       // attempt resumes at verify.
-      throw new VerifyFailedError(`${reason}; the previous credential could not be restored (${this.deps.redactor.scrub(messageOf(err))}); the rotation stays resumable`, {
+      const what = previousKnown ? 'the previous credential could not be restored' : `the new password could not be removed from inactive role ${JSON.stringify(rotation.targetRole)}`;
+      throw new VerifyFailedError(`${reason}; ${what} (${this.deps.redactor.scrub(messageOf(err))}); the rotation stays resumable`, {
         account: account.name,
         target: account.target,
         cause: err,
       });
     }
     await this.providerCall(account, 'discard the pending value of', () => provider.discardPending(account.secret, rotation.id));
-    const message = `${reason}; the previous credential was restored`;
+    const message = previousKnown
+      ? `${reason}; the previous credential was restored`
+      : `${reason}; the new password was removed from inactive role ${JSON.stringify(rotation.targetRole)} (applications keep using role ${JSON.stringify(current?.username)})`;
     await fence.fail(rotation, message);
     throw new VerifyFailedError(message, { account: account.name, target: account.target });
   }
@@ -566,10 +607,10 @@ export class RotationEngine {
       }
     });
     if (sessionsEnded !== null) {
-      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: rotation.requestedBy, detail: { count: sessionsEnded } });
+      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: ctx.sessionsActor, detail: { count: sessionsEnded } });
     }
     if (sessionsError !== null) {
-      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminate-failed', actor: rotation.requestedBy, detail: { error: sessionsError } });
+      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminate-failed', actor: ctx.sessionsActor, detail: { error: sessionsError } });
     }
     await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, warnings: ctx.warnings });
     await failpoint('after-record', account.name, this.deps.env);

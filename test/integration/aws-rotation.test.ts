@@ -160,13 +160,14 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     expect(history.stdout).toContain(staleId);
   });
 
-  it('a stale AWSPENDING that still logs in is kept and the rotation refuses, naming the account', async () => {
+  it('a stale AWSPENDING that is the role\'s only working password is promoted, then the rotation goes on', async () => {
     const livePassword = `live-${randomUUID()}`;
     const role = await fx.createRole(`aws_live_${fx.suffix}`, { password: livePassword });
     const secret = awsSecretName();
     const { path, env } = config([{ name: 'live', target: 'main', role, provider: 'aws', secret }]);
     expect((await fx.cli(['--config', path, 'rotate', 'live'], env)).code).toBe(0);
-    // Put the role back on a password that only a pending version holds (I1 would be at stake).
+    // Put the role back on a password that only a pending version holds (a first rotation whose
+    // verify was refused leaves exactly this): what applications read no longer logs in.
     const c = await fx.rotatorClient('postgres');
     await c.query(`ALTER ROLE ${role} PASSWORD '${await scramVerifier(livePassword)}'`);
     await c.end();
@@ -174,11 +175,40 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     await client.send(
       new PutSecretValueCommand({ SecretId: secret, SecretString: JSON.stringify({ username: role, password: livePassword }), ClientRequestToken: staleId, VersionStages: ['AWSPENDING'] }),
     );
-    const run = await fx.cli(['--config', path, 'rotate', 'live'], env);
+    const run = await fx.cli(['--config', path, 'rotate', 'live', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    const result = (JSON.parse(run.stdout) as { results: Array<{ rotationId: string; warnings: string[] }> }).results[0];
+    expect(result?.warnings.join('\n')).toMatch(/pending credential of failed rotation .* was the only password role .* logged in with; it was promoted/);
+    for (const out of [run.stdout, run.stderr]) expect(out).not.toContain(livePassword);
+    // The stale value became AWSPREVIOUS when this rotation's own value was promoted after it.
+    const labels = await labelledVersions(client, secret);
+    expect(labels[result?.rotationId as string]).toEqual(['AWSCURRENT']);
+    expect(labels[staleId]).toEqual(['AWSPREVIOUS']);
+    expect(await fx.canLogin(role, livePassword)).toBe(false);
+    const current = await consumerRead(client, secret);
+    expect(await fx.canLogin(role, current?.password as string)).toBe(true);
+    const history = await fx.cli(['--config', path, 'history', 'live', '--json'], env);
+    expect(history.stdout).toContain('rotation.stale-pending-promoted');
+    expect(history.stdout).toContain(staleId);
+    expect(history.stdout).not.toContain(livePassword);
+  });
+
+  it('a stale AWSPENDING of a role the account does not manage that still logs in is kept and the rotation refuses, naming the account', async () => {
+    const livePassword = `live-${randomUUID()}`;
+    const role = await fx.createRole(`aws_mine_${fx.suffix}`);
+    const other = await fx.createRole(`aws_foreign_${fx.suffix}`, { password: livePassword });
+    const secret = awsSecretName();
+    const { path, env } = config([{ name: 'foreign', target: 'main', role, provider: 'aws', secret }]);
+    expect((await fx.cli(['--config', path, 'rotate', 'foreign'], env)).code).toBe(0);
+    const staleId = randomUUID();
+    await client.send(
+      new PutSecretValueCommand({ SecretId: secret, SecretString: JSON.stringify({ username: other, password: livePassword }), ClientRequestToken: staleId, VersionStages: ['AWSPENDING'] }),
+    );
+    const run = await fx.cli(['--config', path, 'rotate', 'foreign'], env);
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/account live: .*pending credential of rotation .* still logs in/);
+    expect(run.stderr).toMatch(/account foreign: .*pending credential of rotation .* which this account does not manage, and it still logs in/);
     expect(run.stderr).not.toContain(livePassword);
     expect((await labelledVersions(client, secret))[staleId]).toEqual(['AWSPENDING']);
-    expect(await fx.canLogin(role, livePassword)).toBe(true);
+    expect(await fx.canLogin(other, livePassword)).toBe(true);
   });
 });

@@ -182,7 +182,7 @@ describe('container image: the chart commands run in the built image', () => {
     expect(Object.keys(config.ExposedPorts ?? {})).toEqual(['9187/tcp']);
   });
 
-  it('is lean: at most 250 MB uncompressed (README, "Kubernetes")', async () => {
+  it('is lean: at most 250 MB uncompressed (docs/kubernetes.md)', async () => {
     const { layers } = await inspectImage(built.image);
     const total = layers.reduce((sum, l) => sum + l.size, 0);
     const biggest = [...layers].sort((a, b) => b.size - a.size).slice(0, 4);

@@ -47,7 +47,7 @@ describe('offboarding and run-due', () => {
       { name: 'alt', target: 'main', strategy: 'alternating', roles: [altA, altB], gracePeriod: '2h', provider: 'local', secret: 'pg/alt', exposedTo: ['alice'] },
     ];
     const groups = { contractors: ['alice', 'carol'] };
-    // Ending other roles' sessions takes pg_signal_backend (documented in the README).
+    // Ending other roles' sessions takes pg_signal_backend (documented in docs/security.md).
     const su = await fx.superClient();
     await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
     await su.end();

@@ -156,6 +156,76 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     expect(again.code, again.stdout).toBe(0);
   });
 
+  /** Run `rotate` paused after apply; once `role`'s password changes, pg_hba.conf starts rejecting it. */
+  async function rotateWithRejectAfterApply(path: string, env: NodeJS.ProcessEnv, account: string, role: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const before = await rolpassword(role);
+    const line = `host all ${role} 127.0.0.1/32 reject`;
+    const child = fx.cliProcess(['--config', path, 'rotate', account, '--json'], { ...env, PGROTATE_FAILPOINT: 'pause-after-apply:4000' });
+    try {
+      const deadline = Date.now() + 30_000;
+      while ((await rolpassword(role)) === before) {
+        if (Date.now() > deadline) throw new Error('the rotation never reached apply');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await hba(line, true);
+      return await child;
+    } finally {
+      await hba(line, false);
+    }
+  }
+
+  it('alternating: a verify refusal of the inactive role removes its new password; the pair stays on the other role', async () => {
+    const a = await fx.createRole(`alt_a_${fx.suffix}`);
+    const b = await fx.createRole(`alt_b_${fx.suffix}`);
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'altvf', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'local', secret: 'pg/altvf' }],
+      defaults: { verifyAttempts: 1 },
+    });
+    expect((await fx.cli(['--config', path, 'rotate', 'altvf'], env)).code).toBe(0);
+    const current = await provider.getCurrent('pg/altvf');
+    const inactive = current?.username === a ? b : a;
+    expect(await rolpassword(inactive)).toBeNull();
+    const r = await rotateWithRejectAfterApply(path, env, 'altvf', inactive);
+    expect(r.code, r.stderr).toBe(1);
+    expect(rotateJson(r.stdout).error?.message).toMatch(
+      new RegExp(`account altvf: the new credential of role "${inactive}" did not log in to target main: .*; the new password was removed from inactive role "${inactive}" \\(applications keep using role "${current?.username}"\\)`),
+    );
+    // No live password that nobody holds (I1), nothing pending, applications untouched.
+    expect(await rolpassword(inactive)).toBeNull();
+    expect(await provider.getPending('pg/altvf')).toBeNull();
+    expect((await provider.getCurrent('pg/altvf'))?.password).toBe(current?.password);
+    expect(await fx.canLogin(current?.username as string, current?.password as string)).toBe(true);
+    // The next rotation is not stopped by debris.
+    const again = await fx.cli(['--config', path, 'rotate', 'altvf', '--json'], env);
+    expect(again.code, again.stdout).toBe(0);
+    const next = await provider.getCurrent('pg/altvf');
+    expect(next?.username).toBe(inactive);
+    expect(await fx.canLogin(inactive, next?.password as string)).toBe(true);
+  });
+
+  it('a first rotation refused at verify keeps its pending password (the only one that logs in); the next rotation promotes it and goes on', async () => {
+    const role = await fx.createRole(`first_${fx.suffix}`, { password: 'unmanaged-initial-password-9' });
+    const { path, env } = fx.writeConfig({ accounts: [{ name: 'firstvf', target: 'main', role, provider: 'local', secret: 'pg/firstvf' }], defaults: { verifyAttempts: 1 } });
+    const r = await rotateWithRejectAfterApply(path, env, 'firstvf', role);
+    expect(r.code, r.stderr).toBe(1);
+    expect(rotateJson(r.stdout).error?.message).toMatch(/account firstvf: .*did not log in.*; the pending credential is kept in the provider/);
+    const pending = await provider.getPending('pg/firstvf');
+    expect(pending).not.toBeNull();
+    expect(await provider.getCurrent('pg/firstvf')).toBeNull();
+    expect(await fx.canLogin(role, pending?.password as string)).toBe(true);
+    const again = await fx.cli(['--config', path, 'rotate', 'firstvf', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(rotateJson(again.stdout).warnings.join('\n')).toMatch(/pending credential of failed rotation \S+ was the only password role "first_\w+" logged in with; it was promoted/);
+    for (const out of [again.stdout, again.stderr, r.stdout, r.stderr]) expect(out).not.toContain(pending?.password as string);
+    expect((await provider.getPrevious('pg/firstvf'))?.password).toBe(pending?.password);
+    const now = await provider.getCurrent('pg/firstvf');
+    expect(now?.rotationId).not.toBe(pending?.rotationId);
+    expect(await fx.canLogin(role, now?.password as string)).toBe(true);
+    expect(await provider.getPending('pg/firstvf')).toBeNull();
+    const history = await fx.cli(['--config', path, 'history', 'firstvf', '--json'], env);
+    expect(history.stdout).toContain('rotation.stale-pending-promoted');
+  });
+
   it('scramIterations above node-postgres’s default cap: pgrotate’s own login verifies it', async () => {
     const role = await fx.createRole(`it_${fx.suffix}`);
     const { path, env } = fx.writeConfig({

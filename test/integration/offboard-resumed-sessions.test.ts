@@ -80,11 +80,15 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     const unfinished = await app.state.runningRotation('ors');
     expect(unfinished?.terminateSessions).toBe(false);
 
-    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'hr-offboarding', terminateSessions: true, requestedAt }, process.env);
     // That rotation, finished with the request's --terminate-sessions, did all it asked.
     expect(result).toMatchObject({ outcome: 'succeeded', error: null, rotationId: unfinished?.id, resumed: true, sessionsEnded: 1 });
     const rec = (await app.state.pool.query<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
     expect(rec).toEqual({ terminate_sessions: true, sessions_ended: 1 });
+    // The sessions were ended because the offboarding asked: the audit trail names it, not the
+    // scheduled rotation's requester.
+    const ended = await app.state.pool.query<{ actor: string | null }>("SELECT actor FROM pgrotate.audit_events WHERE rotation_id = $1 AND kind = 'sessions.terminated'", [unfinished?.id]);
+    expect(ended.rows).toEqual([{ actor: 'hr-offboarding' }]);
     expect(
       await session.query('SELECT 1').then(
         () => true,

@@ -8,7 +8,7 @@ import { REPO_ROOT } from '../support/pg-fixture.js';
 // A very short `npm run soak` in the test run, so the harness is known to work: it starts its
 // own PostgreSQL, runs the real `pgrotate worker` CLI on a 10 s schedule, and must report real
 // rotations with their lateness and the worker's RSS. (The figures themselves are judged by the
-// 20-minute run in the README, not here: this machine may be busy.)
+// 20-minute run in docs/benchmarks.md, not here: this machine may be busy.)
 
 const SCRIPT = join(REPO_ROOT, 'dist-bench', 'bench', 'soak', 'run-soak.js');
 const dir = mkdtempSync(join(tmpdir(), 'pgrotate-soak-test-'));

@@ -11,7 +11,7 @@ import { sampleValue } from '../conformance/provider-conformance.js';
 import { baoApi, startBaoServer, type BaoServerInfo } from '../support/bao-server.js';
 import { service } from '../support/provided.js';
 
-// Authentication against a real OpenBao server: the least-privilege policy from the README,
+// Authentication against a real OpenBao server: the least-privilege policy from docs/providers.md,
 // AppRole and Kubernetes-style service-account JWT logins with re-login when the token's TTL
 // runs out, renewal of a given token, namespaces and a TLS listener with its own CA.
 
@@ -19,7 +19,7 @@ const bao = () => service<BaoServerInfo>('bao');
 const root = () => baoApi(bao().address, bao().rootToken);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The policy the README documents, for secrets under `pg/` in mount `secret`. */
+/** The policy docs/providers.md documents, for secrets under `pg/` in mount `secret`. */
 const PGROTATE_POLICY = `
 path "secret/data/pg/*"                      { capabilities = ["create", "update", "read"] }
 path "secret/metadata/pg/*"                  { capabilities = ["patch"] }

@@ -93,7 +93,7 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     expect((await provider.getCurrent(s))?.password).toBe(v.password);
     // With `tlsOptions: { ca: [...rootCertificates, pem] }` Node's https.Agent joined all ~150 root
     // PEMs into its pool key on every request and parsed them again for every TLS connection: the
-    // largest CPU cost of an Azure rotation in `npm run bench` (see the README's benchmark notes).
+    // largest CPU cost of an Azure rotation in `npm run bench` (see the benchmark notes in docs/benchmarks.md).
     const agent = (provider as unknown as { agent: (Agent & { options: Record<string, unknown> }) | null }).agent;
     expect(agent).toBeInstanceOf(Agent);
     expect(agent?.options.ca).toBeUndefined();

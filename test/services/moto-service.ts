@@ -15,7 +15,7 @@ export interface MotoServiceInfo {
 
 export const names = ['moto'];
 
-/** The README's IAM policy for pgrotate, less secretsmanager:PutSecretValue. */
+/** The IAM policy for pgrotate in docs/providers.md, less secretsmanager:PutSecretValue. */
 const RESTRICTED_ALLOWED = ['GetSecretValue', 'DescribeSecret', 'CreateSecret', 'TagResource', 'UpdateSecretVersionStage'];
 
 export async function start(wanted: (name: string) => boolean): Promise<Record<string, StartedService>> {
