@@ -174,7 +174,8 @@ describe('rotation state machine: resume details', () => {
     expect(h.state.audits[0]).toMatchObject({ kind: 'rotation.resumed', detail: { step: 'verified', terminateSessions: true } });
     expect(h.targets.statements().at(-1)).toMatch(/pg_terminate_backend/);
     expect(h.targets.sql.at(-1)?.params).toEqual(['billing_app']);
-    expect(h.state.auditKinds()).toContain('sessions.terminated');
+    // The audit names who asked for the sessions to end: this resumer, not the rotation's starter.
+    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toMatchObject({ actor: 'hr-system', detail: { count: 3 } });
   });
 
   it('a rotation recorded with terminateSessions keeps ending sessions when a plain resume finishes it', async () => {
@@ -187,6 +188,7 @@ describe('rotation state machine: resume details', () => {
     const res = await h.rotate();
     expect(res).toMatchObject({ outcome: 'succeeded', sessionsEnded: 3 });
     expect(h.targets.sql.filter((q) => /pg_terminate_backend/.test(q.text)).map((q) => q.params)).toEqual([['reports_a'], ['reports_b']]);
+    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')?.actor).toBe('scheduler');
   });
 
   it('a resumed single-user record reads VALID UNTIL itself and warns when it comes before the next due rotation', async () => {

@@ -5,8 +5,7 @@ import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, everythingRecorded, livePassword } from './fakes/scenario.js';
 
 // Rollback (verify did not prove the new password) and stale pending values (a pending value of
-// another rotation found at stage), over the in-memory fakes. Two cases are the current
-// behaviour of code the lead is changing (clearStalePending/rollBack): their names say so.
+// another rotation found at stage), over the in-memory fakes.
 
 const REFUSED: LoginResult = { ok: false, authFailure: true, refusal: 'password', message: 'password authentication failed for user "billing_app"' };
 const FAULT: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'timeout expired' };
@@ -18,6 +17,17 @@ async function singleUserWithPrevious(): Promise<{ h: Harness; old: ReturnType<t
   h.provider.seed('pg/app', { current: old });
   await livePassword(h, 'billing_app', old.password);
   return { h, old };
+}
+
+/** Alternating account whose provider holds reports_a's credential as current, live in the catalogue. */
+async function alternatingWithCurrent(): Promise<Harness> {
+  const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h' } });
+  h.targets.addRole('reports_a');
+  h.targets.addRole('reports_b');
+  const old = credential('reports_a');
+  h.provider.seed('pg/app', { current: old });
+  await livePassword(h, 'reports_a', old.password);
+  return h;
 }
 
 /** Make the server answer `answer` to every login except one with `allowed`; returns the passwords it was given. */
@@ -126,20 +136,46 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(h.state.rotation(res.rotationId)).toMatchObject({ status: 'running', step: 'applied' });
   });
 
-  it('CURRENT BEHAVIOUR (the lead is changing rollBack for alternating accounts): alternating, refused: pending kept, rotation failed', async () => {
+  it('alternating, refused, the other role is current: the new password is removed from the inactive role, pending discarded, rotation failed', async () => {
+    const h = await alternatingWithCurrent();
+    const old = h.provider.peek('pg/app').current as ReturnType<typeof credential>;
+    const tried = answerExcept(h, REFUSED, old.password);
+    const res = await h.rotate();
+    expect(res.error).toBeInstanceOf(VerifyFailedError);
+    expect(res.error?.message).toMatch(
+      /role "reports_b" did not log in .*; the new password was removed from inactive role "reports_b" \(applications keep using role "reports_a"\)$/,
+    );
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`, `ALTER ROLE "reports_b" PASSWORD NULL`]);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
+    // A password nobody holds does not stay live; applications' role is untouched.
+    expect(h.targets.roles.get('reports_b')?.verifier).toBeNull();
+    expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
+    h.targets.loginOverride = null;
+    expect(await h.targets.accepts('reports_a', old.password)).toBe(true);
+    expect(everythingRecorded(h) + res.error?.message).not.toContain(tried[0]);
+  });
+
+  it('alternating, refused, removing the new password fails (admin connection lost): pending kept, resumable', async () => {
+    const h = await alternatingWithCurrent();
+    answerExcept(h, REFUSED, h.provider.peek('pg/app').current?.password);
+    h.targets.failAdminWhen = () => h.targets.logins.length > 0;
+    const res = await h.rotate();
+    expect(res.error?.message).toMatch(/the new password could not be removed from inactive role "reports_b" \(.*connection refused\); the rotation stays resumable$/);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
+  });
+
+  it('alternating, refused while adopting the pair (no current value): pending kept, rotation failed', async () => {
     const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'] } });
     h.targets.addRole('reports_a');
     h.targets.addRole('reports_b');
-    const old = credential('reports_a');
-    h.provider.seed('pg/app', { current: old });
-    await livePassword(h, 'reports_a', old.password);
-    answerExcept(h, REFUSED, old.password);
+    answerExcept(h, REFUSED);
     const res = await h.rotate();
-    expect(res.error?.message).toMatch(/role "reports_b" did not log in .*; the pending credential is kept in the provider$/);
+    expect(res.error?.message).toMatch(/role "reports_a" did not log in .*; the pending credential is kept in the provider$/);
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
-    // No restore statement: applications use reports_a, which was not touched.
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`]);
-    expect(h.provider.peek('pg/app')).toMatchObject({ current: old, pending: { rotationId: res.rotationId } });
+    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_a" PASSWORD '<verifier>' VALID UNTIL 'infinity'`]);
+    expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
   });
 
   it('alternating, a fault: resumable, pending kept', async () => {
@@ -177,16 +213,76 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     expect(everythingRecorded(h)).not.toContain(stale.password);
   });
 
-  it('CURRENT BEHAVIOUR (the lead is changing this case): one that still logs in is refused and kept; the rotation stays at created', async () => {
-    const { h } = await singleUserWithPrevious();
+  it('single-user, one that still logs in is the role\'s only working password: promoted (with a warning) before the new value is staged', async () => {
+    const { h, old } = await singleUserWithPrevious();
     const stale = credential('billing_app', 'stale-rotation-2');
     h.provider.seed('pg/app', { pending: stale });
     await livePassword(h, 'billing_app', stale.password);
     const res = await h.rotate();
-    expect(res.outcome).toBe('failed');
+    expect(res.outcome).toBe('succeeded');
+    expect(h.provider.calls.slice(0, 5)).toEqual([
+      { op: 'getCurrent', secret: 'pg/app' },
+      { op: 'getPending', secret: 'pg/app' },
+      { op: 'getCurrent', secret: 'pg/app' },
+      { op: 'promotePending', secret: 'pg/app', rotationId: 'stale-rotation-2' },
+      { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
+    ]);
+    expect(h.provider.ops()).not.toContain('discardPending');
+    expect(h.state.auditKinds().slice(0, 3)).toEqual(['rotation.started', 'rotation.stale-pending-promoted', 'rotation.staged']);
+    expect(h.state.audits[1]?.detail).toEqual({ staleRotationId: 'stale-rotation-2', role: 'billing_app' });
+    expect(res.warnings).toEqual([expect.stringMatching(/pending credential of failed rotation stale-rotation-2 was the only password role "billing_app" logged in with; it was promoted/)]);
+    // The promoted value became previous when this rotation promoted its own.
+    expect(h.provider.peek('pg/app').previous).toEqual(stale);
+    expect(await h.targets.accepts('billing_app', old.password)).toBe(false);
+    expect(everythingRecorded(h) + JSON.stringify(res.warnings)).not.toContain(stale.password);
+  });
+
+  it('one that logs in and is already current (a promote that left its pending copy) is discarded', async () => {
+    const h = makeHarness({ account: { name: 'billing', role: 'billing_app' } });
+    const cur = credential('billing_app', 'rotation-0');
+    h.provider.seed('pg/app', { current: cur, pending: { ...cur } });
+    await livePassword(h, 'billing_app', cur.password);
+    const res = await h.rotate();
+    expect(res.outcome).toBe('succeeded');
+    expect(h.provider.calls.slice(1, 5).map((c) => `${c.op}${c.rotationId ? `:${c.rotationId === res.rotationId ? 'new' : c.rotationId}` : ''}`)).toEqual([
+      'getPending',
+      'getCurrent',
+      'discardPending:rotation-0',
+      'stagePending:new',
+    ]);
+    expect(h.state.auditKinds()).toContain('rotation.stale-pending-discarded');
+    expect(res.warnings).toEqual([]);
+  });
+
+  it('alternating, one that logs in as the role applications do not read: that role\'s password is removed, then the value discarded', async () => {
+    const h = await alternatingWithCurrent();
+    const stale = credential('reports_b', 'stale-rotation-4');
+    h.provider.seed('pg/app', { pending: stale });
+    await livePassword(h, 'reports_b', stale.password);
+    const res = await h.rotate();
+    expect(res).toMatchObject({ outcome: 'succeeded', role: 'reports_b' });
+    // Pre-flight read, the clear, then this rotation's own apply and the previous role's expiry.
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "reports_b" PASSWORD NULL`,
+      `ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
+      `ALTER ROLE "reports_a" VALID UNTIL '<time>'`,
+    ]);
+    expect(h.provider.calls.find((c) => c.op === 'discardPending')).toEqual({ op: 'discardPending', secret: 'pg/app', rotationId: 'stale-rotation-4' });
+    expect(h.state.auditKinds().slice(0, 4)).toEqual(['rotation.started', 'rotation.stale-pending-cleared', 'rotation.stale-pending-discarded', 'rotation.staged']);
+    expect(h.state.audits[1]?.detail).toEqual({ staleRotationId: 'stale-rotation-4', role: 'reports_b' });
+    expect(res.warnings).toEqual([expect.stringMatching(/still logged in as role "reports_b", which applications do not read; its password was removed/)]);
+    expect(await h.targets.accepts('reports_b', stale.password)).toBe(false);
+  });
+
+  it('one that logs in as a role this account does not manage is refused and kept; the rotation stays at created', async () => {
+    const { h } = await singleUserWithPrevious();
+    const stale = credential('someone_else', 'stale-rotation-5');
+    h.provider.seed('pg/app', { pending: stale });
+    await livePassword(h, 'someone_else', stale.password);
+    const res = await h.rotate();
     expect(res.error).toBeInstanceOf(ProviderError);
-    expect(res.error?.message).toMatch(/pending credential of rotation stale-rotation-2 that still logs in to target main; refusing to discard it/);
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending']);
+    expect(res.error?.message).toMatch(/pending credential of rotation stale-rotation-5 for role "someone_else", which this account does not manage, and it still logs in to target main; refusing to discard it/);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'getCurrent']);
     expect(h.provider.peek('pg/app').pending).toEqual(stale);
     expect(h.targets.statements()).toHaveLength(1);
     expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);
