@@ -159,6 +159,14 @@ export class RotationEngine {
       const provider = this.deps.provider(account.provider);
       let rotation = await fence.running();
       let plan: Plan | null = null;
+      if (rotation && opts.dryRun) {
+        // A dry run changes nothing, and resuming would: say what a real run would do.
+        result.outcome = 'dry-run';
+        result.rotationId = rotation.id;
+        result.role = rotation.targetRole;
+        result.warnings.push(`rotation ${rotation.id} is unfinished at step ${rotation.step}; a run without --dry-run resumes it`);
+        return result;
+      }
       if (rotation) {
         result.resumed = true;
         rotation = await fence.resume(rotation, opts.requestedBy ?? null, opts.terminateSessions ?? false);

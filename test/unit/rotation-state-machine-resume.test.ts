@@ -200,13 +200,14 @@ describe('rotation state machine: resume details', () => {
     expect(res.warnings).toEqual([expect.stringMatching(/has VALID UNTIL .* before the next due rotation/)]);
   });
 
-  it('CURRENT BEHAVIOUR (reported to the lead): a dry run on an account with an unfinished rotation resumes and finishes it', async () => {
-    // RotateOptions.dryRun says "change nothing", but the engine resumes an unfinished rotation
-    // before it looks at dryRun. Pinned here so a change to it is a decision, not an accident.
+  it('a dry run on an account with an unfinished rotation changes nothing and says a real run resumes it', async () => {
     const s = await seedAt('single-user', 'staged');
     const { h } = s;
+    const before = h.provider.peek('pg/app');
     const res = await h.rotate({ dryRun: true });
-    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true });
-    expect(h.provider.peek('pg/app').current?.rotationId).toBe(s.id);
+    expect(res).toMatchObject({ outcome: 'dry-run', resumed: false, rotationId: s.id });
+    expect(res.warnings.join('\n')).toMatch(new RegExp(`rotation ${s.id} is unfinished at step staged; a run without --dry-run resumes it`));
+    expect(h.provider.peek('pg/app')).toEqual(before);
+    expect(h.state.steps()).not.toContain('resume');
   });
 });
