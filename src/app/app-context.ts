@@ -10,7 +10,7 @@ import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import { alertOnRotationFailures } from '../alerts/rotation-alerts.js';
 import { RotationEngine } from '../rotation/rotation-engine.js';
 import { RotationObservers } from '../rotation/rotation-observers.js';
-import { AuditRunStore } from '../state/audit-run-store.js';
+import type { AuditRunStore } from '../state/audit-run-store.js';
 import { StateStore } from '../state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../../providers/secret-provider.js';
@@ -148,7 +148,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     providers,
     engine,
     stateCredential,
-    auditRuns: new AuditRunStore(state),
+    auditRuns: state.auditRuns,
     rotationObservers,
     alerts,
     account(name: string): AccountConfig {
