@@ -36,7 +36,7 @@ export interface PgFixture {
   superClient(db?: string): Promise<pg.Client>;
   /** A connection as the rotator (non-superuser admin). */
   rotatorClient(db?: string): Promise<pg.Client>;
-  /** One statement in the state database as the rotator: tests inspect pgrotate's tables directly (pgrotate's pool is private). */
+  /** One statement in the state database as the superuser: tests inspect pgrotate's tables directly (pgrotate's pool is private). */
   stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Create a LOGIN role (as the rotator, so it also has ADMIN on 16+); returns its name. */
   createRole(name: string, opts?: { superuser?: boolean; password?: string; inRole?: string }): Promise<string>;
@@ -104,7 +104,7 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
     superClient,
     rotatorClient,
     async stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []) {
-      const c = await rotatorClient(stateDb);
+      const c = await superClient(stateDb);
       try {
         return await c.query<R>(text, values);
       } finally {
