@@ -23,12 +23,13 @@ export interface App {
   state: StateStore;
   targets: TargetConnector;
   providers: Map<string, SecretProvider>;
+  /** The one engine: the CLI, the HTTP API, offboarding and jobs all rotate through it. */
   engine: RotationEngine;
   /** Stored security-audit runs and findings. */
   auditRuns: AuditRunStore;
   /** The state login's password when it comes from a provider (pgrotate may rotate it), else null. */
   stateCredential: LiveCredential | null;
-  /** Listeners of every rotation this process runs (metrics, alerts); pass to every engine as `onResult`. */
+  /** Listeners of every rotation this process runs (metrics, alerts); the engine's `onResult`. */
   rotationObservers: RotationObservers;
   /** Webhook alerts (a no-op without `alerts` in the config). */
   alerts: AlertDispatcher;

@@ -42,7 +42,7 @@ export interface Dispatched {
 export class RotationDispatch {
   private backend: QueueBackend | null = null;
   private rotationQueue: RotationQueue | null = null;
-  /** Waits on queued jobs still running; the queue is closed after them. */
+  /** Waits on queued jobs still running; they keep the queue open. */
   private readonly waits = new Set<Promise<unknown>>();
 
   constructor(private readonly app: App) {}
@@ -75,13 +75,26 @@ export class RotationDispatch {
     return Object.values(counts).reduce((a, b) => a + b, 0);
   };
 
-  /** Close the queue once the waits on it are over. */
+  /**
+   * Close the queue. Waits still running (an API offboarding answered 202) keep it until they
+   * end, and closing does not wait for them: a server stopping on SIGTERM stops at once.
+   */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.waits]);
-    await this.rotationQueue?.close().catch(() => undefined);
-    await this.backend?.close().catch(() => undefined);
+    const pending = [...this.waits];
+    if (pending.length > 0) {
+      void Promise.allSettled(pending).then(() => this.closeQueue());
+      return;
+    }
+    await this.closeQueue();
+  }
+
+  private async closeQueue(): Promise<void> {
+    const queue = this.rotationQueue;
+    const backend = this.backend;
     this.rotationQueue = null;
     this.backend = null;
+    await queue?.close().catch(() => undefined);
+    await backend?.close().catch(() => undefined);
   }
 
   /** The CLI's `rotate` here: each account straight through the engine. */
