@@ -7,7 +7,7 @@ import pg from 'pg';
 import { syncAccounts } from '../jobs/account-sync.js';
 import { createQueueBackend } from '../jobs/queue-backend.js';
 import { RotationQueue } from '../jobs/rotation-queue.js';
-import { findDueAccounts, schedulerTick } from '../jobs/scheduler-tick.js';
+import { schedulerTick } from '../jobs/scheduler-tick.js';
 import { startProfile, type ProfileSummary } from './cpu-profile.js';
 import { treeCpuMs } from './process-cpu.js';
 import { freePort } from '../src/net/free-port.js';
@@ -64,11 +64,10 @@ async function main(): Promise<void> {
     });
     const redactor = new Redactor();
     const log = createLogger(redactor, { level: 'warn' });
-    const state = await StateStore.open({
-      connection: { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' },
-      schema: 'pgrotate',
-      redactor,
-    });
+    const stateConnection = { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' };
+    const state = await StateStore.open({ connection: stateConnection, schema: 'pgrotate', redactor });
+    // The harness's own pool for setting up due times (pgrotate's pool is private to src/state).
+    const setup = new pg.Pool({ ...stateConnection, max: 1 });
 
     let t0 = performance.now();
     const synced = await syncAccounts(state, config);
@@ -77,18 +76,18 @@ async function main(): Promise<void> {
     const resync = await syncAccounts(state, config);
     const resyncMs = performance.now() - t0;
     // 1,000 accounts due (random ones), the rest due within the next 90 days.
-    await state.pool.query(`UPDATE pgrotate.accounts SET next_due_at = now() + random() * interval '90 days'`);
-    await state.pool.query(`UPDATE pgrotate.accounts SET next_due_at = now() - random() * interval '1 hour' WHERE name IN (SELECT name FROM pgrotate.accounts ORDER BY random() LIMIT $1)`, [DUE]);
-    await state.pool.query('VACUUM ANALYZE pgrotate.accounts');
+    await setup.query(`UPDATE pgrotate.accounts SET next_due_at = now() + random() * interval '90 days'`);
+    await setup.query(`UPDATE pgrotate.accounts SET next_due_at = now() - random() * interval '1 hour' WHERE name IN (SELECT name FROM pgrotate.accounts ORDER BY random() LIMIT $1)`, [DUE]);
+    await setup.query('VACUUM ANALYZE pgrotate.accounts');
 
     const queryMs: number[] = [];
     for (let i = 0; i < 20; i++) {
       t0 = performance.now();
-      const { due } = await findDueAccounts(state, DUE);
+      const { due } = await state.findDueAccounts(DUE);
       queryMs.push(performance.now() - t0);
       if (due.length !== DUE) throw new Error(`expected ${DUE} due, got ${due.length}`);
     }
-    const explain = await state.pool.query<{ 'QUERY PLAN': unknown }>(
+    const explain = await setup.query<{ 'QUERY PLAN': unknown }>(
       `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT name, next_due_at FROM pgrotate.accounts WHERE next_due_at <= now() ORDER BY next_due_at LIMIT ${DUE}`,
     );
     const plan = (explain.rows[0]?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown>; 'Execution Time': number }>)[0];
@@ -102,12 +101,12 @@ async function main(): Promise<void> {
     const ticks: Record<string, { cold: number; fresh: ReturnType<typeof stats>; freshCpuMs: { client: number; server: number }; repeat: ReturnType<typeof stats>; queued: Record<string, number>; profile?: ProfileSummary }> = {};
     const redis = existsSync('/usr/bin/redis-server') ? await startRedisServer(await freePort()) : null;
     const renew = async () => {
-      await state.pool.query(`UPDATE pgrotate.accounts SET next_due_at = next_due_at - interval '1 millisecond', queued_at = NULL WHERE next_due_at <= now()`);
+      await setup.query(`UPDATE pgrotate.accounts SET next_due_at = next_due_at - interval '1 millisecond', queued_at = NULL WHERE next_due_at <= now()`);
     };
     try {
       const backends = [config, ...(redis ? [{ ...config, queue: { ...config.queue!, backend: 'redis' as const, redis: { url: `redis://${redis.host}:${redis.port}` } } }] : [])];
       for (const cfg of backends) {
-        await state.pool.query('UPDATE pgrotate.accounts SET queued_at = NULL');
+        await setup.query('UPDATE pgrotate.accounts SET queued_at = NULL');
         const backend = createQueueBackend(cfg);
         const queue = new RotationQueue(backend, { attempts: 1 });
         const tick = async () => (await schedulerTick({ state, queue, log, limit: DUE, reofferMs: 300_000 })).ms;
@@ -151,8 +150,9 @@ async function main(): Promise<void> {
     } finally {
       if (redis) await stopRedisServer(redis);
     }
-    await state.pool.query('UPDATE pgrotate.accounts SET queued_at = NULL');
+    await setup.query('UPDATE pgrotate.accounts SET queued_at = NULL');
     const tickerRss = process.memoryUsage().rss;
+    await setup.end();
     await state.close();
 
     // A real worker process with the 100k-account config; its rotations fail fast (the roles do

@@ -1,5 +1,5 @@
 import type { App } from '../src/app/app-context.js';
-import { runBounded } from '../src/cli/commands/rotate-command.js';
+import { runBounded } from '../src/concurrency/run-bounded.js';
 import { PerTargetLimiter } from './per-target-limiter.js';
 import { runRequestedRotation, type RotationRequest, type RunResult } from './rotation-runner.js';
 import { stateConnectionConfig } from './state-connection.js';
@@ -8,13 +8,7 @@ import { stateConnectionConfig } from './state-connection.js';
  * Rotate accounts in this process with the same limits as the workers: the global concurrency
  * and the per-target slots (shared with any running workers through the state database).
  */
-export async function runInline(
-  app: App,
-  accounts: string[],
-  req: RotationRequest,
-  env: NodeJS.ProcessEnv,
-  progress?: (done: number, total: number) => void,
-): Promise<RunResult[]> {
+export async function runInline(app: App, accounts: string[], req: RotationRequest, progress?: (done: number, total: number) => void): Promise<RunResult[]> {
   const limiter = new PerTargetLimiter({
     connection: stateConnectionConfig(app.config, 'pgrotate-limiter', app.stateCredential),
     schema: app.config.state.schema,
@@ -22,7 +16,7 @@ export async function runInline(
     log: app.log,
   });
   try {
-    return await runBounded(accounts, app.config.limits.concurrency, (name) => runRequestedRotation({ app, limiter, env }, name, req), progress);
+    return await runBounded(accounts, app.config.limits.concurrency, (name) => runRequestedRotation({ app, limiter }, name, req), progress);
   } finally {
     await limiter.close();
   }

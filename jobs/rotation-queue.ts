@@ -1,8 +1,8 @@
 import type { JobsOptions } from 'bullmq';
 import type { AnyQueue, QueueBackend } from './queue-backend.js';
 import { PRIORITY, ROTATION_QUEUE, requestJobId, scheduledJobId, type JobKind, type RotationJobData } from './rotation-job.js';
-import type { RunResult } from './rotation-runner.js';
-import type { DueAccount } from './scheduler-tick.js';
+import type { RunResult } from '../src/rotation/run-result.js';
+import type { DueAccount } from '../src/state/state-store.js';
 
 // Producer side of the rotation queue: scheduled jobs (deterministic ids, removed when done so
 // the next due time gets a fresh id), and requests from people or the API (unique ids, kept
@@ -108,7 +108,11 @@ export class RotationQueue {
       }
       const done = out.filter((o) => o.state === 'completed' || o.state === 'failed').length;
       onProgress?.(done, ids.length);
-      if (done === ids.length || Date.now() > deadline) return out;
+      if (done === ids.length || Date.now() > deadline) {
+        // A long-lived producer (the HTTP server's) must not keep every request it ever waited for.
+        for (const id of ids) this.submitted.delete(id);
+        return out;
+      }
       // A Redis without persistence that restarted has lost the queued jobs: queue them again,
       // same id and request time (the worker skips one a later rotation already did; found by
       // the chaos run: an offboarding waited out its whole timeout).

@@ -1,8 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { App } from '../src/app/app-context.js';
+import { queueSettings } from '../src/config/config-schema.js';
 import { messageOf } from '../src/errors.js';
 import { syncAccounts } from './account-sync.js';
-import { releaseClaim } from './claim-release.js';
 import { retryDelay } from './backoff.js';
 import { PerTargetLimiter } from './per-target-limiter.js';
 import type { AnyQueue, AnyWorker, QueueBackend } from './queue-backend.js';
@@ -26,17 +26,8 @@ export interface RunningWorker {
 type TickData = Record<string, never>;
 
 /** Start the scheduler and the rotation worker for this process. */
-export async function startRotationWorker(app: App, backend: QueueBackend, env: NodeJS.ProcessEnv = process.env): Promise<RunningWorker> {
-  const q = app.config.queue ?? {
-    tickInterval: 30_000,
-    tickBatch: 1000,
-    attempts: 5,
-    backoff: 10_000,
-    backoffCap: 600_000,
-    cooldown: 3_600_000,
-    lockDuration: 30_000,
-    shutdownTimeout: 30_000,
-  };
+export async function startRotationWorker(app: App, backend: QueueBackend): Promise<RunningWorker> {
+  const q = queueSettings(app.config);
   const log = app.log.child({ component: 'worker' });
   const synced = await syncAccounts(app.state, app.config);
   log.info(synced, 'accounts synced with the state database');
@@ -87,11 +78,11 @@ export async function startRotationWorker(app: App, backend: QueueBackend, env: 
   const processJob = (job: Job<RotationJobData, RunResult>): Promise<RunResult> => app.redactor.scoped(() => runJob(job));
   const runJob = async (job: Job<RotationJobData, RunResult>): Promise<RunResult> => {
     const data = job.data;
-    const result = await runRequestedRotation({ app, limiter, env }, data.account, data, abort.signal);
+    const result = await runRequestedRotation({ app, limiter }, data.account, data, abort.signal);
     // A scheduled job that is finished for good gives back the tick's claim on the account, so
     // its next due time (or the cool-down retry) is queued by the next tick.
     const releaseScheduledClaim = async () => {
-      if (data.kind === 'scheduled') await releaseClaim(app.state, data.account, data.requestedAt);
+      if (data.kind === 'scheduled') await app.state.releaseClaim(data.account, data.requestedAt);
     };
     const retryable = result.outcome === 'failed' || (result.outcome === 'busy' && data.kind !== 'scheduled');
     if (!retryable) {

@@ -18,13 +18,7 @@ export async function findOverdue(state: StateStore, config: PgrotateConfig): Pr
   const after = config.alerts?.overdueAfter ?? DEFAULT_OVERDUE_AFTER_MS;
   const names = config.accounts.map((a) => a.name);
   if (names.length === 0) return [];
-  const res = await state.pool.query<{ name: string; target: string; next_due_at: Date }>(
-    `SELECT name, target, next_due_at FROM ${state.s}.accounts
-      WHERE next_due_at < now() - ($1::double precision * interval '1 millisecond') AND name = ANY($2::text[])
-      ORDER BY next_due_at`,
-    [after, names],
-  );
-  return res.rows.map((r) => ({ name: r.name, target: r.target, nextDueAt: r.next_due_at }));
+  return state.overdueAccounts(names, after);
 }
 
 /** Check for overdue accounts now and every `intervalMs`, alerting about each (repeats are throttled by the dispatcher). */

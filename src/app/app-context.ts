@@ -10,7 +10,7 @@ import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import { alertOnRotationFailures } from '../alerts/rotation-alerts.js';
 import { RotationEngine } from '../rotation/rotation-engine.js';
 import { RotationObservers } from '../rotation/rotation-observers.js';
-import { AuditRunStore } from '../state/audit-run-store.js';
+import type { AuditRunStore } from '../state/audit-run-store.js';
 import { StateStore } from '../state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../../providers/secret-provider.js';
@@ -23,12 +23,13 @@ export interface App {
   state: StateStore;
   targets: TargetConnector;
   providers: Map<string, SecretProvider>;
+  /** The one engine: the CLI, the HTTP API, offboarding and jobs all rotate through it. */
   engine: RotationEngine;
   /** Stored security-audit runs and findings. */
   auditRuns: AuditRunStore;
   /** The state login's password when it comes from a provider (pgrotate may rotate it), else null. */
   stateCredential: LiveCredential | null;
-  /** Listeners of every rotation this process runs (metrics, alerts); pass to every engine as `onResult`. */
+  /** Listeners of every rotation this process runs (metrics, alerts); the engine's `onResult`. */
   rotationObservers: RotationObservers;
   /** Webhook alerts (a no-op without `alerts` in the config). */
   alerts: AlertDispatcher;
@@ -148,7 +149,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     providers,
     engine,
     stateCredential,
-    auditRuns: new AuditRunStore(state),
+    auditRuns: state.auditRuns,
     rotationObservers,
     alerts,
     account(name: string): AccountConfig {

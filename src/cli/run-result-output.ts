@@ -1,4 +1,4 @@
-import { blankRunResult, type RunResult } from '../../jobs/rotation-runner.js';
+import type { RunResult } from '../rotation/run-result.js';
 import { table } from './cli-io.js';
 
 /** Text table of requested rotations, one line each. */
@@ -15,9 +15,4 @@ export function runResultsTable(results: RunResult[]): string {
       r.error?.message.split('\n')[0] ?? r.detail ?? (r.warnings.length ? `warning: ${r.warnings.join('; ')}` : r.resumed ? 'resumed' : ''),
     ]),
   );
-}
-
-/** A failed job's outcome as a result line (its reason is already scrubbed by the worker). */
-export function failedResult(account: string, message: string, permanent = false): RunResult {
-  return blankRunResult(account, null, { outcome: 'failed', error: { type: 'RotationFailed', message, permanent } });
 }

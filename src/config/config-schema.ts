@@ -259,6 +259,30 @@ export const alertsSchema = z.strictObject({
 });
 export type AlertsConfig = z.output<typeof alertsSchema>;
 
+/** Queue and worker settings; every default lives here (see queueSettings). */
+const queueSchema = z
+  .strictObject({
+    backend: z.enum(['postgres', 'redis']).default('postgres'),
+    redis: redisSchema.optional(),
+    /** How often the scheduler looks for due accounts. */
+    tickInterval: durationSchema.default(30_000),
+    /** Due accounts enqueued per tick at most. */
+    tickBatch: z.number().int().min(1).max(100_000).default(1000),
+    /** Tries per rotation job before the account is marked failed and cooled down. */
+    attempts: z.number().int().min(1).max(50).default(5),
+    backoff: durationSchema.default(10_000),
+    backoffCap: durationSchema.default(600_000),
+    /** After the last attempt failed the account is due again this much later. */
+    cooldown: durationSchema.default(3_600_000),
+    /** A job whose worker stops renewing its lock for this long is handed to another worker. */
+    lockDuration: durationSchema.default(30_000),
+    /** On SIGTERM, how long the worker waits for running rotations before it exits. */
+    shutdownTimeout: durationSchema.default(30_000),
+  })
+  .superRefine((q, ctx) => {
+    if (q.backend === 'redis' && !q.redis) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'queue.backend redis needs queue.redis settings' });
+  });
+
 export const configSchema = z
   .strictObject({
     state: z.strictObject({
@@ -270,29 +294,7 @@ export const configSchema = z
       /** PostgreSQL schema holding pgrotate's tables. */
       schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('pgrotate'),
     }),
-    queue: z
-      .strictObject({
-        backend: z.enum(['postgres', 'redis']).default('postgres'),
-        redis: redisSchema.optional(),
-        /** How often the scheduler looks for due accounts. */
-        tickInterval: durationSchema.default(30_000),
-        /** Due accounts enqueued per tick at most. */
-        tickBatch: z.number().int().min(1).max(100_000).default(1000),
-        /** Tries per rotation job before the account is marked failed and cooled down. */
-        attempts: z.number().int().min(1).max(50).default(5),
-        backoff: durationSchema.default(10_000),
-        backoffCap: durationSchema.default(600_000),
-        /** After the last attempt failed the account is due again this much later. */
-        cooldown: durationSchema.default(3_600_000),
-        /** A job whose worker stops renewing its lock for this long is handed to another worker. */
-        lockDuration: durationSchema.default(30_000),
-        /** On SIGTERM, how long the worker waits for running rotations before it exits. */
-        shutdownTimeout: durationSchema.default(30_000),
-      })
-      .superRefine((q, ctx) => {
-        if (q.backend === 'redis' && !q.redis) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'queue.backend redis needs queue.redis settings' });
-      })
-      .optional(),
+    queue: queueSchema.optional(),
     /** Concurrency limits shared by `worker` and `run-due`. */
     limits: z
       .strictObject({
@@ -436,4 +438,11 @@ function stateLoginOf(url: string): { user: string; host: string; port: number }
   } catch {
     return null;
   }
+}
+
+export type QueueConfig = z.output<typeof queueSchema>;
+
+/** The queue settings in force: the config's, or the schema's defaults when it has no `queue`. */
+export function queueSettings(config: PgrotateConfig): QueueConfig {
+  return config.queue ?? queueSchema.parse({});
 }

@@ -1,13 +1,11 @@
 import { z } from 'zod';
-import { runInline } from '../../jobs/inline-runner.js';
-import type { RunResult } from '../../jobs/rotation-runner.js';
-import { stateNow } from '../../jobs/state-clock.js';
 import type { App } from '../app/app-context.js';
-import { accountStatuses, statusJson } from '../cli/commands/status-command.js';
 import type { ApiAction } from '../config/config-schema.js';
+import type { RotationDispatch } from '../dispatch/rotation-dispatch.js';
 import { UnknownPrincipalError, messageOf } from '../errors.js';
 import { startOffboard } from '../offboard/offboard-principal.js';
-import type { QueueAccess } from './queue-access.js';
+import type { RunResult } from '../rotation/run-result.js';
+import { accountStatuses, statusJson } from '../status/account-status.js';
 import { HttpError, readJsonBody } from './request-body.js';
 import type { IncomingMessage } from 'node:http';
 
@@ -22,9 +20,8 @@ export interface ApiResponse {
 
 export interface ApiContext {
   app: App;
-  /** Absent when the config has no queue: rotations then run in this process. */
-  queue: QueueAccess | null;
-  env: NodeJS.ProcessEnv;
+  /** Requested rotations: queued when the config has a queue, else run in this process. */
+  rotations: RotationDispatch;
   /** Offboardings answered with 202 whose rotations are still being awaited. */
   background: Set<Promise<unknown>>;
 }
@@ -92,18 +89,10 @@ export const API_ROUTES: ApiRoute[] = [
         actor: requester,
         detail: { via: 'api', reason: body.reason ?? null, terminateSessions: body.terminateSessions },
       });
-      const request = {
-        kind: 'on-demand' as const,
-        reason: body.reason ?? null,
-        requestedBy: requester,
-        terminateSessions: body.terminateSessions,
-        requestedAt: await stateNow(ctx.app.state),
-      };
-      if (ctx.queue) {
-        const [jobId] = await ctx.queue.queue().enqueueRequest([account.name], request);
-        return { status: 202, body: { account: account.name, queued: jobId } };
-      }
-      const [result] = await runInline(ctx.app, [account.name], request, ctx.env);
+      const request = { kind: 'on-demand' as const, reason: body.reason ?? null, requestedBy: requester, terminateSessions: body.terminateSessions };
+      const dispatched = await ctx.rotations.request([account.name], request, { wait: null });
+      if (dispatched.jobIds) return { status: 202, body: { account: account.name, queued: dispatched.jobIds[0] } };
+      const [result] = await (dispatched.results as Promise<RunResult[]>);
       const r = result as RunResult;
       return { status: statusOf(r), body: { result: r } };
     },
@@ -114,12 +103,11 @@ export const API_ROUTES: ApiRoute[] = [
     action: 'offboard',
     async handle(ctx, req, _params, requester) {
       const body = await readJsonBody(req, offboardBody);
-      const started = await startOffboard(ctx.app, {
+      const started = await startOffboard(ctx.app, ctx.rotations, {
         principal: body.principal,
         terminateSessions: body.terminateSessions,
         actor: requester,
         timeoutMs: 60 * 60_000,
-        env: ctx.env,
         allowNone: body.allowNone,
       }).catch((err: unknown) => {
         if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);

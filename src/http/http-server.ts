@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { App } from '../app/app-context.js';
 import type { HttpConfig } from '../config/config-schema.js';
+import { RotationDispatch } from '../dispatch/rotation-dispatch.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { PgrotateMetrics } from '../metrics/pgrotate-metrics.js';
 import { API_ROUTES, type ApiContext } from './api-routes.js';
-import { QueueAccess } from './queue-access.js';
 import { HttpError } from './request-body.js';
 import { TokenAuth } from './token-auth.js';
 
@@ -25,7 +25,6 @@ export interface HttpServerDeps {
   queueDepth?: () => Promise<number>;
   /** A registry to add pgrotate's metrics to; a fresh one by default. */
   registry?: Registry;
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningHttpServer {
@@ -55,12 +54,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const cfg = app.config.http ?? DEFAULT_HTTP;
   const log = app.log.child({ component: 'http' });
   const auth = new TokenAuth(cfg.tokens, app.redactor);
-  const ownQueue = app.config.queue ? new QueueAccess(app.config, app.stateCredential) : null;
-  const queueDepth = deps.queueDepth ?? ownQueue?.depth;
+  const rotations = new RotationDispatch(app);
+  const queueDepth = deps.queueDepth ?? (rotations.queued ? rotations.depth : undefined);
   const registry = deps.registry ?? new Registry();
   const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, auditRuns: app.auditRuns, ...(queueDepth ? { queueDepth } : {}) });
   const unobserve = app.rotationObservers.add(metrics.observe);
-  const ctx: ApiContext = { app, queue: ownQueue, env: deps.env ?? process.env, background: new Set() };
+  const ctx: ApiContext = { app, rotations, background: new Set() };
 
   let refusalWindow = { start: Date.now(), count: 0 };
   const auditRefusal = async (kind: 'api.unauthorized' | 'api.forbidden', detail: Record<string, unknown>, actor: string | null) => {
@@ -82,7 +81,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       const checks: Record<string, string> = {};
       let ready = true;
       try {
-        await app.state.pool.query('SELECT 1');
+        await app.state.ping();
         checks.state = 'ok';
       } catch (err) {
         ready = false;
@@ -174,7 +173,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      await ownQueue?.close();
+      await rotations.close();
     },
   };
 }

@@ -38,7 +38,7 @@ export class PgrotateMetrics {
     const registers = [deps.registry];
     this.rotations = new Counter({
       name: 'pgrotate_rotations_total',
-      help: 'Rotations finished by this process, by outcome (succeeded, failed, busy, dry-run) and target.',
+      help: 'Rotations finished by this process, by outcome (succeeded, failed, busy, skipped, dry-run) and target.',
       labelNames: ['outcome', 'target'],
       registers,
     });
@@ -70,7 +70,8 @@ export class PgrotateMetrics {
   /** Count one rotation result; use as a RotationObserver. */
   readonly observe = (result: RotationResult, durationMs: number): void => {
     this.rotations.inc({ outcome: result.outcome, target: result.target });
-    if (result.outcome !== 'busy') this.duration.observe({ outcome: result.outcome }, durationMs / 1000);
+    // Busy and skipped attempts did no work: their time would skew the histogram.
+    if (result.outcome !== 'busy' && result.outcome !== 'skipped') this.duration.observe({ outcome: result.outcome }, durationMs / 1000);
   };
 
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
@@ -98,22 +99,19 @@ export class PgrotateMetrics {
     const { state, config } = this.deps;
     const overdueAfter = config.alerts?.overdueAfter ?? DEFAULT_OVERDUE_AFTER_MS;
     try {
-      const res = await state.pool.query<{ name: string; last_rotated_at: Date | null; next_due_at: Date | null; last_status: string | null; now: Date }>(
-        `SELECT name, last_rotated_at, next_due_at, last_status, now() AS now FROM ${state.s}.accounts WHERE name = ANY($1::text[]) ORDER BY name`,
-        [config.accounts.map((a) => a.name)],
-      );
+      const rows = await state.accountTimes(config.accounts.map((a) => a.name));
       const age: Array<[string, number]> = [];
       const nextDue: Array<[string, number]> = [];
       let overdue = 0;
       let failed = 0;
-      for (const r of res.rows) {
+      for (const r of rows) {
         const now = r.now.getTime();
-        if (r.last_rotated_at) age.push([r.name, Math.max(0, (now - r.last_rotated_at.getTime()) / 1000)]);
-        if (r.next_due_at) {
-          nextDue.push([r.name, Math.floor(r.next_due_at.getTime() / 1000)]);
-          if (r.next_due_at.getTime() < now - overdueAfter) overdue++;
+        if (r.lastRotatedAt) age.push([r.name, Math.max(0, (now - r.lastRotatedAt.getTime()) / 1000)]);
+        if (r.nextDueAt) {
+          nextDue.push([r.name, Math.floor(r.nextDueAt.getTime() / 1000)]);
+          if (r.nextDueAt.getTime() < now - overdueAfter) overdue++;
         }
-        if (r.last_status === 'failed') failed++;
+        if (r.lastStatus === 'failed') failed++;
       }
       this.perAccount = { age, nextDue };
       this.overdue.set(overdue);

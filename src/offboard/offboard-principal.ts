@@ -1,11 +1,7 @@
-import { runInline } from '../../jobs/inline-runner.js';
-import { createQueueBackend } from '../../jobs/queue-backend.js';
-import { RotationQueue } from '../../jobs/rotation-queue.js';
-import type { RunResult } from '../../jobs/rotation-runner.js';
-import { stateNow } from '../../jobs/state-clock.js';
 import type { App } from '../app/app-context.js';
-import { failedResult } from '../cli/run-result-output.js';
+import type { RotationDispatch } from '../dispatch/rotation-dispatch.js';
 import { UnknownPrincipalError, messageOf } from '../errors.js';
+import { failedResult, type RunResult } from '../rotation/run-result.js';
 import { accountsExposedTo, isNamedPrincipal, principalNames } from './affected-accounts.js';
 
 // Offboarding, shared by `pgrotate offboard` and `POST /v1/offboard`: audit the request, rotate
@@ -20,7 +16,6 @@ export interface OffboardRequest {
   /** How long to wait for queued rotations. */
   timeoutMs: number;
   progress?: (done: number, total: number) => void;
-  env?: NodeJS.ProcessEnv;
   /** Accept a principal nobody names (0 accounts) instead of refusing it as a likely typo. */
   allowNone?: boolean;
 }
@@ -42,8 +37,11 @@ export interface StartedOffboard {
   done: Promise<OffboardSummary>;
 }
 
-/** Record the request and start the rotations; `done` finishes the record and sends the alert. */
-export async function startOffboard(app: App, req: OffboardRequest): Promise<StartedOffboard> {
+/**
+ * Record the request and start the rotations through `rotations`; `done` finishes the record and
+ * sends the alert. Close `rotations` after `done` settles.
+ */
+export async function startOffboard(app: App, rotations: RotationDispatch, req: OffboardRequest): Promise<StartedOffboard> {
   // A typo that reports "0 rotated" would leave the person's access in place unnoticed.
   if (req.principal.trim() === '' || (!req.allowNone && !isNamedPrincipal(app.config, req.principal))) {
     throw new UnknownPrincipalError(req.principal);
@@ -54,38 +52,15 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
     actor: req.actor,
     detail: { principal: req.principal, via: principalNames(app.config, req.principal), accounts: affected, terminateSessions: req.terminateSessions },
   });
-  const requestedAt = await stateNow(app.state);
-  const job = { kind: 'offboard' as const, reason: `offboarding ${req.principal}`, requestedBy: req.actor, terminateSessions: req.terminateSessions, requestedAt };
+  const job = { kind: 'offboard' as const, reason: `offboarding ${req.principal}`, requestedBy: req.actor, terminateSessions: req.terminateSessions };
   let jobIds: string[] | null = null;
   let running: Promise<RunResult[]>;
   if (affected.length === 0) {
     running = Promise.resolve([]);
-  } else if (app.config.queue) {
-    const backend = createQueueBackend(app.config, app.stateCredential);
-    const queue = new RotationQueue(backend, { attempts: app.config.queue.attempts });
-    try {
-      jobIds = await queue.enqueueRequest(affected, job);
-    } catch (err) {
-      await queue.close().catch(() => undefined);
-      await backend.close().catch(() => undefined);
-      throw err;
-    }
-    const ids = jobIds;
-    running = (async () => {
-      try {
-        const outcomes = await queue.waitFor(ids, req.timeoutMs, req.progress);
-        return outcomes.map((o) => {
-          if (o.state === 'completed' && o.result) return o.result;
-          if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed', o.permanent);
-          return failedResult(o.account, `job ${o.id} did not finish within ${Math.round(req.timeoutMs / 1000)} s (is a worker running?)`);
-        });
-      } finally {
-        await queue.close().catch(() => undefined);
-        await backend.close().catch(() => undefined);
-      }
-    })();
   } else {
-    running = runInline(app, affected, job, req.env ?? process.env, req.progress);
+    const dispatched = await rotations.request(affected, job, { wait: { timeoutMs: req.timeoutMs }, progress: req.progress });
+    jobIds = dispatched.jobIds;
+    running = dispatched.results ?? Promise.resolve([]);
   }
   const done = running
     .catch((err: unknown) => affected.map((a) => failedResult(a, app.redactor.scrub(messageOf(err)))))

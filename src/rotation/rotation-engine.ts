@@ -38,9 +38,22 @@ export interface RotateOptions {
   terminateSessions?: boolean | undefined;
   /** Check everything a rotation would need, change nothing. */
   dryRun?: boolean | undefined;
+  /**
+   * Runs right after the fence is taken, before anything else: an answer skips the rotation
+   * (a queued request that a later rotation already did). Under the fence, so a job delivered
+   * twice cannot rotate twice.
+   */
+  afterFence?: (() => Promise<SkipRotation | null>) | undefined;
 }
 
-export type RotationOutcome = 'succeeded' | 'failed' | 'dry-run' | 'busy';
+/** Why a rotation is not needed, and the rotation that already did the work, if any. */
+export interface SkipRotation {
+  reason: string;
+  rotationId: string | null;
+  sessionsEnded: number | null;
+}
+
+export type RotationOutcome = 'succeeded' | 'failed' | 'dry-run' | 'busy' | 'skipped';
 
 export interface RotationResult {
   account: string;
@@ -55,6 +68,26 @@ export interface RotationResult {
   error: PgrotateError | null;
   /** Facts a person should act on although the rotation succeeded. */
   warnings: string[];
+  /** Why nothing was done (a skipped rotation), else null. */
+  detail: string | null;
+}
+
+/** A result with nothing done yet (outcome failed until something else is known). */
+export function newRotationResult(account: string, target: string): RotationResult {
+  return {
+    account,
+    target,
+    outcome: 'failed',
+    rotationId: null,
+    role: null,
+    oldCredentialExpiresAt: null,
+    nextDueAt: null,
+    sessionsEnded: null,
+    resumed: false,
+    error: null,
+    warnings: [],
+    detail: null,
+  };
 }
 
 export interface RotationEngineDeps {
@@ -131,19 +164,7 @@ export class RotationEngine {
   }
 
   private async rotateOnce(account: AccountConfig, opts: RotateOptions): Promise<RotationResult> {
-    const result: RotationResult = {
-      account: account.name,
-      target: account.target,
-      outcome: 'failed',
-      rotationId: null,
-      role: null,
-      oldCredentialExpiresAt: null,
-      nextDueAt: null,
-      sessionsEnded: null,
-      resumed: false,
-      error: null,
-      warnings: [],
-    };
+    const result = newRotationResult(account.name, account.target);
     const log = this.deps.log.child({ account: account.name, target: account.target });
     let fence: RotationFence | null = null;
     try {
@@ -154,6 +175,11 @@ export class RotationEngine {
           account: account.name,
           target: account.target,
         });
+        return result;
+      }
+      const skip = await opts.afterFence?.();
+      if (skip) {
+        Object.assign(result, { outcome: 'skipped', detail: skip.reason, rotationId: skip.rotationId, sessionsEnded: skip.sessionsEnded });
         return result;
       }
       const provider = this.deps.provider(account.provider);

@@ -4,7 +4,7 @@ import type { RotationResult } from './rotation-engine.js';
 export type RotationObserver = (result: RotationResult, durationMs: number) => void;
 
 /**
- * The listeners of every engine a process builds (the app's own and the workers'), so metrics
+ * The listeners of the process's engine (every rotation it runs: CLI, API, jobs), so metrics
  * and alerts see all rotations without the engine knowing about either.
  */
 export class RotationObservers {

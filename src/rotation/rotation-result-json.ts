@@ -16,7 +16,7 @@ export interface RotationResultJson {
   error: { type: string; message: string; permanent: boolean } | null;
   /** Facts a successful rotation wants a person to act on (a VALID UNTIL before the next due time, a full connection limit). */
   warnings: string[];
-  /** Why nothing was done, for outcomes that never reached the engine. */
+  /** Why nothing was done (a skipped request, an account this process does not know). */
   detail: string | null;
 }
 
@@ -34,6 +34,6 @@ export function rotationResultJson(r: RotationResult): RotationResultJson {
     resumed: r.resumed,
     error: r.error ? { type: r.error.name, message: r.error.message, permanent: isPermanentError(r.error) } : null,
     warnings: r.warnings,
-    detail: null,
+    detail: r.detail,
   };
 }

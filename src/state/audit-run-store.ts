@@ -1,5 +1,5 @@
 import type { AuditReport, Finding } from '../audit/audit-types.js';
-import type { StateStore } from './state-store.js';
+import type { StateTables } from './state-tables.js';
 
 /** What storing a run changed: findings first seen now, and open findings no longer seen. */
 export interface AuditRunDiff {
@@ -24,7 +24,7 @@ export interface StoredAuditRun {
  * one transaction, so two runs of the same target never both report a finding as new.
  */
 export class AuditRunStore {
-  constructor(private readonly store: StateStore) {}
+  constructor(private readonly store: StateTables) {}
 
   /** Store `report` as the target's newest run and return what changed since the previous one. */
   async record(report: AuditReport, actor: string | null): Promise<AuditRunDiff> {

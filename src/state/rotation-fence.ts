@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FenceLostError, messageOf } from '../errors.js';
-import type { NewAuditEvent, StateStore } from './state-store.js';
+import type { StateTables } from './state-tables.js';
+import type { NewAuditEvent } from './state-types.js';
 import { rotationFromRow, type RotationRecord, type RotationRow, type Step } from './rotation-record.js';
 
 export interface NewRotation {
@@ -32,7 +33,7 @@ export class RotationFence {
   private released = false;
 
   constructor(
-    private readonly store: StateStore,
+    private readonly store: StateTables,
     private readonly client: pg.PoolClient,
     readonly account: string,
     private readonly key: string,

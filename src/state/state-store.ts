@@ -3,48 +3,24 @@ import { StateStoreError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { CredentialPool } from '../pg/credential-pool.js';
 import type { LiveCredential } from '../pg/live-credential.js';
-import { quoteIdent } from '../pg/quote.js';
 import { ResilientClient } from '../pg/resilient-client.js';
+import * as accounts from './account-queries.js';
+import { syncAccountRows, type ChangedAccount, type PlannedAccount } from './account-sync-queries.js';
+import { accountHistory } from './audit-event-queries.js';
+import { AuditRunStore } from './audit-run-store.js';
 import { migrate } from './migrations.js';
 import { RotationFence } from './rotation-fence.js';
-import { rotationFromRow, type RotationRecord, type RotationRow } from './rotation-record.js';
+import type { RotationRecord } from './rotation-record.js';
+import * as rotations from './rotation-queries.js';
+import { StateTables } from './state-tables.js';
+import type { AccountState, AccountTimes, AuditEvent, DueAccount, NewAuditEvent, RequestFacts, RequestStanding } from './state-types.js';
+
+export type { AccountState, AccountTimes, AuditEvent, DueAccount, NewAuditEvent, RequestFacts, RequestStanding } from './state-types.js';
+export type { ChangedAccount, PlannedAccount } from './account-sync-queries.js';
 
 // The control database: per-account state, rotation records and the audit trail. Nothing
-// secret is ever written here; audit details pass through the redactor as a last guard.
-
-export interface AccountState {
-  name: string;
-  target: string;
-  strategy: string;
-  activeRole: string | null;
-  lastRotationId: string | null;
-  lastRotatedAt: Date | null;
-  oldCredentialExpiresAt: Date | null;
-  nextDueAt: Date | null;
-  lastStatus: string | null;
-  lastError: string | null;
-  consecutiveFailures: number;
-  /** Warnings of the last successful rotation. */
-  warnings: string[];
-}
-
-export interface AuditEvent {
-  id: string;
-  at: Date;
-  account: string | null;
-  rotationId: string | null;
-  kind: string;
-  actor: string | null;
-  detail: Record<string, unknown>;
-}
-
-export interface NewAuditEvent {
-  account?: string | null;
-  rotationId?: string | null;
-  kind: string;
-  actor?: string | null;
-  detail?: Record<string, unknown>;
-}
+// secret is ever written here; audit details pass through the redactor as a last guard. Every
+// statement lives in a query module of this folder; the pool and the schema stay private.
 
 export interface StateStoreOptions {
   pool: pg.Pool;
@@ -54,17 +30,13 @@ export interface StateStoreOptions {
 
 /** Access to pgrotate's tables in the state database. */
 export class StateStore {
-  readonly pool: pg.Pool;
-  readonly schema: string;
-  /** The schema name, quoted for SQL. */
-  readonly s: string;
-  readonly redactor: Redactor;
+  private readonly db: StateTables;
+  /** Stored security-audit runs and findings. */
+  readonly auditRuns: AuditRunStore;
 
   constructor(opts: StateStoreOptions) {
-    this.pool = opts.pool;
-    this.schema = opts.schema;
-    this.s = quoteIdent(opts.schema);
-    this.redactor = opts.redactor;
+    this.db = new StateTables(opts.pool, opts.schema, opts.redactor);
+    this.auditRuns = new AuditRunStore(this.db);
   }
 
   /** Connect, migrate, and return a ready store. */
@@ -85,7 +57,18 @@ export class StateStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.db.pool.end();
+  }
+
+  /** Fails unless the state database answers (readiness). */
+  async ping(): Promise<void> {
+    await this.db.pool.query('SELECT 1');
+  }
+
+  /** The state database's clock in ms since epoch: requests and rotations are compared on one clock. */
+  async now(): Promise<number> {
+    const res = await this.db.pool.query<{ ms: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms');
+    return Number(res.rows[0]?.ms ?? Date.now());
   }
 
   /**
@@ -94,93 +77,103 @@ export class StateStore {
    * rotation goes through that connection, so losing it (crash, network) loses the right to write.
    */
   async tryAcquireFence(account: string): Promise<RotationFence | null> {
-    const client = await this.pool.connect();
+    const client = await this.db.pool.connect();
     try {
-      const key = `pgrotate:${this.schema}:${account}`;
+      const key = `pgrotate:${this.db.schema}:${account}`;
       const res = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
       if (!res.rows[0]?.locked) {
         client.release();
         return null;
       }
-      return new RotationFence(this, client, account, key);
+      return new RotationFence(this.db, client, account, key);
     } catch (err) {
       client.release(err as Error);
       throw err;
     }
   }
 
-  /** Append an audit event through any connection. */
-  async audit(event: NewAuditEvent, client: pg.ClientBase | pg.Pool = this.pool): Promise<void> {
-    const detail = this.redactor.scrubValue(event.detail ?? {});
-    await client.query(`INSERT INTO ${this.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)`, [
-      event.account ?? null,
-      event.rotationId ?? null,
-      event.kind,
-      event.actor ?? null,
-      JSON.stringify(detail),
-    ]);
+  /** Append an audit event. */
+  async audit(event: NewAuditEvent): Promise<void> {
+    await this.db.audit(event);
   }
 
   /** Record a failure that happened before any rotation record existed (bad input, unreachable). */
   async recordRefusal(account: { name: string; target: string; strategy: string }, error: string, actor: string | null): Promise<void> {
-    const message = this.redactor.scrub(error);
-    await this.pool.query(
-      `INSERT INTO ${this.s}.accounts (name, target, strategy, last_status, last_error, consecutive_failures, updated_at)
-       VALUES ($1, $2, $3, 'failed', $4, 1, now())
-       ON CONFLICT (name) DO UPDATE SET last_status = 'failed', last_error = EXCLUDED.last_error,
-         consecutive_failures = ${this.s}.accounts.consecutive_failures + 1, updated_at = now()`,
-      [account.name, account.target, account.strategy, message],
-    );
+    const message = this.db.redactor.scrub(error);
+    await accounts.recordRefusal(this.db, account, message);
     await this.audit({ account: account.name, kind: 'rotation.refused', actor, detail: { error: message } });
   }
 
   async getAccount(name: string): Promise<AccountState | null> {
-    const res = await this.pool.query(`SELECT * FROM ${this.s}.accounts WHERE name = $1`, [name]);
-    return res.rows[0] ? accountFromRow(res.rows[0]) : null;
+    return accounts.getAccount(this.db, name);
   }
 
   async listAccounts(): Promise<AccountState[]> {
-    const res = await this.pool.query(`SELECT * FROM ${this.s}.accounts ORDER BY name`);
-    return res.rows.map(accountFromRow);
+    return accounts.listAccounts(this.db);
   }
 
   /** The unfinished rotation of an account, if any. */
   async runningRotation(account: string): Promise<RotationRecord | null> {
-    const res = await this.pool.query<RotationRow>(`SELECT * FROM ${this.s}.rotations WHERE account = $1 AND status = 'running'`, [account]);
-    return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
+    return rotations.runningRotation(this.db, account);
+  }
+
+  /** Names of the accounts with an unfinished rotation. */
+  async accountsWithRunningRotation(): Promise<Set<string>> {
+    return rotations.accountsWithRunningRotation(this.db);
   }
 
   /** Audit events of one account, oldest first. */
   async history(account: string, limit = 200): Promise<AuditEvent[]> {
-    const res = await this.pool.query(
-      `SELECT * FROM (SELECT * FROM ${this.s}.audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id`,
-      [account, limit],
-    );
-    return res.rows.map((r) => ({
-      id: String(r.id),
-      at: r.at as Date,
-      account: r.account as string | null,
-      rotationId: r.rotation_id as string | null,
-      kind: r.kind as string,
-      actor: r.actor as string | null,
-      detail: r.detail as Record<string, unknown>,
-    }));
+    return accountHistory(this.db, account, limit);
   }
-}
 
-function accountFromRow(r: Record<string, unknown>): AccountState {
-  return {
-    name: r.name as string,
-    target: r.target as string,
-    strategy: r.strategy as string,
-    activeRole: r.active_role as string | null,
-    lastRotationId: r.last_rotation_id as string | null,
-    lastRotatedAt: r.last_rotated_at as Date | null,
-    oldCredentialExpiresAt: r.old_credential_expires_at as Date | null,
-    nextDueAt: r.next_due_at as Date | null,
-    lastStatus: r.last_status as string | null,
-    lastError: r.last_error as string | null,
-    consecutiveFailures: r.consecutive_failures as number,
-    warnings: (r.warnings as string[] | null) ?? [],
-  };
+  /** The due accounts (at most `limit`) and the state database's clock. */
+  async findDueAccounts(limit: number): Promise<{ due: DueAccount[]; now: number }> {
+    return accounts.findDueAccounts(this.db, limit);
+  }
+
+  /** Claim due accounts not queued within `reofferMs` (see account-queries.ts). */
+  async claimDueAccounts(limit: number, reofferMs: number): Promise<{ due: DueAccount[]; now: number }> {
+    return accounts.claimDueAccounts(this.db, limit, reofferMs);
+  }
+
+  /** Release the scheduler's claim on `account` made at `claimedAt` (ms, state-database clock). */
+  async releaseClaim(account: string, claimedAt: number): Promise<void> {
+    await accounts.releaseClaim(this.db, account, claimedAt);
+  }
+
+  /** Rotation times of the named accounts, with the state database's clock. */
+  async accountTimes(names: string[]): Promise<AccountTimes[]> {
+    return accounts.accountTimes(this.db, names);
+  }
+
+  /** The named accounts whose due time passed more than `afterMs` ago. */
+  async overdueAccounts(names: string[], afterMs: number): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
+    return accounts.overdueAccounts(this.db, names, afterMs);
+  }
+
+  /** After rotation `rotationId` succeeded: the account's next due time and its schedule key. */
+  async planNextDue(account: string, rotationId: string, next: Date | null, scheduleKey: string): Promise<void> {
+    await accounts.planNextDue(this.db, account, rotationId, next, scheduleKey);
+  }
+
+  /** Mark the account failed (`message` is scrubbed) and due again after `cooldownMs`; returns the new due time. */
+  async coolDownAccount(account: string, cooldownMs: number, message: string, scheduled: boolean): Promise<Date | null> {
+    return accounts.coolDownAccount(this.db, account, cooldownMs, this.db.redactor.scrub(message), scheduled);
+  }
+
+  /** Bring the accounts table in line with the configured names (see account-sync-queries.ts). */
+  async syncAccountRows(names: string[], keys: string[], plan: (changed: ChangedAccount[]) => PlannedAccount[]): Promise<{ retired: number }> {
+    return syncAccountRows(this.db, names, keys, plan);
+  }
+
+  /** The facts that decide whether a request still needs its own rotation. */
+  async requestStanding(account: string, req: RequestFacts): Promise<RequestStanding | null> {
+    return rotations.requestStanding(this.db, account, req);
+  }
+
+  /** Did rotation `rotationId` do everything the request asked for? */
+  async rotationSatisfies(account: string, req: RequestFacts, rotationId: string): Promise<boolean> {
+    return rotations.rotationSatisfies(this.db, account, req, rotationId);
+  }
 }

@@ -35,7 +35,7 @@ describe('account sync', () => {
     });
   const rows = async () =>
     new Map(
-      (await state.pool.query<{ name: string; schedule: string; next_due_at: Date | null }>('SELECT name, schedule, next_due_at FROM pgrotate.accounts')).rows.map((r) => [r.name, r]),
+      (await fx.stateQuery<{ name: string; schedule: string; next_due_at: Date | null }>('SELECT name, schedule, next_due_at FROM pgrotate.accounts')).rows.map((r) => [r.name, r]),
     );
 
   it('inserts, re-plans, retires, and leaves unchanged accounts alone', async () => {

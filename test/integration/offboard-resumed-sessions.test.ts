@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInline } from '../../jobs/inline-runner.js';
-import { stateNow } from '../../jobs/state-clock.js';
 import { FileProvider } from '../../providers/file-provider.js';
 import { createApp, type App } from '../../src/app/app-context.js';
 import { loadConfigFile } from '../../src/config/load-config.js';
@@ -54,8 +53,8 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     expect(crashed.signal).toBe('SIGKILL');
     expect(await app.state.runningRotation('ors')).not.toBeNull();
 
-    const requestedAt = await stateNow(app.state);
-    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    const requestedAt = await app.state.now();
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt });
     expect(result).toMatchObject({ outcome: 'succeeded', error: null });
     const su = await fx.superClient(fx.targetDb);
     const left = (await su.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount;
@@ -73,21 +72,21 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     session.on('error', () => undefined);
     await session.connect();
     sessions.push(session);
-    const requestedAt = await stateNow(app.state);
+    const requestedAt = await app.state.now();
     // A scheduled rotation racing the offboarding starts after it and crashes after ALTER ROLE.
     const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
     expect(crashed.signal).toBe('SIGKILL');
     const unfinished = await app.state.runningRotation('ors');
     expect(unfinished?.terminateSessions).toBe(false);
 
-    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'hr-offboarding', terminateSessions: true, requestedAt }, process.env);
+    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'hr-offboarding', terminateSessions: true, requestedAt });
     // That rotation, finished with the request's --terminate-sessions, did all it asked.
     expect(result).toMatchObject({ outcome: 'succeeded', error: null, rotationId: unfinished?.id, resumed: true, sessionsEnded: 1 });
-    const rec = (await app.state.pool.query<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
+    const rec = (await fx.stateQuery<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
     expect(rec).toEqual({ terminate_sessions: true, sessions_ended: 1 });
     // The sessions were ended because the offboarding asked: the audit trail names it, not the
     // scheduled rotation's requester.
-    const ended = await app.state.pool.query<{ actor: string | null }>("SELECT actor FROM pgrotate.audit_events WHERE rotation_id = $1 AND kind = 'sessions.terminated'", [unfinished?.id]);
+    const ended = await fx.stateQuery<{ actor: string | null }>("SELECT actor FROM pgrotate.audit_events WHERE rotation_id = $1 AND kind = 'sessions.terminated'", [unfinished?.id]);
     expect(ended.rows).toEqual([{ actor: 'hr-offboarding' }]);
     expect(
       await session.query('SELECT 1').then(

@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInline } from '../../jobs/inline-runner.js';
-import { stateNow } from '../../jobs/state-clock.js';
 import { FileProvider } from '../../providers/file-provider.js';
 import { createApp, type App } from '../../src/app/app-context.js';
 import { loadConfigFile } from '../../src/config/load-config.js';
@@ -68,14 +67,14 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
       () => false,
     );
   const offboard = (requestedAt: number) =>
-    runInline(app, ['os-direct', 'os-alt'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    runInline(app, ['os-direct', 'os-alt'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt });
   /** A rotation like a scheduled one: after the request, ending no sessions, old alt role on its grace period. */
   const scheduledRotations = async () => {
     for (const a of app.config.accounts) expect((await app.engine.rotate(a, { requestedBy: 'scheduler', reason: 'scheduled' })).outcome).toBe('succeeded');
   };
 
   it('without pg_signal_backend: a later scheduled rotation does not stand in; the request fails naming the GRANT', async () => {
-    const requestedAt = await stateNow(app.state);
+    const requestedAt = await app.state.now();
     await scheduledRotations();
     const results = await offboard(requestedAt);
     for (const r of results) {
@@ -89,7 +88,7 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
     const su = await fx.superClient();
     await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
     await su.end();
-    const requestedAt = await stateNow(app.state);
+    const requestedAt = await app.state.now();
     await scheduledRotations();
     const session = await openSession('pg/os-direct');
     const results = await offboard(requestedAt);
@@ -119,12 +118,12 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
     expect(crashed.signal).toBe('SIGKILL');
     const unfinished = await app.state.runningRotation('os-direct');
     expect(unfinished).not.toBeNull();
-    const requestedAt = await stateNow(app.state);
-    const [result] = await runInline(app, ['os-direct'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt }, process.env);
+    const requestedAt = await app.state.now();
+    const [result] = await runInline(app, ['os-direct'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt });
     expect(result).toMatchObject({ outcome: 'succeeded', error: null });
     expect(result?.rotationId).not.toBe(unfinished?.id);
     const rows = (
-      await app.state.pool.query<{ id: string; status: string; late: boolean }>(
+      await fx.stateQuery<{ id: string; status: string; late: boolean }>(
         'SELECT id, status, started_at >= to_timestamp($2::double precision / 1000) AS late FROM pgrotate.rotations WHERE id = ANY($1::uuid[])',
         [[unfinished?.id, result?.rotationId], requestedAt],
       )

@@ -58,7 +58,7 @@ describe('alerts from rotations', () => {
     const redactor = new Redactor();
     const app = await createApp(loadConfigFile(path, env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env });
     try {
-      await app.state.pool.query(`UPDATE ${app.state.s}.accounts SET next_due_at = now() - interval '2 hours' WHERE name = 'app'`);
+      await fx.stateQuery(`UPDATE pgrotate.accounts SET next_due_at = now() - interval '2 hours' WHERE name = 'app'`);
       const registry = new Registry();
       const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, queueDepth: async () => 7 });
       const text = await metrics.render();

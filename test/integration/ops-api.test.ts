@@ -45,12 +45,12 @@ async function call(method: string, path: string, opts: { token?: string; body?:
 }
 
 async function auditRows(kind: string): Promise<Array<{ actor: string | null; detail: Record<string, unknown>; account: string | null }>> {
-  const res = await app.state.pool.query(`SELECT actor, detail, account FROM ${app.state.s}.audit_events WHERE kind = $1 ORDER BY id`, [kind]);
+  const res = await fx.stateQuery('SELECT actor, detail, account FROM pgrotate.audit_events WHERE kind = $1 ORDER BY id', [kind]);
   return res.rows as Array<{ actor: string | null; detail: Record<string, unknown>; account: string | null }>;
 }
 
 async function allAuditText(): Promise<string> {
-  const res = await app.state.pool.query(`SELECT * FROM ${app.state.s}.audit_events`);
+  const res = await fx.stateQuery('SELECT * FROM pgrotate.audit_events');
   return JSON.stringify(res.rows);
 }
 
@@ -87,7 +87,7 @@ beforeAll(async () => {
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => (logs += d.toString()));
   app = await createApp(loadConfigFile(cfg.path, cfg.env), { redactor, log: createLogger(redactor, { destination: sink, level: 'debug' }), env: cfg.env });
-  server = await startHttpServer({ app, env: cfg.env });
+  server = await startHttpServer({ app });
 });
 
 afterAll(async () => {

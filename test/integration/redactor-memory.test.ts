@@ -27,7 +27,6 @@ import { writeHeapSnapshot } from 'node:v8';
 const { loadConfigFile } = await import(${dist('src/config/load-config.js')});
 const { createApp } = await import(${dist('src/app/app-context.js')});
 const { runInline } = await import(${dist('jobs/inline-runner.js')});
-const { stateNow } = await import(${dist('jobs/state-clock.js')});
 const [configPath, secretsFile, outDir, rounds] = process.argv.slice(2);
 const app = await createApp(loadConfigFile(configPath, process.env), { env: process.env });
 const baseline = app.redactor.size;
@@ -37,8 +36,8 @@ app.rotationObservers.add(() => { inFlightMax = Math.max(inFlightMax, app.redact
 const accounts = app.config.accounts.map((a) => a.name);
 const outcomes = {};
 for (let i = 0; i < Number(rounds); i++) {
-  const requestedAt = await stateNow(app.state);
-  const results = await runInline(app, accounts, { kind: 'on-demand', reason: 'heap test', requestedBy: 'test', terminateSessions: false, requestedAt }, process.env);
+  const requestedAt = await app.state.now();
+  const results = await runInline(app, accounts, { kind: 'on-demand', reason: 'heap test', requestedBy: 'test', terminateSessions: false, requestedAt });
   for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   if (secretsFile !== '-') copyFileSync(secretsFile, outDir + '/round-' + String(i).padStart(3, '0') + '.json');
 }

@@ -36,6 +36,8 @@ export interface PgFixture {
   superClient(db?: string): Promise<pg.Client>;
   /** A connection as the rotator (non-superuser admin). */
   rotatorClient(db?: string): Promise<pg.Client>;
+  /** One statement in the state database as the superuser: tests inspect pgrotate's tables directly (pgrotate's pool is private). */
+  stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Create a LOGIN role (as the rotator, so it also has ADMIN on 16+); returns its name. */
   createRole(name: string, opts?: { superuser?: boolean; password?: string; inRole?: string }): Promise<string>;
   /** Does `role` log in to the target database with `password`? */
@@ -101,6 +103,14 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
     secretsFile,
     superClient,
     rotatorClient,
+    async stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []) {
+      const c = await superClient(stateDb);
+      try {
+        return await c.query<R>(text, values);
+      } finally {
+        await c.end();
+      }
+    },
     async createRole(name, opts = {}) {
       const password = opts.password ? ` PASSWORD '${await scramVerifier(opts.password)}'` : '';
       const inRole = opts.inRole ? ` IN ROLE ${quoteIdent(opts.inRole)}` : '';

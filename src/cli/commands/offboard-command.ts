@@ -1,6 +1,7 @@
 import type { App } from '../../app/app-context.js';
+import { RotationDispatch } from '../../dispatch/rotation-dispatch.js';
 import { ExitCode } from '../../errors.js';
-import { startOffboard } from '../../offboard/offboard-principal.js';
+import { startOffboard, type OffboardSummary } from '../../offboard/offboard-principal.js';
 import type { CliIo } from '../cli-io.js';
 import { runResultsTable } from '../run-result-output.js';
 import { requester } from './rotate-command.js';
@@ -26,16 +27,22 @@ export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): 
   const progress = (done: number, total: number) => {
     if (io.stderr.isTTY) io.stderr.write(`\roffboarding: ${done}/${total}`);
   };
-  const started = await startOffboard(app, {
-    principal: args.principal,
-    terminateSessions: args.terminateSessions,
-    actor: requester(io.env),
-    timeoutMs: args.timeoutMs,
-    progress,
-    env: io.env,
-    allowNone: args.allowNone ?? false,
-  });
-  const { results, rotated, failed } = await started.done;
+  const rotations = new RotationDispatch(app);
+  let summary: OffboardSummary;
+  try {
+    const started = await startOffboard(app, rotations, {
+      principal: args.principal,
+      terminateSessions: args.terminateSessions,
+      actor: requester(io.env),
+      timeoutMs: args.timeoutMs,
+      progress,
+      allowNone: args.allowNone ?? false,
+    });
+    summary = await started.done;
+  } finally {
+    await rotations.close();
+  }
+  const { results, rotated, failed } = summary;
   const sessionsEnded = results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0);
   if (args.json) {
     io.stdout.write(`${JSON.stringify({ principal: args.principal, rotated, failed, sessionsEnded: args.terminateSessions ? sessionsEnded : null, results }, null, 2)}\n`);

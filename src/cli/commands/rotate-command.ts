@@ -1,13 +1,13 @@
 import { userInfo } from 'node:os';
 import type { App } from '../../app/app-context.js';
 import type { AccountConfig } from '../../config/config-schema.js';
+import { RotationDispatch } from '../../dispatch/rotation-dispatch.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import type { RotationResult } from '../../rotation/rotation-engine.js';
-import { rotationResultJson } from '../../rotation/rotation-result-json.js';
-import { submitRequest } from '../../../jobs/request-submitter.js';
-import { stateNow } from '../../../jobs/state-clock.js';
-import { table, when, type CliIo } from '../cli-io.js';
+import type { RunResult } from '../../rotation/run-result.js';
+import { table, type CliIo } from '../cli-io.js';
 import { runResultsTable } from '../run-result-output.js';
+
+export { runBounded } from '../../concurrency/run-bounded.js';
 
 export interface RotateArgs {
   accounts: string[];
@@ -36,72 +36,49 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
     throw new UsageError('rotate: name one or more accounts, or --all (not both)');
   }
   const accounts: AccountConfig[] = args.all ? app.config.accounts : args.accounts.map((n) => app.account(n));
-  // With workers configured the request goes to them (a dry run changes nothing, so it stays here).
-  if (app.config.queue && !args.dryRun) return enqueueRotations(app, accounts, args, io);
-  const results = await runBounded(accounts, args.concurrency, (account) =>
-    app.engine.rotate(account, {
-      reason: args.reason,
-      requestedBy: requester(io.env),
-      dryRun: args.dryRun,
-      terminateSessions: args.terminateSessions,
-    }),
-    (done, total) => {
-      if (io.stderr.isTTY && total > 1) io.stderr.write(`\rrotating: ${done}/${total}`);
-    },
-  );
-  if (io.stderr.isTTY && accounts.length > 1) io.stderr.write('\n');
-  if (args.json) {
-    io.stdout.write(`${JSON.stringify({ results: results.map(rotationResultJson) }, null, 2)}\n`);
-  } else {
-    io.stdout.write(
-      table(
-        ['ACCOUNT', 'OUTCOME', 'ROLE', 'OLD CREDENTIAL EXPIRES', 'NEXT DUE', 'DETAIL'],
-        results.map((r) => [r.account, r.outcome, r.role ?? '-', when(r.oldCredentialExpiresAt), when(r.nextDueAt), r.error?.message.split('\n')[0] ?? (r.resumed ? 'resumed' : '')]),
-      ),
+  const rotations = new RotationDispatch(app);
+  try {
+    // With workers configured the request goes to them (a dry run changes nothing, so it stays here).
+    const dispatched = await rotations.request(
+      accounts.map((a) => a.name),
+      { kind: 'on-demand', reason: args.reason ?? null, requestedBy: requester(io.env), terminateSessions: args.terminateSessions },
+      {
+        wait: args.wait ? { timeoutMs: 15 * 60_000 } : null,
+        direct: { concurrency: args.concurrency, dryRun: args.dryRun },
+        progress: (done, total) => {
+          if (io.stderr.isTTY && total > 1) io.stderr.write(`\rrotating: ${done}/${total}`);
+        },
+      },
     );
+    const queued = dispatched.jobIds !== null;
+    if (!dispatched.results) {
+      const jobIds = dispatched.jobIds ?? [];
+      if (args.json) io.stdout.write(`${JSON.stringify({ queued: jobIds }, null, 2)}\n`);
+      else io.stdout.write(`queued ${jobIds.length} rotation(s); add --wait to wait for the outcome\n${jobIds.join('\n')}\n`);
+      return ExitCode.ok;
+    }
+    const results = await dispatched.results;
+    if (io.stderr.isTTY && accounts.length > 1) io.stderr.write('\n');
+    if (args.json) io.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+    else io.stdout.write(queued ? runResultsTable(results) : directResultsTable(results));
+    return exitCodeOf(results);
+  } finally {
+    await rotations.close();
   }
-  return exitCodeOf(results);
 }
 
-async function enqueueRotations(app: App, accounts: AccountConfig[], args: RotateArgs, io: CliIo): Promise<number> {
-  const submitted = await submitRequest(
-    app,
-    accounts.map((a) => a.name),
-    { kind: 'on-demand', reason: args.reason ?? null, requestedBy: requester(io.env), terminateSessions: args.terminateSessions, requestedAt: await stateNow(app.state) },
-    args.wait ? { timeoutMs: 15 * 60_000 } : null,
+/** The table of rotations run here (no sessions column: `rotate` shows what the engine did). */
+function directResultsTable(results: RunResult[]): string {
+  const at = (iso: string | null) => iso?.replace(/\.\d{3}Z$/, 'Z') ?? '-';
+  return table(
+    ['ACCOUNT', 'OUTCOME', 'ROLE', 'OLD CREDENTIAL EXPIRES', 'NEXT DUE', 'DETAIL'],
+    results.map((r) => [r.account, r.outcome, r.role ?? '-', at(r.oldCredentialExpiresAt), at(r.nextDueAt), r.error?.message.split('\n')[0] ?? (r.resumed ? 'resumed' : '')]),
   );
-  if (!submitted.results) {
-    if (args.json) io.stdout.write(`${JSON.stringify({ queued: submitted.jobIds }, null, 2)}\n`);
-    else io.stdout.write(`queued ${submitted.jobIds.length} rotation(s); add --wait to wait for the outcome\n${submitted.jobIds.join('\n')}\n`);
-    return ExitCode.ok;
-  }
-  const results = submitted.results;
-  if (args.json) io.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
-  else io.stdout.write(runResultsTable(results));
-  if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
-  return results.some((r) => r.outcome === 'busy') ? ExitCode.busy : ExitCode.ok;
 }
 
 /** 0 when every rotation (or dry run) succeeded; 3 when the only problem was a busy account. */
-export function exitCodeOf(results: RotationResult[]): number {
+export function exitCodeOf(results: Array<{ outcome: string }>): number {
   if (results.some((r) => r.outcome === 'failed')) return ExitCode.failed;
   if (results.some((r) => r.outcome === 'busy')) return ExitCode.busy;
   return ExitCode.ok;
-}
-
-
-/** Map with at most `limit` calls in flight, reporting progress. */
-export async function runBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number, total: number) => void): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-      progress?.(++done, items.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }

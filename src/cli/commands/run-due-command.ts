@@ -1,6 +1,5 @@
 import { syncAccounts } from '../../../jobs/account-sync.js';
 import { runInline } from '../../../jobs/inline-runner.js';
-import { findDueAccounts } from '../../../jobs/scheduler-tick.js';
 import type { App } from '../../app/app-context.js';
 import { ExitCode } from '../../errors.js';
 import type { CliIo } from '../cli-io.js';
@@ -16,12 +15,11 @@ const RUN_DUE_LIMIT = 100_000;
  */
 export async function runDueCommand(app: App, args: { json: boolean }, io: CliIo): Promise<number> {
   await syncAccounts(app.state, app.config);
-  const { due, now } = await findDueAccounts(app.state, RUN_DUE_LIMIT);
+  const { due, now } = await app.state.findDueAccounts(RUN_DUE_LIMIT);
   const results = await runInline(
     app,
     due.map((d) => d.name),
     { kind: 'scheduled', reason: 'scheduled', requestedBy: 'run-due', terminateSessions: false, requestedAt: now },
-    io.env,
     (done, total) => {
       if (io.stderr.isTTY) io.stderr.write(`\rrotating: ${done}/${total}`);
     },

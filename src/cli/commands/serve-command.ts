@@ -11,7 +11,7 @@ export async function serveCommand(app: App, args: { listen?: string | undefined
       process.once('SIGTERM', () => resolve());
       process.once('SIGINT', () => resolve());
     });
-  const ops = await startOperations(app, { http: true, env: io.env, ...(args.listen ? { listen: args.listen } : {}) });
+  const ops = await startOperations(app, { http: true, ...(args.listen ? { listen: args.listen } : {}) });
   io.stdout.write(`pgrotate serving on ${ops.http?.url}\n`);
   await stop;
   app.log.info('stopping the HTTP server');
