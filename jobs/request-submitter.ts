@@ -1,6 +1,5 @@
 import type { App } from '../src/app/app-context.js';
 import { failedResult } from '../src/cli/run-result-output.js';
-import { createQueueBackend } from './queue-backend.js';
 import { RotationQueue, type RequestOptions } from './rotation-queue.js';
 import type { RunResult } from './rotation-runner.js';
 
@@ -17,6 +16,8 @@ export async function submitRequest(
   req: RequestOptions,
   wait: { timeoutMs: number; progress?: (done: number, total: number) => void } | null,
 ): Promise<Submitted> {
+  // bullmq (and ioredis) load only when a request is really queued: `rotate` without a queue never needs them.
+  const { createQueueBackend } = await import('./queue-backend.js');
   const backend = createQueueBackend(app.config, app.stateCredential);
   const queue = new RotationQueue(backend, { attempts: app.config.queue?.attempts ?? 5 });
   try {

@@ -1,5 +1,4 @@
 import { runInline } from '../../jobs/inline-runner.js';
-import { createQueueBackend } from '../../jobs/queue-backend.js';
 import { RotationQueue } from '../../jobs/rotation-queue.js';
 import type { RunResult } from '../../jobs/rotation-runner.js';
 import { stateNow } from '../../jobs/state-clock.js';
@@ -61,6 +60,8 @@ export async function startOffboard(app: App, req: OffboardRequest): Promise<Sta
   if (affected.length === 0) {
     running = Promise.resolve([]);
   } else if (app.config.queue) {
+    // bullmq loads only when there is a queue to use (offboarding inline never needs it).
+    const { createQueueBackend } = await import('../../jobs/queue-backend.js');
     const backend = createQueueBackend(app.config, app.stateCredential);
     const queue = new RotationQueue(backend, { attempts: app.config.queue.attempts });
     try {
