@@ -1,4 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
+import { failpoint } from '../src/rotation/failpoint.js';
 import { acquireFileLock, releaseFileLock } from './file-lock.js';
 import { abandonPrepared, commitPrepared, prepareJsonWrite, readJsonObject, type PreparedWrite } from './file-store-io.js';
 
@@ -96,6 +97,8 @@ interface Queued {
 export class FileGroupCommit {
   private readonly queue: Queued[] = [];
   private running = false;
+  /** Batches run and updates they carried (tests check that concurrent updates share batches). */
+  readonly stats = { batches: 0, updates: 0 };
   readonly sidecarPath: string;
   readonly lockPath: string;
 
@@ -118,6 +121,8 @@ export class FileGroupCommit {
   private async drain(): Promise<void> {
     this.running = true;
     try {
+      // Let updates asked for in the same tick join the first batch too.
+      await Promise.resolve();
       while (this.queue.length > 0) await this.runBatch(this.take());
     } finally {
       this.running = false;
@@ -141,31 +146,27 @@ export class FileGroupCommit {
   }
 
   private async runBatch(batch: Queued[]): Promise<void> {
-    let open = batch;
-    const fail = (err: unknown) => {
-      for (const q of open) q.reject(err);
-      open = [];
+    this.stats.batches++;
+    this.stats.updates += batch.length;
+    // Settled only after the lock is released, so that a caller that goes on never finds it held.
+    const outcomes = new Map<Queued, { ok: true } | { ok: false; err: unknown }>();
+    const failOpen = (err: unknown) => {
+      for (const q of batch) if (!outcomes.has(q)) outcomes.set(q, { ok: false, err });
     };
+    let prepared: PreparedWrite[] = [];
+    let locked = false;
     try {
       await acquireFileLock(this.lockPath, [this.path, this.sidecarPath], Math.max(...batch.map((q) => q.lockTimeoutMs)));
-    } catch (err) {
-      fail(err);
-      return;
-    }
-    let prepared: PreparedWrite[] = [];
-    try {
+      locked = true;
       const [main, side] = await Promise.all([readJsonObject(this.path), readJsonObject(this.sidecarPath)]);
       const store = new StoreBatch(main, record(side.pending), record(side.previous));
-      const applied: Queued[] = [];
       for (const q of batch) {
         try {
           q.result = q.apply(store);
-          applied.push(q);
         } catch (err) {
-          q.reject(err);
+          outcomes.set(q, { ok: false, err });
         }
       }
-      open = applied;
       const plan = store.plan();
       // The temp files of all phases are written and fsynced at once; only the renames are ordered.
       const settled = await Promise.allSettled([
@@ -173,27 +174,33 @@ export class FileGroupCommit {
         plan.phase2 === undefined ? null : prepareJsonWrite(this.path, plan.phase2),
         plan.phase3 === undefined ? null : prepareJsonWrite(this.sidecarPath, plan.phase3),
       ]);
-      prepared = settled.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value] : []));
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      prepared = settled.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const [w1, w2, w3] = settled.map((s) => (s as PromiseFulfilledResult<PreparedWrite | null>).value);
+      const [w1, w2, w3] = settled.map((r) => (r as PromiseFulfilledResult<PreparedWrite | null>).value);
       if (w1) await commitPrepared(w1);
       prepared = prepared.filter((w) => w !== w1);
-      const early = open.filter((q) => !q.late);
-      open = open.filter((q) => q.late);
-      for (const q of early) q.resolve(q.result);
+      // Stages and discards are durable now, whatever happens to the promotes' writes.
+      for (const q of batch) if (!q.late && !outcomes.has(q)) outcomes.set(q, { ok: true });
+      // Test-only crash points between the phases (PGROTATE_FAILPOINT, keyed by the first secret).
+      await failpoint('file-commit-after-sidecar', batch[0]?.secret ?? '');
       for (const w of [w2, w3]) {
         if (!w) continue;
         await commitPrepared(w);
         prepared = prepared.filter((x) => x !== w);
+        if (w === w2) await failpoint('file-commit-after-main', batch[0]?.secret ?? '');
       }
-      for (const q of open) q.resolve(q.result);
-      open = [];
+      for (const q of batch) if (!outcomes.has(q)) outcomes.set(q, { ok: true });
     } catch (err) {
-      fail(err);
+      failOpen(err);
     } finally {
       await abandonPrepared(prepared);
-      await releaseFileLock(this.lockPath);
+      if (locked) await releaseFileLock(this.lockPath);
+    }
+    for (const q of batch) {
+      const o = outcomes.get(q);
+      if (o?.ok) q.resolve(q.result);
+      else q.reject(o?.err);
     }
   }
 }
