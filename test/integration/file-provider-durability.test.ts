@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -225,5 +225,18 @@ describe('file provider: crashes and several processes', () => {
     // A first stage writes the sidecar only.
     expect(readdirSync(dir).sort()).toEqual(['secrets.json.pgrotate.json']);
     for (const f of ['secrets.json.pgrotate.json']) expect(readFileSync(join(dir, f), 'utf8')).not.toContain(leftover.password);
+  });
+
+  it('a lock file without a pid (a crash between creating it and writing the pid) is broken once it is 5 s old', async () => {
+    const dir = storeDir();
+    const path = join(dir, 'secrets.json');
+    writeFileSync(`${path}.lock`, '');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(`${path}.lock`, old, old);
+    const provider = new FileProvider({ name: 'local', path, lockTimeoutMs: 3_000 });
+    const v = sampleValue();
+    await provider.stagePending('pg/z', v);
+    expect((await provider.getPending('pg/z'))?.password).toBe(v.password);
+    expect(readdirSync(dir).sort()).toEqual(['secrets.json.pgrotate.json']);
   });
 });
