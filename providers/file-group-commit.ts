@@ -14,9 +14,10 @@ import { abandonPrepared, commitPrepared, prepareJsonWrite, readJsonObject, type
 //  2. the main file (what applications read): the promoted values;
 //  3. the sidecar again: the promoted pending values dropped.
 // A crash between phases leaves every password PostgreSQL may accept readable as current or pending
-// (I1), and a promote is idempotent, so the engine's resume finishes it. Stage and discard resolve
-// after phase 1; a promote after phase 3. A secret appears at most once per batch, so its updates
-// apply in the order they were requested, each in its own batch.
+// (I1), and a promote is idempotent, so the engine's resume finishes it. A stage or discard has
+// succeeded once phase 1 is durable, a promote once phase 3 is; all settle after the lock is
+// released. A secret appears at most once per batch, so its updates apply in the order they were
+// requested, each in its own batch.
 
 /** The two files of one store as one batch sees them; the updates' only way to change them. */
 export class StoreBatch {
