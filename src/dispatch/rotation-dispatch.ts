@@ -1,5 +1,5 @@
 import { runInline } from '../../jobs/inline-runner.js';
-import { createQueueBackend, type QueueBackend } from '../../jobs/queue-backend.js';
+import type { QueueBackend } from '../../jobs/queue-backend.js';
 import { RotationQueue, type JobOutcome } from '../../jobs/rotation-queue.js';
 import type { RotationRequest } from '../../jobs/rotation-runner.js';
 import type { App } from '../app/app-context.js';
@@ -58,7 +58,7 @@ export class RotationDispatch {
     // Requests and rotations are compared on the state database's clock (see rotation-runner).
     const timed = { ...request, requestedAt: await this.app.state.now() };
     if (!this.queued) return { jobIds: null, results: runInline(this.app, accounts, timed, opts.progress) };
-    const queue = this.queue();
+    const queue = await this.queue();
     const jobIds = await queue.enqueueRequest(accounts, timed);
     this.app.log.info({ kind: request.kind, jobs: jobIds.length }, 'rotation requests queued');
     if (!opts.wait) return { jobIds, results: null };
@@ -71,7 +71,7 @@ export class RotationDispatch {
 
   /** Jobs waiting, delayed, prioritised or running (metrics, readiness); only with a queue. */
   readonly depth = async (): Promise<number> => {
-    const counts = await this.queue().queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
+    const counts = await (await this.queue()).queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
     return Object.values(counts).reduce((a, b) => a + b, 0);
   };
 
@@ -103,8 +103,12 @@ export class RotationDispatch {
     return runBounded(accounts, direct.concurrency, async (name) => rotationResultJson(await this.app.engine.rotate(this.app.account(name), rotateOpts)), progress);
   }
 
-  private queue(): RotationQueue {
+  private async queue(): Promise<RotationQueue> {
     if (!this.rotationQueue) {
+      // bullmq (and ioredis) load only when a request really goes to a queue: `rotate` and
+      // `offboard` without one never need them.
+      const { createQueueBackend } = await import('../../jobs/queue-backend.js');
+      if (this.rotationQueue) return this.rotationQueue; // another call built it meanwhile
       this.backend = createQueueBackend(this.app.config, this.app.stateCredential);
       this.rotationQueue = new RotationQueue(this.backend, { attempts: queueSettings(this.app.config).attempts });
     }

