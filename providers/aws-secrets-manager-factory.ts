@@ -1,6 +1,6 @@
 import type { ProviderConfig } from '../src/config/config-schema.js';
 import { AwsSecretsManagerProvider } from './aws-secrets-manager-provider.js';
-import type { ProviderDeps } from './provider-registry.js';
+import type { ProviderDeps } from './provider-deps.js';
 
 type AwsConfig = Extract<ProviderConfig, { type: 'aws-secrets-manager' }>;
 

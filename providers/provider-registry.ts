@@ -1,20 +1,14 @@
 import { ConfigError } from '../src/errors.js';
 import type { ProviderConfig } from '../src/config/config-schema.js';
-import type { Redactor } from '../src/logging/redactor.js';
-import type { Logger } from '../src/logging/logger.js';
 import { FileProvider } from './file-provider.js';
+import type { ProviderDeps } from './provider-deps.js';
 import type { SecretProvider } from './secret-provider.js';
+
+export type { ProviderDeps } from './provider-deps.js';
 
 // Each secret store's module (and its SDK: @azure/* alone is about 50 MB) is imported only when
 // the config names a provider of that type, so the others cost no start-up time or memory.
 
-/** What a provider factory may use besides its own config. */
-export interface ProviderDeps {
-  redactor: Redactor;
-  log: Logger;
-  /** The process environment as the command sees it (tests pass their own). */
-  env?: NodeJS.ProcessEnv | undefined;
-}
 
 /** Build the provider named `name` from its config entry. */
 export async function createProvider(name: string, config: ProviderConfig, _deps: ProviderDeps): Promise<SecretProvider> {

@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import type { PasswordPolicyConfig } from '../config/config-schema.js';
 
 const LOWER = 'abcdefghijklmnopqrstuvwxyz';
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -9,6 +8,17 @@ const DIGIT = '0123456789';
 const SYMBOL = '!#%*+,-./:;=?@^_~';
 
 const CLASSES = { lower: LOWER, upper: UPPER, digit: DIGIT, symbol: SYMBOL } as const;
+
+/**
+ * A password policy as the generator reads it. The config schema's parsed `password` value is
+ * one; declared here so the generator does not depend on the config (which uses it to check policies).
+ */
+export interface PasswordPolicyConfig {
+  length: number;
+  alphabet: 'alphanumeric' | 'alphanumeric-symbols' | { chars: string };
+  require: ReadonlyArray<keyof typeof CLASSES>;
+  exclude: string;
+}
 
 /** Thrown when a policy cannot produce any password (e.g. everything excluded). */
 export class PasswordPolicyError extends Error {
