@@ -66,5 +66,5 @@ USER 10001:10001
 ENV PGROTATE_CONFIG=/etc/pgrotate/pgrotate.yaml
 # The worker's HTTP side (health, metrics, API) when config http.listen uses this port.
 EXPOSE 9187
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/src/entry/cli/main.js"]
 CMD ["--help"]

@@ -10,11 +10,11 @@ import { RotationQueue } from '../jobs/rotation-queue.js';
 import { schedulerTick } from '../jobs/scheduler-tick.js';
 import { startProfile, type ProfileSummary } from './cpu-profile.js';
 import { treeCpuMs } from './process-cpu.js';
-import { freePort } from '../src/net/free-port.js';
-import { configSchema } from '../src/config/config-schema.js';
-import { createLogger } from '../src/logging/logger.js';
-import { Redactor } from '../src/logging/redactor.js';
-import { StateStore } from '../src/state/state-store.js';
+import { freePort } from '../src/core/net/free-port.js';
+import { configSchema } from '../src/core/config/config-schema.js';
+import { createLogger } from '../src/core/logging/logger.js';
+import { Redactor } from '../src/core/logging/redactor.js';
+import { StateStore } from '../src/core/state/state-store.js';
 import { startPgServer, stopPgServer } from '../test/support/pg-server.js';
 import { startRedisServer, stopRedisServer } from '../test/support/redis-server.js';
 
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const log = createLogger(redactor, { level: 'warn' });
     const stateConnection = { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' };
     const state = await StateStore.open({ connection: stateConnection, schema: 'pgrotate', redactor });
-    // The harness's own pool for setting up due times (pgrotate's pool is private to src/state).
+    // The harness's own pool for setting up due times (pgrotate's pool is private to src/core/state).
     const setup = new pg.Pool({ ...stateConnection, max: 1 });
 
     let t0 = performance.now();
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
 
     // A real worker process with the 100k-account config; its rotations fail fast (the roles do
     // not exist), so it works through the 1,000 due jobs while we watch its memory.
-    const child = spawn(process.execPath, [join(REPO, 'dist', 'src', 'cli', 'main.js'), '--config', configPath, 'worker'], {
+    const child = spawn(process.execPath, [join(REPO, 'dist', 'src', 'entry', 'cli', 'main.js'), '--config', configPath, 'worker'], {
       env: { ...process.env, BENCH_PG_PASSWORD: server.superPassword, PGROTATE_LOG_LEVEL: 'error' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,6 +1,6 @@
-import type { PgrotateConfig } from '../src/config/config-schema.js';
-import { firstDueAt, nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
-import type { ChangedAccount, PlannedAccount, StateStore } from '../src/state/state-store.js';
+import type { PgrotateConfig } from '../src/core/config/config-schema.js';
+import { firstDueAt, nextDueAfter, scheduleKey } from '../src/core/schedule/next-due.js';
+import type { ChangedAccount, PlannedAccount, StateStore } from '../src/core/state/state-store.js';
 
 // Brings the state database's accounts in line with the config before scheduling: accounts
 // new to pgrotate get a first due time (soon, spread by their stable offset, so a new fleet

@@ -1,5 +1,5 @@
-import type { App } from '../src/app/app-context.js';
-import { runBounded } from '../src/concurrency/run-bounded.js';
+import type { App } from '../src/core/app.js';
+import { runBounded } from '../src/core/concurrency/run-bounded.js';
 import { PerTargetLimiter } from './per-target-limiter.js';
 import { runRequestedRotation, type RotationRequest, type RunResult } from './rotation-runner.js';
 import { stateConnectionConfig } from './state-connection.js';

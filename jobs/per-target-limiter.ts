@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { messageOf } from '../src/errors.js';
-import type { Logger } from '../src/logging/logger.js';
+import { messageOf } from '../src/core/errors.js';
+import type { Logger } from '../src/core/logging/logger.js';
 
 // At most `perTarget` rotations per target database at once, across every worker process and
 // `run-due`. Each of a target's slots is a session advisory lock in the state database; a

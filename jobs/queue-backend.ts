@@ -1,10 +1,10 @@
 import { Queue, Worker, createPostgresBackend, type IQueueBackend, type Job, type PostgresConnectionOptions, type PostgresQueueBackend, type WorkerOptions } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
-import type { PgrotateConfig, RedisConfig } from '../src/config/config-schema.js';
-import { ConfigError } from '../src/errors.js';
-import type { LiveCredential } from '../src/pg/live-credential.js';
+import type { PgrotateConfig, RedisConfig } from '../src/core/config/config-schema.js';
+import { ConfigError } from '../src/core/errors.js';
+import type { LiveCredential } from '../src/core/pg/live-credential.js';
 import { stateConnectionConfig } from './state-connection.js';
-import { ResilientClient } from '../src/pg/resilient-client.js';
+import { ResilientClient } from '../src/core/pg/resilient-client.js';
 
 // One factory for BullMQ queues and workers over either backend: PostgreSQL (BullMQ's own
 // backend, in a schema of the state database, so a small installation needs one database) or

@@ -1,8 +1,8 @@
 import type { JobsOptions } from 'bullmq';
 import type { AnyQueue, QueueBackend } from './queue-backend.js';
 import { PRIORITY, ROTATION_QUEUE, requestJobId, scheduledJobId, type JobKind, type RotationJobData } from './rotation-job.js';
-import type { RunResult } from '../src/rotation/run-result.js';
-import type { DueAccount } from '../src/state/state-store.js';
+import type { RunResult } from '../src/core/rotation/run-result.js';
+import type { DueAccount } from '../src/core/state/state-store.js';
 
 // Producer side of the rotation queue: scheduled jobs (deterministic ids, removed when done so
 // the next due time gets a fresh id), and requests from people or the API (unique ids, kept

@@ -1,12 +1,12 @@
-import type { App } from '../src/app/app-context.js';
-import type { AccountConfig } from '../src/config/config-schema.js';
-import { messageOf } from '../src/errors.js';
-import { failpoint } from '../src/rotation/failpoint.js';
-import type { RotationResult, SkipRotation } from '../src/rotation/rotation-engine.js';
-import { rotationResultJson } from '../src/rotation/rotation-result-json.js';
-import { blankRunResult, type RunResult } from '../src/rotation/run-result.js';
-import { nextDueAfter, scheduleKey } from '../src/schedule/next-due.js';
-import type { StateStore } from '../src/state/state-store.js';
+import type { App } from '../src/core/app.js';
+import type { AccountConfig } from '../src/core/config/config-schema.js';
+import { messageOf } from '../src/core/errors.js';
+import { failpoint } from '../src/core/rotation/failpoint.js';
+import type { RotationResult, SkipRotation } from '../src/core/rotation/rotation-engine.js';
+import { rotationResultJson } from '../src/core/rotation/rotation-result-json.js';
+import { blankRunResult, type RunResult } from '../src/core/rotation/run-result.js';
+import { nextDueAfter, scheduleKey } from '../src/core/schedule/next-due.js';
+import type { StateStore } from '../src/core/state/state-store.js';
 import type { PerTargetLimiter } from './per-target-limiter.js';
 import type { JobKind } from './rotation-job.js';
 
@@ -16,7 +16,7 @@ import type { JobKind } from './rotation-job.js';
 // so it runs while the fence is held: a job delivered twice, or queued twice by racing ticks,
 // cannot rotate the account twice.
 
-export type { RunOutcome, RunResult } from '../src/rotation/run-result.js';
+export type { RunOutcome, RunResult } from '../src/core/rotation/run-result.js';
 
 export interface RotationRequest {
   kind: JobKind;

@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { App } from '../src/app/app-context.js';
-import { queueSettings } from '../src/config/config-schema.js';
-import { messageOf } from '../src/errors.js';
+import type { App } from '../src/core/app.js';
+import { queueSettings } from '../src/core/config/config-schema.js';
+import { messageOf } from '../src/core/errors.js';
 import { syncAccounts } from './account-sync.js';
 import { retryDelay } from './backoff.js';
 import { PerTargetLimiter } from './per-target-limiter.js';

@@ -1,5 +1,5 @@
-import type { Logger } from '../src/logging/logger.js';
-import type { StateStore } from '../src/state/state-store.js';
+import type { Logger } from '../src/core/logging/logger.js';
+import type { StateStore } from '../src/core/state/state-store.js';
 import type { RotationQueue } from './rotation-queue.js';
 
 // One scheduler tick: the due accounts, oldest first, from the next_due_at index (so its cost

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { PgrotateConfig } from '../src/config/config-schema.js';
-import { parsePostgresUrl, sslOptions } from '../src/pg/connection-options.js';
-import type { LiveCredential } from '../src/pg/live-credential.js';
+import type { PgrotateConfig } from '../src/core/config/config-schema.js';
+import { parsePostgresUrl, sslOptions } from '../src/core/pg/connection-options.js';
+import type { LiveCredential } from '../src/core/pg/live-credential.js';
 
 /**
  * node-postgres settings for the state database (the password apart from the URL, as in

@@ -1,4 +1,4 @@
-import type { ProviderConfig } from '../src/config/config-schema.js';
+import type { ProviderConfig } from '../src/core/config/config-schema.js';
 import { AwsSecretsManagerProvider } from './aws-secrets-manager-provider.js';
 import type { ProviderDeps } from './provider-deps.js';
 

@@ -7,10 +7,10 @@ import {
   UpdateSecretVersionStageCommand,
   type DescribeSecretCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
-import { ProviderError } from '../src/errors.js';
-import type { Redactor } from '../src/logging/redactor.js';
+import { ProviderError } from '../src/core/errors.js';
+import type { Redactor } from '../src/core/logging/redactor.js';
 import { describeAwsError, isAwsAccessDenied, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
-import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
 
 // AWS Secrets Manager with its own staging labels, as AWS's rotation functions use them:
 //  - the new value is a version labelled AWSPENDING whose VersionId is the rotation id (the

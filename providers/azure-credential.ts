@@ -1,5 +1,5 @@
 import { ClientSecretCredential, DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
-import type { Redactor } from '../src/logging/redactor.js';
+import type { Redactor } from '../src/core/logging/redactor.js';
 
 // How pgrotate authenticates to Azure Key Vault. Three forms, chosen in the provider's config:
 //  - nothing: DefaultAzureCredential (workload identity in Kubernetes, managed identity, az login);

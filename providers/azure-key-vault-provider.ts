@@ -3,13 +3,13 @@ import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import type { TokenCredential } from '@azure/identity';
 import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties, type SetSecretOptions } from '@azure/keyvault-secrets';
-import type { ProviderConfig } from '../src/config/config-schema.js';
-import { ProviderError } from '../src/errors.js';
-import type { Redactor } from '../src/logging/redactor.js';
+import type { ProviderConfig } from '../src/core/config/config-schema.js';
+import { ProviderError } from '../src/core/errors.js';
+import type { Redactor } from '../src/core/logging/redactor.js';
 import { createAzureCredential } from './azure-credential.js';
 import { AzureSecretDisabledError, azureFailureError, azureStatusOf, type AzureSecretOperation } from './azure-error.js';
-import { azurePendingName, azureSecretNameProblem } from './azure-secret-name.js';
-import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { azurePendingName, azureSecretNameProblem } from '../src/core/provider/azure-secret-name.js';
+import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
 
 // Azure Key Vault as a secret store.
 //

@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { failpoint } from '../src/rotation/failpoint.js';
+import { failpoint } from '../src/core/rotation/failpoint.js';
 import { acquireFileLock, releaseFileLock } from './file-lock.js';
 import { abandonPrepared, commitPrepared, prepareJsonWrite, readJsonObject, type PreparedWrite } from './file-store-io.js';
 

@@ -1,7 +1,7 @@
-import { ProviderError } from '../src/errors.js';
+import { ProviderError } from '../src/core/errors.js';
 import { groupCommitFor, type FileGroupCommit, type StoreBatch } from './file-group-commit.js';
 import { FileStoreIoError, readJsonObject } from './file-store-io.js';
-import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
 
 // A JSON file as a secret store, for development and demos.
 // `<path>` holds `{ "<secret>": <current value> }`: what applications read.

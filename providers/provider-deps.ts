@@ -1,5 +1,5 @@
-import type { Logger } from '../src/logging/logger.js';
-import type { Redactor } from '../src/logging/redactor.js';
+import type { Logger } from '../src/core/logging/logger.js';
+import type { Redactor } from '../src/core/logging/redactor.js';
 
 /** What a provider factory may use besides its own config. */
 export interface ProviderDeps {

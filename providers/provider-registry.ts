@@ -1,8 +1,8 @@
-import { ConfigError } from '../src/errors.js';
-import type { ProviderConfig } from '../src/config/config-schema.js';
+import { ConfigError } from '../src/core/errors.js';
+import type { ProviderConfig } from '../src/core/config/config-schema.js';
 import { FileProvider } from './file-provider.js';
 import type { ProviderDeps } from './provider-deps.js';
-import type { SecretProvider } from './secret-provider.js';
+import type { SecretProvider } from '../src/core/provider/secret-provider.js';
 
 export type { ProviderDeps } from './provider-deps.js';
 

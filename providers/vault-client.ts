@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import NodeVault from 'node-vault';
-import { ProviderError } from '../src/errors.js';
+import { ProviderError } from '../src/core/errors.js';
 
 // A thin layer over node-vault: one `send` for every call, a per-request token (so a token
 // refresh never races a request in flight), and failures turned into a small typed error the

@@ -1,12 +1,12 @@
 import type { z } from 'zod';
-import type { vaultProviderSchema } from '../src/config/config-schema.js';
-import { ConfigError, ProviderError } from '../src/errors.js';
-import type { Logger } from '../src/logging/logger.js';
-import type { Redactor } from '../src/logging/redactor.js';
+import type { vaultProviderSchema } from '../src/core/config/config-schema.js';
+import { ConfigError, ProviderError } from '../src/core/errors.js';
+import type { Logger } from '../src/core/logging/logger.js';
+import type { Redactor } from '../src/core/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
-import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from './vault-paths.js';
-import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from './secret-provider.js';
+import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from '../src/core/provider/vault-paths.js';
+import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
 
 // HashiCorp Vault / OpenBao, KV version 2.
 //  - current:  <mount>/data/<secret>, latest version: exactly what applications read.

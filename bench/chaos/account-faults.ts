@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { quoteIdent } from '../../src/pg/quote.js';
+import { quoteIdent } from '../../src/core/pg/quote.js';
 import { tryLogin, type ChaosAccount, type LoginTarget } from './chaos-invariants.js';
 import type { CurrentReader } from './current-reader.js';
 import type { FaultKind } from './fault-kinds.js';

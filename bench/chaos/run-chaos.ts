@@ -8,7 +8,7 @@ import { freePort } from '../../test/support/free-port.js';
 import { createPgFixture, type PgFixture } from '../../test/support/pg-fixture.js';
 import { restartPgServer, startPgServer, stopPgServer, type PgServerInfo } from '../../test/support/pg-server.js';
 import { restartRedisServer, startRedisServer, stopRedisServer, type RedisServerInfo } from '../../test/support/redis-server.js';
-import { quoteIdent } from '../../src/pg/quote.js';
+import { quoteIdent } from '../../src/core/pg/quote.js';
 import { fileChunks, scanForLeaks, snapshotProcess, type ProcessSnapshot } from '../leak-scan.js';
 import {
   connectionLimitFault,
@@ -191,7 +191,7 @@ type RunAccount = ChaosAccount & { principal: string; renewValidUntil: boolean }
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const root = repoRoot();
-  const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+  const cli = join(root, 'dist', 'src', 'entry', 'cli', 'main.js');
   const t0 = Date.now();
 
   const pgInfo: PgServerInfo = startPgServer({

@@ -3,9 +3,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { parseDuration } from '../../src/config/duration.js';
-import { Redactor } from '../../src/logging/redactor.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { parseDuration } from '../../src/core/config/duration.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
+import { StateStore } from '../../src/core/state/state-store.js';
 import { freePort } from '../../test/support/free-port.js';
 import { startPgServer, stopPgServer } from '../../test/support/pg-server.js';
 import { startRedisServer, stopRedisServer, type RedisServerInfo } from '../../test/support/redis-server.js';
@@ -13,7 +13,7 @@ import { percentiles, slope, type Percentiles } from './soak-stats.js';
 import { repoRoot } from '../repo-root.js';
 
 // `npm run soak -- --minutes N --accounts M [--every 60s] [--tick 5s] [--backend postgres|redis]
-// [--concurrency 8] [--warmup-minutes W] [--json FILE] [--cli dist/src/cli/main.js]`: a real `pgrotate worker` (the CLI, as
+// [--concurrency 8] [--warmup-minutes W] [--json FILE] [--cli dist/src/entry/cli/main.js]`: a real `pgrotate worker` (the CLI, as
 // a child process) rotates M accounts on a short schedule against a real PostgreSQL and queue
 // backend for N minutes. Every minute it prints rotations done against rotations due, the
 // lateness of the rotations started in that minute (start time minus the next_due_at they
@@ -30,7 +30,7 @@ interface Options {
   warmupMinutes: number;
   reportEveryMs: number;
   json: string | null;
-  /** The CLI to run (default: this checkout's dist/src/cli/main.js). */
+  /** The CLI to run (default: this checkout's dist/src/entry/cli/main.js). */
   cli: string | null;
 }
 
@@ -143,7 +143,7 @@ const fmt = (p: Percentiles) => `p50 ${round(p.p50)} s, p99 ${round(p.p99)} s, m
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
-  const cli = opts.cli ?? join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const cli = opts.cli ?? join(repoRoot(), 'dist', 'src', 'entry', 'cli', 'main.js');
   const t0 = Date.now();
   const server = startPgServer({ label: 'soak', binDir: '/usr/lib/postgresql/15/bin', port: await freePort() });
   log(`PostgreSQL started in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,42 +1,20 @@
-import type { AccountConfig, PgrotateConfig, TargetConfig } from '../config/config-schema.js';
-import type { LoadedConfig } from '../config/load-config.js';
-import { ConfigError, UnknownAccountError, messageOf } from '../errors.js';
-import { createLogger, type Logger } from '../logging/logger.js';
-import { Redactor } from '../logging/redactor.js';
-import { parsePostgresUrl, sslOptions } from '../pg/connection-options.js';
-import { checkLogin, LiveCredential, providerSource, verdictOf, type CredentialSource } from '../pg/live-credential.js';
-import { TargetConnector, type AdminCredentials } from '../pg/target-connector.js';
-import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
-import { alertOnRotationFailures } from '../alerts/rotation-alerts.js';
-import { RotationEngine } from '../rotation/rotation-engine.js';
-import { RotationObservers } from '../rotation/rotation-observers.js';
-import type { AuditRunStore } from '../state/audit-run-store.js';
-import { StateStore } from '../state/state-store.js';
+import type { App } from '../core/app.js';
+import type { AccountConfig, TargetConfig } from '../core/config/config-schema.js';
+import type { LoadedConfig } from '../core/config/load-config.js';
+import { ConfigError, UnknownAccountError, messageOf } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logging/logger.js';
+import { Redactor } from '../core/logging/redactor.js';
+import { parsePostgresUrl, sslOptions } from '../core/pg/connection-options.js';
+import { checkLogin, LiveCredential, providerSource, verdictOf, type CredentialSource } from '../core/pg/live-credential.js';
+import { TargetConnector, type AdminCredentials } from '../core/pg/target-connector.js';
+import { AlertDispatcher } from '../core/alerts/alert-dispatcher.js';
+import { alertOnRotationFailures } from '../core/alerts/rotation-alerts.js';
+import { RotationEngine } from '../core/rotation/rotation-engine.js';
+import { RotationObservers } from '../core/rotation/rotation-observers.js';
+import { StateStore } from '../core/state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
-import type { SecretProvider } from '../../providers/secret-provider.js';
+import type { SecretProvider } from '../core/provider/secret-provider.js';
 
-/** Everything a command needs, built once from the parsed config. */
-export interface App {
-  config: PgrotateConfig;
-  redactor: Redactor;
-  log: Logger;
-  state: StateStore;
-  targets: TargetConnector;
-  providers: Map<string, SecretProvider>;
-  /** The one engine: the CLI, the HTTP API, offboarding and jobs all rotate through it. */
-  engine: RotationEngine;
-  /** Stored security-audit runs and findings. */
-  auditRuns: AuditRunStore;
-  /** The state login's password when it comes from a provider (pgrotate may rotate it), else null. */
-  stateCredential: LiveCredential | null;
-  /** Listeners of every rotation this process runs (metrics, alerts); the engine's `onResult`. */
-  rotationObservers: RotationObservers;
-  /** Webhook alerts (a no-op without `alerts` in the config). */
-  alerts: AlertDispatcher;
-  /** The account named `name`, or an error that names it. */
-  account(name: string): AccountConfig;
-  close(): Promise<void>;
-}
 
 export interface AppOptions {
   log?: Logger;
@@ -166,3 +144,5 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     },
   };
 }
+
+export type { App } from '../core/app.js';

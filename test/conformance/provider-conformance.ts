@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RotatedSecretValue, SecretProvider, SecretValue } from '../../providers/secret-provider.js';
+import type { RotatedSecretValue, SecretProvider, SecretValue } from '../../src/core/provider/secret-provider.js';
 
 // The provider conformance suite: every secret store passes the same behavioural checks the
 // rotation engine relies on. A provider's test file calls `describeProviderConformance` with a

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncAccounts } from '../../jobs/account-sync.js';
-import { configSchema, type PgrotateConfig } from '../../src/config/config-schema.js';
-import { Redactor } from '../../src/logging/redactor.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { configSchema, type PgrotateConfig } from '../../src/core/config/config-schema.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
+import { StateStore } from '../../src/core/state/state-store.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding } from '../../src/audit/audit-types.js';
+import type { Finding } from '../../src/core/audit/audit-types.js';
 import { freePort } from '../support/free-port.js';
 import { eventually, startWorker } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

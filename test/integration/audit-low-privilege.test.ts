@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditReport } from '../../src/audit/audit-types.js';
+import type { AuditReport } from '../../src/core/audit/audit-types.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
 import { allVersionIds, awsSecretName, consumerRead, labelledVersions, motoClient, seedSecret } from '../support/aws-test-client.js';
 import { service } from '../support/provided.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
-import { scramVerifier } from '../../src/scram/scram-verifier.js';
+import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import { allVersionIds, awsSecretName, consumerRead, labelledVersions, motoClient } from '../support/aws-test-client.js';
 import { expectCurrentLogsIn, expectNoLostCredential, passwordsIn } from '../support/invariants.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

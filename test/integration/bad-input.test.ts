@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
-import { quoteIdent } from '../../src/pg/quote.js';
+import { quoteIdent } from '../../src/core/pg/quote.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 import { freePort } from '../support/free-port.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../../bench/chaos/tcp-proxy.js';
 import { VaultProvider } from '../../providers/vault-provider.js';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 import type { BaoServerInfo } from '../support/bao-server.js';
 import { service } from '../support/provided.js';
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
-import { Redactor } from '../../src/logging/redactor.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
+import { StateStore } from '../../src/core/state/state-store.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
 import { pgServer } from '../support/provided.js';
-import { MIGRATIONS, migrate } from '../../src/state/migrations.js';
+import { MIGRATIONS, migrate } from '../../src/core/state/migrations.js';
 import pg from 'pg';
 
 describe('invariant I3: one rotation of an account at a time', () => {

@@ -168,7 +168,7 @@ describe('container image: the chart commands run in the built image', () => {
   const workerPod = () => at<PodSpec>(findManifest(manifests, 'Deployment'), 'spec', 'template', 'spec');
 
   it('the image config is what the chart assumes: entrypoint, user, config path, port', () => {
-    expect(config.Entrypoint).toEqual(['node', '/app/dist/src/cli/main.js']);
+    expect(config.Entrypoint).toEqual(['node', '/app/dist/src/entry/cli/main.js']);
     for (const pod of [cronPod(), workerPod()]) {
       const c = pod.containers[0] as Container;
       // The image's own user is the one the chart runs as, so `docker run` behaves the same.
@@ -303,7 +303,7 @@ function workerProcess(runner: number): { pid: number; uid: number[]; gid: numbe
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (cmdline[1] !== '/app/dist/src/cli/main.js' || cmdline[2] !== 'worker') continue;
+      if (cmdline[1] !== '/app/dist/src/entry/cli/main.js' || cmdline[2] !== 'worker') continue;
       let ancestor = parentOf(pid);
       while (ancestor > 1 && ancestor !== runner) ancestor = parentOf(ancestor);
       if (ancestor !== runner) continue;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/config-schema.js';
+import { configSchema } from '../../src/core/config/config-schema.js';
 import { CHART_DIR, at, findManifest, helmTemplate, renderNotes, runHelm, validateManifest, type Manifest } from '../support/helm.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 

@@ -104,11 +104,11 @@ describe('helm chart: the rendered pods run the real CLI', () => {
   it('the image entrypoint is the built CLI that the tests run', () => {
     const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
-    expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', '/app/dist/src/cli/main.js']);
+    expect(JSON.parse(entrypoint ?? 'null')).toEqual(['node', '/app/dist/src/entry/cli/main.js']);
     expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
     expect(dockerfile).toMatch(/^COPY --from=build .*\/app\/dist \.\/dist$/m);
     expect(dockerfile).toMatch(/^USER 10001:10001$/m);
-    expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).bin.pgrotate).toBe('dist/src/cli/main.js');
+    expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).bin.pgrotate).toBe('dist/src/entry/cli/main.js');
   });
 
   /** Chart values for this fixture: the state password as an env var, the admin password as a file. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/net/free-port.js';
+import { freePort } from '../../src/core/net/free-port.js';
 import { eventually, startWorker, stateClient, testQueue, waitForAccounts, writeJobsConfig } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
-import { quoteIdent } from '../../src/pg/quote.js';
+import { quoteIdent } from '../../src/core/pg/quote.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 

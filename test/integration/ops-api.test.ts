@@ -2,10 +2,10 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { createApp, type App } from '../../src/app/app-context.js';
-import { loadConfigFile } from '../../src/config/load-config.js';
-import { startHttpServer, type RunningHttpServer } from '../../src/http/http-server.js';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { loadConfigFile } from '../../src/core/config/load-config.js';
+import { startHttpServer, type RunningHttpServer } from '../../src/entry/http/http-server.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 

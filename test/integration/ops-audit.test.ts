@@ -1,7 +1,7 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditReport, Finding } from '../../src/audit/audit-types.js';
+import type { AuditReport, Finding } from '../../src/core/audit/audit-types.js';
 import { freePort } from '../support/free-port.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { startPgServer, stopPgServer, type PgServerInfo } from '../support/pg-server.js';

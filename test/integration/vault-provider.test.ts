@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 import { VaultProvider, createVaultProvider } from '../../providers/vault-provider.js';
 import type { VaultAuthMethod } from '../../providers/vault-auth.js';
-import type { SecretValue } from '../../providers/secret-provider.js';
+import type { SecretValue } from '../../src/core/provider/secret-provider.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
 import { baoApi, startBaoServer, type BaoServerInfo } from '../support/bao-server.js';
 import { freePort } from '../support/free-port.js';

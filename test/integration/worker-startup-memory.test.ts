@@ -7,7 +7,7 @@ import { pgServer } from '../support/provided.js';
 // A worker started with 100,000 accounts (a new fleet: every account is validated, then
 // inserted into the state database) must not balloon while it starts. It peaked at 318 MB
 // before the config references stopped copying the tree, the account sync stopped sending
-// text[] parameters, and V8's heap growth was limited (src/cli/heap-growth.ts); it now peaks
+// text[] parameters, and V8's heap growth was limited (src/entry/cli/heap-growth.ts); it now peaks
 // at about 210 MB here (about 200 MB with lazily loaded provider SDKs). `npm run bench:tick`
 // measures the ≤ 200 MB target; this guards against sliding back, with room for a busy machine.
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { azurePendingName } from '../../providers/azure-secret-name.js';
-import type { SecretValue } from '../../providers/secret-provider.js';
+import { azurePendingName } from '../../src/core/provider/azure-secret-name.js';
+import type { SecretValue } from '../../src/core/provider/secret-provider.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { startAzureDenyProxy, type AzureDenyProxy } from '../support/azure-deny-proxy.js';

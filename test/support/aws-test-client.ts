@@ -5,7 +5,7 @@ import {
   ListSecretVersionIdsCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { parseSecretText, type SecretValue } from '../../providers/secret-provider.js';
+import { parseSecretText, type SecretValue } from '../../src/core/provider/secret-provider.js';
 import type { MotoServiceInfo } from '../services/moto-service.js';
 
 // What the AWS tests use to look at moto directly, the way an application or a person would,

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { SecretProvider, SecretValue } from '../../providers/secret-provider.js';
+import type { SecretProvider, SecretValue } from '../../src/core/provider/secret-provider.js';
 import type { PgFixture } from './pg-fixture.js';
 
 /**

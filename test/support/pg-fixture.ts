@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { runCli } from '../../src/cli/main.js';
-import { quoteIdent } from '../../src/pg/quote.js';
-import { scramVerifier } from '../../src/scram/scram-verifier.js';
+import { runCli } from '../../src/entry/cli/main.js';
+import { quoteIdent } from '../../src/core/pg/quote.js';
+import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import type { PgServerInfo } from './pg-server.js';
 
 // One isolated world per test file or test: its own target database, state database, a
@@ -16,7 +16,7 @@ import type { PgServerInfo } from './pg-server.js';
 // server shared by the whole run.
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'entry', 'cli', 'main.js');
 
 export interface CliRun {
   code: number;

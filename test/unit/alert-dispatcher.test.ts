@@ -2,10 +2,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AlertDispatcher } from '../../src/alerts/alert-dispatcher.js';
-import { alertsSchema } from '../../src/config/config-schema.js';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { AlertDispatcher } from '../../src/core/alerts/alert-dispatcher.js';
+import { alertsSchema } from '../../src/core/config/config-schema.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 // The webhook dispatcher against real HTTP receivers on 127.0.0.1.

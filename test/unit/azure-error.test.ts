@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AzureAccessDeniedError, AzureSecretDisabledError, azureFailureError, describeAzureFailure } from '../../providers/azure-error.js';
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 
 // How the Azure provider words Key Vault failures. These are the answers Lowkey Vault cannot give
 // (it has no authorization, and answers a disabled version with 404): errors shaped as

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/config-schema.js';
-import { CronSyntaxError, nextCronAfter, parseCron } from '../../src/schedule/cron.js';
-import { firstDueAt, nextDueAfter, scheduleKey } from '../../src/schedule/next-due.js';
-import { spreadOffset } from '../../src/schedule/spread-offset.js';
+import { configSchema } from '../../src/core/config/config-schema.js';
+import { CronSyntaxError, nextCronAfter, parseCron } from '../../src/core/schedule/cron.js';
+import { firstDueAt, nextDueAfter, scheduleKey } from '../../src/core/schedule/next-due.js';
+import { spreadOffset } from '../../src/core/schedule/spread-offset.js';
 
 const at = (iso: string) => new Date(iso);
 const next = (expr: string, after: string) => nextCronAfter(parseCron(expr), at(after)).toISOString();

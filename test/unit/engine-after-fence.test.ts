@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { AccountConfig } from '../../src/config/config-schema.js';
-import { configSchema } from '../../src/config/config-schema.js';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
-import { RotationEngine, type RotationEngineDeps, type RotationResult, type SkipRotation } from '../../src/rotation/rotation-engine.js';
+import type { AccountConfig } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/core/config/config-schema.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
+import { RotationEngine, type RotationEngineDeps, type RotationResult, type SkipRotation } from '../../src/core/rotation/rotation-engine.js';
 
 // The engine's afterFence hook (issue 15 item 2): it runs once the fence is taken and before
 // anything else, a skip ends the rotation as `skipped` with its reason and releases the fence,

@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { failpoint } from '../../src/rotation/failpoint.js';
+import { failpoint } from '../../src/core/rotation/failpoint.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 
 // Failpoints scoped per entry (`name@account`), so one chaos worker can crash at a protocol step
 // for one account and while recording a failure for another; a fired point says so on stderr.
 
-const MODULE = pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'rotation', 'failpoint.js')).href;
+const MODULE = pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'core', 'rotation', 'failpoint.js')).href;
 
 /** Run failpoint(name, account) for each call in a child process with PGROTATE_FAILPOINT set. */
 function run(spec: string, calls: Array<[string, string]>) {

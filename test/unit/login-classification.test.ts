@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyLoginError } from '../../src/pg/target-connector.js';
+import { classifyLoginError } from '../../src/core/pg/target-connector.js';
 
 // What a refused login proves: PostgreSQL checks the password before the per-role and
 // per-database connection limits, and pg_hba.conf before the password.

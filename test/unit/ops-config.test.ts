@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/config/load-config.js';
-import { TokenAuth } from '../../src/http/token-auth.js';
-import { parseListen } from '../../src/http/http-server.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { parseConfigText } from '../../src/core/config/load-config.js';
+import { TokenAuth } from '../../src/entry/http/token-auth.js';
+import { parseListen } from '../../src/entry/http/http-server.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 
 // Config of the operations features (http, alerts, sensitiveTables) and token checks.
 

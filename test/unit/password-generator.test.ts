@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generatePassword, policyAlphabet, policyEntropyBits, PasswordPolicyError } from '../../src/password/password-generator.js';
+import { generatePassword, policyAlphabet, policyEntropyBits, PasswordPolicyError } from '../../src/core/password/password-generator.js';
 
 const base = { length: 32, alphabet: 'alphanumeric' as const, require: [] as Array<'lower' | 'upper' | 'digit' | 'symbol'>, exclude: '' };
 

@@ -18,7 +18,7 @@ import {
   UnknownAccountError,
   VerifyFailedError,
   isPermanentError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
 
 // Issue 13, defect 2: which failures retrying cannot fix. Permanent ones fail a job at once;
 // everything else keeps its retries.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quoteIdent, quoteLiteral } from '../../src/pg/quote.js';
+import { quoteIdent, quoteLiteral } from '../../src/core/pg/quote.js';
 
 describe('SQL quoting', () => {
   it('always double-quotes identifiers and doubles inner quotes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Redactor } from '../../src/logging/redactor.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 
 // Issue 13, defect 3: secrets a rotation adds are forgotten when its redaction scope ends;
 // shared values stay until the last scope holding them ends; process-wide ones stay for good.
@@ -116,7 +116,7 @@ describe('redaction scopes', () => {
 
 describe('LiveCredential and the redactor', () => {
   it('keeps the login password it switches to beyond a rotation scope, and at most two generations of it', async () => {
-    const { LiveCredential } = await import('../../src/pg/live-credential.js');
+    const { LiveCredential } = await import('../../src/core/pg/live-credential.js');
     const redactor = new Redactor();
     const values = { username: 'rotator', current: 'own-login-gen-0', pending: null as string | null };
     const cred = new LiveCredential({ read: async () => values, check: async () => 'ok' }, redactor, 'test login');

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
 
 describe('redaction', () => {
   it('scrubs every registered secret from text, including its JSON and URL-encoded forms', () => {

@@ -1,11 +1,11 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { App } from '../../src/app/app-context.js';
-import { configSchema, queueSettings, type AccountConfig } from '../../src/config/config-schema.js';
-import { RotationDispatch, resultOfJob } from '../../src/dispatch/rotation-dispatch.js';
-import { createLogger } from '../../src/logging/logger.js';
-import { Redactor } from '../../src/logging/redactor.js';
-import { newRotationResult, type RotateOptions } from '../../src/rotation/rotation-engine.js';
+import type { App } from '../../src/core/app.js';
+import { configSchema, queueSettings, type AccountConfig } from '../../src/core/config/config-schema.js';
+import { RotationDispatch, resultOfJob } from '../../src/services/dispatch/rotation-dispatch.js';
+import { createLogger } from '../../src/core/logging/logger.js';
+import { Redactor } from '../../src/core/logging/redactor.js';
+import { newRotationResult, type RotateOptions } from '../../src/core/rotation/rotation-engine.js';
 
 // The one dispatch decision (issue 15 item 3): `rotate` runs here straight through the engine
 // without a queue, and a dry run stays here even with one; queued jobs' outcomes map to results

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FenceLostError } from '../../src/errors.js';
-import { setPasswordVerifier } from '../../src/pg/role-admin.js';
-import { scramVerifier } from '../../src/scram/scram-verifier.js';
+import { FenceLostError } from '../../src/core/errors.js';
+import { setPasswordVerifier } from '../../src/core/pg/role-admin.js';
+import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import { describeProviderConformance } from '../conformance/provider-conformance.js';
 import { FakeTargets } from './fakes/fake-targets.js';
 import { InMemoryState } from './fakes/in-memory-fence.js';

@@ -11,7 +11,7 @@ import {
   RotationInProgressError,
   SuperuserRefusedError,
   TargetUnreachableError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
 import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, livePassword } from './fakes/scenario.js';
 

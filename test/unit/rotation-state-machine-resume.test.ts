@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SecretValue } from '../../providers/secret-provider.js';
-import { STEPS, type Step } from '../../src/state/rotation-record.js';
+import type { SecretValue } from '../../src/core/provider/secret-provider.js';
+import { STEPS, type Step } from '../../src/core/state/rotation-record.js';
 import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, everythingRecorded, livePassword } from './fakes/scenario.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError, VerifyFailedError } from '../../src/errors.js';
-import type { LoginResult } from '../../src/pg/target-connector.js';
+import { ProviderError, VerifyFailedError } from '../../src/core/errors.js';
+import type { LoginResult } from '../../src/core/pg/target-connector.js';
 import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, everythingRecorded, livePassword } from './fakes/scenario.js';
 

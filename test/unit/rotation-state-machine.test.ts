@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { STEPS } from '../../src/state/rotation-record.js';
+import { STEPS } from '../../src/core/state/rotation-record.js';
 import { makeHarness, TEST_SCRAM_ITERATIONS, type Harness } from './fakes/engine-harness.js';
 import { credential, everythingRecorded, livePassword } from './fakes/scenario.js';
 
-// The rotation state machine (src/rotation/rotation-engine.ts) over in-memory fakes of the
+// The rotation state machine (src/core/rotation/rotation-engine.ts) over in-memory fakes of the
 // fence, the provider and the target: each step of a fresh rotation, for both strategies, with
 // the fence steps, provider calls and SQL it asks for. Resume, rollback, stale pending and
 // refusals are in rotation-state-machine-*.test.ts. The integration and crash suites run the same

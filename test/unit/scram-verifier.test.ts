@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deriveScramKeys, scramVerifier, SCRAM_VERIFIER_PATTERN } from '../../src/scram/scram-verifier.js';
+import { deriveScramKeys, scramVerifier, SCRAM_VERIFIER_PATTERN } from '../../src/core/scram/scram-verifier.js';
 
 // RFC 7677 section 3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, i=4096.
 const RFC = {

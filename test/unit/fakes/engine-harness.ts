@@ -1,8 +1,8 @@
-import { accountSchema, type AccountConfig } from '../../../src/config/config-schema.js';
-import type { Logger } from '../../../src/logging/logger.js';
-import { Redactor } from '../../../src/logging/redactor.js';
-import type { TargetConnector } from '../../../src/pg/target-connector.js';
-import { RotationEngine, type RotateOptions, type RotationEngineDeps, type RotationResult } from '../../../src/rotation/rotation-engine.js';
+import { accountSchema, type AccountConfig } from '../../../src/core/config/config-schema.js';
+import type { Logger } from '../../../src/core/logging/logger.js';
+import { Redactor } from '../../../src/core/logging/redactor.js';
+import type { TargetConnector } from '../../../src/core/pg/target-connector.js';
+import { RotationEngine, type RotateOptions, type RotationEngineDeps, type RotationResult } from '../../../src/core/rotation/rotation-engine.js';
 import { FakeTargets } from './fake-targets.js';
 import { InMemoryState } from './in-memory-fence.js';
 import { InMemoryProvider } from './in-memory-provider.js';

@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import { TargetUnreachableError } from '../../../src/errors.js';
-import type { Endpoint } from '../../../src/pg/connection-options.js';
-import type { LoginPathProbe, LoginResult, TargetConnector } from '../../../src/pg/target-connector.js';
-import { deriveScramKeys } from '../../../src/scram/scram-verifier.js';
+import { TargetUnreachableError } from '../../../src/core/errors.js';
+import type { Endpoint } from '../../../src/core/pg/connection-options.js';
+import type { LoginPathProbe, LoginResult, TargetConnector } from '../../../src/core/pg/target-connector.js';
+import { deriveScramKeys } from '../../../src/core/scram/scram-verifier.js';
 
 // A fake target connector over a simulated PostgreSQL catalogue. withAdmin hands the engine a
 // client whose `query` records the SQL text and parameters it receives and applies the few
-// statements src/pg/role-admin.ts sends (ALTER ROLE ... PASSWORD/VALID UNTIL, the pre-flight
+// statements src/core/pg/role-admin.ts sends (ALTER ROLE ... PASSWORD/VALID UNTIL, the pre-flight
 // catalogue read, rolvaliduntil, pg_terminate_backend), so the engine runs the real helpers.
 // tryLogin checks a password against the role's stored SCRAM verifier the way the server does
 // (StoredKey from the verifier's salt and iterations), so "the new password logs in" is a fact

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { FenceLostError } from '../../../src/errors.js';
-import type { Completion, NewRotation, RotationFence } from '../../../src/state/rotation-fence.js';
-import type { RotationRecord, Step } from '../../../src/state/rotation-record.js';
-import type { NewAuditEvent, StateStore } from '../../../src/state/state-store.js';
+import { FenceLostError } from '../../../src/core/errors.js';
+import type { Completion, NewRotation, RotationFence } from '../../../src/core/state/rotation-fence.js';
+import type { RotationRecord, Step } from '../../../src/core/state/rotation-record.js';
+import type { NewAuditEvent, StateStore } from '../../../src/core/state/state-store.js';
 
 // In-memory stand-ins for the state store's fence (what RotationEngine uses of the state
 // database): rotation records, per-account outcome and the audit trail live in plain arrays, and
 // every fence call is logged so a test can assert which steps were advanced, in which order.
-// The semantics follow src/state/rotation-fence.ts: advance/succeed on a rotation that is no
+// The semantics follow src/core/state/rotation-fence.ts: advance/succeed on a rotation that is no
 // longer running lose the fence; resume counts an attempt and ORs terminateSessions in.
 
 /** What the engine uses of StateStore. */

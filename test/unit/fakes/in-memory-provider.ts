@@ -1,5 +1,5 @@
-import { ProviderError } from '../../../src/errors.js';
-import { secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../../../providers/secret-provider.js';
+import { ProviderError } from '../../../src/core/errors.js';
+import { secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../../../src/core/provider/secret-provider.js';
 
 // An in-memory SecretProvider that keeps the interface's guarantees (the provider conformance
 // suite runs against it in rotation-state-machine-fakes.test.ts) and records every call, so a

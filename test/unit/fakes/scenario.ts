@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { SecretValue } from '../../../providers/secret-provider.js';
-import { scramVerifier } from '../../../src/scram/scram-verifier.js';
+import type { SecretValue } from '../../../src/core/provider/secret-provider.js';
+import { scramVerifier } from '../../../src/core/scram/scram-verifier.js';
 import type { Harness } from './engine-harness.js';
 import { TEST_SCRAM_ITERATIONS } from './engine-harness.js';
 

@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { TargetConfig } from '../config/config-schema.js';
+import { TargetUnreachableError, messageOf } from '../errors.js';
+import type { Redactor } from '../logging/redactor.js';
+import { clientConfig, type Endpoint } from './connection-options.js';
+import type { LoginResult } from './login-result.js';
+import { CredentialPool } from './credential-pool.js';
+import type { LiveCredential } from './live-credential.js';
+import { ResilientClient } from './resilient-client.js';
+
+export type { LoginResult } from './login-result.js';
+
+/** Credentials of a target's admin login, resolved from config or from a provider. */
+export interface AdminCredentials {
+  username: string;
+  password: string;
+  /** Set when the admin login's password comes from a provider and pgrotate may rotate it. */
+  credential?: LiveCredential;
+}
+
+/** What the pre-flight's deliberately wrong password taught about the login path. */
+export type LoginPathProbe = { open: true } | { open: false; reason: 'host-refused' | 'no-password-needed' | 'fault'; message: string };
+
+/**
+ * node-postgres refuses SCRAM iteration counts above this by default (`scramMaxIterations`);
+ * pgrotate raises its own limit to the configured count so its verify login can check them.
+ */
+export const DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS = 100_000;
+
+/**
+ * Classify a failed login. PostgreSQL checks the password (PerformAuthentication) before the
+ * per-role and per-database connection limits (InitializeSessionUserId, CheckMyDatabase), so
+ * "too many connections for role" after the exchange proves that the password was accepted.
+ * "sorry, too many clients already" (max_connections) is raised before authentication and
+ * proves nothing.
+ */
+export function classifyLoginError(err: unknown, message: string): LoginResult {
+  const code = (err as { code?: string }).code;
+  if (code === '53300' && /too many connections for role/.test(message)) return { ok: true, proof: 'role-connection-limit', message };
+  if (code === '53300' && /too many connections for database/.test(message)) return { ok: true, proof: 'database-connection-limit', message };
+  if (code === '28P01') return { ok: false, authFailure: true, refusal: 'password', message };
+  if (code === '28000') return { ok: false, authFailure: true, refusal: 'host', message };
+  return { ok: false, authFailure: false, refusal: 'fault', message };
+}
+
+export interface TargetConnectorOptions {
+  targets: Record<string, TargetConfig>;
+  resolveAdmin: (targetName: string, target: TargetConfig) => Promise<AdminCredentials>;
+  redactor: Redactor;
+  /** Admin connections kept per target; also caps concurrent admin statements per database. */
+  poolSize?: number;
+  /** The SCRAM iteration count pgrotate writes; its own logins must accept verifiers that strong. */
+  scramIterations?: number;
+}
+
+/** Admin connection pools and test logins for the configured targets. */
+export class TargetConnector {
+  private readonly pools = new Map<string, Promise<pg.Pool>>();
+
+  constructor(private readonly opts: TargetConnectorOptions) {}
+
+  /** Where a target is, for connections and for the host/port/dbname written into secrets. */
+  endpoint(targetName: string): Endpoint {
+    const t = this.target(targetName);
+    return { host: t.host, port: t.port, database: t.database, sslmode: t.sslmode, caFile: t.caFile, connectTimeoutMs: t.connectTimeout };
+  }
+
+  /** The host applications use (publicHost, else host). */
+  publicHost(targetName: string): string {
+    const t = this.target(targetName);
+    return t.publicHost ?? t.host;
+  }
+
+  /** Run `fn` on an admin connection of the target; connection failures name the target and account. */
+  async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const pool = await this.pool(targetName, account);
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      const t = this.target(targetName);
+      throw new TargetUnreachableError(
+        `${account ? `account ${account}: ` : ''}target ${targetName} (${t.host}:${t.port}/${t.database}): cannot connect as admin: ${this.opts.redactor.scrub(messageOf(err))}`,
+        { account, target: targetName, cause: err },
+      );
+    }
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (!(err as { code?: string }).code) broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Open a fresh connection as `user` with `password`, as an application would, and check current_user. */
+  async tryLogin(targetName: string, user: string, password: string, applicationName = 'pgrotate-verify'): Promise<LoginResult> {
+    const client = new pg.Client(this.clientConfig(targetName, user, password, applicationName));
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const res = await client.query<{ u: string }>('SELECT current_user AS u');
+      if (res.rows[0]?.u !== user) return { ok: false, authFailure: true, refusal: 'password', message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}` };
+      return { ok: true, proof: 'session' };
+    } catch (err) {
+      return classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Is the path from here to a password check open for `user`? Logs in with a random password
+   * that cannot be right: pg_hba.conf answers before any password is checked, so 28P01 means
+   * "the password would be checked" (open), 28000 means this host is refused or asked for
+   * another method, and a session means the host does not check passwords at all (trust), so a
+   * verify login from here could prove nothing. Costs one failed login in the server log.
+   */
+  async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
+    const wrong = `pgrotate-probe-${randomBytes(24).toString('base64url')}`;
+    const r = await this.tryLogin(targetName, user, wrong, 'pgrotate-preflight');
+    if (r.ok) return r.proof === 'session' ? { open: false, reason: 'no-password-needed', message: 'a login with a wrong password succeeded' } : { open: true };
+    if (r.refusal === 'password') return { open: true };
+    return { open: false, reason: r.refusal === 'host' ? 'host-refused' : 'fault', message: r.message };
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map(async (p) => (await p.catch(() => null))?.end().catch(() => undefined)));
+  }
+
+  private clientConfig(targetName: string, user: string, password: string, applicationName?: string): pg.ClientConfig {
+    // Not in @types/pg yet: node-postgres's cap on the server's SCRAM iteration count.
+    const scramMaxIterations = Math.max(DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS, this.opts.scramIterations ?? 0);
+    return { ...clientConfig(this.endpoint(targetName), user, password, applicationName), scramMaxIterations } as pg.ClientConfig;
+  }
+
+  private target(name: string): TargetConfig {
+    const t = this.opts.targets[name];
+    if (!t) throw new TargetUnreachableError(`unknown target ${name}`, { target: name });
+    return t;
+  }
+
+  private pool(targetName: string, account: string | undefined): Promise<pg.Pool> {
+    let pool = this.pools.get(targetName);
+    if (!pool) {
+      const target = this.target(targetName);
+      pool = this.opts.resolveAdmin(targetName, target).then((admin) => {
+        this.opts.redactor.add(admin.password);
+        const config = { ...this.clientConfig(targetName, admin.username, admin.password), max: this.opts.poolSize ?? 4 };
+        const p = admin.credential ? new CredentialPool(config, admin.credential) : new pg.Pool({ ...config, Client: ResilientClient });
+        p.on('error', () => undefined);
+        return p;
+      });
+      // A failed resolution is not cached, so a later call can retry.
+      pool.catch(() => this.pools.delete(targetName));
+      this.pools.set(targetName, pool);
+    }
+    return pool.catch((err: unknown) => {
+      if (err instanceof TargetUnreachableError) throw err;
+      throw new TargetUnreachableError(`${account ? `account ${account}: ` : ''}target ${targetName}: cannot obtain admin credentials: ${this.opts.redactor.scrub(messageOf(err))}`, {
+        account,
+        target: targetName,
+        cause: err,
+      });
+    });
+  }
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { SecretFormatError } from '../errors.js';
+
+// The one interface every secret store implements. The engine relies on exactly these
+// guarantees, and test/conformance/provider-conformance.ts checks them for each provider:
+//  - readers of the store's normal location see only the *current* value;
+//  - a *pending* value lives apart from current, tagged with its rotation id;
+//  - staging the same rotation id twice keeps the first value (a retried step re-uses it);
+//  - promoting is idempotent, and the superseded current stays readable as *previous*.
+
+/** The JSON every provider stores: AWS's RDS rotation shape plus rotation facts. */
+export const secretValueSchema = z.object({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().optional(),
+  port: z.number().int().optional(),
+  dbname: z.string().optional(),
+  engine: z.string().optional(),
+  rotatedAt: z.string().optional(),
+  rotationId: z.string().optional(),
+});
+export type SecretValue = z.output<typeof secretValueSchema>;
+
+/** A value written by pgrotate always carries every field. */
+export interface RotatedSecretValue extends SecretValue {
+  host: string;
+  port: number;
+  dbname: string;
+  engine: 'postgres';
+  rotatedAt: string;
+  rotationId: string;
+  /**
+   * When this credential is next due for rotation (ISO time), if the schedule says. Metadata for
+   * the store (Azure Key Vault sets the secret's expiresOn from it); not part of the secret format.
+   */
+  nextDueAt?: string;
+}
+
+export interface SecretProvider {
+  /** The name of this provider in the config (`providers.<name>`). */
+  readonly name: string;
+  /** The value consumers read now, or null when the secret does not exist yet. */
+  getCurrent(secret: string): Promise<SecretValue | null>;
+  /** The pending value, or null when none is staged. */
+  getPending(secret: string): Promise<SecretValue | null>;
+  /** The value that `current` replaced at the last promote, or null. */
+  getPrevious(secret: string): Promise<SecretValue | null>;
+  /**
+   * Store `value` as pending. When a pending value with the same rotation id already exists it is
+   * kept and returned unchanged; a pending value of another rotation is a ProviderError (the
+   * engine decides what to do about it first).
+   */
+  stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue>;
+  /** Make the pending value of `rotationId` current; a no-op when it already is. */
+  promotePending(secret: string, rotationId: string): Promise<void>;
+  /** Remove the pending value if it belongs to `rotationId`. */
+  discardPending(secret: string, rotationId: string): Promise<void>;
+  /** Release connections and timers. */
+  close(): Promise<void>;
+}
+
+const SECRET_FIELDS = ['username', 'password', 'host', 'port', 'dbname', 'engine', 'rotatedAt', 'rotationId'] as const;
+
+/** Exactly the documented fields of a value, in a stable order: what a provider stores. */
+export function secretPayload(value: SecretValue): SecretValue {
+  const out: Record<string, unknown> = {};
+  for (const key of SECRET_FIELDS) if (value[key] !== undefined) out[key] = value[key];
+  return out as SecretValue;
+}
+
+/** Parse a stored secret's text, with an error naming the provider and secret (never the text). */
+export function parseSecretText(text: string, where: { provider: string; secret: string }): SecretValue {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SecretFormatError(`provider ${where.provider}: secret ${where.secret} is not JSON`, { secret: where.secret });
+  }
+  return parseSecretObject(json, where);
+}
+
+/** Validate an already-decoded secret object. */
+export function parseSecretObject(json: unknown, where: { provider: string; secret: string }): SecretValue {
+  const parsed = secretValueSchema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? 'value')))].join(', ');
+    throw new SecretFormatError(`provider ${where.provider}: secret ${where.secret} is not a pgrotate credential (missing or invalid: ${fields})`, {
+      secret: where.secret,
+    });
+  }
+  return parsed.data;
+}

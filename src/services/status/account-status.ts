@@ -1,0 +1,34 @@
+import type { App } from '../../core/app.js';
+
+/** Every configured account with its recorded state (the rows of `status`, also served by the HTTP API). */
+export async function accountStatuses(app: App) {
+  const states = new Map((await app.state.listAccounts()).map((s) => [s.name, s]));
+  const running = await app.state.accountsWithRunningRotation();
+  return app.config.accounts.map((a) => {
+    const s = states.get(a.name);
+    return {
+      name: a.name,
+      target: a.target,
+      strategy: a.strategy,
+      provider: a.provider,
+      secret: a.secret,
+      activeRole: s?.activeRole ?? null,
+      lastRotatedAt: s?.lastRotatedAt ?? null,
+      oldCredentialExpiresAt: s?.oldCredentialExpiresAt ?? null,
+      nextDueAt: s?.nextDueAt ?? null,
+      lastStatus: s?.lastStatus ?? 'never-rotated',
+      // Scrubbed again on the way out: a row written by another process (or an older version)
+      // may hold a value that this process knows to be secret.
+      lastError: s?.lastError ? app.redactor.scrub(s.lastError) : null,
+      consecutiveFailures: s?.consecutiveFailures ?? 0,
+      warnings: s?.warnings ?? [],
+      rotationInProgress: running.has(a.name),
+    };
+  });
+}
+
+/** The documented `status --json` document. */
+export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): { accounts: Array<Record<string, unknown>> } {
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
+  return { accounts: rows.map((r) => ({ ...r, lastRotatedAt: iso(r.lastRotatedAt), oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt), nextDueAt: iso(r.nextDueAt) })) };
+}
