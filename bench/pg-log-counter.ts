@@ -44,7 +44,9 @@ export function countLogLines(text: string, wanted: (s: Session) => boolean): Lo
     const stmt = /^(?:statement|execute [^:]*): (.*)$/.exec(message);
     if (!stmt || !wanted({ user, database, application })) continue;
     out.statements++;
-    const verb = (/^\s*(\w+)/.exec(stmt[1] ?? '')?.[1] ?? '?').toUpperCase();
+    const text = (stmt[1] ?? '').trimStart();
+    // A driver's liveness ping is a bare comment (pgx: "-- ping").
+    const verb = text.startsWith('--') ? '(comment)' : (/^(\w+)/.exec(text)?.[1] ?? '?').toUpperCase();
     out.statementsByVerb[verb] = (out.statementsByVerb[verb] ?? 0) + 1;
   }
   return out;
