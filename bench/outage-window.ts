@@ -53,3 +53,16 @@ export function summariseOutages(all: AccountOutages[]): { rotations: number; me
     failed: all.reduce((s, a) => s + a.failed, 0),
   };
 }
+
+/** The reader's resolution: the mean time between one account's consecutive reads (ms; 0 with fewer than two). */
+export function meanReadIntervalMs(all: Attempt[][]): number {
+  let sum = 0;
+  let n = 0;
+  for (const attempts of all) {
+    for (let i = 1; i < attempts.length; i++) {
+      sum += (attempts[i] as Attempt).readAt - (attempts[i - 1] as Attempt).readAt;
+      n++;
+    }
+  }
+  return n ? sum / n : 0;
+}

@@ -21,7 +21,7 @@ import { measureCli, type CliFigures } from './cli-startup.js';
 import { scanForLeaks, snapshotProcess } from './leak-scan.js';
 import { setUpOpenBaoPeer, type OpenBaoPeer } from './openbao-peer.js';
 import { startOutageReader, type RunningReader } from './outage-reader-run.js';
-import { outagesOf, summariseOutages, type AccountOutages, type Attempt } from './outage-window.js';
+import { meanReadIntervalMs, outagesOf, summariseOutages, type AccountOutages, type Attempt } from './outage-window.js';
 import { countLogLines, LOG_LINE_PREFIX, logMark, logSince, type Session } from './pg-log-counter.js';
 import { treeCpuMs } from './process-cpu.js';
 import { repoRoot } from './repo-root.js';
@@ -283,6 +283,9 @@ async function rotateUntimed(bench: Bench, ps: ProviderSetup, names: Set<string>
   }
 }
 
+/** Each reader run's mean time between an account's reads: the outage figures' resolution. */
+const readIntervals = { pgrotate: [] as number[], peer: [] as number[] };
+
 /** The outage reader's view of pgrotate's secrets in OpenBao (KV v2 at secret/). */
 function kvReader(bench: Bench, ps: ProviderSetup, secrets: string[], untilRotated: boolean): Promise<RunningReader> | null {
   const bao = ps.inst.bao;
@@ -310,7 +313,11 @@ async function benchProviderRun(bench: Bench, ps: ProviderSetup, run: number, ou
     peak = Math.max(peak, process.memoryUsage().rss);
     const failed = results.filter((r) => r.outcome !== 'succeeded');
     if (failed.length) console.error(`${ps.bp.name}: ${failed.length} failed, first: ${failed[0]?.error?.message}`);
-    if (reader) outages.push(...(await reader.finish()).attempts.map(outagesOf));
+    if (reader) {
+      const { attempts } = await reader.finish();
+      outages.push(...attempts.map(outagesOf));
+      readIntervals.pgrotate.push(meanReadIntervalMs(attempts));
+    }
     // Every password this run generated, read back from the store (not from pgrotate's memory).
     const store = app.providers.get('p');
     for (const acct of ps.accounts) {
@@ -357,7 +364,11 @@ async function peerRun(bench: Bench, peer: OpenBaoPeer, bao: { address: string; 
   const res = await peer.rotateAll(C);
   const b = takeMarks(bench, bao.pid, null);
   if (res.failed) console.error(`openbao peer: ${res.failed} rotate-role calls failed, first: ${res.firstError}`);
-  if (reader) outages.push(...(await reader.finish()).attempts.map(outagesOf));
+  if (reader) {
+    const { attempts } = await reader.finish();
+    outages.push(...attempts.map(outagesOf));
+    readIntervals.peer.push(meanReadIntervalMs(attempts));
+  }
   const after = await verifiers(bench, roles);
   const changed = roles.filter((r) => after.get(r) && after.get(r) !== before.get(r));
   return {
@@ -391,6 +402,7 @@ async function alternatingRun(bench: Bench, ps: ProviderSetup, pairs: Array<[str
 }
 
 function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
@@ -602,7 +614,8 @@ async function main(): Promise<void> {
     const ratioToPeer = vaultFig && peerMedian && peerMedian.rotations_per_s > 0 ? round3(vaultFig.rotations_per_s / peerMedian.rotations_per_s) : null;
     console.log(`ratio to openbao rotate-role (vault provider): ${dash(ratioToPeer)}`);
     console.log(
-      `single-user outage (reader, ${su1.rotations} rotations seen): pgrotate mean ${round3(su1.meanMs)} ms, max ${su1.maxMs} ms; openbao (${su2.rotations} seen): mean ${round3(su2.meanMs)} ms, max ${su2.maxMs} ms`,
+      `single-user outage (reader, ${su1.rotations} rotations seen, one read+login every ${round3(median(readIntervals.pgrotate))} ms): pgrotate mean ${round3(su1.meanMs)} ms, max ${su1.maxMs} ms; ` +
+        `openbao (${su2.rotations} seen, every ${round3(median(readIntervals.peer))} ms): mean ${round3(su2.meanMs)} ms, max ${su2.maxMs} ms`,
     );
     const own = snapshotProcess(process.pid);
     const scan = await scanForLeaks({
@@ -642,6 +655,7 @@ async function main(): Promise<void> {
         single_user_outage_ms_mean: su1.rotations ? round3(su1.meanMs) : null,
         single_user_outage_ms_max: su1.rotations ? su1.maxMs : null,
         single_user_outage_rotations: su1.rotations,
+        single_user_reader_interval_ms: readIntervals.pgrotate.length ? round3(median(readIntervals.pgrotate)) : null,
         alternating_failed_logins: alternating?.failed_logins ?? null,
         alternating_rotations: alternating?.rotations ?? null,
         alternating_reader_logins: alternating?.logins ?? null,
@@ -658,6 +672,7 @@ async function main(): Promise<void> {
               single_user_outage_ms_mean: su2.rotations ? round3(su2.meanMs) : null,
               single_user_outage_ms_max: su2.rotations ? su2.maxMs : null,
               single_user_outage_rotations: su2.rotations,
+              single_user_reader_interval_ms: readIntervals.peer.length ? round3(median(readIntervals.peer)) : null,
             }
           : null,
         not_measured: skipped,

@@ -39,6 +39,7 @@ interface BenchJson {
   single_user_outage_ms_mean: number | null;
   single_user_outage_ms_max: number | null;
   single_user_outage_rotations: number;
+  single_user_reader_interval_ms: number | null;
   alternating_failed_logins: number | null;
   alternating_rotations: number | null;
   cli_help_ms: number | null;
@@ -94,6 +95,7 @@ describe('npm run bench (small run)', () => {
     expect(j.single_user_outage_rotations).toBe(8);
     expect(j.single_user_outage_ms_mean).toBeGreaterThanOrEqual(0);
     expect(j.single_user_outage_ms_max).toBeGreaterThanOrEqual(j.single_user_outage_ms_mean as number);
+    expect(j.single_user_reader_interval_ms).toBeGreaterThan(0);
     expect(j.alternating_rotations).toBe(8);
     expect(j.alternating_failed_logins).toBe(0);
     expect(j.cli_help_ms).toBeGreaterThan(0);

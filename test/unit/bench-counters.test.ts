@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HttpRequestCounter } from '../../bench/http-request-counter.js';
-import { outagesOf, summariseOutages } from '../../bench/outage-window.js';
+import { meanReadIntervalMs, outagesOf, summariseOutages } from '../../bench/outage-window.js';
 import { countLogLines } from '../../bench/pg-log-counter.js';
 
 // The benchmark's counters are measurements: these pin down what they count, so a figure in the
@@ -73,5 +73,13 @@ describe('outagesOf', () => {
     expect(outagesOf([{ readAt: 0, password: 'a', ok: true }, { readAt: 5, password: 'b', ok: true }])).toEqual({ rotations: 1, outagesMs: [0], failed: 0 });
     expect(outagesOf([{ readAt: 0, password: 'a', ok: true }, { readAt: 5, password: 'a', ok: false }])).toEqual({ rotations: 0, outagesMs: [], failed: 1 });
     expect(summariseOutages([{ rotations: 1, outagesMs: [25], failed: 2 }, { rotations: 1, outagesMs: [0], failed: 0 }])).toEqual({ rotations: 2, meanMs: 12.5, maxMs: 25, failed: 2 });
+  });
+});
+
+describe('meanReadIntervalMs', () => {
+  it("is the mean gap between one account's consecutive reads (the outage figures' resolution)", () => {
+    const at = (readAt: number) => ({ readAt, password: 'p', ok: true });
+    expect(meanReadIntervalMs([[at(0), at(10), at(30)], [at(5), at(35)]])).toBe(20);
+    expect(meanReadIntervalMs([[at(0)]])).toBe(0);
   });
 });
