@@ -40,6 +40,7 @@ interface BenchJson {
   single_user_outage_ms_max: number | null;
   single_user_outage_rotations: number;
   single_user_reader_interval_ms: number | null;
+  outage_pass_rotations_per_s: Record<string, number>;
   alternating_failed_logins: number | null;
   alternating_rotations: number | null;
   cli_help_ms: number | null;
@@ -91,11 +92,13 @@ describe('npm run bench (small run)', () => {
     expect(j.store_calls_per_rotation).toBeGreaterThanOrEqual(2);
     expect(j.providers.find((p) => p.provider === 'file')?.store_calls_per_rotation).toBeNull();
     expect(j.providers.find((p) => p.provider === 'file')?.pg_connections_per_rotation).toBeGreaterThanOrEqual(1);
-    // The reader saw the sampled accounts rotate (8 of them, once each), outage figures present.
+    // In the outage pass the reader saw the sampled accounts rotate (8 of them, once each).
     expect(j.single_user_outage_rotations).toBe(8);
     expect(j.single_user_outage_ms_mean).toBeGreaterThanOrEqual(0);
     expect(j.single_user_outage_ms_max).toBeGreaterThanOrEqual(j.single_user_outage_ms_mean as number);
     expect(j.single_user_reader_interval_ms).toBeGreaterThan(0);
+    expect(j.outage_pass_rotations_per_s.vault).toBeGreaterThan(0);
+    expect(j.outage_pass_rotations_per_s['openbao-peer']).toBeGreaterThan(0);
     expect(j.alternating_rotations).toBe(8);
     expect(j.alternating_failed_logins).toBe(0);
     expect(j.cli_help_ms).toBeGreaterThan(0);
