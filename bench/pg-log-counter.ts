@@ -20,7 +20,10 @@ export interface Session {
 }
 
 export interface LogCounts {
+  /** New connections: sessions authorized plus logins refused at authentication (each a backend and a handshake). */
   connections: number;
+  /** Of those, the logins refused at authentication (pgrotate's pre-flight probe uses a wrong password on purpose). */
+  refusedLogins: number;
   statements: number;
   /** Statements by their first word (SELECT, INSERT, BEGIN, ALTER …), for the README's breakdown. */
   statementsByVerb: Record<string, number>;
@@ -28,11 +31,19 @@ export interface LogCounts {
 
 /** Count connections authorized and statements run by the sessions `wanted` accepts, in `text`. */
 export function countLogLines(text: string, wanted: (s: Session) => boolean): LogCounts {
-  const out: LogCounts = { connections: 0, statements: 0, statementsByVerb: {} };
+  const out: LogCounts = { connections: 0, refusedLogins: 0, statements: 0, statementsByVerb: {} };
   for (const line of text.split('\n')) {
     const m = LINE.exec(line);
     if (!m) continue;
     const [, , user = '', database = '', application = '', level, message = ''] = m;
+    if (level === 'FATAL' && /^(?:password authentication failed|no pg_hba\.conf entry)/.test(message)) {
+      // Refused before the session's application_name is applied: told apart by user and database only.
+      if (wanted({ user, database, application })) {
+        out.connections++;
+        out.refusedLogins++;
+      }
+      continue;
+    }
     if (level !== 'LOG') continue;
     const auth = AUTHORIZED.exec(message);
     if (auth) {

@@ -67,6 +67,8 @@ interface RunFigures {
   store_cpu_ms_per_rotation: number | null;
   pg_cpu_ms_per_rotation: number;
   pg_connections_per_rotation: number;
+  /** Of the connections, logins refused at authentication (pgrotate's pre-flight probe). */
+  pg_refused_logins_per_rotation: number;
   pg_statements_per_rotation: number;
   store_calls_per_rotation: number | null;
   statements_by_verb: Record<string, number>;
@@ -212,6 +214,7 @@ function figuresBetween(bench: Bench, a: Marks, b: Marks, succeeded: number, ses
     store_cpu_ms_per_rotation: a.storeCpu === null || b.storeCpu === null ? null : per(b.storeCpu - a.storeCpu),
     pg_cpu_ms_per_rotation: per(b.pgCpu - a.pgCpu),
     pg_connections_per_rotation: per(counts.connections),
+    pg_refused_logins_per_rotation: per(counts.refusedLogins),
     pg_statements_per_rotation: per(counts.statements),
     store_calls_per_rotation: a.calls === null || b.calls === null ? null : per(b.calls - a.calls),
     statements_by_verb: verbs,
@@ -607,7 +610,7 @@ async function main(): Promise<void> {
       String(f.rotations_per_s),
       f.runs_rotations_per_s.join(' '),
       `${dash(f.cpu_ms_per_rotation)} / ${dash(f.store_cpu_ms_per_rotation)} / ${f.pg_cpu_ms_per_rotation}`,
-      String(f.pg_connections_per_rotation),
+      `${f.pg_connections_per_rotation} (${f.pg_refused_logins_per_rotation} refused)`,
       String(f.pg_statements_per_rotation),
       dash(f.store_calls_per_rotation),
       dash(f.peak_rss_mb),
@@ -618,7 +621,7 @@ async function main(): Promise<void> {
         String(peerMedian.rotations_per_s),
         peerRuns.map((r) => r.rotations_per_s).join(' '),
         `– / ${dash(peerMedian.store_cpu_ms_per_rotation)} / ${peerMedian.pg_cpu_ms_per_rotation}`,
-        String(peerMedian.pg_connections_per_rotation),
+        `${peerMedian.pg_connections_per_rotation} (${peerMedian.pg_refused_logins_per_rotation} refused)`,
         String(peerMedian.pg_statements_per_rotation),
         '–',
         '–',
@@ -666,6 +669,7 @@ async function main(): Promise<void> {
         peer_openbao_rotations_per_s: peerMedian?.rotations_per_s ?? null,
         ratio_to_openbao: ratioToPeer,
         pg_connections_per_rotation: vaultFig?.pg_connections_per_rotation ?? null,
+        pg_refused_logins_per_rotation: vaultFig?.pg_refused_logins_per_rotation ?? null,
         pg_statements_per_rotation: vaultFig?.pg_statements_per_rotation ?? null,
         store_calls_per_rotation: vaultFig?.store_calls_per_rotation ?? null,
         single_user_outage_ms_mean: su1.rotations ? round3(su1.meanMs) : null,

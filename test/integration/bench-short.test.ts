@@ -34,6 +34,7 @@ interface BenchJson {
   peer_openbao_rotations_per_s: number | null;
   ratio_to_openbao: number | null;
   pg_connections_per_rotation: number | null;
+  pg_refused_logins_per_rotation: number | null;
   pg_statements_per_rotation: number | null;
   store_calls_per_rotation: number | null;
   single_user_outage_ms_mean: number | null;
@@ -88,6 +89,9 @@ describe('npm run bench (small run)', () => {
     expect(j.peer_openbao?.store_cpu_ms_per_rotation).toBeGreaterThan(0);
     // Every pgrotate rotation opens the verify login and runs at least ALTER ROLE and the verify query.
     expect(j.pg_connections_per_rotation).toBeGreaterThanOrEqual(1);
+    // Refused logins (the pre-flight probe's) are new connections too, counted within them.
+    expect(j.pg_refused_logins_per_rotation).toBeGreaterThanOrEqual(0);
+    expect(j.pg_refused_logins_per_rotation).toBeLessThan(j.pg_connections_per_rotation as number);
     expect(j.pg_statements_per_rotation).toBeGreaterThanOrEqual(2);
     expect(j.store_calls_per_rotation).toBeGreaterThanOrEqual(2);
     expect(j.providers.find((p) => p.provider === 'file')?.store_calls_per_rotation).toBeNull();

@@ -44,6 +44,7 @@ describe('countLogLines', () => {
     line(12, 'bench_role_2@bench_target:bench-reader', 'statement: SELECT 1'),
     line(13, 'bench_bao@bench_target:', 'connection authorized: user=bench_bao database=bench_target'),
     line(13, 'bench_bao@bench_target:', 'statement: -- ping'),
+    `2026-12-02 00:40:01.124 UTC [14] <bench_role_3@bench_target:> FATAL:  password authentication failed for user "bench_role_3"`,
     line(11, 'bench_rotator@bench_state:pgrotate-state', 'execute s1: WITH moved AS (UPDATE x SET y = 1\n  RETURNING 1) SELECT 1'),
     '  RETURNING 1) SELECT 1',
     `2026-12-02 00:40:01.125 UTC [11] <bench_rotator@bench_state:pgrotate-state> ERROR:  statement: not counted`,
@@ -51,9 +52,9 @@ describe('countLogLines', () => {
 
   it("counts the chosen sessions' authorized connections and statements, by first word", () => {
     const pgrotate = countLogLines(log, (s) => !s.application.startsWith('bench') && s.user !== 'bench_bao');
-    expect(pgrotate).toEqual({ connections: 1, statements: 3, statementsByVerb: { SELECT: 1, ALTER: 1, WITH: 1 } });
+    expect(pgrotate).toEqual({ connections: 2, refusedLogins: 1, statements: 3, statementsByVerb: { SELECT: 1, ALTER: 1, WITH: 1 } });
     const bao = countLogLines(log, (s) => s.user === 'bench_bao');
-    expect(bao).toEqual({ connections: 1, statements: 1, statementsByVerb: { '(comment)': 1 } });
+    expect(bao).toEqual({ connections: 1, refusedLogins: 0, statements: 1, statementsByVerb: { '(comment)': 1 } });
   });
 });
 
