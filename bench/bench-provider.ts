@@ -7,6 +7,11 @@ export interface BenchProviderInstance {
   config: Record<string, unknown>;
   /** Environment variables the config references (env:NAME). */
   env?: Record<string, string>;
+  /**
+   * The OpenBao server behind the provider, when there is one: the benchmark counts pgrotate's
+   * requests through a proxy in front of it, reads its CPU, and runs the OpenBao peer row on it.
+   */
+  bao?: { address: string; token: string; pid: number };
   /** A secret-store audit log the leak scan must search (OpenBao's file audit device). */
   auditFile?: string;
   /** Stop anything setup started. */

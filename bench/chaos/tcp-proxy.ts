@@ -1,8 +1,10 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { HttpRequestCounter } from '../http-request-counter.js';
 
 // A loopback TCP proxy in front of a server (OpenBao), so the chaos harness can make it
 // unreachable (connections reset) or slow (connections accepted, nothing forwarded: requests
-// hang until the client's own timeout) without touching the server itself.
+// hang until the client's own timeout) without touching the server itself. `npm run bench` puts
+// one in front of OpenBao to count the HTTP requests pgrotate makes (store calls per rotation).
 
 export type ProxyMode = 'pass' | 'refuse' | 'stall';
 
@@ -11,6 +13,8 @@ export interface TcpProxy {
   setMode(mode: ProxyMode): void;
   /** Connections accepted while stalling (each one a request that had to time out). */
   stalled(): number;
+  /** HTTP requests forwarded so far (the benchmark's count of store calls). */
+  httpRequests(): number;
   close(): Promise<void>;
 }
 
@@ -18,6 +22,8 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: ProxyMode = 'pass';
   let stalledCount = 0;
+  let closedRequests = 0;
+  const counters = new Set<HttpRequestCounter>();
   const open = new Set<Socket>();
   const server: Server = createServer((client) => {
     open.add(client);
@@ -42,13 +48,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     // A connection that was open when stalling began goes silent too (its request is lost in
     // the network, as far as the client can tell), and stays silent.
     let silent = false;
+    const counter = new HttpRequestCounter();
+    counters.add(counter);
+    client.on('close', () => {
+      closedRequests += counter.count;
+      counters.delete(counter);
+    });
     client.on('data', (chunk: Buffer) => {
       if (mode === 'stall' && !silent) {
         silent = true;
         stalledCount++;
         client.setTimeout(60_000, () => client.destroy());
       }
-      if (!silent) upstream.write(chunk);
+      if (silent) return;
+      counter.push(chunk);
+      upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       if (!silent) client.write(chunk);
@@ -67,6 +81,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       if (next === 'refuse') for (const s of open) s.destroy();
     },
     stalled: () => stalledCount,
+    httpRequests: () => closedRequests + [...counters].reduce((n, c) => n + c.count, 0),
     async close() {
       for (const s of open) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -18,6 +18,7 @@ export const benchProvider: BenchProvider = {
     const server = await startBaoServer({ label: 'bench', auditFile });
     return {
       auditFile,
+      bao: { address: server.address, token: server.rootToken, pid: server.pid },
       config: { type: 'vault', address: server.address, mount: 'secret', token: 'env:PGROTATE_BENCH_BAO_TOKEN' },
       env: { PGROTATE_BENCH_BAO_TOKEN: server.rootToken },
       stop: async () => {
