@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureBenchBuilt, runNodeScript } from '../support/run-script.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 
 // A small `npm run bench` in the test run, so the harness is known to measure what it claims:
@@ -14,18 +14,6 @@ import { REPO_ROOT } from '../support/pg-fixture.js';
 const SCRIPT = join(REPO_ROOT, 'dist-bench', 'bench', 'run-bench.js');
 const dir = mkdtempSync(join(tmpdir(), 'pgrotate-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** `npm test` builds dist-bench in pretest; a single-file run builds it here when stale. */
-function ensureBuilt(): void {
-  const benchDir = join(REPO_ROOT, 'bench');
-  const sources = readdirSync(benchDir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => join(benchDir, f));
-  const built = existsSync(SCRIPT) ? statSync(SCRIPT).mtimeMs : 0;
-  if (built && sources.every((s) => statSync(s).mtimeMs <= built)) return;
-  const res = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`tsc -p tsconfig.bench.json failed: ${res.stdout}${res.stderr}`);
-}
 
 interface BenchJson {
   accounts: number;
@@ -55,18 +43,10 @@ interface BenchJson {
 
 describe('npm run bench (small run)', () => {
   it('measures pgrotate against the OpenBao peer with counts, outage, alternating and CLI figures', async () => {
-    ensureBuilt();
+    ensureBenchBuilt(REPO_ROOT, SCRIPT);
     const jsonFile = join(dir, 'bench.json');
     const args = [SCRIPT, '--accounts', '20', '--runs', '1', '--providers', 'vault,file', '--raw-seconds', '1', '--alternating-accounts', '4', '--alternating-rounds', '2', '--json', jsonFile];
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', reject);
-      child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runNodeScript(args[0] as string, args.slice(1), REPO_ROOT);
     const context = `${stdout}\n${stderr.slice(-4000)}`;
     expect(code, context).toBe(0);
     expect(stdout, context).toMatch(/^\s*openbao rotate-role\s+[\d.]+/m);

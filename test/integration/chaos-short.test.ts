@@ -1,7 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ensureBenchBuilt, runNodeScript } from '../support/run-script.js';
 import { FAULT_KINDS } from '../../bench/chaos/fault-kinds.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 
@@ -14,28 +13,11 @@ import { REPO_ROOT } from '../support/pg-fixture.js';
 
 const SCRIPT = join(REPO_ROOT, 'dist-bench', 'bench', 'chaos', 'run-chaos.js');
 
-/** `npm test` builds dist-bench in pretest; a single-file run builds it here when stale. */
-function ensureBuilt(): void {
-  const sources = [join(REPO_ROOT, 'bench', 'leak-scan.ts'), ...readdirSync(join(REPO_ROOT, 'bench', 'chaos')).map((f) => join(REPO_ROOT, 'bench', 'chaos', f))];
-  const built = existsSync(SCRIPT) ? statSync(SCRIPT).mtimeMs : 0;
-  if (built && sources.every((s) => statSync(s).mtimeMs <= built)) return;
-  const res = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`tsc -p tsconfig.bench.json failed: ${res.stdout}${res.stderr}`);
-}
-
 describe('chaos (short run)', () => {
   it('3 rounds of faults: rotations happen, every kind of fault is injected, no violation, no leak', async () => {
-    ensureBuilt();
+    ensureBenchBuilt(REPO_ROOT, SCRIPT);
     const started = Date.now();
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [SCRIPT, '--rounds', '3', '--accounts', '6'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', reject);
-      child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runNodeScript(SCRIPT, ['--rounds', '3', '--accounts', '6'], REPO_ROOT);
     const context = `${stdout}\n${stderr.slice(-6000)}`;
     expect(code, context).toBe(0);
     // The summary keeps its format and order: the chaos line, then the leak count last.

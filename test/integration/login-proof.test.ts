@@ -129,25 +129,12 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const { path, env } = fx.writeConfig({ accounts: [{ name: 'vf', target: 'main', role, provider: 'local', secret: 'pg/vf' }], defaults: { verifyAttempts: 1 } });
     expect((await fx.cli(['--config', path, 'rotate', 'vf'], env)).code).toBe(0);
     const previous = await provider.getCurrent('pg/vf');
-    const applied = await rolpassword(role);
     // Between apply and verify, pg_hba.conf starts refusing the role from this host (28000: not a
     // password refusal). Applications elsewhere would now hold a dead password unless it is restored.
-    const line = `host all ${role} 127.0.0.1/32 reject`;
-    const child = fx.cliProcess(['--config', path, 'rotate', 'vf', '--json'], { ...env, PGROTATE_FAILPOINT: 'pause-after-apply:4000' });
-    try {
-      const deadline = Date.now() + 30_000;
-      while ((await rolpassword(role)) === applied) {
-        if (Date.now() > deadline) throw new Error('the rotation never reached apply');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await hba(line, true);
-      const r = await child;
-      expect(r.code, r.stderr).toBe(1);
-      const result = rotateJson(r.stdout);
-      expect(result.error?.message).toMatch(/account vf: the new credential of role "vf_\w+" did not log in to target main: .*rejects connection.*; the previous credential was restored/);
-    } finally {
-      await hba(line, false);
-    }
+    const r = await rotateWithRejectAfterApply(path, env, 'vf', role);
+    expect(r.code, r.stderr).toBe(1);
+    const result = rotateJson(r.stdout);
+    expect(result.error?.message).toMatch(/account vf: the new credential of role "vf_\w+" did not log in to target main: .*rejects connection.*; the previous credential was restored/);
     expect((await provider.getCurrent('pg/vf'))?.password).toBe(previous?.password);
     expect(await provider.getPending('pg/vf')).toBeNull();
     expect(await fx.canLogin(role, previous?.password as string)).toBe(true);

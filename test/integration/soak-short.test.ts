@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureBenchBuilt, runNodeScript } from '../support/run-script.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 
 // A very short `npm run soak` in the test run, so the harness is known to work: it starts its
@@ -13,15 +13,6 @@ import { REPO_ROOT } from '../support/pg-fixture.js';
 const SCRIPT = join(REPO_ROOT, 'dist-bench', 'bench', 'soak', 'run-soak.js');
 const dir = mkdtempSync(join(tmpdir(), 'pgrotate-soak-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** `npm test` builds dist-bench in pretest; a single-file run builds it here when stale. */
-function ensureBuilt(): void {
-  const sources = readdirSync(join(REPO_ROOT, 'bench', 'soak')).map((f) => join(REPO_ROOT, 'bench', 'soak', f));
-  const built = existsSync(SCRIPT) ? statSync(SCRIPT).mtimeMs : 0;
-  if (built && sources.every((s) => statSync(s).mtimeMs <= built)) return;
-  const res = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`tsc -p tsconfig.bench.json failed: ${res.stdout}${res.stderr}`);
-}
 
 interface SoakSummary {
   accounts: number;
@@ -34,20 +25,9 @@ interface SoakSummary {
 
 describe('soak harness (short run)', () => {
   it('runs a real worker for 20 s and reports rotations, lateness and RSS', async () => {
-    ensureBuilt();
+    ensureBenchBuilt(REPO_ROOT, SCRIPT);
     const jsonFile = join(dir, 'soak.json');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [SCRIPT, '--minutes', '0.34', '--accounts', '3', '--every', '10s', '--tick', '2s', '--json', jsonFile], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', reject);
-      child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runNodeScript(SCRIPT, ['--minutes', '0.34', '--accounts', '3', '--every', '10s', '--tick', '2s', '--json', jsonFile], REPO_ROOT);
     const context = `${stdout}\n${stderr.slice(-4000)}`;
     expect(code, context).toBe(0);
     expect(stdout, context).toMatch(/^minute [\d.]+: rotations \d+ done \/ \d+ due .*RSS \d+ MB$/m);
