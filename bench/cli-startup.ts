@@ -20,7 +20,11 @@ function median(xs: number[]): number {
 }
 
 /** Run the CLI once: wall ms and peak RSS in MB (from /usr/bin/time -v when present). */
-function runCli(main: string, args: string[], env: NodeJS.ProcessEnv): { ms: number; rssMb: number | null; status: number | null; output: string } {
+function runCli(
+  main: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { ms: number; rssMb: number | null; status: number | null; output: string } {
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
   const t0 = process.hrtime.bigint();
   // /usr/bin/time adds a fork+exec of its own (about a millisecond); the wall time is still the CLI's.
@@ -29,7 +33,12 @@ function runCli(main: string, args: string[], env: NodeJS.ProcessEnv): { ms: num
     : spawnSync(process.execPath, [main, ...args], { env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(res.stderr ?? '')?.[1];
-  return { ms, rssMb: rss ? Number(rss) / 1024 : null, status: res.status, output: `${res.stdout ?? ''}${res.stderr ?? ''}` };
+  return {
+    ms,
+    rssMb: rss ? Number(rss) / 1024 : null,
+    status: res.status,
+    output: `${res.stdout ?? ''}${res.stderr ?? ''}`,
+  };
 }
 
 /**
@@ -58,9 +67,21 @@ export function measureCli(opts: {
     writeFileSync(
       config,
       JSON.stringify({
-        state: { url: `postgres://${opts.state.user}@${opts.state.host}:${opts.state.port}/${opts.state.database}`, password: 'env:BENCH_CLI_ADMIN_PASSWORD', schema: 'bench_cli' },
+        state: {
+          url: `postgres://${opts.state.user}@${opts.state.host}:${opts.state.port}/${opts.state.database}`,
+          password: 'env:BENCH_CLI_ADMIN_PASSWORD',
+          schema: 'bench_cli',
+        },
         providers: { local: { type: 'file', path: join(dir, 'secrets.json') } },
-        targets: { main: { host: opts.target.host, port: opts.target.port, database: opts.target.database, sslmode: 'disable', admin: { username: opts.target.user, password: 'env:BENCH_CLI_ADMIN_PASSWORD' } } },
+        targets: {
+          main: {
+            host: opts.target.host,
+            port: opts.target.port,
+            database: opts.target.database,
+            sslmode: 'disable',
+            admin: { username: opts.target.user, password: 'env:BENCH_CLI_ADMIN_PASSWORD' },
+          },
+        },
         accounts: [{ name: 'cli-one', target: 'main', role: opts.role, provider: 'local', secret: 'bench/cli-one' }],
       }),
     );

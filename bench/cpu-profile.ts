@@ -45,12 +45,17 @@ export function summariseProfile(profile: CpuProfile, runs: number): ProfileSumm
   });
   const ms = (us: number) => Number((us / 1000 / Math.max(1, runs)).toFixed(1));
   const cpu: Record<string, number> = {};
-  for (const [b, us] of [...buckets].sort((a, c) => c[1] - a[1])) if (b !== 'idle' && b !== 'gc' && b !== 'profiler' && ms(us) >= 0.1) cpu[b] = ms(us);
+  for (const [b, us] of [...buckets].sort((a, c) => c[1] - a[1]))
+    if (b !== 'idle' && b !== 'gc' && b !== 'profiler' && ms(us) >= 0.1) cpu[b] = ms(us);
   return { total: ms(total), idle: ms(buckets.get('idle') ?? 0), gc: ms(buckets.get('gc') ?? 0), cpu };
 }
 
 /** Start a profiler that records only between resume() and pause(). */
-export async function startProfile(): Promise<{ resume(): Promise<void>; pause(): Promise<void>; stop(file: string, runs: number): Promise<ProfileSummary> }> {
+export async function startProfile(): Promise<{
+  resume(): Promise<void>;
+  pause(): Promise<void>;
+  stop(file: string, runs: number): Promise<ProfileSummary>;
+}> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -69,7 +74,8 @@ export async function startProfile(): Promise<{ resume(): Promise<void>; pause()
       writeFileSync(file, JSON.stringify(parts[parts.length - 1] ?? {}));
       // Each stretch is its own profile; sum their summaries.
       const sums = parts.map((p) => summariseProfile(p, 1));
-      const add = (pick: (s: ProfileSummary['perRunMs']) => number) => Number((sums.reduce((t, s) => t + pick(s), 0) / Math.max(1, runs)).toFixed(1));
+      const add = (pick: (s: ProfileSummary['perRunMs']) => number) =>
+        Number((sums.reduce((t, s) => t + pick(s), 0) / Math.max(1, runs)).toFixed(1));
       const cpu: Record<string, number> = {};
       for (const s of sums) for (const [k, v] of Object.entries(s.cpu)) cpu[k] = (cpu[k] ?? 0) + v;
       for (const k of Object.keys(cpu)) cpu[k] = Number(((cpu[k] ?? 0) / Math.max(1, runs)).toFixed(1));

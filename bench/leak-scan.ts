@@ -60,7 +60,11 @@ export function passwordTag(password: string): string {
 /** Read a process's cmdline and environ now (null when it is gone or unreadable). */
 export function snapshotProcess(pid: number): ProcessSnapshot | null {
   try {
-    return { pid, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'latin1'), environ: readFileSync(`/proc/${pid}/environ`, 'latin1') };
+    return {
+      pid,
+      cmdline: readFileSync(`/proc/${pid}/cmdline`, 'latin1'),
+      environ: readFileSync(`/proc/${pid}/environ`, 'latin1'),
+    };
   } catch {
     return null;
   }
@@ -239,8 +243,17 @@ function quote(ident: string): string {
   return `"${ident.replace(/"/g, '""')}"`;
 }
 
-async function scanRedis(server: { host: string; port: number }, scanText: (where: string, text: string) => void): Promise<void> {
-  const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+async function scanRedis(
+  server: { host: string; port: number },
+  scanText: (where: string, text: string) => void,
+): Promise<void> {
+  const redis = new Redis({
+    host: server.host,
+    port: server.port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
   redis.on('error', () => undefined);
   await redis.connect();
   const parts: string[] = [];

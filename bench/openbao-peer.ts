@@ -22,11 +22,18 @@ export interface OpenBaoPeer {
 }
 
 /** One OpenBao API call over the keep-alive agent. */
-function call(agent: Agent, server: PeerServer, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function call(
+  agent: Agent,
+  server: PeerServer,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string | number> = { 'X-Vault-Token': server.token };
-    if (payload !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+    if (payload !== undefined)
+      Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
     const req = request(`${server.address}/v1/${path}`, { method, agent, headers }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
@@ -71,13 +78,22 @@ export async function setUpOpenBaoPeer(opts: {
   });
   const names = opts.roles.map((_, i) => `peer-${i}`);
   const pairs = opts.roles.map((role, i) => ({ role, name: names[i] as string }));
-  await runBounded(pairs, opts.concurrency, (p) => ok(agent, server, 'POST', `${mount}/static-roles/${p.name}`, { db_name: 'bench', username: p.role, rotation_period: '720h' }));
+  await runBounded(pairs, opts.concurrency, (p) =>
+    ok(agent, server, 'POST', `${mount}/static-roles/${p.name}`, {
+      db_name: 'bench',
+      username: p.role,
+      rotation_period: '720h',
+    }),
+  );
   return {
     names,
     async rotateAll(concurrency) {
       const errors: string[] = [];
       await runBounded(names, concurrency, async (name) => {
-        const res = await call(agent, server, 'POST', `${mount}/rotate-role/${name}`).catch((err: unknown) => ({ status: 0, text: String(err) }));
+        const res = await call(agent, server, 'POST', `${mount}/rotate-role/${name}`).catch((err: unknown) => ({
+          status: 0,
+          text: String(err),
+        }));
         if (res.status >= 300 || res.status === 0) errors.push(`${name}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
       });
       return { failed: errors.length, ...(errors[0] ? { firstError: errors[0] } : {}) };

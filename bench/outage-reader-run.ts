@@ -14,7 +14,9 @@ export interface RunningReader {
 
 /** Fork the reader and resolve once it is reading good values for every account. */
 export async function startOutageReader(spec: ReaderSpec, readyTimeoutMs = 60_000): Promise<RunningReader> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./outage-reader.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(new URL('./outage-reader.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let result: { attempts: Attempt[][]; reads: number } | null = null;
   let failure: Error | null = null;
   const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -24,8 +26,13 @@ export async function startOutageReader(spec: ReaderSpec, readyTimeoutMs = 60_00
       if (m.type === 'result') result = { attempts: m.attempts, reads: m.reads };
       if (m.type === 'error') reject((failure = new Error(`outage reader: ${m.message}`)));
     });
-    child.once('exit', (code) => reject(failure ?? new Error(`outage reader exited (${code}) before it read a working value for every account`)));
-    setTimeout(() => reject(new Error(`outage reader: no working value for every account within ${readyTimeoutMs} ms`)), readyTimeoutMs).unref();
+    child.once('exit', (code) =>
+      reject(failure ?? new Error(`outage reader exited (${code}) before it read a working value for every account`)),
+    );
+    setTimeout(
+      () => reject(new Error(`outage reader: no working value for every account within ${readyTimeoutMs} ms`)),
+      readyTimeoutMs,
+    ).unref();
   });
   child.send({ type: 'start', spec });
   try {

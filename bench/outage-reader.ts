@@ -19,20 +19,29 @@ export interface ReaderSpec {
   untilRotated: boolean;
 }
 
-export type ReaderMessage = { type: 'ready' } | { type: 'result'; attempts: Attempt[][]; reads: number } | { type: 'error'; message: string };
+export type ReaderMessage =
+  { type: 'ready' } | { type: 'result'; attempts: Attempt[][]; reads: number } | { type: 'error'; message: string };
 
 const agent = new Agent({ keepAlive: true });
 
-function getJson(address: string, path: string, token: string): Promise<{ status: number; body: Record<string, unknown> | null }> {
+function getJson(
+  address: string,
+  path: string,
+  token: string,
+): Promise<{ status: number; body: Record<string, unknown> | null }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${address}/v1/${path}`, { agent, headers: { 'X-Vault-Token': token }, timeout: 5000 }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(parts).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : null });
-      });
-    });
+    const req = request(
+      `${address}/v1/${path}`,
+      { agent, headers: { 'X-Vault-Token': token }, timeout: 5000 },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : null });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
@@ -41,16 +50,27 @@ function getJson(address: string, path: string, token: string): Promise<{ status
 
 /** The account's current username and password, or null when the store has none yet. */
 async function readCurrent(source: ReaderSource, name: string): Promise<{ username: string; password: string } | null> {
-  const path = source.kind === 'kv' ? `${source.mount}/data/${name.split('/').map(encodeURIComponent).join('/')}` : `${source.mount}/static-creds/${encodeURIComponent(name)}`;
+  const path =
+    source.kind === 'kv'
+      ? `${source.mount}/data/${name.split('/').map(encodeURIComponent).join('/')}`
+      : `${source.mount}/static-creds/${encodeURIComponent(name)}`;
   const res = await getJson(source.address, path, source.token);
   if (res.status !== 200 || !res.body) return null;
   const data = res.body.data as Record<string, unknown> | undefined;
   const value = (source.kind === 'kv' ? (data?.data as Record<string, unknown> | undefined) : data) ?? {};
-  return typeof value.username === 'string' && typeof value.password === 'string' ? { username: value.username, password: value.password } : null;
+  return typeof value.username === 'string' && typeof value.password === 'string'
+    ? { username: value.username, password: value.password }
+    : null;
 }
 
 async function login(spec: ReaderSpec, user: string, password: string): Promise<boolean> {
-  const c = new pg.Client({ ...spec.pg, user, password, application_name: 'bench-reader', connectionTimeoutMillis: 5000 });
+  const c = new pg.Client({
+    ...spec.pg,
+    user,
+    password,
+    application_name: 'bench-reader',
+    connectionTimeoutMillis: 5000,
+  });
   c.on('error', () => undefined);
   try {
     await c.connect();

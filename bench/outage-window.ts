@@ -44,7 +44,12 @@ export function outagesOf(attempts: Attempt[]): AccountOutages {
 }
 
 /** Mean and max of outages, over every rotation seen (0 when none). */
-export function summariseOutages(all: AccountOutages[]): { rotations: number; meanMs: number; maxMs: number; failed: number } {
+export function summariseOutages(all: AccountOutages[]): {
+  rotations: number;
+  meanMs: number;
+  maxMs: number;
+  failed: number;
+} {
   const spans = all.flatMap((a) => a.outagesMs);
   return {
     rotations: spans.length,

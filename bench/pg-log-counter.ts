@@ -48,7 +48,8 @@ export function countLogLines(text: string, wanted: (s: Session) => boolean): Lo
     const auth = AUTHORIZED.exec(message);
     if (auth) {
       // The prefix's %a is not set yet when the authorization line is written; the message has it.
-      if (wanted({ user: auth[1] ?? '', database: auth[2] ?? '', application: (auth[3] ?? '').trim() })) out.connections++;
+      if (wanted({ user: auth[1] ?? '', database: auth[2] ?? '', application: (auth[3] ?? '').trim() }))
+        out.connections++;
       continue;
     }
     // Simple protocol: "statement: …"; extended protocol (node-postgres with parameters): "execute <name>: …".

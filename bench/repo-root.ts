@@ -7,7 +7,8 @@ export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'dist', 'src', 'entry', 'cli', 'main.js'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root with a built dist/src/entry/cli/main.js (run npm run build)');
+    if (up === dir)
+      throw new Error('cannot find the repository root with a built dist/src/entry/cli/main.js (run npm run build)');
     dir = up;
   }
   return dir;

@@ -51,8 +51,14 @@ const N = Number(args.accounts);
 const C = Number(args.concurrency);
 const RUNS = Number(args.runs);
 const READER_ACCOUNTS = Math.min(N, Number(args['reader-accounts']));
-for (const [flag, v] of Object.entries({ accounts: N, concurrency: C, runs: RUNS, 'reader-accounts': READER_ACCOUNTS })) {
-  if (!Number.isInteger(v) || v < (flag === 'reader-accounts' ? 0 : 1)) throw new Error(`--${flag}: expected a positive whole number, got ${String(args[flag as keyof typeof args])}`);
+for (const [flag, v] of Object.entries({
+  accounts: N,
+  concurrency: C,
+  runs: RUNS,
+  'reader-accounts': READER_ACCOUNTS,
+})) {
+  if (!Number.isInteger(v) || v < (flag === 'reader-accounts' ? 0 : 1))
+    throw new Error(`--${flag}: expected a positive whole number, got ${String(args[flag as keyof typeof args])}`);
 }
 
 /** One timed pass of one system over all N accounts. */
@@ -93,13 +99,25 @@ function pgBinDir(): string {
 }
 
 async function client(server: PgServerInfo, user: string, password: string, database: string): Promise<pg.Client> {
-  const c = new pg.Client({ host: server.host, port: server.port, user, password, database, application_name: 'bench-setup' });
+  const c = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user,
+    password,
+    database,
+    application_name: 'bench-setup',
+  });
   await c.connect();
   return c;
 }
 
 /** Rate of new authenticated connections (SCRAM, 4096 iterations, like a verify step). */
-async function rawConnectionRate(server: PgServerInfo, role: string, password: string, seconds: number): Promise<number> {
+async function rawConnectionRate(
+  server: PgServerInfo,
+  role: string,
+  password: string,
+  seconds: number,
+): Promise<number> {
   const deadline = Date.now() + seconds * 1000;
   let n = 0;
   const t0 = Date.now();
@@ -118,12 +136,15 @@ async function rawConnectionRate(server: PgServerInfo, role: string, password: s
 
 /** Rate of ALTER ROLE ... PASSWORD '<verifier>' on C admin connections. */
 async function rawAlterRate(server: PgServerInfo, roles: string[], verifier: string, adminPw: string): Promise<number> {
-  const admins = await Promise.all(Array.from({ length: C }, () => client(server, 'bench_rotator', adminPw, 'bench_target')));
+  const admins = await Promise.all(
+    Array.from({ length: C }, () => client(server, 'bench_rotator', adminPw, 'bench_target')),
+  );
   let next = 0;
   const t0 = Date.now();
   await Promise.all(
     admins.map(async (c) => {
-      while (next < roles.length) await c.query(`ALTER ROLE ${quoteIdent(roles[next++] as string)} PASSWORD '${verifier}'`);
+      while (next < roles.length)
+        await c.query(`ALTER ROLE ${quoteIdent(roles[next++] as string)} PASSWORD '${verifier}'`);
     }),
   );
   const rate = roles.length / ((Date.now() - t0) / 1000);
@@ -135,7 +156,9 @@ async function loadProviders(): Promise<BenchProvider[]> {
   const wanted = (args.providers ?? '').split(',').map((s) => s.trim());
   const dir = join(here, 'providers');
   const out: BenchProvider[] = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('-bench-provider.js')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith('-bench-provider.js'))
+    .sort()) {
     const mod = (await import(pathToFileURL(join(dir, f)).href)) as { benchProvider: BenchProvider };
     if (wanted.includes(mod.benchProvider.name)) out.push(mod.benchProvider);
   }
@@ -170,7 +193,8 @@ function readerSample(): number[] {
 }
 
 /** PostgreSQL sessions that are pgrotate's (not the bench's own, not OpenBao's peer connection). */
-const isPgrotateSession = (s: Session) => !s.application.startsWith('bench') && s.user !== 'bench_bao' && s.user !== 'postgres';
+const isPgrotateSession = (s: Session) =>
+  !s.application.startsWith('bench') && s.user !== 'bench_bao' && s.user !== 'postgres';
 const isPeerSession = (s: Session) => s.user === 'bench_bao';
 
 /** Counters read before and after a timed stretch. */
@@ -195,7 +219,15 @@ function takeMarks(bench: Bench, storePid: number | null, proxy: TcpProxy | null
 }
 
 /** The figures of a timed stretch between two marks, per rotation. */
-function figuresBetween(bench: Bench, a: Marks, b: Marks, succeeded: number, sessions: (s: Session) => boolean, orchestrator: boolean, peakRss: number): RunFigures {
+function figuresBetween(
+  bench: Bench,
+  a: Marks,
+  b: Marks,
+  succeeded: number,
+  sessions: (s: Session) => boolean,
+  orchestrator: boolean,
+  peakRss: number,
+): RunFigures {
   const seconds = Number(b.t - a.t) / 1e9;
   const per = (x: number) => round3(x / Math.max(1, N));
   const user = orchestrator ? (b.cpu.user - a.cpu.user) / 1000 : 0;
@@ -244,14 +276,39 @@ async function setUpProvider(bench: Bench, bp: BenchProvider): Promise<ProviderS
     providerConfig = { ...inst.config, address: `http://127.0.0.1:${proxy.port}` };
   }
   const roles = rolesOf(bp.name);
-  const accounts = roles.map((role, i) => ({ name: `acct-${i}`, target: 'main', role, provider: 'p', secret: `pgbench-${bp.name}-acct-${i}` }));
+  const accounts = roles.map((role, i) => ({
+    name: `acct-${i}`,
+    target: 'main',
+    role,
+    provider: 'p',
+    secret: `pgbench-${bp.name}-acct-${i}`,
+  }));
   const config = {
-    state: { url: `postgres://bench_rotator@${bench.server.host}:${bench.server.port}/bench_state`, password: 'env:BENCH_ADMIN_PASSWORD', schema: `bench_${bp.name}` },
+    state: {
+      url: `postgres://bench_rotator@${bench.server.host}:${bench.server.port}/bench_state`,
+      password: 'env:BENCH_ADMIN_PASSWORD',
+      schema: `bench_${bp.name}`,
+    },
     providers: { p: providerConfig },
-    targets: { main: { host: bench.server.host, port: bench.server.port, database: 'bench_target', sslmode: 'disable', admin: { username: 'bench_rotator', password: 'env:BENCH_ADMIN_PASSWORD' } } },
+    targets: {
+      main: {
+        host: bench.server.host,
+        port: bench.server.port,
+        database: 'bench_target',
+        sslmode: 'disable',
+        admin: { username: 'bench_rotator', password: 'env:BENCH_ADMIN_PASSWORD' },
+      },
+    },
     accounts,
   };
-  return { bp, inst, proxy, config, env: { ...process.env, ...inst.env, BENCH_ADMIN_PASSWORD: bench.adminPw }, accounts };
+  return {
+    bp,
+    inst,
+    proxy,
+    config,
+    env: { ...process.env, ...inst.env, BENCH_ADMIN_PASSWORD: bench.adminPw },
+    accounts,
+  };
 }
 
 /** A pgrotate app over the provider's config (a fresh one per run: a CronJob's `rotate --all`). */
@@ -261,7 +318,11 @@ async function openApp(bench: Bench, ps: ProviderSetup, logName: string, config:
   const logFile = join(bench.logDir, `pgrotate-${logName}.log`);
   if (!bench.leaks.logFiles.includes(logFile)) bench.leaks.logFiles.push(logFile);
   const logStream = createWriteStream(logFile, { flags: 'a' });
-  const app = await createApp(parseConfigText(JSON.stringify(config), ps.env), { redactor, log: createLogger(redactor, { destination: logStream, level: 'info' }), env: ps.env });
+  const app = await createApp(parseConfigText(JSON.stringify(config), ps.env), {
+    redactor,
+    log: createLogger(redactor, { destination: logStream, level: 'info' }),
+    env: ps.env,
+  });
   return {
     app,
     async close() {
@@ -272,7 +333,12 @@ async function openApp(bench: Bench, ps: ProviderSetup, logName: string, config:
 }
 
 /** Rotate the named accounts once, untimed (the reader's sample needs a current value to start from). */
-async function rotateUntimed(bench: Bench, ps: ProviderSetup, names: Set<string>, config?: Record<string, unknown>): Promise<void> {
+async function rotateUntimed(
+  bench: Bench,
+  ps: ProviderSetup,
+  names: Set<string>,
+  config?: Record<string, unknown>,
+): Promise<void> {
   const { app, close } = await openApp(bench, ps, `${ps.bp.name}-seed`, config);
   try {
     const results = await runBounded(
@@ -281,7 +347,8 @@ async function rotateUntimed(bench: Bench, ps: ProviderSetup, names: Set<string>
       (a) => app.engine.rotate(a, { reason: 'bench seed', requestedBy: 'bench' }),
     );
     const failed = results.filter((r) => r.outcome !== 'succeeded');
-    if (failed.length) throw new Error(`${ps.bp.name}: ${failed.length} untimed rotations failed, first: ${failed[0]?.error?.message}`);
+    if (failed.length)
+      throw new Error(`${ps.bp.name}: ${failed.length} untimed rotations failed, first: ${failed[0]?.error?.message}`);
   } finally {
     await close();
   }
@@ -291,7 +358,12 @@ async function rotateUntimed(bench: Bench, ps: ProviderSetup, names: Set<string>
 const readIntervals = { pgrotate: [] as number[], peer: [] as number[] };
 
 /** The outage reader's view of pgrotate's secrets in OpenBao (KV v2 at secret/). */
-function kvReader(bench: Bench, ps: ProviderSetup, secrets: string[], untilRotated: boolean): Promise<RunningReader> | null {
+function kvReader(
+  bench: Bench,
+  ps: ProviderSetup,
+  secrets: string[],
+  untilRotated: boolean,
+): Promise<RunningReader> | null {
   const bao = ps.inst.bao;
   if (!bao || secrets.length === 0) return null;
   return startOutageReader({
@@ -305,15 +377,29 @@ function kvReader(bench: Bench, ps: ProviderSetup, secrets: string[], untilRotat
  * One timed `rotate --all` of the provider's N accounts; with `outages` (the outage pass, on
  * OpenBao only), the reader watches the sampled accounts meanwhile.
  */
-async function benchProviderRun(bench: Bench, ps: ProviderSetup, run: number | 'outage', outages: AccountOutages[] | null): Promise<RunFigures> {
+async function benchProviderRun(
+  bench: Bench,
+  ps: ProviderSetup,
+  run: number | 'outage',
+  outages: AccountOutages[] | null,
+): Promise<RunFigures> {
   const { app, close } = await openApp(bench, ps, ps.bp.name);
-  const reader = outages ? await kvReader(bench, ps, readerSample().map((i) => ps.accounts[i]?.secret as string), true) : null;
+  const reader = outages
+    ? await kvReader(
+        bench,
+        ps,
+        readerSample().map((i) => ps.accounts[i]?.secret as string),
+        true,
+      )
+    : null;
   try {
     const profiler = process.env.BENCH_PROFILE ? await startProfile() : null;
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
     const a = takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy);
-    const results = await runBounded(app.config.accounts, C, (acct) => app.engine.rotate(acct, { reason: 'bench', requestedBy: 'bench' }));
+    const results = await runBounded(app.config.accounts, C, (acct) =>
+      app.engine.rotate(acct, { reason: 'bench', requestedBy: 'bench' }),
+    );
     const b = takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy);
     clearInterval(sampler);
     if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${ps.bp.name}.run${run}.cpuprofile`);
@@ -328,7 +414,11 @@ async function benchProviderRun(bench: Bench, ps: ProviderSetup, run: number | '
     // Every password this run generated, read back from the store (not from pgrotate's memory).
     const store = app.providers.get('p');
     for (const acct of ps.accounts) {
-      for (const v of await Promise.all([store?.getCurrent(acct.secret), store?.getPending(acct.secret), store?.getPrevious(acct.secret)])) {
+      for (const v of await Promise.all([
+        store?.getCurrent(acct.secret),
+        store?.getPending(acct.secret),
+        store?.getPrevious(acct.secret),
+      ])) {
         if (v) bench.leaks.passwords.add(v.password);
       }
     }
@@ -342,7 +432,12 @@ async function benchProviderRun(bench: Bench, ps: ProviderSetup, run: number | '
 async function verifiers(bench: Bench, roles: string[]): Promise<Map<string, string | null>> {
   const su = await client(bench.server, bench.server.superuser, bench.server.superPassword, 'postgres');
   try {
-    const rows = (await su.query<{ rolname: string; rolpassword: string | null }>('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)', [roles])).rows;
+    const rows = (
+      await su.query<{ rolname: string; rolpassword: string | null }>(
+        'SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)',
+        [roles],
+      )
+    ).rows;
     return new Map(rows.map((r) => [r.rolname, r.rolpassword]));
   } finally {
     await su.end();
@@ -356,7 +451,13 @@ interface PeerRun extends RunFigures {
 }
 
 /** One timed pass of OpenBao's rotate-role over the peer's N roles; with `outages`, the reader watches static-creds. */
-async function peerRun(bench: Bench, peer: OpenBaoPeer, bao: { address: string; token: string; pid: number }, roles: string[], outages: AccountOutages[] | null): Promise<PeerRun> {
+async function peerRun(
+  bench: Bench,
+  peer: OpenBaoPeer,
+  bao: { address: string; token: string; pid: number },
+  roles: string[],
+  outages: AccountOutages[] | null,
+): Promise<PeerRun> {
   const before = await verifiers(bench, roles);
   const sample = readerSample().map((i) => peer.names[i] as string);
   const reader =
@@ -386,26 +487,54 @@ async function peerRun(bench: Bench, peer: OpenBaoPeer, bao: { address: string; 
 }
 
 /** Alternating accounts rotated `rounds` times while the reader logs in with each current value: refused logins. */
-async function alternatingRun(bench: Bench, ps: ProviderSetup, pairs: Array<[string, string]>, rounds: number): Promise<{ rotations: number; failed_logins: number; logins: number }> {
-  const accounts = pairs.map((roles, i) => ({ name: `alt-${i}`, target: 'main', strategy: 'alternating', roles, gracePeriod: '1h', provider: 'p', secret: `pgbench-alt-${i}` }));
-  const config = { ...ps.config, state: { ...(ps.config.state as Record<string, unknown>), schema: 'bench_alternating' }, accounts };
+async function alternatingRun(
+  bench: Bench,
+  ps: ProviderSetup,
+  pairs: Array<[string, string]>,
+  rounds: number,
+): Promise<{ rotations: number; failed_logins: number; logins: number }> {
+  const accounts = pairs.map((roles, i) => ({
+    name: `alt-${i}`,
+    target: 'main',
+    strategy: 'alternating',
+    roles,
+    gracePeriod: '1h',
+    provider: 'p',
+    secret: `pgbench-alt-${i}`,
+  }));
+  const config = {
+    ...ps.config,
+    state: { ...(ps.config.state as Record<string, unknown>), schema: 'bench_alternating' },
+    accounts,
+  };
   const names = new Set(accounts.map((a) => a.name));
   await rotateUntimed(bench, ps, names, config);
-  const reader = await kvReader(bench, ps, accounts.map((a) => a.secret), false);
+  const reader = await kvReader(
+    bench,
+    ps,
+    accounts.map((a) => a.secret),
+    false,
+  );
   if (!reader) throw new Error('alternating run: no OpenBao store to read');
   const { app, close } = await openApp(bench, ps, `${ps.bp.name}-alternating`, config);
   let rotations = 0;
   let seen: Attempt[][];
   try {
     for (let r = 0; r < rounds; r++) {
-      const results = await runBounded(app.config.accounts, C, (a) => app.engine.rotate(a, { reason: 'bench alternating', requestedBy: 'bench' }));
+      const results = await runBounded(app.config.accounts, C, (a) =>
+        app.engine.rotate(a, { reason: 'bench alternating', requestedBy: 'bench' }),
+      );
       rotations += results.filter((x) => x.outcome === 'succeeded').length;
     }
   } finally {
     seen = (await reader.finish()).attempts;
     await close();
   }
-  return { rotations, failed_logins: seen.reduce((n, a) => n + a.filter((x) => !x.ok).length, 0), logins: seen.reduce((n, a) => n + a.length, 0) };
+  return {
+    rotations,
+    failed_logins: seen.reduce((n, a) => n + a.filter((x) => !x.ok).length, 0),
+    logins: seen.reduce((n, a) => n + a.length, 0),
+  };
 }
 
 function median(xs: number[]): number {
@@ -416,7 +545,9 @@ function median(xs: number[]): number {
 }
 
 /** The median of every numeric figure over the runs (each figure on its own). */
-function medianFigures(runs: RunFigures[]): Omit<RunFigures, 'statements_by_verb'> & { statements_by_verb: Record<string, number> } {
+function medianFigures(
+  runs: RunFigures[],
+): Omit<RunFigures, 'statements_by_verb'> & { statements_by_verb: Record<string, number> } {
   const first = runs[0] as RunFigures;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(first) as Array<keyof RunFigures>) {
@@ -425,7 +556,8 @@ function medianFigures(runs: RunFigures[]): Omit<RunFigures, 'statements_by_verb
     out[key] = vals.length ? round3(median(vals)) : null;
   }
   const verbs: Record<string, number> = {};
-  for (const r of runs) for (const [k, v] of Object.entries(r.statements_by_verb)) verbs[k] = (verbs[k] ?? 0) + v / runs.length;
+  for (const r of runs)
+    for (const [k, v] of Object.entries(r.statements_by_verb)) verbs[k] = (verbs[k] ?? 0) + v / runs.length;
   for (const k of Object.keys(verbs)) verbs[k] = round3(verbs[k] as number);
   out.statements_by_verb = verbs;
   return out as ReturnType<typeof medianFigures>;
@@ -489,17 +621,33 @@ async function main(): Promise<void> {
     await st.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await st.end();
     const providers = await loadProviders();
-    const altPairs: Array<[string, string]> = Array.from({ length: Number(args['alternating-accounts']) }, (_, i) => [`bench_alt_${i}_a`, `bench_alt_${i}_b`]);
+    const altPairs: Array<[string, string]> = Array.from({ length: Number(args['alternating-accounts']) }, (_, i) => [
+      `bench_alt_${i}_a`,
+      `bench_alt_${i}_b`,
+    ]);
     const rot = await client(server, 'bench_rotator', adminPw, 'bench_target');
-    const allRoles = [...providers.flatMap((bp) => rolesOf(bp.name)), ...rolesOf('peer'), ...altPairs.flat(), 'bench_cli_one'];
-    for (let i = 0; i < allRoles.length; i += 500) await rot.query(allRoles.slice(i, i + 500).map((r) => `CREATE ROLE ${r} LOGIN`).join(';'));
+    const allRoles = [
+      ...providers.flatMap((bp) => rolesOf(bp.name)),
+      ...rolesOf('peer'),
+      ...altPairs.flat(),
+      'bench_cli_one',
+    ];
+    for (let i = 0; i < allRoles.length; i += 500)
+      await rot.query(
+        allRoles
+          .slice(i, i + 500)
+          .map((r) => `CREATE ROLE ${r} LOGIN`)
+          .join(';'),
+      );
     const rawPw = 'raw-connection-password';
     await rot.query(`CREATE ROLE bench_raw LOGIN PASSWORD '${await scramVerifier(rawPw)}'`);
     await rot.end();
 
     const rawConn = await rawConnectionRate(server, 'bench_raw', rawPw, Number(args['raw-seconds']));
     const rawAlter = await rawAlterRate(server, rolesOf('peer'), await scramVerifier('raw-alter-password'), adminPw);
-    console.log(`raw limits on this server: ${rawConn.toFixed(1)} new authenticated connections/s, ${rawAlter.toFixed(1)} ALTER ROLE PASSWORD/s (concurrency ${C})`);
+    console.log(
+      `raw limits on this server: ${rawConn.toFixed(1)} new authenticated connections/s, ${rawAlter.toFixed(1)} ALTER ROLE PASSWORD/s (concurrency ${C})`,
+    );
 
     const skipped: Record<string, string> = {};
     for (const bp of providers) {
@@ -548,7 +696,9 @@ async function main(): Promise<void> {
       if (peer && peerBao) {
         const f = await peerRun(bench, peer, peerBao, rolesOf('peer'), null);
         peerRuns.push(f);
-        console.log(`run ${run + 1}/${RUNS} openbao rotate-role: ${f.rotations_per_s} rotations/s (${f.roles_changed}/${N} verifiers changed)`);
+        console.log(
+          `run ${run + 1}/${RUNS} openbao rotate-role: ${f.rotations_per_s} rotations/s (${f.roles_changed}/${N} verifiers changed)`,
+        );
       }
     }
     // The outage pass: one more vault-provider run and one more peer run with the reader, kept
@@ -563,8 +713,15 @@ async function main(): Promise<void> {
           console.error(`${ps.bp.name} outage pass: failed: ${skipped[`${ps.bp.name} outage pass`]}`);
         }
       }
-      if (peer && peerBao) outagePass['openbao-peer'] = (await peerRun(bench, peer, peerBao, rolesOf('peer'), peerOutages)).rotations_per_s;
-      console.log(`outage pass (with the reader): ${Object.entries(outagePass).map(([k, v]) => `${k} ${v} rotations/s`).join(', ')}`);
+      if (peer && peerBao)
+        outagePass['openbao-peer'] = (
+          await peerRun(bench, peer, peerBao, rolesOf('peer'), peerOutages)
+        ).rotations_per_s;
+      console.log(
+        `outage pass (with the reader): ${Object.entries(outagePass)
+          .map(([k, v]) => `${k} ${v} rotations/s`)
+          .join(', ')}`,
+      );
     }
 
     const vault = setups.find((ps) => ps.inst.bao);
@@ -572,7 +729,9 @@ async function main(): Promise<void> {
     if (vault && altPairs.length > 0) {
       try {
         alternating = await alternatingRun(bench, vault, altPairs, Number(args['alternating-rounds']));
-        console.log(`alternating: ${alternating.rotations} rotations, ${alternating.logins} reader logins, ${alternating.failed_logins} failed`);
+        console.log(
+          `alternating: ${alternating.rotations} rotations, ${alternating.logins} reader logins, ${alternating.failed_logins} failed`,
+        );
       } catch (err) {
         skipped.alternating = (err as Error).message.split('\n')[0] ?? 'failed';
         console.error(`alternating: not measured: ${skipped.alternating}`);
@@ -587,7 +746,9 @@ async function main(): Promise<void> {
         adminPassword: adminPw,
         role: 'bench_cli_one',
       });
-      console.log(`cli: --help ${cli.cli_help_ms} ms (max RSS ${cli.cli_help_rss_mb} MB), rotate one account (file provider) ${cli.cli_rotate_one_ms} ms`);
+      console.log(
+        `cli: --help ${cli.cli_help_ms} ms (max RSS ${cli.cli_help_rss_mb} MB), rotate one account (file provider) ${cli.cli_rotate_one_ms} ms`,
+      );
     } catch (err) {
       skipped.cli = (err as Error).message.split('\n')[0] ?? 'failed';
       console.error(`cli: not measured: ${skipped.cli}`);
@@ -598,13 +759,28 @@ async function main(): Promise<void> {
       .map((ps) => {
         const rs = runs.get(ps.bp.name) as RunFigures[];
         const m = medianFigures(rs);
-        return { provider: ps.bp.name, accounts: N, ...m, ratio: round3(m.rotations_per_s / rawConn), runs_rotations_per_s: rs.map((r) => r.rotations_per_s) };
+        return {
+          provider: ps.bp.name,
+          accounts: N,
+          ...m,
+          ratio: round3(m.rotations_per_s / rawConn),
+          runs_rotations_per_s: rs.map((r) => r.rotations_per_s),
+        };
       });
     const peerMedian = peerRuns.length ? medianFigures(peerRuns) : null;
     const su1 = summariseOutages(outages);
     const su2 = summariseOutages(peerOutages);
     const dash = (x: number | null | undefined) => (x === null || x === undefined ? '–' : String(x));
-    const head = ['system', 'rotations/s', 'runs', 'CPU ms/rot orch / store / PG', 'PG conn/rot', 'PG stmt/rot', 'store calls/rot', 'peak RSS MB'];
+    const head = [
+      'system',
+      'rotations/s',
+      'runs',
+      'CPU ms/rot orch / store / PG',
+      'PG conn/rot',
+      'PG stmt/rot',
+      'store calls/rot',
+      'peak RSS MB',
+    ];
     const rows = figures.map((f) => [
       `pgrotate ${f.provider}`,
       String(f.rotations_per_s),
@@ -630,7 +806,10 @@ async function main(): Promise<void> {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  '));
     const vaultFig = figures.find((f) => f.provider === vault?.bp.name) ?? null;
-    const ratioToPeer = vaultFig && peerMedian && peerMedian.rotations_per_s > 0 ? round3(vaultFig.rotations_per_s / peerMedian.rotations_per_s) : null;
+    const ratioToPeer =
+      vaultFig && peerMedian && peerMedian.rotations_per_s > 0
+        ? round3(vaultFig.rotations_per_s / peerMedian.rotations_per_s)
+        : null;
     console.log(`ratio to openbao rotate-role (vault provider): ${dash(ratioToPeer)}`);
     console.log(
       `single-user outage (reader, ${su1.rotations} rotations seen, one read+login every ${round3(median(readIntervals.pgrotate))} ms): pgrotate mean ${round3(su1.meanMs)} ms, max ${su1.maxMs} ms; ` +
@@ -641,8 +820,27 @@ async function main(): Promise<void> {
       passwords: leakInput.passwords,
       pgLogFile: server.logFile,
       pgConnections: [
-        { label: 'state db', connection: { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' } },
-        { label: 'target db', connection: { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_target' }, statements: true },
+        {
+          label: 'state db',
+          connection: {
+            host: server.host,
+            port: server.port,
+            user: server.superuser,
+            password: server.superPassword,
+            database: 'bench_state',
+          },
+        },
+        {
+          label: 'target db',
+          connection: {
+            host: server.host,
+            port: server.port,
+            user: server.superuser,
+            password: server.superPassword,
+            database: 'bench_target',
+          },
+          statements: true,
+        },
       ],
       ...(leakInput.auditFiles[0] ? { baoAuditFile: leakInput.auditFiles[0] } : {}),
       logFiles: leakInput.logFiles,

@@ -42,29 +42,60 @@ async function main(): Promise<void> {
   const server = startPgServer({ label: 'bench-tick', binDir: '/usr/lib/postgresql/15/bin', port: await freePort() });
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-bench-tick-'));
   try {
-    const su = new pg.Client({ host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'postgres' });
+    const su = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: server.superuser,
+      password: server.superPassword,
+      database: 'postgres',
+    });
     await su.connect();
     await su.query('CREATE DATABASE bench_state');
     await su.query('CREATE DATABASE bench_target');
     await su.end();
     const rawConfig = {
-      state: { url: `postgres://${server.superuser}@${server.host}:${server.port}/bench_state`, password: 'env:BENCH_PG_PASSWORD' },
+      state: {
+        url: `postgres://${server.superuser}@${server.host}:${server.port}/bench_state`,
+        password: 'env:BENCH_PG_PASSWORD',
+      },
       queue: { backend: 'postgres', tickInterval: '1s', attempts: 1, cooldown: '1d', tickBatch: DUE },
       providers: { local: { type: 'file', path: join(dir, 'secrets.json') } },
-      targets: { main: { host: server.host, port: server.port, database: 'bench_target', sslmode: 'disable', admin: { username: server.superuser, password: 'env:BENCH_PG_PASSWORD' } } },
+      targets: {
+        main: {
+          host: server.host,
+          port: server.port,
+          database: 'bench_target',
+          sslmode: 'disable',
+          admin: { username: server.superuser, password: 'env:BENCH_PG_PASSWORD' },
+        },
+      },
       defaults: { schedule: { every: '90d' } },
-      accounts: Array.from({ length: ACCOUNTS }, (_, i) => ({ name: `acct-${i}`, target: 'main', role: `role_${i}`, provider: 'local', secret: `pg/acct-${i}` })),
+      accounts: Array.from({ length: ACCOUNTS }, (_, i) => ({
+        name: `acct-${i}`,
+        target: 'main',
+        role: `role_${i}`,
+        provider: 'local',
+        secret: `pg/acct-${i}`,
+      })),
     };
     const configPath = join(dir, 'pgrotate.yaml');
     writeFileSync(configPath, JSON.stringify(rawConfig));
     const config = configSchema.parse({
       ...rawConfig,
       state: { ...rawConfig.state, password: server.superPassword },
-      targets: { main: { ...rawConfig.targets.main, admin: { username: server.superuser, password: server.superPassword } } },
+      targets: {
+        main: { ...rawConfig.targets.main, admin: { username: server.superuser, password: server.superPassword } },
+      },
     });
     const redactor = new Redactor();
     const log = createLogger(redactor, { level: 'warn' });
-    const stateConnection = { host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' };
+    const stateConnection = {
+      host: server.host,
+      port: server.port,
+      user: server.superuser,
+      password: server.superPassword,
+      database: 'bench_state',
+    };
     const state = await StateStore.open({ connection: stateConnection, schema: 'pgrotate', redactor });
     // The harness's own pool for setting up due times (pgrotate's pool is private to src/core/state).
     const setup = new pg.Pool({ ...stateConnection, max: 1 });
@@ -77,7 +108,10 @@ async function main(): Promise<void> {
     const resyncMs = performance.now() - t0;
     // 1,000 accounts due (random ones), the rest due within the next 90 days.
     await setup.query(`UPDATE pgrotate.accounts SET next_due_at = now() + random() * interval '90 days'`);
-    await setup.query(`UPDATE pgrotate.accounts SET next_due_at = now() - random() * interval '1 hour' WHERE name IN (SELECT name FROM pgrotate.accounts ORDER BY random() LIMIT $1)`, [DUE]);
+    await setup.query(
+      `UPDATE pgrotate.accounts SET next_due_at = now() - random() * interval '1 hour' WHERE name IN (SELECT name FROM pgrotate.accounts ORDER BY random() LIMIT $1)`,
+      [DUE],
+    );
     await setup.query('VACUUM ANALYZE pgrotate.accounts');
 
     const queryMs: number[] = [];
@@ -90,7 +124,9 @@ async function main(): Promise<void> {
     const explain = await setup.query<{ 'QUERY PLAN': unknown }>(
       `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT name, next_due_at FROM pgrotate.accounts WHERE next_due_at <= now() ORDER BY next_due_at LIMIT ${DUE}`,
     );
-    const plan = (explain.rows[0]?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown>; 'Execution Time': number }>)[0];
+    const plan = (
+      explain.rows[0]?.['QUERY PLAN'] as Array<{ Plan: Record<string, unknown>; 'Execution Time': number }>
+    )[0];
     const scan = (plan?.Plan.Plans as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
 
     // Ticks on each backend. The first runs on a new queue object (it connects, and on
@@ -98,13 +134,39 @@ async function main(): Promise<void> {
     // "fresh" tick runs on the warm queue with 1,000 due accounts not queued yet (their due
     // times moved back by 1 ms, so their job ids are new and the queue keeps the earlier jobs,
     // as a real backlog would). `fresh` is the number the ≤ 100 ms target is about.
-    const ticks: Record<string, { cold: number; fresh: ReturnType<typeof stats>; freshCpuMs: { client: number; server: number }; repeat: ReturnType<typeof stats>; queued: Record<string, number>; profile?: ProfileSummary }> = {};
+    const ticks: Record<
+      string,
+      {
+        cold: number;
+        fresh: ReturnType<typeof stats>;
+        freshCpuMs: { client: number; server: number };
+        repeat: ReturnType<typeof stats>;
+        queued: Record<string, number>;
+        profile?: ProfileSummary;
+      }
+    > = {};
     const redis = existsSync('/usr/bin/redis-server') ? await startRedisServer(await freePort()) : null;
     const renew = async () => {
-      await setup.query(`UPDATE pgrotate.accounts SET next_due_at = next_due_at - interval '1 millisecond', queued_at = NULL WHERE next_due_at <= now()`);
+      await setup.query(
+        `UPDATE pgrotate.accounts SET next_due_at = next_due_at - interval '1 millisecond', queued_at = NULL WHERE next_due_at <= now()`,
+      );
     };
     try {
-      const backends = [config, ...(redis ? [{ ...config, queue: { ...config.queue!, backend: 'redis' as const, redis: { url: `redis://${redis.host}:${redis.port}` } } }] : [])];
+      const backends = [
+        config,
+        ...(redis
+          ? [
+              {
+                ...config,
+                queue: {
+                  ...config.queue!,
+                  backend: 'redis' as const,
+                  redis: { url: `redis://${redis.host}:${redis.port}` },
+                },
+              },
+            ]
+          : []),
+      ];
       for (const cfg of backends) {
         await setup.query('UPDATE pgrotate.accounts SET queued_at = NULL');
         const backend = createQueueBackend(cfg);
@@ -115,7 +177,10 @@ async function main(): Promise<void> {
         for (let i = 0; i < 5; i++) repeatMs.push(await tick());
         // Fresh ticks: wall time, and the CPU time of this process and of the queue's server
         // during the tick (on a shared machine wall time also counts waiting for a core).
-        const serverPid = backend.kind === 'redis' && redis ? Number(readFileSync(redis.pidFile, 'utf8')) : Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+        const serverPid =
+          backend.kind === 'redis' && redis
+            ? Number(readFileSync(redis.pidFile, 'utf8'))
+            : Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
         const freshMs: number[] = [];
         const clientCpu: number[] = [];
         const serverCpu: number[] = [];
@@ -145,7 +210,14 @@ async function main(): Promise<void> {
         await queue.queue.obliterate({ force: true });
         await queue.close();
         await backend.close();
-        ticks[backend.kind] = { cold: Number(cold.toFixed(1)), fresh: stats(freshMs), freshCpuMs: cpuPerTick, repeat: stats(repeatMs), queued, ...(profile ? { profile } : {}) };
+        ticks[backend.kind] = {
+          cold: Number(cold.toFixed(1)),
+          fresh: stats(freshMs),
+          freshCpuMs: cpuPerTick,
+          repeat: stats(repeatMs),
+          queued,
+          ...(profile ? { profile } : {}),
+        };
       }
     } finally {
       if (redis) await stopRedisServer(redis);
@@ -157,14 +229,24 @@ async function main(): Promise<void> {
 
     // A real worker process with the 100k-account config; its rotations fail fast (the roles do
     // not exist), so it works through the 1,000 due jobs while we watch its memory.
-    const child = spawn(process.execPath, [join(REPO, 'dist', 'src', 'entry', 'cli', 'main.js'), '--config', configPath, 'worker'], {
-      env: { ...process.env, BENCH_PG_PASSWORD: server.superPassword, PGROTATE_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'dist', 'src', 'entry', 'cli', 'main.js'), '--config', configPath, 'worker'],
+      {
+        env: { ...process.env, BENCH_PG_PASSWORD: server.superPassword, PGROTATE_LOG_LEVEL: 'error' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let peak = 0;
     let last = 0;
     const started = Date.now();
-    const check = new pg.Client({ host: server.host, port: server.port, user: server.superuser, password: server.superPassword, database: 'bench_state' });
+    const check = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: server.superuser,
+      password: server.superPassword,
+      database: 'bench_state',
+    });
     await check.connect();
     let handled = 0;
     while (Date.now() - started < 60_000) {
@@ -176,7 +258,13 @@ async function main(): Promise<void> {
       } catch {
         break;
       }
-      handled = Number((await check.query<{ n: string }>("SELECT count(*) AS n FROM pgrotate.audit_events WHERE kind = 'rotation.gave-up'")).rows[0]?.n);
+      handled = Number(
+        (
+          await check.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pgrotate.audit_events WHERE kind = 'rotation.gave-up'",
+          )
+        ).rows[0]?.n,
+      );
       if (handled >= DUE) break;
     }
     await check.end();
@@ -202,7 +290,12 @@ async function main(): Promise<void> {
       },
       tickMs: ticks,
       benchProcessRssMb: mb(tickerRss),
-      worker: { peakRssMb: mb(peak), rssAfterJobsMb: mb(last), jobsHandled: handled, seconds: Math.round((Date.now() - started) / 1000) },
+      worker: {
+        peakRssMb: mb(peak),
+        rssAfterJobsMb: mb(last),
+        jobsHandled: handled,
+        seconds: Math.round((Date.now() - started) / 1000),
+      },
     };
     console.log(JSON.stringify(report, null, 2));
   } finally {

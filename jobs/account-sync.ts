@@ -15,7 +15,11 @@ export interface SyncResult {
 }
 
 /** Sync the config's accounts into the state database; safe to run from several processes. */
-export async function syncAccounts(state: StateStore, config: PgrotateConfig, now: Date = new Date()): Promise<SyncResult> {
+export async function syncAccounts(
+  state: StateStore,
+  config: PgrotateConfig,
+  now: Date = new Date(),
+): Promise<SyncResult> {
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
   const keyOf = (a: (typeof config.accounts)[number]) => scheduleKey(a.schedule ?? config.defaults.schedule);
   let inserted = 0;
@@ -32,13 +36,25 @@ export async function syncAccounts(state: StateStore, config: PgrotateConfig, no
         next = firstDueAt(schedule, account.name, now);
         inserted++;
       } else {
-        next = r.lastRotatedAt ? nextDueAfter(schedule, r.lastRotatedAt, account.name) : firstDueAt(schedule, account.name, now);
+        next = r.lastRotatedAt
+          ? nextDueAfter(schedule, r.lastRotatedAt, account.name)
+          : firstDueAt(schedule, account.name, now);
         replanned++;
       }
-      rows.push({ name: account.name, target: account.target, strategy: account.strategy, schedule: keyOf(account), next_due_at: next?.toISOString() ?? null });
+      rows.push({
+        name: account.name,
+        target: account.target,
+        strategy: account.strategy,
+        schedule: keyOf(account),
+        next_due_at: next?.toISOString() ?? null,
+      });
     }
     return rows;
   };
-  const { retired } = await state.syncAccountRows(config.accounts.map((a) => a.name), config.accounts.map(keyOf), plan);
+  const { retired } = await state.syncAccountRows(
+    config.accounts.map((a) => a.name),
+    config.accounts.map(keyOf),
+    plan,
+  );
   return { inserted, replanned, retired };
 }

@@ -8,7 +8,12 @@ import { stateConnectionConfig } from './state-connection.js';
  * Rotate accounts in this process with the same limits as the workers: the global concurrency
  * and the per-target slots (shared with any running workers through the state database).
  */
-export async function runInline(app: App, accounts: string[], req: RotationRequest, progress?: (done: number, total: number) => void): Promise<RunResult[]> {
+export async function runInline(
+  app: App,
+  accounts: string[],
+  req: RotationRequest,
+  progress?: (done: number, total: number) => void,
+): Promise<RunResult[]> {
   const limiter = new PerTargetLimiter({
     connection: stateConnectionConfig(app.config, 'pgrotate-limiter', app.stateCredential),
     schema: app.config.state.schema,
@@ -16,7 +21,12 @@ export async function runInline(app: App, accounts: string[], req: RotationReque
     log: app.log,
   });
   try {
-    return await runBounded(accounts, app.config.limits.concurrency, (name) => runRequestedRotation({ app, limiter }, name, req), progress);
+    return await runBounded(
+      accounts,
+      app.config.limits.concurrency,
+      (name) => runRequestedRotation({ app, limiter }, name, req),
+      progress,
+    );
   } finally {
     await limiter.close();
   }

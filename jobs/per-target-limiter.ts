@@ -53,7 +53,10 @@ export class PerTargetLimiter {
       let got: boolean;
       try {
         const res = await this.serial(async () =>
-          (await this.connection()).query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.key(target, i)]),
+          (await this.connection()).query<{ ok: boolean }>(
+            'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+            [this.key(target, i)],
+          ),
         );
         got = res.rows[0]?.ok === true;
       } catch (err) {
@@ -74,7 +77,9 @@ export class PerTargetLimiter {
 
   private async release(target: string, i: number): Promise<void> {
     try {
-      await this.serial(async () => this.client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key(target, i)]));
+      await this.serial(async () =>
+        this.client?.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key(target, i)]),
+      );
     } catch (err) {
       // A dead connection already released every lock it held.
       this.opts.log.warn({ target, error: messageOf(err) }, 'could not release a rotation slot explicitly');

@@ -1,4 +1,13 @@
-import { Queue, Worker, createPostgresBackend, type IQueueBackend, type Job, type PostgresConnectionOptions, type PostgresQueueBackend, type WorkerOptions } from 'bullmq';
+import {
+  Queue,
+  Worker,
+  createPostgresBackend,
+  type IQueueBackend,
+  type Job,
+  type PostgresConnectionOptions,
+  type PostgresQueueBackend,
+  type WorkerOptions,
+} from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { PgrotateConfig, RedisConfig } from '../src/core/config/config-schema.js';
 import { ConfigError } from '../src/core/errors.js';
@@ -56,7 +65,11 @@ function postgresBackend(config: PgrotateConfig, stateCredential?: LiveCredentia
   return {
     kind: 'postgres',
     queue: <D, R>(name: string) =>
-      new Queue<D, R, string, D, R, string, PostgresQueueBackend, PostgresConnectionOptions>(name, { connection }, createPostgresBackend) as unknown as AnyQueue<D, R>,
+      new Queue<D, R, string, D, R, string, PostgresQueueBackend, PostgresConnectionOptions>(
+        name,
+        { connection },
+        createPostgresBackend,
+      ) as unknown as AnyQueue<D, R>,
     worker: <D, R>(name: string, processor: JobProcessor<D, R>, opts: Omit<WorkerOptions, 'connection'>) =>
       new Worker<D, R, string, PostgresQueueBackend, number | object | string | boolean, PostgresConnectionOptions>(
         name,
@@ -71,10 +84,20 @@ function postgresBackend(config: PgrotateConfig, stateCredential?: LiveCredentia
 
 function redisBackend(cfg: RedisConfig): QueueBackend {
   // BullMQ needs maxRetriesPerRequest: null so blocking commands survive reconnects.
-  const common = { maxRetriesPerRequest: null, enableOfflineQueue: true, ...(cfg.password ? { password: cfg.password } : {}) };
+  const common = {
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    ...(cfg.password ? { password: cfg.password } : {}),
+  };
   const connect = (): Redis | Cluster => {
     if (cfg.cluster) return new Cluster(cfg.cluster, { redisOptions: common });
-    if (cfg.sentinels) return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.name as string, ...(cfg.password ? { sentinelPassword: cfg.password } : {}) });
+    if (cfg.sentinels)
+      return new Redis({
+        ...common,
+        sentinels: cfg.sentinels,
+        name: cfg.name as string,
+        ...(cfg.password ? { sentinelPassword: cfg.password } : {}),
+      });
     return new Redis(cfg.url as string, common);
   };
   const shared = connect();
@@ -83,13 +106,18 @@ function redisBackend(cfg: RedisConfig): QueueBackend {
   const made: Array<Redis | Cluster> = [shared];
   return {
     kind: 'redis',
-    queue: <D, R>(name: string) => new Queue<D, R>(name, { connection: shared, prefix: REDIS_PREFIX }) as unknown as AnyQueue<D, R>,
+    queue: <D, R>(name: string) =>
+      new Queue<D, R>(name, { connection: shared, prefix: REDIS_PREFIX }) as unknown as AnyQueue<D, R>,
     worker: <D, R>(name: string, processor: JobProcessor<D, R>, opts: Omit<WorkerOptions, 'connection'>) => {
       // Workers need a connection of their own for blocking reads.
       const own = connect();
       own.on('error', () => undefined);
       made.push(own);
-      return new Worker<D, R>(name, processor as never, { ...opts, connection: own, prefix: REDIS_PREFIX }) as unknown as AnyWorker<D, R>;
+      return new Worker<D, R>(name, processor as never, {
+        ...opts,
+        connection: own,
+        prefix: REDIS_PREFIX,
+      }) as unknown as AnyWorker<D, R>;
     },
     onReconnect: (fn) => {
       let first = true;

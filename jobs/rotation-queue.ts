@@ -1,6 +1,13 @@
 import type { JobsOptions } from 'bullmq';
 import type { AnyQueue, QueueBackend } from './queue-backend.js';
-import { PRIORITY, ROTATION_QUEUE, requestJobId, scheduledJobId, type JobKind, type RotationJobData } from './rotation-job.js';
+import {
+  PRIORITY,
+  ROTATION_QUEUE,
+  requestJobId,
+  scheduledJobId,
+  type JobKind,
+  type RotationJobData,
+} from './rotation-job.js';
 import type { RunResult } from '../src/core/rotation/run-result.js';
 import type { DueAccount } from '../src/core/state/state-store.js';
 
@@ -53,8 +60,23 @@ export class RotationQueue {
     await this.queue.addBulk(
       due.map((d) => ({
         name: 'rotate',
-        data: { account: d.name, kind: 'scheduled' as const, reason: 'scheduled', requestedBy: 'scheduler', priority: PRIORITY.scheduled, terminateSessions: false, requestedAt, dueAt: d.dueAt },
-        opts: { ...this.base(), jobId: scheduledJobId(d.name, d.dueAt), priority: PRIORITY.scheduled, removeOnComplete: true, removeOnFail: true },
+        data: {
+          account: d.name,
+          kind: 'scheduled' as const,
+          reason: 'scheduled',
+          requestedBy: 'scheduler',
+          priority: PRIORITY.scheduled,
+          terminateSessions: false,
+          requestedAt,
+          dueAt: d.dueAt,
+        },
+        opts: {
+          ...this.base(),
+          jobId: scheduledJobId(d.name, d.dueAt),
+          priority: PRIORITY.scheduled,
+          removeOnComplete: true,
+          removeOnFail: true,
+        },
       })),
     );
   }
@@ -63,8 +85,23 @@ export class RotationQueue {
   async enqueueRequest(accounts: string[], req: RequestOptions): Promise<string[]> {
     const jobs = accounts.map((account) => ({
       name: 'rotate',
-      data: { account, kind: req.kind, reason: req.reason, requestedBy: req.requestedBy, priority: PRIORITY[req.kind], terminateSessions: req.terminateSessions, requestedAt: req.requestedAt, dueAt: null },
-      opts: { ...this.base(), jobId: requestJobId(req.kind, account), priority: PRIORITY[req.kind], removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } },
+      data: {
+        account,
+        kind: req.kind,
+        reason: req.reason,
+        requestedBy: req.requestedBy,
+        priority: PRIORITY[req.kind],
+        terminateSessions: req.terminateSessions,
+        requestedAt: req.requestedAt,
+        dueAt: null,
+      },
+      opts: {
+        ...this.base(),
+        jobId: requestJobId(req.kind, account),
+        priority: PRIORITY[req.kind],
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 86_400 },
+      },
     }));
     await this.queue.addBulk(jobs);
     for (const j of jobs) this.submitted.set(j.opts.jobId, j);
@@ -80,12 +117,27 @@ export class RotationQueue {
         // would then look finished without its result or failure reason (quick with a permanent error).
         const state = await this.queue.getJobState(id);
         if (state !== 'completed' && state !== 'failed') {
-          return { id, account, state: state === 'unknown' ? 'missing' : 'pending', result: null, failedReason: null, permanent: false };
+          return {
+            id,
+            account,
+            state: state === 'unknown' ? 'missing' : 'pending',
+            result: null,
+            failedReason: null,
+            permanent: false,
+          };
         }
         const job = await this.queue.getJob(id);
         if (!job) return { id, account, state: 'missing', result: null, failedReason: null, permanent: false };
-        if (state === 'completed') return { id, account, state, result: job.returnvalue, failedReason: null, permanent: false };
-        return { id, account, state, result: null, failedReason: job.failedReason, permanent: job.attemptsMade < (job.opts.attempts ?? 1) };
+        if (state === 'completed')
+          return { id, account, state, result: job.returnvalue, failedReason: null, permanent: false };
+        return {
+          id,
+          account,
+          state,
+          result: null,
+          failedReason: job.failedReason,
+          permanent: job.attemptsMade < (job.opts.attempts ?? 1),
+        };
       }),
     );
   }
@@ -95,7 +147,11 @@ export class RotationQueue {
    * The queue's database or Redis restarting does not end the wait: the workers go on with the
    * jobs, so the poll is retried until the timeout (found by the chaos run).
    */
-  async waitFor(ids: string[], timeoutMs: number, onProgress?: (done: number, total: number) => void): Promise<JobOutcome[]> {
+  async waitFor(
+    ids: string[],
+    timeoutMs: number,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<JobOutcome[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let out: JobOutcome[];

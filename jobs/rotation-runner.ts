@@ -33,7 +33,12 @@ export interface RunnerDeps {
 }
 
 /** Rotate one account for a request; never throws for rotation failures. */
-export async function runRequestedRotation(deps: RunnerDeps, accountName: string, req: RotationRequest, signal?: AbortSignal): Promise<RunResult> {
+export async function runRequestedRotation(
+  deps: RunnerDeps,
+  accountName: string,
+  req: RotationRequest,
+  signal?: AbortSignal,
+): Promise<RunResult> {
   const { app } = deps;
   let account: AccountConfig;
   try {
@@ -42,7 +47,9 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
     const why = `not in this worker's config: ${messageOf(err)}`;
     // A scheduled job for a removed account has nothing to do; a person's request was not done.
     if (req.kind === 'scheduled') return blankRunResult(accountName, null, { outcome: 'skipped', detail: why });
-    return blankRunResult(accountName, null, { error: { type: 'UnknownAccountError', message: app.redactor.scrub(why), permanent: true } });
+    return blankRunResult(accountName, null, {
+      error: { type: 'UnknownAccountError', message: app.redactor.scrub(why), permanent: true },
+    });
   }
   const slot = await deps.limiter.acquire(account.target, signal);
   let result: RotationResult;
@@ -63,7 +70,8 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
         // The resumed rotation ran with this request's --terminate-sessions: the sessions it ended
         // were ended for this request, and the report must count them (found by the chaos run).
         // (A skip reports the sessions of the rotation that did the work, as it always has.)
-        if (result.outcome !== 'skipped' && resumedRun.sessionsEnded !== null && result.sessionsEnded !== null) result.sessionsEnded += resumedRun.sessionsEnded;
+        if (result.outcome !== 'skipped' && resumedRun.sessionsEnded !== null && result.sessionsEnded !== null)
+          result.sessionsEnded += resumedRun.sessionsEnded;
       }
     }
   } finally {
@@ -86,11 +94,17 @@ export async function runRequestedRotation(deps: RunnerDeps, accountName: string
  * offboarding that must end sessions. A scheduled request whose account is no longer due was
  * done or rescheduled. An unfinished rotation is always resumed.
  */
-async function alreadySatisfied(state: StateStore, account: string, req: RotationRequest): Promise<SkipRotation | null> {
+async function alreadySatisfied(
+  state: StateStore,
+  account: string,
+  req: RotationRequest,
+): Promise<SkipRotation | null> {
   const row = await state.requestStanding(account, req);
   if (!row || row.running) return null;
   if (row.doneId) {
-    const what = req.terminateSessions ? 'a rotation that started after this request already succeeded and ended the sessions' : 'a rotation that started after this request already succeeded';
+    const what = req.terminateSessions
+      ? 'a rotation that started after this request already succeeded and ended the sessions'
+      : 'a rotation that started after this request already succeeded';
     return { reason: what, rotationId: row.doneId, sessionsEnded: row.doneSessionsEnded };
   }
   if (req.kind === 'scheduled' && row.notDue) return { reason: 'no longer due', rotationId: null, sessionsEnded: null };
@@ -120,14 +134,26 @@ export async function coolDown(app: App, f: GaveUp): Promise<Date> {
   const message = app.redactor.scrub(error);
   // A failed request (an offboarding that could not end sessions) must not push the account's
   // scheduled rotation later: it is due after the cool-down or its own due time, whichever is first.
-  const next = (await app.state.coolDownAccount(account, cooldownMs, message, scheduled)) ?? new Date(Date.now() + cooldownMs);
+  const next =
+    (await app.state.coolDownAccount(account, cooldownMs, message, scheduled)) ?? new Date(Date.now() + cooldownMs);
   // Test-only: the chaos harness kills a worker here, with the account marked failed and no audit event yet.
   await failpoint('recording-failure', account);
-  await app.state.audit({ account, kind: 'rotation.gave-up', actor, detail: { error: message, attempts, permanent, retryAt: next.toISOString() } });
+  await app.state.audit({
+    account,
+    kind: 'rotation.gave-up',
+    actor,
+    detail: { error: message, attempts, permanent, retryAt: next.toISOString() },
+  });
   if (permanent) {
-    app.log.error({ account, attempts, retryAt: next, error: message }, 'rotation failed with an error that retrying cannot fix; not retried until the cool-down');
+    app.log.error(
+      { account, attempts, retryAt: next, error: message },
+      'rotation failed with an error that retrying cannot fix; not retried until the cool-down',
+    );
   } else {
-    app.log.error({ account, attempts, retryAt: next, error: message }, 'rotation failed after its last attempt; the account will be retried after the cool-down');
+    app.log.error(
+      { account, attempts, retryAt: next, error: message },
+      'rotation failed after its last attempt; the account will be retried after the cool-down',
+    );
   }
   return next;
 }

@@ -45,7 +45,11 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
   let lastTick = Date.now();
   const upsertScheduler = async () => {
     try {
-      await ticks.upsertJobScheduler(TICK_SCHEDULER_ID, { every: q.tickInterval }, { name: 'tick', data: {}, opts: { removeOnComplete: true, removeOnFail: true } });
+      await ticks.upsertJobScheduler(
+        TICK_SCHEDULER_ID,
+        { every: q.tickInterval },
+        { name: 'tick', data: {}, opts: { removeOnComplete: true, removeOnFail: true } },
+      );
     } catch (err) {
       log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not register the scheduler tick; will retry');
     }
@@ -68,14 +72,21 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
       lastTick = Date.now();
       // Re-offer queued accounts after ten ticks: enough for a normal backlog, and a queue that
       // lost its data (Redis without persistence) gets them back soon.
-      return schedulerTick({ state: app.state, queue: rotations, log, limit: q.tickBatch, reofferMs: 10 * q.tickInterval });
+      return schedulerTick({
+        state: app.state,
+        queue: rotations,
+        log,
+        limit: q.tickBatch,
+        reofferMs: 10 * q.tickInterval,
+      });
     },
     { ...workerOpts, concurrency: 1 },
   );
 
   // One redaction scope per job: the passwords its rotation handled are forgotten once the
   // outcome below has been logged and handed to the queue.
-  const processJob = (job: Job<RotationJobData, RunResult>): Promise<RunResult> => app.redactor.scoped(() => runJob(job));
+  const processJob = (job: Job<RotationJobData, RunResult>): Promise<RunResult> =>
+    app.redactor.scoped(() => runJob(job));
   const runJob = async (job: Job<RotationJobData, RunResult>): Promise<RunResult> => {
     const data = job.data;
     const result = await runRequestedRotation({ app, limiter }, data.account, data, abort.signal);
@@ -105,20 +116,34 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
       });
       await releaseScheduledClaim();
     } else {
-      log.warn({ account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message }, 'rotation attempt failed; will retry');
+      log.warn(
+        { account: data.account, attempt: job.attemptsMade + 1, of: attempts, error: message },
+        'rotation attempt failed; will retry',
+      );
     }
     if (permanent) throw new UnrecoverableError(app.redactor.scrub(message));
     throw new Error(app.redactor.scrub(message));
   };
-  const rotationWorker: AnyWorker<RotationJobData, RunResult> = backend.worker<RotationJobData, RunResult>(ROTATION_QUEUE, processJob, {
-    ...workerOpts,
-    concurrency: app.config.limits.concurrency,
-    settings: { backoffStrategy: (attemptsMade: number) => retryDelay(attemptsMade, { baseMs: q.backoff, capMs: q.backoffCap }) },
-  });
+  const rotationWorker: AnyWorker<RotationJobData, RunResult> = backend.worker<RotationJobData, RunResult>(
+    ROTATION_QUEUE,
+    processJob,
+    {
+      ...workerOpts,
+      concurrency: app.config.limits.concurrency,
+      settings: {
+        backoffStrategy: (attemptsMade: number) => retryDelay(attemptsMade, { baseMs: q.backoff, capMs: q.backoffCap }),
+      },
+    },
+  );
   for (const w of [tickWorker, rotationWorker] as Array<{ on(event: 'error', fn: (err: Error) => void): unknown }>) {
-    w.on('error', (err: Error) => log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'queue connection error; retrying'));
+    w.on('error', (err: Error) =>
+      log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'queue connection error; retrying'),
+    );
   }
-  log.info({ backend: backend.kind, concurrency: app.config.limits.concurrency, perTarget: app.config.limits.perTarget }, 'worker started');
+  log.info(
+    { backend: backend.kind, concurrency: app.config.limits.concurrency, perTarget: app.config.limits.perTarget },
+    'worker started',
+  );
 
   return {
     async stop() {
@@ -129,9 +154,16 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
         closing.then(() => false),
         new Promise<boolean>((r) => setTimeout(() => r(true), q.shutdownTimeout).unref()),
       ]);
-      if (timedOut) log.warn({ timeoutMs: q.shutdownTimeout }, 'rotations still running at the shutdown timeout; they will resume on another worker');
+      if (timedOut)
+        log.warn(
+          { timeoutMs: q.shutdownTimeout },
+          'rotations still running at the shutdown timeout; they will resume on another worker',
+        );
       else log.info('worker stopped');
-      await Promise.race([Promise.all([rotations.close(), ticks.close()]), new Promise((r) => setTimeout(r, 2000).unref())]).catch(() => undefined);
+      await Promise.race([
+        Promise.all([rotations.close(), ticks.close()]),
+        new Promise((r) => setTimeout(r, 2000).unref()),
+      ]).catch(() => undefined);
       await limiter.close();
     },
   };

@@ -13,7 +13,13 @@ export interface TickResult {
 }
 
 /** Find due accounts and queue them. */
-export async function schedulerTick(deps: { state: StateStore; queue: RotationQueue; log: Logger; limit: number; reofferMs: number }): Promise<TickResult> {
+export async function schedulerTick(deps: {
+  state: StateStore;
+  queue: RotationQueue;
+  log: Logger;
+  limit: number;
+  reofferMs: number;
+}): Promise<TickResult> {
   const t0 = performance.now();
   // Accounts not queued within reofferMs (a tick that lost its jobs, e.g. to a Redis restart,
   // gets them offered again after that); racing ticks skip each other's rows.

@@ -8,8 +8,16 @@ import type { LiveCredential } from '../src/core/pg/live-credential.js';
  * createApp). With `credential` (a state login pgrotate rotates), each connection takes its
  * password of the moment.
  */
-export function stateConnectionConfig(config: PgrotateConfig, applicationName: string, credential?: LiveCredential | null): pg.PoolConfig {
-  const password = credential ? { user: credential.username, password: () => credential.password() } : typeof config.state.password === 'string' ? { password: config.state.password } : {};
+export function stateConnectionConfig(
+  config: PgrotateConfig,
+  applicationName: string,
+  credential?: LiveCredential | null,
+): pg.PoolConfig {
+  const password = credential
+    ? { user: credential.username, password: () => credential.password() }
+    : typeof config.state.password === 'string'
+      ? { password: config.state.password }
+      : {};
   return {
     ...parsePostgresUrl(config.state.url, 'state.url'),
     ...password,

@@ -10,8 +10,23 @@ interface SdkErrorShape {
   $fault?: string;
 }
 
-const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredTokenException', 'InvalidSignatureException']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const ACCESS_DENIED = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ExpiredTokenException',
+  'InvalidSignatureException',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** Is this "the secret (or the requested version/label) does not exist"? */
 export function isAwsNotFound(err: unknown): boolean {
@@ -41,10 +56,14 @@ export function describeAwsError(err: unknown, action: string, where: string): s
   }
   const code = e.code ?? (e.name && NETWORK_CODES.has(e.name) ? e.name : undefined);
   if (code && NETWORK_CODES.has(code)) return `cannot reach Secrets Manager at ${where} (${code})${tries}`;
-  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return `no answer from Secrets Manager at ${where} (timeout)${tries}`;
-  if (e.name === 'ThrottlingException' || status === 429) return `throttled by Secrets Manager${tries}; lower the concurrency or raise maxAttempts`;
-  if (e.name === 'CredentialsProviderError') return `no AWS credentials found (${oneLine(e.message)}); set them through the SDK's default chain (IRSA, pod identity, environment, profile)`;
-  if (e.name === 'SyntaxError' || !e.name) return `unexpected response${status ? ` (HTTP ${status})` : ''} from ${where}${tries}`;
+  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout')
+    return `no answer from Secrets Manager at ${where} (timeout)${tries}`;
+  if (e.name === 'ThrottlingException' || status === 429)
+    return `throttled by Secrets Manager${tries}; lower the concurrency or raise maxAttempts`;
+  if (e.name === 'CredentialsProviderError')
+    return `no AWS credentials found (${oneLine(e.message)}); set them through the SDK's default chain (IRSA, pod identity, environment, profile)`;
+  if (e.name === 'SyntaxError' || !e.name)
+    return `unexpected response${status ? ` (HTTP ${status})` : ''} from ${where}${tries}`;
   return `${e.name}${status ? ` (HTTP ${status})` : ''}: ${oneLine(e.message)}${tries}`;
 }
 

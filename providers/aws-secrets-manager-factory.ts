@@ -5,7 +5,11 @@ import type { ProviderDeps } from './provider-deps.js';
 type AwsConfig = Extract<ProviderConfig, { type: 'aws-secrets-manager' }>;
 
 /** Build the AWS Secrets Manager provider from its config entry; connects lazily. */
-export function createAwsSecretsManagerProvider(name: string, config: AwsConfig, deps: ProviderDeps): AwsSecretsManagerProvider {
+export function createAwsSecretsManagerProvider(
+  name: string,
+  config: AwsConfig,
+  deps: ProviderDeps,
+): AwsSecretsManagerProvider {
   return new AwsSecretsManagerProvider({
     name,
     region: config.region,

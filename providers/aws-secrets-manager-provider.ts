@@ -10,7 +10,13 @@ import {
 import { ProviderError } from '../src/core/errors.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { describeAwsError, isAwsAccessDenied, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
-import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
+import {
+  parseSecretText,
+  secretPayload,
+  type RotatedSecretValue,
+  type SecretProvider,
+  type SecretValue,
+} from '../src/core/provider/secret-provider.js';
 
 // AWS Secrets Manager with its own staging labels, as AWS's rotation functions use them:
 //  - the new value is a version labelled AWSPENDING whose VersionId is the rotation id (the
@@ -114,7 +120,10 @@ export class AwsSecretsManagerProvider implements SecretProvider {
 
     const pendingId = pendingVersion(info.stages);
     if (pendingId && pendingId !== value.rotationId) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value (AWSPENDING) of rotation ${pendingId}`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} already has a pending value (AWSPENDING) of rotation ${pendingId}`,
+        { secret },
+      );
     }
     const ownStages = info.stages[value.rotationId];
     if (ownStages) {
@@ -134,12 +143,18 @@ export class AwsSecretsManagerProvider implements SecretProvider {
     this.opts.redactor?.add(value.password);
     try {
       await this.client.send(
-        new PutSecretValueCommand({ SecretId: secret, SecretString: text, ClientRequestToken: value.rotationId, VersionStages: [AWSPENDING] }),
+        new PutSecretValueCommand({
+          SecretId: secret,
+          SecretString: text,
+          ClientRequestToken: value.rotationId,
+          VersionStages: [AWSPENDING],
+        }),
       );
     } catch (err) {
       // A concurrent or earlier attempt created this version with another value: keep that one.
       const again = await this.describe(secret).catch(() => null);
-      if (again?.stages[value.rotationId]?.includes(AWSPENDING)) return this.readPendingVersion(secret, value.rotationId);
+      if (again?.stages[value.rotationId]?.includes(AWSPENDING))
+        return this.readPendingVersion(secret, value.rotationId);
       throw this.error('PutSecretValue', secret, err);
     }
     return value;
@@ -149,13 +164,19 @@ export class AwsSecretsManagerProvider implements SecretProvider {
     const info = await this.describe(secret);
     const stages = info?.stages[rotationId];
     if (!info || !stages) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`,
+        { secret },
+      );
     }
     if (!stages.includes(AWSCURRENT)) {
       if (!stages.includes(AWSPENDING)) {
-        throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote (the version exists without AWSPENDING)`, {
-          secret,
-        });
+        throw new ProviderError(
+          `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote (the version exists without AWSPENDING)`,
+          {
+            secret,
+          },
+        );
       }
       // Secrets Manager labels the version AWSCURRENT leaves AWSPREVIOUS.
       await this.moveStage(secret, AWSCURRENT, { to: rotationId, from: versionWith(info.stages, AWSCURRENT) });
@@ -201,7 +222,9 @@ export class AwsSecretsManagerProvider implements SecretProvider {
           SecretString: PLACEHOLDER_TEXT,
           Description: 'PostgreSQL credential rotated by pgrotate',
           ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
-          ...(tags && Object.keys(tags).length > 0 ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
+          ...(tags && Object.keys(tags).length > 0
+            ? { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }
+            : {}),
         }),
       );
       return { stages: out.VersionId ? { [out.VersionId]: [AWSCURRENT] } : {} };
@@ -218,14 +241,20 @@ export class AwsSecretsManagerProvider implements SecretProvider {
   /** A secret that exists without a current value (created by hand with no value) gets the placeholder. */
   private async putPlaceholder(secret: string, stages: VersionStages): Promise<void> {
     try {
-      const out = await this.client.send(new PutSecretValueCommand({ SecretId: secret, SecretString: PLACEHOLDER_TEXT, VersionStages: [AWSCURRENT] }));
+      const out = await this.client.send(
+        new PutSecretValueCommand({ SecretId: secret, SecretString: PLACEHOLDER_TEXT, VersionStages: [AWSCURRENT] }),
+      );
       if (out.VersionId) stages[out.VersionId] = [AWSCURRENT];
     } catch (err) {
       throw this.error('PutSecretValue', secret, err);
     }
   }
 
-  private async moveStage(secret: string, stage: string, move: { to?: string | undefined; from?: string | undefined }): Promise<void> {
+  private async moveStage(
+    secret: string,
+    stage: string,
+    move: { to?: string | undefined; from?: string | undefined },
+  ): Promise<void> {
     try {
       await this.client.send(
         new UpdateSecretVersionStageCommand({
@@ -260,7 +289,11 @@ export class AwsSecretsManagerProvider implements SecretProvider {
       throw this.error('GetSecretValue', secret, err);
     }
     const value = text === null ? null : this.parse(secret, text);
-    if (!value) throw new ProviderError(`provider ${this.name}: the pending version ${versionId} of secret ${secret} holds no credential`, { secret });
+    if (!value)
+      throw new ProviderError(
+        `provider ${this.name}: the pending version ${versionId} of secret ${secret} holds no credential`,
+        { secret },
+      );
     // The version id is the rotation id: that is what discard and promote look for, even when the
     // value was written by someone else (an AWS rotation function leaves no rotationId in the JSON).
     return { ...value, rotationId: versionId };
@@ -268,7 +301,10 @@ export class AwsSecretsManagerProvider implements SecretProvider {
 
   private textOf(secret: string, text: string | undefined): string {
     if (text === undefined) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} holds binary data (SecretBinary), not a JSON credential`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} holds binary data (SecretBinary), not a JSON credential`,
+        { secret },
+      );
     }
     return text;
   }
@@ -283,13 +319,19 @@ export class AwsSecretsManagerProvider implements SecretProvider {
 
   private error(action: string, secret: string, err: unknown): ProviderError {
     if (isAwsMarkedDeleted(err)) {
-      return new ProviderError(`provider ${this.name}: secret ${secret} is scheduled for deletion; restore it with RestoreSecret or point the account at another secret`, {
-        secret,
-        cause: err,
-      });
+      return new ProviderError(
+        `provider ${this.name}: secret ${secret} is scheduled for deletion; restore it with RestoreSecret or point the account at another secret`,
+        {
+          secret,
+          cause: err,
+        },
+      );
     }
     const where = this.opts.endpoint ?? `region ${this.opts.region}`;
-    return new ProviderError(`provider ${this.name}: ${action} on secret ${secret} failed: ${describeAwsError(err, action, where)}`, { secret, cause: err, permanent: isAwsAccessDenied(err) });
+    return new ProviderError(
+      `provider ${this.name}: ${action} on secret ${secret} failed: ${describeAwsError(err, action, where)}`,
+      { secret, cause: err, permanent: isAwsAccessDenied(err) },
+    );
   }
 }
 
@@ -313,7 +355,9 @@ function isPlaceholder(text: string): boolean {
 }
 
 /** Static credentials from `env` when it carries them; otherwise the SDK's default chain (IRSA, pod identity, profiles, IMDS). */
-function staticCredentials(env: NodeJS.ProcessEnv | undefined): { credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } } {
+function staticCredentials(env: NodeJS.ProcessEnv | undefined): {
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+} {
   const accessKeyId = env?.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env?.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) return {};

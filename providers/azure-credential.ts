@@ -1,4 +1,9 @@
-import { ClientSecretCredential, DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
+import {
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  type AccessToken,
+  type TokenCredential,
+} from '@azure/identity';
 import type { Redactor } from '../src/core/logging/redactor.js';
 
 // How pgrotate authenticates to Azure Key Vault. Three forms, chosen in the provider's config:
@@ -6,7 +11,8 @@ import type { Redactor } from '../src/core/logging/redactor.js';
 //  - { tenantId, clientId, clientSecret }: a service principal's client secret;
 //  - { token }: a bearer token obtained elsewhere (CI, emulators such as Lowkey Vault).
 
-export type AzureCredentialConfig = { token: string } | { tenantId: string; clientId: string; clientSecret: string } | undefined;
+export type AzureCredentialConfig =
+  { token: string } | { tenantId: string; clientId: string; clientSecret: string } | undefined;
 
 /** A TokenCredential that always answers with one fixed bearer token. */
 export class StaticTokenCredential implements TokenCredential {

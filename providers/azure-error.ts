@@ -42,8 +42,13 @@ export function azureStatusOf(err: unknown): number | undefined {
 
 /** The error's code and, when Azure sent one, its inner code (e.g. Forbidden / ForbiddenByRbac). */
 export function azureCodesOf(err: unknown): string[] {
-  const e = err as { code?: unknown; details?: { error?: { code?: unknown; innerError?: { code?: unknown } | null } } } | null;
-  const codes = [e?.code, e?.details?.error?.code, e?.details?.error?.innerError?.code].filter((c): c is string => typeof c === 'string' && c !== '');
+  const e = err as {
+    code?: unknown;
+    details?: { error?: { code?: unknown; innerError?: { code?: unknown } | null } };
+  } | null;
+  const codes = [e?.code, e?.details?.error?.code, e?.details?.error?.innerError?.code].filter(
+    (c): c is string => typeof c === 'string' && c !== '',
+  );
   return [...new Set(codes)];
 }
 
@@ -72,7 +77,13 @@ export function describeAzureFailure(err: unknown, operation: AzureSecretOperati
  * AzureAccessDeniedError (naming the missing permission) for any other 403, else ProviderError.
  * `where` says what was attempted; only the first line of the SDK's message is kept, scrubbed.
  */
-export function azureFailureError(where: string, secret: string, err: unknown, operation: AzureSecretOperation, scrub: (text: string) => string): ProviderError {
+export function azureFailureError(
+  where: string,
+  secret: string,
+  err: unknown,
+  operation: AzureSecretOperation,
+  scrub: (text: string) => string,
+): ProviderError {
   if (isAzureSecretDisabled(err)) {
     return new AzureSecretDisabledError(
       `${where}: its latest version is disabled (HTTP 403 SecretDisabled), so applications cannot read it either; pgrotate does not rotate over a credential it cannot read. Enable the version (or set a readable one), then retry`,

@@ -2,14 +2,31 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import type { TokenCredential } from '@azure/identity';
-import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type SecretProperties, type SetSecretOptions } from '@azure/keyvault-secrets';
+import {
+  SecretClient,
+  type KeyVaultSecret,
+  type SecretClientOptions,
+  type SecretProperties,
+  type SetSecretOptions,
+} from '@azure/keyvault-secrets';
 import type { ProviderConfig } from '../src/core/config/config-schema.js';
 import { ProviderError } from '../src/core/errors.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { createAzureCredential } from './azure-credential.js';
-import { AzureSecretDisabledError, azureFailureError, azureStatusOf, type AzureSecretOperation } from './azure-error.js';
+import {
+  AzureSecretDisabledError,
+  azureFailureError,
+  azureStatusOf,
+  type AzureSecretOperation,
+} from './azure-error.js';
 import { azurePendingName, azureSecretNameProblem } from '../src/core/provider/azure-secret-name.js';
-import { parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
+import {
+  parseSecretText,
+  secretPayload,
+  type RotatedSecretValue,
+  type SecretProvider,
+  type SecretValue,
+} from '../src/core/provider/secret-provider.js';
 
 // Azure Key Vault as a secret store.
 //
@@ -95,7 +112,11 @@ export class AzureKeyVaultProvider implements SecretProvider {
     }
     // Newest first. Azure's timestamps have one-second resolution, so versions written within the
     // same second are ordered by the rotatedAt tag pgrotate writes (millisecond ISO time).
-    versions.sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0) || (b.tags?.[TAG_ROTATED_AT] ?? '').localeCompare(a.tags?.[TAG_ROTATED_AT] ?? ''));
+    versions.sort(
+      (a, b) =>
+        (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0) ||
+        (b.tags?.[TAG_ROTATED_AT] ?? '').localeCompare(a.tags?.[TAG_ROTATED_AT] ?? ''),
+    );
     const previous = versions[1];
     if (!previous?.version) return null;
     let found: KeyVaultSecret;
@@ -113,7 +134,10 @@ export class AzureKeyVaultProvider implements SecretProvider {
     const existing = await this.getPending(secret);
     if (existing) {
       if (existing.rotationId === value.rotationId) return existing;
-      throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`,
+        { secret },
+      );
     }
     const { nextDueAt } = value;
     const stored = secretPayload(value);
@@ -125,7 +149,13 @@ export class AzureKeyVaultProvider implements SecretProvider {
       [TAG_PENDING_FOR]: secret,
     };
     if (nextDueAt) tags[TAG_NEXT_DUE] = nextDueAt;
-    await this.write(azurePendingName(secret), JSON.stringify(stored), { contentType: CONTENT_TYPE, tags }, secret, 'purge');
+    await this.write(
+      azurePendingName(secret),
+      JSON.stringify(stored),
+      { contentType: CONTENT_TYPE, tags },
+      secret,
+      'purge',
+    );
     return stored;
   }
 
@@ -140,11 +170,18 @@ export class AzureKeyVaultProvider implements SecretProvider {
     const pending = await this.fetch(azurePendingName(secret), 'read the pending value of', secret);
     const value = pending ? this.parse(pending, secret) : null;
     if (!pending || !value || value.rotationId !== rotationId) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`,
+        { secret },
+      );
     }
     const tags: Record<string, string> = { [TAG_MANAGED_BY]: 'pgrotate', [TAG_ROTATION_ID]: rotationId };
     if (value.rotatedAt) tags[TAG_ROTATED_AT] = value.rotatedAt;
-    const options: SetSecretOptions = { contentType: CONTENT_TYPE, tags, ...expiryOption(pending.properties.tags?.[TAG_NEXT_DUE]) };
+    const options: SetSecretOptions = {
+      contentType: CONTENT_TYPE,
+      tags,
+      ...expiryOption(pending.properties.tags?.[TAG_NEXT_DUE]),
+    };
     // The application's secret itself: a soft-deleted one is recovered (its history kept), not purged.
     await this.write(secret, pending.value ?? '', options, secret, 'recover');
     await this.deleteCompanion(secret, rotationId);
@@ -179,14 +216,19 @@ export class AzureKeyVaultProvider implements SecretProvider {
       try {
         pem = readFileSync(this.opts.caFile, 'utf8');
       } catch (err) {
-        throw new ProviderError(`provider ${this.name}: cannot read caFile ${this.opts.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new ProviderError(
+          `provider ${this.name}: cannot read caFile ${this.opts.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
       // Node replaces its trusted roots when `ca` is given; keep them and add the extra CA. Built
       // once into a SecureContext on the client's own keep-alive agent: passed as `tlsOptions.ca`
       // instead, Node's https.Agent concatenates all ~150 root PEMs into its connection-pool key on
       // every request and parses them again for every new TLS connection (`npm run bench`: pgrotate's
       // CPU per Azure rotation went from 52 ms to 28 ms with this).
-      this.agent = new Agent({ keepAlive: true, secureContext: createSecureContext({ ca: [...rootCertificates, pem] }) });
+      this.agent = new Agent({
+        keepAlive: true,
+        secureContext: createSecureContext({ ca: [...rootCertificates, pem] }),
+      });
       options.agent = this.agent;
     }
     this.clientInstance = new SecretClient(this.opts.vaultUrl, this.opts.credential, options);
@@ -238,14 +280,21 @@ export class AzureKeyVaultProvider implements SecretProvider {
    * the deleted secret (the pending companion: nothing in it is worth keeping; recovery is the
    * fallback) or to recover it (the application's secret: its versions are history).
    */
-  private async write(name: string, text: string, options: SetSecretOptions, secret: string, prefer: 'purge' | 'recover'): Promise<void> {
+  private async write(
+    name: string,
+    text: string,
+    options: SetSecretOptions,
+    secret: string,
+    prefer: 'purge' | 'recover',
+  ): Promise<void> {
     const deadline = Date.now() + (this.opts.conflictTimeoutMs ?? 30_000);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.client().setSecret(name, text, options);
         return;
       } catch (err) {
-        if (azureStatusOf(err) !== 409 || Date.now() > deadline) throw this.failure(name === secret ? 'write' : 'write the pending value of', secret, err, 'set');
+        if (azureStatusOf(err) !== 409 || Date.now() > deadline)
+          throw this.failure(name === secret ? 'write' : 'write the pending value of', secret, err, 'set');
       }
       // Deleted but not purged, or a deletion/purge still in progress: clear the way and retry.
       await this.clearDeleted(name, secret, prefer);
@@ -320,7 +369,13 @@ export class AzureKeyVaultProvider implements SecretProvider {
   /** A ProviderError for a failed `operation`, scrubbed; the cause is never attached (it holds the request body). */
   private failure(what: string, secret: string, err: unknown, operation: AzureSecretOperation): ProviderError {
     const scrub = (text: string) => (this.opts.redactor ? this.opts.redactor.scrub(text) : text);
-    return azureFailureError(`provider ${this.name}: cannot ${what} secret ${secret} in vault ${this.opts.vaultUrl}`, secret, err, operation, scrub);
+    return azureFailureError(
+      `provider ${this.name}: cannot ${what} secret ${secret} in vault ${this.opts.vaultUrl}`,
+      secret,
+      err,
+      operation,
+      scrub,
+    );
   }
 }
 

@@ -1,7 +1,13 @@
 import { resolve as resolvePath } from 'node:path';
 import { failpoint } from '../src/core/rotation/failpoint.js';
 import { acquireFileLock, releaseFileLock } from './file-lock.js';
-import { abandonPrepared, commitPrepared, prepareJsonWrite, readJsonObject, type PreparedWrite } from './file-store-io.js';
+import {
+  abandonPrepared,
+  commitPrepared,
+  prepareJsonWrite,
+  readJsonObject,
+  type PreparedWrite,
+} from './file-store-io.js';
 
 // Group commit for the file provider. Every update of one store (stage, promote, discard) is queued;
 // one writer per process takes all queued updates of distinct secrets, applies them to one fresh
@@ -112,9 +118,20 @@ export class FileGroupCommit {
    * Queue an update of `secret`; resolves with what `apply` returned once it is durable. `apply`
    * must check before it changes anything: when it throws, the update is refused on its own.
    */
-  update<T>(secret: string, opts: { late: boolean; lockTimeoutMs: number }, apply: (batch: StoreBatch) => T): Promise<T> {
+  update<T>(
+    secret: string,
+    opts: { late: boolean; lockTimeoutMs: number },
+    apply: (batch: StoreBatch) => T,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ secret, late: opts.late, lockTimeoutMs: opts.lockTimeoutMs, apply, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({
+        secret,
+        late: opts.late,
+        lockTimeoutMs: opts.lockTimeoutMs,
+        apply,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       if (!this.running) void this.drain();
     });
   }
@@ -157,7 +174,11 @@ export class FileGroupCommit {
     let prepared: PreparedWrite[] = [];
     let locked = false;
     try {
-      await acquireFileLock(this.lockPath, [this.path, this.sidecarPath], Math.max(...batch.map((q) => q.lockTimeoutMs)));
+      await acquireFileLock(
+        this.lockPath,
+        [this.path, this.sidecarPath],
+        Math.max(...batch.map((q) => q.lockTimeoutMs)),
+      );
       locked = true;
       const [main, side] = await Promise.all([readJsonObject(this.path), readJsonObject(this.sidecarPath)]);
       const store = new StoreBatch(main, record(side.pending), record(side.previous));

@@ -89,7 +89,8 @@ async function removeOrphanTemps(stores: string[]): Promise<void> {
       const prefix = prefixes.find((p) => name.startsWith(p));
       if (!prefix) return;
       const pid = Number(name.slice(prefix.length).split('-')[0]);
-      if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid)) await unlink(join(dir, name)).catch(() => undefined);
+      if (!Number.isInteger(pid) || pid === process.pid || !processAlive(pid))
+        await unlink(join(dir, name)).catch(() => undefined);
     }),
   );
 }

@@ -1,7 +1,14 @@
 import { ProviderError } from '../src/core/errors.js';
 import { groupCommitFor, type FileGroupCommit, type StoreBatch } from './file-group-commit.js';
 import { FileStoreIoError, readJsonObject } from './file-store-io.js';
-import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
+import {
+  parseSecretObject,
+  parseSecretText,
+  secretPayload,
+  type RotatedSecretValue,
+  type SecretProvider,
+  type SecretValue,
+} from '../src/core/provider/secret-provider.js';
 
 // A JSON file as a secret store, for development and demos.
 // `<path>` holds `{ "<secret>": <current value> }`: what applications read.
@@ -53,7 +60,10 @@ export class FileProvider implements SecretProvider {
       const existing = this.parsed(store.pendingOf(secret), secret);
       if (existing) {
         if (existing.rotationId === value.rotationId) return existing;
-        throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`, { secret });
+        throw new ProviderError(
+          `provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`,
+          { secret },
+        );
       }
       store.setPending(secret, secretPayload(value));
       return value;
@@ -69,7 +79,10 @@ export class FileProvider implements SecretProvider {
         return;
       }
       if (!pending || pending.rotationId !== rotationId) {
-        throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+        throw new ProviderError(
+          `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`,
+          { secret },
+        );
       }
       store.promote(secret, pending, current ?? undefined);
     });
@@ -117,15 +130,27 @@ export class FileProvider implements SecretProvider {
     const opts = { secret, cause: err };
     switch (err.kind) {
       case 'read':
-        return new ProviderError(`provider ${this.name}: cannot read ${err.file} for secret ${secret} (${err.code})`, opts);
+        return new ProviderError(
+          `provider ${this.name}: cannot read ${err.file} for secret ${secret} (${err.code})`,
+          opts,
+        );
       case 'parse':
         return new ProviderError(`provider ${this.name}: ${err.file} is not a JSON object (secret ${secret})`, opts);
       case 'write':
-        return new ProviderError(`provider ${this.name}: cannot write ${err.file} for secret ${secret} (${err.code})`, opts);
+        return new ProviderError(
+          `provider ${this.name}: cannot write ${err.file} for secret ${secret} (${err.code})`,
+          opts,
+        );
       case 'lock':
-        return new ProviderError(`provider ${this.name}: cannot lock ${this.path} for secret ${secret} (${err.code})`, opts);
+        return new ProviderError(
+          `provider ${this.name}: cannot lock ${this.path} for secret ${secret} (${err.code})`,
+          opts,
+        );
       case 'timeout':
-        return new ProviderError(`provider ${this.name}: timed out waiting for the lock on ${this.path} (secret ${secret})`, opts);
+        return new ProviderError(
+          `provider ${this.name}: timed out waiting for the lock on ${this.path} (secret ${secret})`,
+          opts,
+        );
     }
   }
 }

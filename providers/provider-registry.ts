@@ -9,9 +9,12 @@ export type { ProviderDeps } from './provider-deps.js';
 // Each secret store's module (and its SDK: @azure/* alone is about 50 MB) is imported only when
 // the config names a provider of that type, so the others cost no start-up time or memory.
 
-
 /** Build the provider named `name` from its config entry. */
-export async function createProvider(name: string, config: ProviderConfig, _deps: ProviderDeps): Promise<SecretProvider> {
+export async function createProvider(
+  name: string,
+  config: ProviderConfig,
+  _deps: ProviderDeps,
+): Promise<SecretProvider> {
   switch (config.type) {
     case 'file':
       return new FileProvider({ name, path: config.path });
@@ -22,6 +25,8 @@ export async function createProvider(name: string, config: ProviderConfig, _deps
     case 'aws-secrets-manager':
       return (await import('./aws-secrets-manager-factory.js')).createAwsSecretsManagerProvider(name, config, _deps);
     default:
-      throw new ConfigError(`providers.${name}: provider type "${(config as { type: string }).type}" is not available in this build`);
+      throw new ConfigError(
+        `providers.${name}: provider type "${(config as { type: string }).type}" is not available in this build`,
+      );
   }
 }

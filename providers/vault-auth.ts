@@ -108,7 +108,10 @@ export class VaultAuth {
       }
       return this.token;
     }
-    const body = m.method === 'approle' ? { role_id: m.roleId, secret_id: m.secretId } : { role: m.role, jwt: await this.readJwt(m.jwtFile) };
+    const body =
+      m.method === 'approle'
+        ? { role_id: m.roleId, secret_id: m.secretId }
+        : { role: m.role, jwt: await this.readJwt(m.jwtFile) };
     const path = `auth/${m.mount.split('/').map(encodeURIComponent).join('/')}/login`;
     let res: Record<string, unknown>;
     try {
@@ -117,7 +120,8 @@ export class VaultAuth {
       throw this.loginError(err, path);
     }
     const auth = res.auth as { client_token?: string; lease_duration?: number; renewable?: boolean } | undefined;
-    if (!auth?.client_token) throw new ProviderError(`provider ${this.deps.provider}: ${m.method} login at ${path} returned no token`);
+    if (!auth?.client_token)
+      throw new ProviderError(`provider ${this.deps.provider}: ${m.method} login at ${path} returned no token`);
     // The token outlives the rotation that happened to log in: keep it, and forget the one it
     // replaces so a worker that logs in again every hour for months does not collect them.
     this.deps.redactor.keep(auth.client_token);
@@ -125,7 +129,10 @@ export class VaultAuth {
     this.loginToken = auth.client_token;
     this.counters.logins++;
     this.setToken(auth.client_token, auth.lease_duration ?? 0, false);
-    this.deps.log.debug({ provider: this.deps.provider, method: m.method, ttlSeconds: auth.lease_duration }, 'vault login');
+    this.deps.log.debug(
+      { provider: this.deps.provider, method: m.method, ttlSeconds: auth.lease_duration },
+      'vault login',
+    );
     return auth.client_token;
   }
 
@@ -156,7 +163,13 @@ export class VaultAuth {
     } catch (err) {
       // Keep using the token until it really expires; the failing call will then say why.
       this.renewAt = null;
-      this.deps.log.warn({ provider: this.deps.provider, error: this.deps.redactor.scrub(err instanceof Error ? err.message : String(err)) }, 'vault token renewal failed');
+      this.deps.log.warn(
+        {
+          provider: this.deps.provider,
+          error: this.deps.redactor.scrub(err instanceof Error ? err.message : String(err)),
+        },
+        'vault token renewal failed',
+      );
     }
   }
 
@@ -185,7 +198,9 @@ export class VaultAuth {
       jwt = (await readFile(file, 'utf8')).trim();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ProviderError(`provider ${this.deps.provider}: cannot read the Kubernetes service-account token ${file} (${code})`);
+      throw new ProviderError(
+        `provider ${this.deps.provider}: cannot read the Kubernetes service-account token ${file} (${code})`,
+      );
     }
     this.deps.redactor.keep(jwt);
     if (this.jwt !== null && this.jwt !== jwt) this.deps.redactor.remove(this.jwt);
@@ -197,9 +212,13 @@ export class VaultAuth {
     const m = this.method.method;
     if (err instanceof VaultCallError && err.status !== null) {
       const detail = this.deps.redactor.scrub(err.errors.join('; ') || `HTTP ${err.status}`);
-      return new ProviderError(`provider ${this.deps.provider}: ${m} login at ${path} was refused (HTTP ${err.status}: ${detail})`);
+      return new ProviderError(
+        `provider ${this.deps.provider}: ${m} login at ${path} was refused (HTTP ${err.status}: ${detail})`,
+      );
     }
     const code = err instanceof VaultCallError ? err.code : 'error';
-    return new ProviderError(`provider ${this.deps.provider}: cannot reach Vault at ${this.deps.client.opts.address} to log in (${code})`);
+    return new ProviderError(
+      `provider ${this.deps.provider}: cannot reach Vault at ${this.deps.client.opts.address} to log in (${code})`,
+    );
   }
 }

@@ -27,7 +27,9 @@ export class VaultCallError extends Error {
     /** Response body of a non-2xx answer (KV v2 puts version metadata in its 404s). */
     readonly body: unknown,
   ) {
-    super(status !== null ? `HTTP ${status}: ${errors.join('; ') || 'no detail'}` : `network error ${code ?? 'unknown'}`);
+    super(
+      status !== null ? `HTTP ${status}: ${errors.join('; ') || 'no detail'}` : `network error ${code ?? 'unknown'}`,
+    );
   }
 }
 
@@ -58,7 +60,10 @@ export class VaultClient {
         throw new ProviderError(`provider ${opts.provider}: cannot read caFile ${opts.caFile} (${code})`);
       }
     }
-    this.agents = { httpAgent: new HttpAgent({ keepAlive: false }), httpsAgent: new HttpsAgent({ keepAlive: false, ...(ca ? { ca } : {}) }) };
+    this.agents = {
+      httpAgent: new HttpAgent({ keepAlive: false }),
+      httpsAgent: new HttpsAgent({ keepAlive: false, ...(ca ? { ca } : {}) }),
+    };
     this.client = NodeVault({
       endpoint: opts.address,
       apiVersion: 'v1',
@@ -71,7 +76,11 @@ export class VaultClient {
   }
 
   /** One API call; `path` is relative to /v1/ and already percent-encoded. Resolves to the JSON body. */
-  async send(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'LIST', path: string, o: SendOptions = {}): Promise<Record<string, unknown>> {
+  async send(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'LIST',
+    path: string,
+    o: SendOptions = {},
+  ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { ...o.headers };
     if (o.token) headers['X-Vault-Token'] = o.token;
     try {
@@ -99,5 +108,10 @@ function toCallError(err: unknown): VaultCallError {
     const errors = Array.isArray(body?.errors) ? body.errors.map(String) : [];
     return new VaultCallError(e.response.statusCode, errors, null, e.response.body);
   }
-  return new VaultCallError(null, [], e.code ?? e.cause?.code ?? (err instanceof Error ? err.name : 'unknown'), undefined);
+  return new VaultCallError(
+    null,
+    [],
+    e.code ?? e.cause?.code ?? (err instanceof Error ? err.name : 'unknown'),
+    undefined,
+  );
 }

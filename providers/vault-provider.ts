@@ -6,7 +6,14 @@ import type { Redactor } from '../src/core/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
 import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from '../src/core/provider/vault-paths.js';
-import { parseSecretObject, parseSecretText, secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../src/core/provider/secret-provider.js';
+import {
+  parseSecretObject,
+  parseSecretText,
+  secretPayload,
+  type RotatedSecretValue,
+  type SecretProvider,
+  type SecretValue,
+} from '../src/core/provider/secret-provider.js';
 
 // HashiCorp Vault / OpenBao, KV version 2.
 //  - current:  <mount>/data/<secret>, latest version: exactly what applications read.
@@ -40,7 +47,14 @@ interface KvRead {
 
 type VaultProviderConfig = z.output<typeof vaultProviderSchema>;
 
-type Op = { what: string; method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; display: string; capability: string; secret: string };
+type Op = {
+  what: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  display: string;
+  capability: string;
+  secret: string;
+};
 
 /** Secret store on a Vault/OpenBao KV v2 mount. */
 export class VaultProvider implements SecretProvider {
@@ -58,8 +72,19 @@ export class VaultProvider implements SecretProvider {
     this.pendingPrefix = (opts.pendingPrefix ?? DEFAULT_PENDING_PREFIX).replace(/^\/+|\/+$/g, '');
     pathSegments(this.mount, 'mount', { provider: this.name });
     pathSegments(this.pendingPrefix, 'pendingPrefix', { provider: this.name });
-    this.client = new VaultClient({ address: opts.address, namespace: opts.namespace, caFile: opts.caFile, timeoutMs: opts.timeoutMs ?? 10_000, provider: opts.name });
-    this.auth = new VaultAuth(opts.auth, { client: this.client, redactor: opts.redactor, log: opts.log, provider: opts.name });
+    this.client = new VaultClient({
+      address: opts.address,
+      namespace: opts.namespace,
+      caFile: opts.caFile,
+      timeoutMs: opts.timeoutMs ?? 10_000,
+      provider: opts.name,
+    });
+    this.auth = new VaultAuth(opts.auth, {
+      client: this.client,
+      redactor: opts.redactor,
+      log: opts.log,
+      provider: opts.name,
+    });
   }
 
   /** Logins and token renewals so far. */
@@ -120,7 +145,10 @@ export class VaultProvider implements SecretProvider {
       return;
     }
     if (!pending || pending.rotationId !== rotationId) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`,
+        { secret },
+      );
     }
     try {
       await this.write(p.data, p.display.data, secret, pending, current.version);
@@ -174,13 +202,17 @@ export class VaultProvider implements SecretProvider {
     try {
       res = await this.send({ what: verb, method: 'GET', path, display: path, capability: 'read', secret });
     } catch (err) {
-      if (err instanceof NotFound || (err instanceof ProviderError && /permission denied|not exist/.test(err.message))) return;
+      if (err instanceof NotFound || (err instanceof ProviderError && /permission denied|not exist/.test(err.message)))
+        return;
       throw err;
     }
     const data = res.data as { type?: string; options?: { version?: string } | null } | undefined;
     if (!data?.type) return;
     if (data.type !== 'kv' && data.type !== 'generic') {
-      throw new ProviderError(`provider ${this.name}: mount ${this.mount} is a "${data.type}" secrets engine, not KV version 2 (secret ${secret})`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: mount ${this.mount} is a "${data.type}" secrets engine, not KV version 2 (secret ${secret})`,
+        { secret },
+      );
     }
     if (data.options?.version !== '2') {
       throw new ProviderError(
@@ -207,26 +239,49 @@ export class VaultProvider implements SecretProvider {
 
   private async write(path: string, display: string, secret: string, value: SecretValue, cas: number): Promise<void> {
     const data = secretPayload(value);
-    await this.send({ what: 'write', method: 'POST', path, display, capability: cas === 0 ? 'create' : 'update', secret }, { options: { cas }, data });
+    await this.send(
+      { what: 'write', method: 'POST', path, display, capability: cas === 0 ? 'create' : 'update', secret },
+      { options: { cas }, data },
+    );
   }
 
   /** Non-secret rotation facts on the secret's metadata; informative only, so a failure is a warning. */
   private async recordMetadata(p: KvPaths, secret: string, value: SecretValue): Promise<void> {
-    const custom_metadata = { pgrotate_rotation_id: value.rotationId ?? '', pgrotate_rotated_at: value.rotatedAt ?? new Date().toISOString() };
+    const custom_metadata = {
+      pgrotate_rotation_id: value.rotationId ?? '',
+      pgrotate_rotated_at: value.rotatedAt ?? new Date().toISOString(),
+    };
     try {
       await this.send(
-        { what: 'update the metadata of', method: 'PATCH', path: p.metadata, display: p.display.metadata, capability: 'patch', secret },
+        {
+          what: 'update the metadata of',
+          method: 'PATCH',
+          path: p.metadata,
+          display: p.display.metadata,
+          capability: 'patch',
+          secret,
+        },
         { custom_metadata },
         { 'Content-Type': 'application/merge-patch+json' },
       );
     } catch (err) {
-      this.opts.log.warn({ provider: this.name, secret, error: err instanceof Error ? err.message : String(err) }, 'could not record rotation facts in the secret metadata');
+      this.opts.log.warn(
+        { provider: this.name, secret, error: err instanceof Error ? err.message : String(err) },
+        'could not record rotation facts in the secret metadata',
+      );
     }
   }
 
   /** Remove the pending value with all its versions, so its password is gone from the store. */
   private async deletePending(p: KvPaths, secret: string): Promise<void> {
-    await this.send({ what: 'delete the pending value of', method: 'DELETE', path: p.pendingMetadata, display: p.display.pendingMetadata, capability: 'delete', secret });
+    await this.send({
+      what: 'delete the pending value of',
+      method: 'DELETE',
+      path: p.pendingMetadata,
+      display: p.display.pendingMetadata,
+      capability: 'delete',
+      secret,
+    });
   }
 
   /** Decode stored data: the credential's fields, or one string field holding its JSON text. */
@@ -245,7 +300,10 @@ export class VaultProvider implements SecretProvider {
   }
 
   private otherPending(secret: string, rotationId: string | undefined): ProviderError {
-    return new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${rotationId ?? '(unknown)'}`, { secret });
+    return new ProviderError(
+      `provider ${this.name}: secret ${secret} already has a pending value of rotation ${rotationId ?? '(unknown)'}`,
+      { secret },
+    );
   }
 
   /** One authenticated call, with Vault's failures explained in terms of this secret. */
@@ -277,24 +335,39 @@ export class VaultProvider implements SecretProvider {
     const detail = this.opts.redactor.scrub(err.errors.join('; '));
     const prefix = `provider ${this.name}: cannot ${op.what} secret ${secret}`;
     if (err.status === null && (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')) {
-      return new ProviderError(`${prefix}: Vault at ${at} did not answer within the provider's timeout (${err.code})`, { secret });
+      return new ProviderError(`${prefix}: Vault at ${at} did not answer within the provider's timeout (${err.code})`, {
+        secret,
+      });
     }
-    if (err.status === null) return new ProviderError(`${prefix}: Vault at ${at} is unreachable (${err.code ?? 'network error'})`, { secret });
-    if (err.status === 503 && /sealed/i.test(detail)) return new ProviderError(`${prefix}: Vault at ${at} is sealed`, { secret });
+    if (err.status === null)
+      return new ProviderError(`${prefix}: Vault at ${at} is unreachable (${err.code ?? 'network error'})`, { secret });
+    if (err.status === 503 && /sealed/i.test(detail))
+      return new ProviderError(`${prefix}: Vault at ${at} is sealed`, { secret });
     if (err.status === 404 && /no handler for route/i.test(detail)) {
-      return new ProviderError(`${prefix}: mount ${this.mount} does not exist at ${at} (no handler for ${op.display})`, { secret });
+      return new ProviderError(
+        `${prefix}: mount ${this.mount} does not exist at ${at} (no handler for ${op.display})`,
+        { secret },
+      );
     }
     if (err.status === 404) return new NotFound(`${prefix}: not found`, err.body);
-    if (err.status === 400 && /check-and-set/i.test(detail)) return new CasMismatch(`${prefix}: check-and-set mismatch`);
+    if (err.status === 400 && /check-and-set/i.test(detail))
+      return new CasMismatch(`${prefix}: check-and-set mismatch`);
     if (err.status === 403) {
       // A policy or mount problem: retrying cannot help, so the job fails at once (permanent).
-      if (isPreflight(err)) return new ProviderError(`${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`, { secret, permanent: true });
+      if (isPreflight(err))
+        return new ProviderError(
+          `${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`,
+          { secret, permanent: true },
+        );
       return new ProviderError(
         `${prefix}: permission denied at ${at}: the token's policy needs the "${op.capability}" capability on path "${op.display}" (${detail || 'HTTP 403'})`,
         { secret, permanent: true },
       );
     }
-    return new ProviderError(`${prefix}: Vault at ${at} answered HTTP ${err.status} for ${op.display}${detail ? `: ${detail}` : ''}`, { secret });
+    return new ProviderError(
+      `${prefix}: Vault at ${at} answered HTTP ${err.status} for ${op.display}${detail ? `: ${detail}` : ''}`,
+      { secret },
+    );
   }
 }
 
@@ -316,9 +389,16 @@ class NotFound extends ProviderError {
 class CasMismatch extends ProviderError {}
 
 /** Build a VaultProvider from its config entry (no network I/O: it connects on first use). */
-export function createVaultProvider(name: string, config: VaultProviderConfig, deps: { redactor: Redactor; log: Logger }): VaultProvider {
+export function createVaultProvider(
+  name: string,
+  config: VaultProviderConfig,
+  deps: { redactor: Redactor; log: Logger },
+): VaultProvider {
   const auth = config.auth ?? (config.token ? { method: 'token' as const, token: config.token } : null);
-  if (!auth) throw new ConfigError(`providers.${name}: a vault provider needs "token" or "auth" (method token, approle or kubernetes)`);
+  if (!auth)
+    throw new ConfigError(
+      `providers.${name}: a vault provider needs "token" or "auth" (method token, approle or kubernetes)`,
+    );
   if (config.auth && config.token) throw new ConfigError(`providers.${name}: set either "token" or "auth", not both`);
   return new VaultProvider({
     name,

@@ -11,5 +11,7 @@ try {
   process.exit(1);
 }
 
-console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+console.log(
+  `tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+);
 if (r.numFailedTests > 0 || r.numFailedTestSuites > 0 || r.success === false || r.numPassedTests === 0) process.exit(1);

@@ -23,10 +23,14 @@ const stops: Array<() => Promise<void> | void> = [];
 
 export async function setup(project: TestProject): Promise<void> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'services');
-  const only = process.env.PGROTATE_TEST_SERVICES?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.PGROTATE_TEST_SERVICES?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const wanted = (name: string) => !only || only.includes(name);
   const provided: Record<string, unknown> = {};
-  const files = readdirSync(dir).filter((f) => f.endsWith('-service.ts')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('-service.ts'))
+    .sort();
   for (const file of files) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as ServiceModule;
     if (!mod.names.some(wanted)) continue;
@@ -37,10 +41,13 @@ export async function setup(project: TestProject): Promise<void> {
       stops.push(svc.stop);
     }
     // A service may hand its tests a startup error instead of facts (lowkey does): not "ready".
-    const failed = Object.keys(started).filter((name) => (started[name]?.info as { startupError?: unknown } | null)?.startupError !== undefined);
+    const failed = Object.keys(started).filter(
+      (name) => (started[name]?.info as { startupError?: unknown } | null)?.startupError !== undefined,
+    );
     const ready = Object.keys(started).filter((name) => !failed.includes(name));
     if (ready.length) console.log(`[global-setup] ${ready.join(', ')} ready in ${Date.now() - t0} ms`);
-    if (failed.length) console.error(`[global-setup] ${failed.join(', ')} FAILED to start (its tests will fail with the reason)`);
+    if (failed.length)
+      console.error(`[global-setup] ${failed.join(', ')} FAILED to start (its tests will fail with the reason)`);
   }
   project.provide('services', provided);
 }

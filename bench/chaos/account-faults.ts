@@ -70,7 +70,12 @@ async function withSu<T>(env: FaultEnv, fn: (c: pg.Client) => Promise<T>): Promi
 
 async function rolpasswords(env: FaultEnv, roles: string[]): Promise<string> {
   return withSu(env, async (c) => {
-    const rows = (await c.query<{ r: string; p: string | null }>('SELECT rolname AS r, rolpassword AS p FROM pg_authid WHERE rolname = ANY($1) ORDER BY rolname', [roles])).rows;
+    const rows = (
+      await c.query<{ r: string; p: string | null }>(
+        'SELECT rolname AS r, rolpassword AS p FROM pg_authid WHERE rolname = ANY($1) ORDER BY rolname',
+        [roles],
+      )
+    ).rows;
     return rows.map((r) => `${r.r}=${r.p ?? ''}`).join(';');
   });
 }
@@ -86,7 +91,9 @@ async function activitySince(env: FaultEnv, account: string, since: Date, except
 
 /** When the target's server last started (a restart ends every session). */
 async function postmasterStart(env: FaultEnv): Promise<number> {
-  return withSu(env, async (c) => ((await c.query<{ t: Date }>('SELECT pg_postmaster_start_time() AS t')).rows[0]?.t ?? new Date(0)).getTime());
+  return withSu(env, async (c) =>
+    ((await c.query<{ t: Date }>('SELECT pg_postmaster_start_time() AS t')).rows[0]?.t ?? new Date(0)).getTime(),
+  );
 }
 
 async function stateNow(env: FaultEnv): Promise<Date> {
@@ -105,7 +112,11 @@ function parseResults(stdout: string): { lines: ResultLine[]; doc: Record<string
 }
 
 /** Run an inline `rotate ACCOUNT --json`, again while another process holds the account (exit 3). */
-async function rotateInline(env: FaultEnv, account: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ResultLine | null> {
+async function rotateInline(
+  env: FaultEnv,
+  account: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ResultLine | null> {
   for (let i = 0; i < 8; i++) {
     const out = await env.inline(['rotate', account, '--json', '--reason', 'chaos-fault'], extraEnv, 60_000);
     const line = parseResults(out.stdout).lines[0] ?? null;
@@ -120,18 +131,31 @@ async function rotateInline(env: FaultEnv, account: string, extraEnv: NodeJS.Pro
  * provider's current, and (unless a later rotation replaced it) the provider's current is that
  * value and logs in.
  */
-export async function checkReportedSuccess(env: FaultEnv, a: ChaosAccount, line: ResultLine, context: string): Promise<void> {
+export async function checkReportedSuccess(
+  env: FaultEnv,
+  a: ChaosAccount,
+  line: ResultLine,
+  context: string,
+): Promise<void> {
   if (line.outcome !== 'succeeded') return;
-  if (!line.rotationId) return env.violation(`${context}: account ${a.name} reported "succeeded" without a rotation id`);
-  const rec = await env.state<{ status: string }>(`SELECT status FROM "${env.schema}".rotations WHERE id = $1`, [line.rotationId]);
-  if (rec[0]?.status !== 'succeeded') return env.violation(`${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; the state database says ${rec[0]?.status ?? 'no such rotation'}`);
+  if (!line.rotationId)
+    return env.violation(`${context}: account ${a.name} reported "succeeded" without a rotation id`);
+  const rec = await env.state<{ status: string }>(`SELECT status FROM "${env.schema}".rotations WHERE id = $1`, [
+    line.rotationId,
+  ]);
+  if (rec[0]?.status !== 'succeeded')
+    return env.violation(
+      `${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; the state database says ${rec[0]?.status ?? 'no such rotation'}`,
+    );
   // The sampler reads the stores directly; a sealed OpenBao (another fault) delays it.
   for (let i = 0; i < 20 && !env.sampler.seenCurrent(a.name).has(line.rotationId); i++) {
     await env.sampler.sample().catch(() => undefined);
     if (!env.sampler.seenCurrent(a.name).has(line.rotationId)) await sleep(500);
   }
   if (!env.sampler.seenCurrent(a.name).has(line.rotationId)) {
-    return env.violation(`${context}: account ${a.name} reported rotation ${line.rotationId} succeeded, but its value never became the provider's current`);
+    return env.violation(
+      `${context}: account ${a.name} reported rotation ${line.rotationId} succeeded, but its value never became the provider's current`,
+    );
   }
   const later = await env.state<{ n: string }>(
     `SELECT count(*) AS n FROM "${env.schema}".rotations WHERE account = $1 AND started_at > (SELECT started_at FROM "${env.schema}".rotations WHERE id = $2)`,
@@ -140,9 +164,15 @@ export async function checkReportedSuccess(env: FaultEnv, a: ChaosAccount, line:
   if (Number(later[0]?.n ?? 0) > 0) return;
   const cur = await env.sampler.current(a);
   if (!cur) return; // provider unreachable now (another fault); the round-end checks cover it
-  if (cur.rotationId !== line.rotationId) return env.violation(`${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; the provider's current is from ${cur.rotationId ?? 'no rotation'}`);
+  if (cur.rotationId !== line.rotationId)
+    return env.violation(
+      `${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; the provider's current is from ${cur.rotationId ?? 'no rotation'}`,
+    );
   const login = await loginSettled(env.target, cur);
-  if (login !== 'ok') env.violation(`${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; its credential (role ${cur.username}) does not log in (${login})`);
+  if (login !== 'ok')
+    env.violation(
+      `${context}: account ${a.name} reported rotation ${line.rotationId} succeeded; its credential (role ${cur.username}) does not log in (${login})`,
+    );
 }
 
 async function loginSettled(target: LoginTarget, c: Credential): Promise<string> {
@@ -163,7 +193,12 @@ export async function connectionLimitFault(env: FaultEnv, a: ChaosAccount): Prom
     for (const role of a.roles) {
       let n = 0;
       if (cur && cur.username === role) {
-        const c = new pg.Client({ ...env.target, user: role, password: cur.password, application_name: 'chaos-app-session' });
+        const c = new pg.Client({
+          ...env.target,
+          user: role,
+          password: cur.password,
+          application_name: 'chaos-app-session',
+        });
         c.on('error', () => undefined);
         try {
           await c.connect();
@@ -178,17 +213,39 @@ export async function connectionLimitFault(env: FaultEnv, a: ChaosAccount): Prom
     await withSu(env, async (c) => {
       for (const [role, n] of limits) await c.query(`ALTER ROLE ${quoteIdent(role)} CONNECTION LIMIT ${n}`);
     });
-    env.fault('conn-limit', `account ${a.name}: ${a.roles.join(', ')} at their CONNECTION LIMIT (${held.length} session(s) held)`);
+    env.fault(
+      'conn-limit',
+      `account ${a.name}: ${a.roles.join(', ')} at their CONNECTION LIMIT (${held.length} session(s) held)`,
+    );
     const out = await env.queued(['rotate', a.name, '--wait', '--json', '--reason', 'chaos-fault'], 90_000);
     const line = parseResults(out.stdout).lines[0];
     if (!line) return env.log(`conn-limit ${a.name}: no result (exit ${out.code})`);
     if (line.outcome === 'failed' && /too many connections/i.test(line.error?.message ?? '')) {
-      env.violation(`conn-limit: account ${a.name}: the rotation failed on the connection limit instead of taking it as proof: ${line.error?.message}`);
+      env.violation(
+        `conn-limit: account ${a.name}: the rotation failed on the connection limit instead of taking it as proof: ${line.error?.message}`,
+      );
     }
     // Sessions a PostgreSQL restart (another fault) ended no longer fill the limit.
-    const stillHeld = (await Promise.all(held.map((c) => c.query('SELECT 1').then(() => true, () => false)))).every(Boolean);
-    if (line.outcome === 'succeeded' && held.length > 0 && stillHeld && !line.resumed && !(line.warnings ?? []).some((w) => /CONNECTION LIMIT|refused the session/.test(w))) {
-      env.violation(`conn-limit: account ${a.name}: rotated at its connection limit without saying so (warnings: ${JSON.stringify(line.warnings ?? [])})`);
+    const stillHeld = (
+      await Promise.all(
+        held.map((c) =>
+          c.query('SELECT 1').then(
+            () => true,
+            () => false,
+          ),
+        ),
+      )
+    ).every(Boolean);
+    if (
+      line.outcome === 'succeeded' &&
+      held.length > 0 &&
+      stillHeld &&
+      !line.resumed &&
+      !(line.warnings ?? []).some((w) => /CONNECTION LIMIT|refused the session/.test(w))
+    ) {
+      env.violation(
+        `conn-limit: account ${a.name}: rotated at its connection limit without saying so (warnings: ${JSON.stringify(line.warnings ?? [])})`,
+      );
     }
     await withSu(env, async (c) => {
       for (const role of a.roles) await c.query(`ALTER ROLE ${quoteIdent(role)} CONNECTION LIMIT -1`);
@@ -205,7 +262,9 @@ export async function connectionLimitFault(env: FaultEnv, a: ChaosAccount): Prom
 /** Put reject lines for the roles at the top of pg_hba.conf (or take them out) and reload. */
 async function hba(env: FaultEnv, roles: string[], present: boolean): Promise<void> {
   const mine = roles.map((r) => `host all ${r} 127.0.0.1/32 reject`);
-  const lines = readFileSync(env.hbaFile, 'utf8').split('\n').filter((l) => !mine.includes(l));
+  const lines = readFileSync(env.hbaFile, 'utf8')
+    .split('\n')
+    .filter((l) => !mine.includes(l));
   writeFileSync(env.hbaFile, (present ? [...mine, ...lines] : lines).join('\n'));
   await withSu(env, (c) => c.query('SELECT pg_reload_conf()'));
   await sleep(300); // the postmaster rereads the file on SIGHUP
@@ -222,7 +281,9 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
   const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
-  const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [a.name]);
+  const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [
+    a.name,
+  ]);
   try {
     let line: ResultLine | null;
     if (variant === 'preflight') {
@@ -231,7 +292,9 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
       line = await rotateInline(env, a.name);
     } else {
       let settled = false;
-      const rotation = rotateInline(env, a.name, { PGROTATE_FAILPOINT: `pause-after-apply:2500@${a.name}` }).finally(() => (settled = true));
+      const rotation = rotateInline(env, a.name, { PGROTATE_FAILPOINT: `pause-after-apply:2500@${a.name}` }).finally(
+        () => (settled = true),
+      );
       // Wait for ALTER ROLE, then reject the role before verify.
       let applied = false;
       while (!settled) {
@@ -243,33 +306,67 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
       }
       if (applied) {
         await hba(env, a.roles, true);
-        env.fault('hba-reject', `account ${a.name}: pg_hba.conf rejects ${a.roles.join(', ')} between apply and verify`);
+        env.fault(
+          'hba-reject',
+          `account ${a.name}: pg_hba.conf rejects ${a.roles.join(', ')} between apply and verify`,
+        );
       }
       line = await rotation;
-      if (!applied) return env.log(`hba-reject (between) ${a.name}: the rotation never reached apply (${line?.outcome ?? 'no result'}: ${line?.error?.message ?? ''})`);
+      if (!applied)
+        return env.log(
+          `hba-reject (between) ${a.name}: the rotation never reached apply (${line?.outcome ?? 'no result'}: ${line?.error?.message ?? ''})`,
+        );
     }
     await hba(env, a.roles, false);
     if (!line) return env.log(`hba-reject ${a.name}: no result`);
     const msg = line.error?.message ?? '';
-    if (line.outcome === 'succeeded' && !line.resumed) env.violation(`hba-reject (${variant}): account ${a.name} reported rotated although pg_hba.conf rejected its login`);
+    if (line.outcome === 'succeeded' && !line.resumed)
+      env.violation(
+        `hba-reject (${variant}): account ${a.name} reported rotated although pg_hba.conf rejected its login`,
+      );
     if (line.outcome !== 'failed') return checkReportedSuccess(env, a, line, `hba-reject (${variant})`);
     if (/Nothing was changed/.test(msg)) {
-      if (line.rotationId) env.violation(`hba-reject: account ${a.name} reported "nothing was changed" with a rotation ${line.rotationId}`);
+      if (line.rotationId)
+        env.violation(
+          `hba-reject: account ${a.name} reported "nothing was changed" with a rotation ${line.rotationId}`,
+        );
       const others = await activitySince(env, a.name, since, ['rotation.refused']);
       if (running.length === 0 && others.length === 0) {
-        if ((await rolpasswords(env, a.roles)) !== before) env.violation(`hba-reject: account ${a.name} reported "nothing was changed" but pg_authid changed`);
+        if ((await rolpasswords(env, a.roles)) !== before)
+          env.violation(`hba-reject: account ${a.name} reported "nothing was changed" but pg_authid changed`);
         const cur = await env.sampler.current(a);
-        if (cur && curBefore && cur.rotationId !== curBefore.rotationId) env.violation(`hba-reject: account ${a.name} reported "nothing was changed" but the provider's current changed`);
+        if (cur && curBefore && cur.rotationId !== curBefore.rotationId)
+          env.violation(
+            `hba-reject: account ${a.name} reported "nothing was changed" but the provider's current changed`,
+          );
       }
     }
     if (/previous credential was restored/.test(msg)) {
       const cur = await env.sampler.current(a);
-      if (cur && curBefore && cur.password !== curBefore.password && (await activitySince(env, a.name, since, ['rotation.refused', 'rotation.started', 'rotation.staged', 'rotation.applied', 'rotation.failed'])).length === 0) {
-        env.violation(`hba-reject: account ${a.name} reported the previous credential restored, but the provider's current is another value`);
+      if (
+        cur &&
+        curBefore &&
+        cur.password !== curBefore.password &&
+        (
+          await activitySince(env, a.name, since, [
+            'rotation.refused',
+            'rotation.started',
+            'rotation.staged',
+            'rotation.applied',
+            'rotation.failed',
+          ])
+        ).length === 0
+      ) {
+        env.violation(
+          `hba-reject: account ${a.name} reported the previous credential restored, but the provider's current is another value`,
+        );
       }
       if (cur && cur.password === curBefore?.password) {
         const login = await loginSettled(env.target, cur);
-        if (login !== 'ok') env.violation(`hba-reject: account ${a.name} reported the previous credential restored, but it does not log in (${login})`);
+        if (login !== 'ok')
+          env.violation(
+            `hba-reject: account ${a.name} reported the previous credential restored, but it does not log in (${login})`,
+          );
       }
     }
     const removed = /the new password was removed from inactive role "([^"]+)"/.exec(msg);
@@ -277,13 +374,31 @@ export async function hbaRejectFault(env: FaultEnv, a: ChaosAccount, variant: 'p
       // The reported clean-up must be what PostgreSQL shows, unless a later rotation of the
       // account has since given that role a password.
       const role = removed[1] as string;
-      const later = await activitySince(env, a.name, since, ['rotation.refused', 'rotation.started', 'rotation.staged', 'rotation.applied', 'rotation.failed', 'rotation.resumed']);
+      const later = await activitySince(env, a.name, since, [
+        'rotation.refused',
+        'rotation.started',
+        'rotation.staged',
+        'rotation.applied',
+        'rotation.failed',
+        'rotation.resumed',
+      ]);
       const p = await rolpasswords(env, [role]);
-      if (!later.includes('rotation.promoted') && p !== `${role}=`) env.violation(`hba-reject: account ${a.name} reported the new password removed from ${role}, but the role has a password`);
+      if (!later.includes('rotation.promoted') && p !== `${role}=`)
+        env.violation(
+          `hba-reject: account ${a.name} reported the new password removed from ${role}, but the role has a password`,
+        );
       const cur = await env.sampler.current(a);
-      if (!later.includes('rotation.promoted') && cur && cur.username === role) env.violation(`hba-reject: account ${a.name} reported ${role} inactive, but the provider's current is that role`);
+      if (!later.includes('rotation.promoted') && cur && cur.username === role)
+        env.violation(
+          `hba-reject: account ${a.name} reported ${role} inactive, but the provider's current is that role`,
+        );
     }
-    if (variant === 'between' && a.strategy === 'single-user' && curBefore && !/previous credential was restored|Nothing was changed/.test(msg)) {
+    if (
+      variant === 'between' &&
+      a.strategy === 'single-user' &&
+      curBefore &&
+      !/previous credential was restored|Nothing was changed/.test(msg)
+    ) {
       env.log(`hba-reject (between) ${a.name}: failed otherwise: ${msg}`);
     }
   } finally {
@@ -302,40 +417,62 @@ export async function expiredRoleFault(env: FaultEnv, a: ChaosAccount & { renewV
   const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
-  const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [a.name]);
+  const running = await env.state(`SELECT 1 FROM "${env.schema}".rotations WHERE account = $1 AND status = 'running'`, [
+    a.name,
+  ]);
   const excluded = env.reader.exclude(a.name);
   try {
     await withSu(env, (c) => c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL '2000-01-01 00:00:00+00'`));
-    env.fault('valid-until-past', `account ${a.name}: role ${role} VALID UNTIL 2000-01-01${a.renewValidUntil ? ' (account sets renewValidUntil)' : ''}`);
+    env.fault(
+      'valid-until-past',
+      `account ${a.name}: role ${role} VALID UNTIL 2000-01-01${a.renewValidUntil ? ' (account sets renewValidUntil)' : ''}`,
+    );
     const line = await rotateInline(env, a.name);
     if (!line) return env.log(`valid-until-past ${a.name}: no result`);
     const msg = line.error?.message ?? '';
     if (a.renewValidUntil) {
-      if (line.outcome === 'failed' && /expired at/.test(msg)) env.violation(`valid-until-past: account ${a.name} sets renewValidUntil but was refused as expired: ${msg}`);
+      if (line.outcome === 'failed' && /expired at/.test(msg))
+        env.violation(`valid-until-past: account ${a.name} sets renewValidUntil but was refused as expired: ${msg}`);
       if (line.outcome === 'succeeded') {
-        const until = await withSu(env, async (c) => (await c.query<{ v: Date | null }>('SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = $1', [role])).rows[0]?.v ?? null);
+        const until = await withSu(
+          env,
+          async (c) =>
+            (await c.query<{ v: Date | null }>('SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = $1', [role]))
+              .rows[0]?.v ?? null,
+        );
         const later = await activitySince(env, a.name, since, []);
-        if ((!until || until.getTime() < Date.now() + 86_400_000) && later.filter((k) => k === 'rotation.succeeded').length <= 1) {
-          env.violation(`valid-until-past: account ${a.name} reported rotated with renewValidUntil, but VALID UNTIL is ${until?.toISOString() ?? 'unset'}`);
+        if (
+          (!until || until.getTime() < Date.now() + 86_400_000) &&
+          later.filter((k) => k === 'rotation.succeeded').length <= 1
+        ) {
+          env.violation(
+            `valid-until-past: account ${a.name} reported rotated with renewValidUntil, but VALID UNTIL is ${until?.toISOString() ?? 'unset'}`,
+          );
         }
         await checkReportedSuccess(env, a, line, 'valid-until-past (renew)');
       }
       return;
     }
-    if (line.outcome === 'succeeded' && !line.resumed) env.violation(`valid-until-past: account ${a.name} reported rotated although its role expired in 2000`);
+    if (line.outcome === 'succeeded' && !line.resumed)
+      env.violation(`valid-until-past: account ${a.name} reported rotated although its role expired in 2000`);
     if (line.outcome === 'succeeded') return checkReportedSuccess(env, a, line, 'valid-until-past');
     if (line.outcome === 'failed' && line.error?.type === 'RoleExpiredError') {
-      if (!/expired at 2000-01-01T00:00:00\.000Z/.test(msg)) env.violation(`valid-until-past: account ${a.name} refused without naming the expiry: ${msg}`);
+      if (!/expired at 2000-01-01T00:00:00\.000Z/.test(msg))
+        env.violation(`valid-until-past: account ${a.name} refused without naming the expiry: ${msg}`);
       const others = await activitySince(env, a.name, since, ['rotation.refused']);
       if (running.length === 0 && others.length === 0) {
-        if ((await rolpasswords(env, a.roles)) !== before) env.violation(`valid-until-past: account ${a.name} refused as expired, but pg_authid changed`);
+        if ((await rolpasswords(env, a.roles)) !== before)
+          env.violation(`valid-until-past: account ${a.name} refused as expired, but pg_authid changed`);
         const cur = await env.sampler.current(a);
-        if (cur && curBefore && cur.rotationId !== curBefore.rotationId) env.violation(`valid-until-past: account ${a.name} refused as expired, but the provider's current changed`);
+        if (cur && curBefore && cur.rotationId !== curBefore.rotationId)
+          env.violation(`valid-until-past: account ${a.name} refused as expired, but the provider's current changed`);
       }
     }
   } finally {
     // Heal: an expiry the rotation did not renew goes back to none.
-    await withSu(env, (c) => c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL 'infinity'`).then(() => undefined)).catch(() => undefined);
+    await withSu(env, (c) =>
+      c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL 'infinity'`).then(() => undefined),
+    ).catch(() => undefined);
     excluded.lift();
   }
 }
@@ -352,7 +489,12 @@ export async function offboardRaceFault(env: FaultEnv, a: ChaosAccount & { princ
   let victim: pg.Client | null = null;
   let victimPid = 0;
   for (let i = 0; i < 10 && !victim; i++) {
-    const c = new pg.Client({ ...env.target, user: cur.username, password: cur.password, application_name: 'chaos-app-session' });
+    const c = new pg.Client({
+      ...env.target,
+      user: cur.username,
+      password: cur.password,
+      application_name: 'chaos-app-session',
+    });
     c.on('error', () => undefined);
     try {
       await c.connect();
@@ -367,7 +509,9 @@ export async function offboardRaceFault(env: FaultEnv, a: ChaosAccount & { princ
   try {
     const requested = await stateNow(env);
     // The scheduled rotation: due now, claimed by the next tick (every second).
-    await env.state(`UPDATE "${env.schema}".accounts SET next_due_at = now(), queued_at = NULL WHERE name = $1`, [a.name]);
+    await env.state(`UPDATE "${env.schema}".accounts SET next_due_at = now(), queued_at = NULL WHERE name = $1`, [
+      a.name,
+    ]);
     // A PostgreSQL restart (another fault) ends the session without pgrotate: then no session
     // has to be reported ended. Alive now, and the server not restarted by the end, it must be.
     const serverStart = await postmasterStart(env);
@@ -375,42 +519,74 @@ export async function offboardRaceFault(env: FaultEnv, a: ChaosAccount & { princ
       () => true,
       () => false,
     );
-    env.fault('offboard-race', `account ${a.name}: scheduled rotation and offboard ${a.principal} --terminate-sessions at once (session pid ${victimPid} open)`);
+    env.fault(
+      'offboard-race',
+      `account ${a.name}: scheduled rotation and offboard ${a.principal} --terminate-sessions at once (session pid ${victimPid} open)`,
+    );
     const out = await env.queued(['offboard', a.principal, '--terminate-sessions', '--json'], 120_000);
     const { lines, doc } = parseResults(out.stdout);
     const line = lines.find((l) => l.account === a.name);
     if (!doc || !line) return env.log(`offboard-race ${a.name}: no result (exit ${out.code})`);
     const victimGone = async () => {
       for (let i = 0; i < 10; i++) {
-        const rows = await withSu(env, async (c) => (await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [victimPid])).rows);
+        const rows = await withSu(
+          env,
+          async (c) => (await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [victimPid])).rows,
+        );
         if (rows.length === 0) return true;
         await sleep(100);
       }
       return false;
     };
-    const reportedEnded = (line.sessionsEnded ?? 0) > 0 || (typeof doc.sessionsEnded === 'number' && doc.sessionsEnded > 0);
-    if (reportedEnded && !(await victimGone())) env.violation(`offboard-race: account ${a.name}: ${line.sessionsEnded} session(s) reported ended, but the application session (pid ${victimPid}) is still open`);
+    const reportedEnded =
+      (line.sessionsEnded ?? 0) > 0 || (typeof doc.sessionsEnded === 'number' && doc.sessionsEnded > 0);
+    if (reportedEnded && !(await victimGone()))
+      env.violation(
+        `offboard-race: account ${a.name}: ${line.sessionsEnded} session(s) reported ended, but the application session (pid ${victimPid}) is still open`,
+      );
     const rotated = Array.isArray(doc.rotated) && (doc.rotated as string[]).includes(a.name);
-    if (out.code === 0 !== rotated) env.violation(`offboard-race: account ${a.name}: exit code ${out.code} but the account is ${rotated ? '' : 'not '}listed as rotated`);
+    if ((out.code === 0) !== rotated)
+      env.violation(
+        `offboard-race: account ${a.name}: exit code ${out.code} but the account is ${rotated ? '' : 'not '}listed as rotated`,
+      );
     if (!rotated) return env.log(`offboard-race ${a.name}: offboarding failed: ${line.error?.message ?? line.outcome}`);
-    if (!['succeeded', 'skipped'].includes(line.outcome)) env.violation(`offboard-race: account ${a.name} listed as rotated with outcome ${line.outcome}`);
-    if (!line.rotationId) return env.violation(`offboard-race: account ${a.name} listed as rotated without a rotation id`);
+    if (!['succeeded', 'skipped'].includes(line.outcome))
+      env.violation(`offboard-race: account ${a.name} listed as rotated with outcome ${line.outcome}`);
+    if (!line.rotationId)
+      return env.violation(`offboard-race: account ${a.name} listed as rotated without a rotation id`);
     const rec = await env.state<{ status: string; started: Date; terminate: boolean; sessions: number | null }>(
       `SELECT status, started_at AS started, terminate_sessions AS terminate, sessions_ended AS sessions FROM "${env.schema}".rotations WHERE id = $1`,
       [line.rotationId],
     );
     const r = rec[0];
-    if (!r || r.status !== 'succeeded') return env.violation(`offboard-race: account ${a.name}: rotation ${line.rotationId} reported, the state database says ${r?.status ?? 'no such rotation'}`);
-    if (r.started.getTime() < requested.getTime()) env.violation(`offboard-race: account ${a.name}: satisfied by rotation ${line.rotationId}, which started before the offboarding was requested`);
-    if (!r.terminate || r.sessions === null) env.violation(`offboard-race: account ${a.name}: satisfied by rotation ${line.rotationId}, which did not end sessions`);
+    if (!r || r.status !== 'succeeded')
+      return env.violation(
+        `offboard-race: account ${a.name}: rotation ${line.rotationId} reported, the state database says ${r?.status ?? 'no such rotation'}`,
+      );
+    if (r.started.getTime() < requested.getTime())
+      env.violation(
+        `offboard-race: account ${a.name}: satisfied by rotation ${line.rotationId}, which started before the offboarding was requested`,
+      );
+    if (!r.terminate || r.sessions === null)
+      env.violation(
+        `offboard-race: account ${a.name}: satisfied by rotation ${line.rotationId}, which did not end sessions`,
+      );
     const restarted = (await postmasterStart(env)) !== serverStart;
     if (!reportedEnded && aliveAtRequest && !restarted) {
-      env.violation(`offboard-race: account ${a.name}: rotated with --terminate-sessions, but the open application session (pid ${victimPid}) was not reported ended`);
+      env.violation(
+        `offboard-race: account ${a.name}: rotated with --terminate-sessions, but the open application session (pid ${victimPid}) was not reported ended`,
+      );
     }
-    if (!(await victimGone())) env.violation(`offboard-race: account ${a.name}: the application session (pid ${victimPid}) survived the offboarding`);
+    if (!(await victimGone()))
+      env.violation(
+        `offboard-race: account ${a.name}: the application session (pid ${victimPid}) survived the offboarding`,
+      );
     // The password the offboarded person saw must be dead (alternating: its role expired at once).
     const old = await loginSettled(env.target, cur);
-    if (old !== 'refused') env.violation(`offboard-race: account ${a.name}: after offboarding, the password the person saw still logs in as ${cur.username} (${old})`);
+    if (old !== 'refused')
+      env.violation(
+        `offboard-race: account ${a.name}: after offboarding, the password the person saw still logs in as ${cur.username} (${old})`,
+      );
     await checkReportedSuccess(env, a, { ...line, outcome: 'succeeded' }, 'offboard-race');
   } finally {
     await victim.end().catch(() => undefined);
@@ -423,7 +599,11 @@ export async function offboardRaceFault(env: FaultEnv, a: ChaosAccount & { princ
  * after the account is marked failed and before the audit event. The job must still end (the
  * lock lapses, another worker records the failure), be reported failed, and nothing may rotate.
  */
-export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAccount, fired: () => number): Promise<void> {
+export async function killWhileRecordingFailureFault(
+  env: FaultEnv,
+  a: ChaosAccount,
+  fired: () => number,
+): Promise<void> {
   const since = await stateNow(env);
   const before = await rolpasswords(env, a.roles);
   const curBefore = await env.sampler.current(a);
@@ -436,27 +616,49 @@ export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAcco
     const started = Date.now();
     const out = await env.queued(['rotate', a.name, '--wait', '--json', '--reason', 'chaos-fault'], 120_000);
     const line = parseResults(out.stdout).lines[0];
-    if (fired() === firedBefore) return env.log(`kill-recording-failure ${a.name}: the failpoint did not fire (${line?.outcome ?? 'no result'}: ${line?.error?.message ?? ''})`);
+    if (fired() === firedBefore)
+      return env.log(
+        `kill-recording-failure ${a.name}: the failpoint did not fire (${line?.outcome ?? 'no result'}: ${line?.error?.message ?? ''})`,
+      );
     if (!line) {
       // The waiting CLI itself lost its connection (a PostgreSQL restart under a PostgreSQL
       // queue): the job must still end, with the failure recorded by whichever worker took it.
-      env.log(`kill-recording-failure ${a.name}: rotate --wait printed no result (exit ${out.code}, ${Math.round((Date.now() - started) / 1000)} s); waiting for the recorded failure`);
-      for (let i = 0; i < 120 && !(await activitySince(env, a.name, since, [])).includes('rotation.gave-up'); i++) await sleep(500);
-      if (!(await activitySince(env, a.name, since, [])).includes('rotation.gave-up')) env.violation(`kill-recording-failure: account ${a.name}: the failure was never recorded after the worker was killed`);
+      env.log(
+        `kill-recording-failure ${a.name}: rotate --wait printed no result (exit ${out.code}, ${Math.round((Date.now() - started) / 1000)} s); waiting for the recorded failure`,
+      );
+      for (let i = 0; i < 120 && !(await activitySince(env, a.name, since, [])).includes('rotation.gave-up'); i++)
+        await sleep(500);
+      if (!(await activitySince(env, a.name, since, [])).includes('rotation.gave-up'))
+        env.violation(
+          `kill-recording-failure: account ${a.name}: the failure was never recorded after the worker was killed`,
+        );
       return;
     }
-    if (line.outcome === 'succeeded') env.violation(`kill-recording-failure: account ${a.name} reported rotated although its roles were NOLOGIN`);
-    if (line.outcome === 'failed' && /did not finish within/.test(line.error?.message ?? '')) env.violation(`kill-recording-failure: account ${a.name}: the job never finished after the worker was killed`);
-    const rows = await env.state<{ last_status: string | null }>(`SELECT last_status FROM "${env.schema}".accounts WHERE name = $1`, [a.name]);
+    if (line.outcome === 'succeeded')
+      env.violation(`kill-recording-failure: account ${a.name} reported rotated although its roles were NOLOGIN`);
+    if (line.outcome === 'failed' && /did not finish within/.test(line.error?.message ?? ''))
+      env.violation(`kill-recording-failure: account ${a.name}: the job never finished after the worker was killed`);
+    const rows = await env.state<{ last_status: string | null }>(
+      `SELECT last_status FROM "${env.schema}".accounts WHERE name = $1`,
+      [a.name],
+    );
     const events = await activitySince(env, a.name, since, []);
     if (line.outcome === 'failed') {
-      if (!events.includes('rotation.gave-up')) env.violation(`kill-recording-failure: account ${a.name}: reported failed, but no rotation.gave-up audit event was recorded`);
-      if (rows[0]?.last_status !== 'failed' && !events.includes('rotation.succeeded')) env.violation(`kill-recording-failure: account ${a.name}: reported failed, but status says ${rows[0]?.last_status}`);
+      if (!events.includes('rotation.gave-up'))
+        env.violation(
+          `kill-recording-failure: account ${a.name}: reported failed, but no rotation.gave-up audit event was recorded`,
+        );
+      if (rows[0]?.last_status !== 'failed' && !events.includes('rotation.succeeded'))
+        env.violation(
+          `kill-recording-failure: account ${a.name}: reported failed, but status says ${rows[0]?.last_status}`,
+        );
     }
     if (!events.some((k) => k === 'rotation.started' || k === 'rotation.resumed')) {
-      if ((await rolpasswords(env, a.roles)) !== before) env.violation(`kill-recording-failure: account ${a.name}: no rotation ran, but pg_authid changed`);
+      if ((await rolpasswords(env, a.roles)) !== before)
+        env.violation(`kill-recording-failure: account ${a.name}: no rotation ran, but pg_authid changed`);
       const cur = await env.sampler.current(a);
-      if (cur && curBefore && cur.rotationId !== curBefore.rotationId) env.violation(`kill-recording-failure: account ${a.name}: no rotation ran, but the provider's current changed`);
+      if (cur && curBefore && cur.rotationId !== curBefore.rotationId)
+        env.violation(`kill-recording-failure: account ${a.name}: no rotation ran, but the provider's current changed`);
     }
   } finally {
     await withSu(env, async (c) => {
@@ -470,13 +672,21 @@ export async function killWhileRecordingFailureFault(env: FaultEnv, a: ChaosAcco
  * reject lines, NOLOGIN, connection limits, an expiry in the past on a single-user role.
  */
 export async function healAccounts(env: FaultEnv, accounts: ChaosAccount[]): Promise<void> {
-  await hba(env, accounts.flatMap((a) => a.roles), false);
+  await hba(
+    env,
+    accounts.flatMap((a) => a.roles),
+    false,
+  );
   await withSu(env, async (c) => {
     for (const a of accounts) {
       for (const role of a.roles) await c.query(`ALTER ROLE ${quoteIdent(role)} LOGIN CONNECTION LIMIT -1`);
       if (a.strategy === 'single-user') {
         const role = a.roles[0] as string;
-        const past = (await c.query<{ past: boolean }>('SELECT rolvaliduntil < now() AS past FROM pg_roles WHERE rolname = $1', [role])).rows[0]?.past;
+        const past = (
+          await c.query<{ past: boolean }>('SELECT rolvaliduntil < now() AS past FROM pg_roles WHERE rolname = $1', [
+            role,
+          ])
+        ).rows[0]?.past;
         if (past) await c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL 'infinity'`);
       }
     }

@@ -17,8 +17,18 @@ export interface LoginTarget {
 }
 
 /** 'ok', 'refused' (authentication failed) or an error code for anything else. */
-export async function tryLogin(target: LoginTarget, user: string, password: string): Promise<'ok' | 'refused' | string> {
-  const c = new pg.Client({ ...target, user, password, connectionTimeoutMillis: 5000, application_name: 'chaos-check' });
+export async function tryLogin(
+  target: LoginTarget,
+  user: string,
+  password: string,
+): Promise<'ok' | 'refused' | string> {
+  const c = new pg.Client({
+    ...target,
+    user,
+    password,
+    connectionTimeoutMillis: 5000,
+    application_name: 'chaos-check',
+  });
   c.on('error', () => undefined);
   try {
     await c.connect();
@@ -52,22 +62,32 @@ export async function checkCredentials(
   for (const a of accounts) {
     const held: HeldValues = await sampler.held(a);
     const allowed = new Set<string>();
-    for (const v of [held.current, held.pending, a.strategy === 'alternating' ? held.previous : null]) if (v) allowed.add(`${v.username}\u0000${v.password}`);
+    for (const v of [held.current, held.pending, a.strategy === 'alternating' ? held.previous : null])
+      if (v) allowed.add(`${v.username}\u0000${v.password}`);
     const checks = a.roles.flatMap((role) => [...sampler.candidates(a.name)].map((pw) => ({ role, pw })));
     await inParallel(checks, 6, async ({ role, pw }) => {
       const r = await retryOnFault(() => tryLogin(target, role, pw));
       logins++;
-      if (r === 'ok' && !allowed.has(`${role}\u0000${pw}`)) violations.push(`I1 account ${a.name}: role ${role} accepts a password that is not the provider's current/pending${a.strategy === 'alternating' ? '/previous' : ''}`);
-      else if (r !== 'ok' && r !== 'refused') violations.push(`I1 account ${a.name}: login check for role ${role} failed with ${r}`);
+      if (r === 'ok' && !allowed.has(`${role}\u0000${pw}`))
+        violations.push(
+          `I1 account ${a.name}: role ${role} accepts a password that is not the provider's current/pending${a.strategy === 'alternating' ? '/previous' : ''}`,
+        );
+      else if (r !== 'ok' && r !== 'refused')
+        violations.push(`I1 account ${a.name}: login check for role ${role} failed with ${r}`);
     });
     if (running.has(a.name)) continue; // an unfinished rotation: current may be mid-apply (single-user window)
     if (!held.current) {
       violations.push(`I2 account ${a.name}: no current value after a finished rotation`);
       continue;
     }
-    const r = await retryOnFault(() => tryLogin(target, held.current?.username as string, held.current?.password as string));
+    const r = await retryOnFault(() =>
+      tryLogin(target, held.current?.username as string, held.current?.password as string),
+    );
     logins++;
-    if (r !== 'ok') violations.push(`I2 account ${a.name}: current credential (role ${held.current.username}) does not log in (${r})`);
+    if (r !== 'ok')
+      violations.push(
+        `I2 account ${a.name}: current credential (role ${held.current.username}) does not log in (${r})`,
+      );
   }
   return { violations, logins };
 }
@@ -82,7 +102,10 @@ async function retryOnFault(fn: () => Promise<string>): Promise<string> {
 }
 
 /** I3 from `rotation.started` … `rotation.succeeded|failed` per rotation id, per account. */
-export async function checkNoOverlap(state: pg.ClientConfig, schema: string): Promise<{ violations: string[]; started: number; succeeded: number; failed: number }> {
+export async function checkNoOverlap(
+  state: pg.ClientConfig,
+  schema: string,
+): Promise<{ violations: string[]; started: number; succeeded: number; failed: number }> {
   const c = new pg.Client({ ...state, application_name: 'chaos-check' });
   c.on('error', () => undefined);
   await c.connect();
@@ -99,7 +122,8 @@ export async function checkNoOverlap(state: pg.ClientConfig, schema: string): Pr
     for (const r of rows) {
       const t = r.at.getTime();
       if (r.kind === 'rotation.started') {
-        if (!spans.has(r.rotation_id)) spans.set(r.rotation_id, { account: r.account, start: t, end: Number.POSITIVE_INFINITY });
+        if (!spans.has(r.rotation_id))
+          spans.set(r.rotation_id, { account: r.account, start: t, end: Number.POSITIVE_INFINITY });
         continue;
       }
       if (r.kind === 'rotation.succeeded') succeeded++;
@@ -118,7 +142,8 @@ export async function checkNoOverlap(state: pg.ClientConfig, schema: string): Pr
       list.sort((a, b) => a.start - b.start);
       let last = list[0];
       for (const cur of list.slice(1)) {
-        if (last && cur.start < last.end) violations.push(`I3 account ${account}: rotation ${cur.id} started while rotation ${last.id} was unfinished`);
+        if (last && cur.start < last.end)
+          violations.push(`I3 account ${account}: rotation ${cur.id} started while rotation ${last.id} was unfinished`);
         if (!last || cur.end > last.end) last = cur;
       }
     }
@@ -147,16 +172,29 @@ export async function checkReportedState(
   await c.connect();
   const violations: string[] = [];
   try {
-    const succeeded = (await c.query<{ account: string; id: string }>(`SELECT account, id FROM "${schema}".rotations WHERE status = 'succeeded'`)).rows;
+    const succeeded = (
+      await c.query<{ account: string; id: string }>(
+        `SELECT account, id FROM "${schema}".rotations WHERE status = 'succeeded'`,
+      )
+    ).rows;
     for (const r of succeeded) {
-      if (!sampler.seenCurrent(r.account).has(r.id)) violations.push(`R account ${r.account}: rotation ${r.id} is recorded as succeeded, but its value never became the provider's current`);
+      if (!sampler.seenCurrent(r.account).has(r.id))
+        violations.push(
+          `R account ${r.account}: rotation ${r.id} is recorded as succeeded, but its value never became the provider's current`,
+        );
     }
     const last = new Map(
-      (await c.query<{ name: string; id: string | null }>(`SELECT name, last_rotation_id AS id FROM "${schema}".accounts`)).rows.map((r) => [r.name, r.id] as const),
+      (
+        await c.query<{ name: string; id: string | null }>(
+          `SELECT name, last_rotation_id AS id FROM "${schema}".accounts`,
+        )
+      ).rows.map((r) => [r.name, r.id] as const),
     );
     let status: Map<string, { activeRole: string | null; rotationInProgress: boolean }> | null = null;
     try {
-      const doc = JSON.parse(statusJson) as { accounts: Array<{ name: string; activeRole: string | null; rotationInProgress: boolean }> };
+      const doc = JSON.parse(statusJson) as {
+        accounts: Array<{ name: string; activeRole: string | null; rotationInProgress: boolean }>;
+      };
       status = new Map(doc.accounts.map((a) => [a.name, a]));
     } catch {
       violations.push('R status --json did not print a JSON document');
@@ -170,12 +208,18 @@ export async function checkReportedState(
         cur = await sampler.current(a);
       }
       if (lastId && cur?.rotationId !== lastId) {
-        violations.push(`R account ${a.name}: the state records rotation ${lastId} as the last one, the provider's current is from ${cur?.rotationId ?? 'no rotation'}`);
+        violations.push(
+          `R account ${a.name}: the state records rotation ${lastId} as the last one, the provider's current is from ${cur?.rotationId ?? 'no rotation'}`,
+        );
       }
       const s = status?.get(a.name);
       if (status && !s) violations.push(`R account ${a.name}: missing from status --json`);
-      if (s && cur && lastId && s.activeRole !== cur.username) violations.push(`R account ${a.name}: status --json says the active role is ${s.activeRole}, the provider's current is for ${cur.username}`);
-      if (s?.rotationInProgress) violations.push(`R account ${a.name}: status --json shows a rotation in progress, the state has none running`);
+      if (s && cur && lastId && s.activeRole !== cur.username)
+        violations.push(
+          `R account ${a.name}: status --json says the active role is ${s.activeRole}, the provider's current is for ${cur.username}`,
+        );
+      if (s?.rotationInProgress)
+        violations.push(`R account ${a.name}: status --json shows a rotation in progress, the state has none running`);
     }
   } finally {
     await c.end();

@@ -38,7 +38,12 @@ export interface CurrentReader {
 }
 
 /** Start reading every account's current value and logging in with it, one account at a time. */
-export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosAccount[]; sampler: ProviderSampler; pauseMs: number }): CurrentReader {
+export function startCurrentReader(opts: {
+  target: LoginTarget;
+  accounts: ChaosAccount[];
+  sampler: ProviderSampler;
+  pauseMs: number;
+}): CurrentReader {
   const refusals: Refusal[] = [];
   const exclusions = new Map<string, Array<{ from: number; to: number }>>();
   const stats = { reads: 0, logins: 0, refused: 0, excluded: 0 };
@@ -103,7 +108,9 @@ export function startCurrentReader(opts: { target: LoginTarget; accounts: ChaosA
 /** The refusals no window explains (a 250 ms margin for the two clocks' reads). */
 export function unexplained(refusals: Refusal[], windows: Map<string, Window[]>): Refusal[] {
   const margin = 250;
-  return refusals.filter((r) => !(windows.get(r.account) ?? []).some((w) => r.readAt <= w.end + margin && w.start - margin <= r.loginAt));
+  return refusals.filter(
+    (r) => !(windows.get(r.account) ?? []).some((w) => r.readAt <= w.end + margin && w.start - margin <= r.loginAt),
+  );
 }
 
 /**
@@ -113,13 +120,23 @@ export function unexplained(refusals: Refusal[], windows: Map<string, Window[]>)
  * by a login after the old role expired (offboarding expires it at once) spans.
  * Also returns the measured apply→promote spans (ms) of finished single-user rotations.
  */
-export async function rotationWindows(state: pg.ClientConfig, schema: string): Promise<{ windows: Map<string, Window[]>; applyToPromoteMs: number[] }> {
+export async function rotationWindows(
+  state: pg.ClientConfig,
+  schema: string,
+): Promise<{ windows: Map<string, Window[]>; applyToPromoteMs: number[] }> {
   const c = new pg.Client({ ...state, application_name: 'chaos-check' });
   c.on('error', () => undefined);
   await c.connect();
   try {
     const rows = (
-      await c.query<{ account: string; strategy: string; started: Date; finished: Date | null; applied: Date | null; promoted: Date | null }>(
+      await c.query<{
+        account: string;
+        strategy: string;
+        started: Date;
+        finished: Date | null;
+        applied: Date | null;
+        promoted: Date | null;
+      }>(
         `SELECT r.account, r.strategy, r.started_at AS started, r.finished_at AS finished,
                 (SELECT min(e.at) FROM "${schema}".audit_events e WHERE e.rotation_id = r.id AND e.kind = 'rotation.applied') AS applied,
                 (SELECT min(e.at) FROM "${schema}".audit_events e WHERE e.rotation_id = r.id AND e.kind = 'rotation.promoted') AS promoted
@@ -139,7 +156,8 @@ export async function rotationWindows(state: pg.ClientConfig, schema: string): P
         list.push({ start: r.promoted.getTime(), end: r.promoted.getTime() });
       }
       windows.set(r.account, list);
-      if (r.strategy === 'single-user' && r.applied && r.promoted) applyToPromoteMs.push(r.promoted.getTime() - r.applied.getTime());
+      if (r.strategy === 'single-user' && r.applied && r.promoted)
+        applyToPromoteMs.push(r.promoted.getTime() - r.applied.getTime());
     }
     return { windows, applyToPromoteMs };
   } finally {
@@ -149,7 +167,13 @@ export async function rotationWindows(state: pg.ClientConfig, schema: string): P
 
 /** The SQLSTATE of a login attempt ('ok' when it got a session). */
 async function login(target: LoginTarget, user: string, password: string): Promise<string> {
-  const c = new pg.Client({ ...target, user, password, connectionTimeoutMillis: 5000, application_name: 'chaos-reader' });
+  const c = new pg.Client({
+    ...target,
+    user,
+    password,
+    connectionTimeoutMillis: 5000,
+    application_name: 'chaos-reader',
+  });
   c.on('error', () => undefined);
   try {
     await c.connect();

@@ -40,7 +40,12 @@ export interface ProviderSampler {
 }
 
 /** A sampler over one OpenBao server (KV v2 at `secret/`, pending under pgrotate-pending/) and one file store. */
-export function createProviderSampler(opts: { baoAddress: string; baoToken: string; secretsFile: string; accounts: SampledAccount[] }): ProviderSampler {
+export function createProviderSampler(opts: {
+  baoAddress: string;
+  baoToken: string;
+  secretsFile: string;
+  accounts: SampledAccount[];
+}): ProviderSampler {
   const seen = new Map<string, Set<string>>();
   const readVersions = new Map<string, Set<number>>();
   const currentIds = new Map<string, Set<string>>();
@@ -60,7 +65,10 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
   };
 
   const bao = async (path: string): Promise<Record<string, unknown> | null> => {
-    const res = await fetch(`${opts.baoAddress}/v1/${path}`, { headers: { 'X-Vault-Token': opts.baoToken }, signal: AbortSignal.timeout(3000) });
+    const res = await fetch(`${opts.baoAddress}/v1/${path}`, {
+      headers: { 'X-Vault-Token': opts.baoToken },
+      signal: AbortSignal.timeout(3000),
+    });
     if (res.status === 404) return null;
     if (!res.ok) throw new Error(`bao ${path}: HTTP ${res.status}`);
     return (await res.json()) as Record<string, unknown>;
@@ -73,11 +81,17 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
   };
   const baoMeta = async (secret: string) => {
     const body = await bao(`secret/metadata/${encode(secret)}`);
-    const data = body?.data as { current_version?: number; versions?: Record<string, { destroyed?: boolean; deletion_time?: string }> } | undefined;
+    const data = body?.data as
+      | { current_version?: number; versions?: Record<string, { destroyed?: boolean; deletion_time?: string }> }
+      | undefined;
     return data ?? null;
   };
 
-  const readFileStore = (): { current: Record<string, unknown>; pending: Record<string, unknown>; previous: Record<string, unknown> } => {
+  const readFileStore = (): {
+    current: Record<string, unknown>;
+    pending: Record<string, unknown>;
+    previous: Record<string, unknown>;
+  } => {
     const parse = (p: string) => {
       if (!existsSync(p)) return {};
       try {
@@ -86,7 +100,10 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
         return {}; // mid-rename; the next sample reads it
       }
     };
-    const side = parse(`${opts.secretsFile}.pgrotate.json`) as { pending?: Record<string, unknown>; previous?: Record<string, unknown> };
+    const side = parse(`${opts.secretsFile}.pgrotate.json`) as {
+      pending?: Record<string, unknown>;
+      previous?: Record<string, unknown>;
+    };
     return { current: parse(opts.secretsFile), pending: side.pending ?? {}, previous: side.previous ?? {} };
   };
 
@@ -125,7 +142,11 @@ export function createProviderSampler(opts: { baoAddress: string; baoToken: stri
     async held(a) {
       if (a.provider === 'file') {
         const store = readFileStore();
-        return { current: toCredential(store.current[a.secret]), pending: toCredential(store.pending[a.secret]), previous: toCredential(store.previous[a.secret]) };
+        return {
+          current: toCredential(store.current[a.secret]),
+          pending: toCredential(store.pending[a.secret]),
+          previous: toCredential(store.previous[a.secret]),
+        };
       }
       const meta = await baoMeta(a.secret);
       const cur = meta?.current_version ?? 0;
@@ -163,5 +184,7 @@ function toCredential(value: unknown): Credential | null {
   // A single string field holding the JSON (the vault provider reads that form too).
   if (typeof o.value === 'string' && o.password === undefined) return toCredential(o.value);
   if (typeof o.username !== 'string' || typeof o.password !== 'string') return null;
-  return typeof o.rotationId === 'string' ? { username: o.username, password: o.password, rotationId: o.rotationId } : { username: o.username, password: o.password };
+  return typeof o.rotationId === 'string'
+    ? { username: o.username, password: o.password, rotationId: o.rotationId }
+    : { username: o.username, password: o.password };
 }

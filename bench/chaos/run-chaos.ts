@@ -7,7 +7,12 @@ import { baoApi, startBaoServer, type BaoServer } from '../../test/support/bao-s
 import { freePort } from '../../test/support/free-port.js';
 import { createPgFixture, type PgFixture } from '../../test/support/pg-fixture.js';
 import { restartPgServer, startPgServer, stopPgServer, type PgServerInfo } from '../../test/support/pg-server.js';
-import { restartRedisServer, startRedisServer, stopRedisServer, type RedisServerInfo } from '../../test/support/redis-server.js';
+import {
+  restartRedisServer,
+  startRedisServer,
+  stopRedisServer,
+  type RedisServerInfo,
+} from '../../test/support/redis-server.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
 import { fileChunks, scanForLeaks, snapshotProcess, type ProcessSnapshot } from '../leak-scan.js';
 import {
@@ -44,7 +49,14 @@ const ENV_FAULTS = ['redis-restart', 'bao-seal', 'pg-restart', 'bao-stall', 'bao
 type EnvFault = (typeof ENV_FAULTS)[number];
 type Backend = 'redis' | 'postgres';
 /** Account faults run by the lanes, in turn (the kill while recording a failure runs once a round). */
-const LANE_FAULTS = ['conn-limit', 'hba-preflight', 'valid-until-past', 'offboard-race', 'hba-between', 'valid-until-renew'] as const;
+const LANE_FAULTS = [
+  'conn-limit',
+  'hba-preflight',
+  'valid-until-past',
+  'offboard-race',
+  'hba-between',
+  'valid-until-renew',
+] as const;
 type LaneFault = (typeof LANE_FAULTS)[number];
 
 interface Options {
@@ -84,9 +96,16 @@ function parseArgs(argv: string[]): Options {
     budgetMs: Number.POSITIVE_INFINITY,
     targets: null,
   };
-  if (minutesAt >= 0) return { ...base, rounds: num('--rounds', Number.MAX_SAFE_INTEGER), budgetMs: num('--minutes', 60) * 60_000 };
+  if (minutesAt >= 0)
+    return { ...base, rounds: num('--rounds', Number.MAX_SAFE_INTEGER), budgetMs: num('--minutes', 60) * 60_000 };
   // --long: rounds until at least 1,000 rotations and 200 faults, within 27 minutes of rounds.
-  if (long) return { ...base, rounds: num('--rounds', 60), budgetMs: 27 * 60_000, targets: { rotations: 1000, faults: 200, minRounds: 8 } };
+  if (long)
+    return {
+      ...base,
+      rounds: num('--rounds', 60),
+      budgetMs: 27 * 60_000,
+      targets: { rotations: 1000, faults: 200, minRounds: 8 },
+    };
   return base;
 }
 
@@ -134,15 +153,29 @@ class Chaos {
   }
 
   /** Run the built CLI with output captured to a log file (stdout to its own file if asked). */
-  spawnCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdoutFile = false): ChildProcess & { logFile: string; outFile: string | null } {
-    const stem = join(this.logDir, `${String(++this.logSeq).padStart(5, '0')}-${args.filter((a) => !a.includes('/')).slice(0, 2).join('-')}`);
+  spawnCli(
+    args: string[],
+    extraEnv: NodeJS.ProcessEnv = {},
+    stdoutFile = false,
+  ): ChildProcess & { logFile: string; outFile: string | null } {
+    const stem = join(
+      this.logDir,
+      `${String(++this.logSeq).padStart(5, '0')}-${args
+        .filter((a) => !a.includes('/'))
+        .slice(0, 2)
+        .join('-')}`,
+    );
     const file = `${stem}.log`;
     const outFile = stdoutFile ? `${stem}.out` : null;
     this.logFiles.push(file);
     if (outFile) this.logFiles.push(outFile);
     const fd = openSync(file, 'a');
     const outFd = outFile ? openSync(outFile, 'a') : fd;
-    const child = spawn(process.execPath, [this.cli, ...args], { env: { ...this.env, ...extraEnv }, cwd: this.cwd, stdio: ['ignore', outFd, fd] });
+    const child = spawn(process.execPath, [this.cli, ...args], {
+      env: { ...this.env, ...extraEnv },
+      cwd: this.cwd,
+      stdio: ['ignore', outFd, fd],
+    });
     closeSync(fd);
     if (outFd !== fd) closeSync(outFd);
     if (child.pid) {
@@ -160,7 +193,10 @@ class Chaos {
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.once('exit', (code) => {
         clearTimeout(timer);
-        resolve({ code, stdout: child.outFile && existsSync(child.outFile) ? readFileSync(child.outFile, 'utf8') : '' });
+        resolve({
+          code,
+          stdout: child.outFile && existsSync(child.outFile) ? readFileSync(child.outFile, 'utf8') : '',
+        });
       });
     });
   }
@@ -225,7 +261,9 @@ async function main(): Promise<number> {
     for (let i = 0; i < opts.accounts; i++) {
       const name = `chaos-${i}`;
       const alternating = i % 2 === 1;
-      const roles = alternating ? [`chaos_${i}_a_${fx.suffix}`, `chaos_${i}_b_${fx.suffix}`] : [`chaos_${i}_${fx.suffix}`];
+      const roles = alternating
+        ? [`chaos_${i}_a_${fx.suffix}`, `chaos_${i}_b_${fx.suffix}`]
+        : [`chaos_${i}_${fx.suffix}`];
       for (const r of roles) await fx.createRole(r);
       accounts.push({
         name,
@@ -249,8 +287,19 @@ async function main(): Promise<number> {
     delete env.PGROTATE_FAILPOINT;
     delete env.PGROTATE_FAILPOINT_ACCOUNT;
     const chaos = new Chaos(cli, logDir, env, fx.dir);
-    const sampler = createProviderSampler({ baoAddress: bao.address, baoToken: bao.rootToken, secretsFile: fx.secretsFile, accounts });
-    const stateConn: pg.ClientConfig = { host: pgInfo.host, port: pgInfo.port, user: pgInfo.superuser, password: pgInfo.superPassword, database: fx.stateDb };
+    const sampler = createProviderSampler({
+      baoAddress: bao.address,
+      baoToken: bao.rootToken,
+      secretsFile: fx.secretsFile,
+      accounts,
+    });
+    const stateConn: pg.ClientConfig = {
+      host: pgInfo.host,
+      port: pgInfo.port,
+      user: pgInfo.superuser,
+      password: pgInfo.superPassword,
+      database: fx.stateDb,
+    };
     const target = { host: pgInfo.host, port: pgInfo.port, database: fx.targetDb };
     const redisInfo = redis;
     const baoServer = bao;
@@ -260,13 +309,30 @@ async function main(): Promise<number> {
     const configFor = (backend: Backend | null): string => {
       const path = join(fixture.dir, `chaos-${backend ?? 'inline'}.json`);
       const config = {
-        state: { url: `postgres://${fixture.rotator}@${pgInfo.host}:${pgInfo.port}/${fixture.stateDb}`, password: 'env:TEST_ROTATOR_PASSWORD', sslmode: 'disable' },
+        state: {
+          url: `postgres://${fixture.rotator}@${pgInfo.host}:${pgInfo.port}/${fixture.stateDb}`,
+          password: 'env:TEST_ROTATOR_PASSWORD',
+          sslmode: 'disable',
+        },
         providers: {
-          bao: { type: 'vault', address: `http://127.0.0.1:${faultProxy.port}`, mount: 'secret', token: 'env:CHAOS_BAO_TOKEN', timeout: '2s' },
+          bao: {
+            type: 'vault',
+            address: `http://127.0.0.1:${faultProxy.port}`,
+            mount: 'secret',
+            token: 'env:CHAOS_BAO_TOKEN',
+            timeout: '2s',
+          },
           local: { type: 'file', path: fixture.secretsFile },
         },
         targets: {
-          main: { host: pgInfo.host, port: pgInfo.port, database: fixture.targetDb, sslmode: 'disable', connectTimeout: '3s', admin: { username: fixture.rotator, password: 'env:TEST_ROTATOR_PASSWORD' } },
+          main: {
+            host: pgInfo.host,
+            port: pgInfo.port,
+            database: fixture.targetDb,
+            sslmode: 'disable',
+            connectTimeout: '3s',
+            admin: { username: fixture.rotator, password: 'env:TEST_ROTATOR_PASSWORD' },
+          },
         },
         defaults: { schedule: 'manual' },
         accounts: accounts.map((a) => ({
@@ -276,7 +342,9 @@ async function main(): Promise<number> {
           secret: a.secret,
           exposedTo: [a.principal],
           ...(a.renewValidUntil ? { renewValidUntil: '3650d' } : {}),
-          ...(a.strategy === 'alternating' ? { strategy: 'alternating', roles: a.roles, gracePeriod: '1h' } : { role: a.roles[0] }),
+          ...(a.strategy === 'alternating'
+            ? { strategy: 'alternating', roles: a.roles, gracePeriod: '1h' }
+            : { role: a.roles[0] }),
         })),
         // The inline config (no queue) runs the harness's own `rotate --json` in its process.
         ...(backend
@@ -358,7 +426,10 @@ async function main(): Promise<number> {
       const killAccount = accounts[(2 * round + 1) % accounts.length] as RunAccount;
       const killsRecording = { fired: 0 };
       const startWorkerIn = (slot: WorkerSlot) => {
-        const child = chaos.spawnCli(['--config', configPath, 'worker'], slot.failpoints.length ? { PGROTATE_FAILPOINT: slot.failpoints.join(',') } : {});
+        const child = chaos.spawnCli(
+          ['--config', configPath, 'worker'],
+          slot.failpoints.length ? { PGROTATE_FAILPOINT: slot.failpoints.join(',') } : {},
+        );
         slot.child = child;
         slot.logFile = child.logFile;
         slot.expectingExit = false;
@@ -380,8 +451,15 @@ async function main(): Promise<number> {
             slot.failpoints = slot.failpoints.filter((f) => f !== `${fired.name}@${fired.account}`);
             if (fired.name === 'recording-failure') {
               killsRecording.fired++;
-              chaos.fault('kill-recording-failure', `worker ${slot.index} SIGKILLed while recording a permanent failure of account ${fired.account}`);
-            } else chaos.fault('crash-at-step', `failpoint ${fired.name} (account ${fired.account}) killed worker ${slot.index}`);
+              chaos.fault(
+                'kill-recording-failure',
+                `worker ${slot.index} SIGKILLed while recording a permanent failure of account ${fired.account}`,
+              );
+            } else
+              chaos.fault(
+                'crash-at-step',
+                `failpoint ${fired.name} (account ${fired.account}) killed worker ${slot.index}`,
+              );
           } else {
             chaos.selfExits.push(`code ${code}, signal ${signal}`);
             log(`worker ${slot.index} exited by itself (code ${code}, signal ${signal}); restarting`);
@@ -424,7 +502,8 @@ async function main(): Promise<number> {
         reader,
         hbaFile: join(pgInfo.dataDir, 'pg_hba.conf'),
         schema: 'pgrotate',
-        inline: (args, extraEnv = {}, timeoutMs) => chaos.runCli(['--config', inlineConfig, ...args], extraEnv, timeoutMs),
+        inline: (args, extraEnv = {}, timeoutMs) =>
+          chaos.runCli(['--config', inlineConfig, ...args], extraEnv, timeoutMs),
         queued: async (args, timeoutMs) => {
           const out = await chaos.runCli(['--config', configPath, ...args], {}, timeoutMs);
           if (!out.stdout.trim()) waitsCut++;
@@ -509,7 +588,9 @@ async function main(): Promise<number> {
       };
       // Lanes run account faults in turn until the chaos phase ends, and past it (by at most
       // another chaos phase) while some kind has not been injected yet in this run.
-      const laneEnd = () => Date.now() < chaosEnd - 2000 || (laneKindsDone.size < LANE_FAULTS.length && Date.now() < chaosEnd + opts.chaosMs);
+      const laneEnd = () =>
+        Date.now() < chaosEnd - 2000 ||
+        (laneKindsDone.size < LANE_FAULTS.length && Date.now() < chaosEnd + opts.chaosMs);
       const lane = async (k: number) => {
         await sleep(1000 + 700 * k);
         while (laneEnd()) {
@@ -525,7 +606,9 @@ async function main(): Promise<number> {
             try {
               if (await runLaneFault(kind, a)) laneKindsDone.add(kind);
             } catch (err) {
-              log(`account fault ${kind} on ${a.name} could not finish: ${err instanceof Error ? err.message : String(err)}`);
+              log(
+                `account fault ${kind} on ${a.name} could not finish: ${err instanceof Error ? err.message : String(err)}`,
+              );
             } finally {
               inUse.delete(a.name);
             }
@@ -538,7 +621,9 @@ async function main(): Promise<number> {
           await sleep(Math.floor(opts.chaosMs * (0.1 + (0.8 * k) / opts.envFaultsPerRound)) + randomInt(500));
           // A fault that cannot be injected or healed (a slow pg_ctl) must not end the run; the
           // settle phase heals what is left.
-          await injectEnv(f).catch((err: unknown) => log(`fault ${f} could not finish: ${err instanceof Error ? err.message : String(err)}`));
+          await injectEnv(f).catch((err: unknown) =>
+            log(`fault ${f} could not finish: ${err instanceof Error ? err.message : String(err)}`),
+          );
         }),
         ...Array.from({ length: opts.randomKillsPerRound }, async () => {
           await sleep(randomInt(Math.floor(opts.chaosMs * 0.2), Math.floor(opts.chaosMs * 0.8)));
@@ -556,12 +641,15 @@ async function main(): Promise<number> {
           const ready = Date.now() + opts.chaosMs * 0.6;
           await sleep(500);
           while (sampler.seenCurrent(killAccount.name).size === 0 && Date.now() < ready) await sleep(300);
-          if (sampler.seenCurrent(killAccount.name).size === 0) return log(`kill-recording-failure: ${killAccount.name} has no current value yet; skipped this round`);
+          if (sampler.seenCurrent(killAccount.name).size === 0)
+            return log(`kill-recording-failure: ${killAccount.name} has no current value yet; skipped this round`);
           inUse.add(killAccount.name);
           try {
             await killWhileRecordingFailureFault(faultEnv, killAccount, () => killsRecording.fired);
           } catch (err) {
-            log(`kill-recording-failure on ${killAccount.name} could not finish: ${err instanceof Error ? err.message : String(err)}`);
+            log(
+              `kill-recording-failure on ${killAccount.name} could not finish: ${err instanceof Error ? err.message : String(err)}`,
+            );
           } finally {
             inUse.delete(killAccount.name);
           }
@@ -581,8 +669,12 @@ async function main(): Promise<number> {
 
       // Settle: faults healed, one last request for every account, then wait for all to finish.
       faultProxy.setMode('pass');
-      await baoApi(baoServer.address, baoServer.rootToken)('PUT', 'sys/unseal', { key: baoServer.unsealKey }).catch(() => undefined);
-      await healAccounts(faultEnv, accounts).catch((err: unknown) => log(`could not heal the accounts: ${err instanceof Error ? err.message : String(err)}`));
+      await baoApi(baoServer.address, baoServer.rootToken)('PUT', 'sys/unseal', { key: baoServer.unsealKey }).catch(
+        () => undefined,
+      );
+      await healAccounts(faultEnv, accounts).catch((err: unknown) =>
+        log(`could not heal the accounts: ${err instanceof Error ? err.message : String(err)}`),
+      );
       for (const slot of workers) slot.failpoints = [];
       const settleStart = (await stateRetry<{ now: Date }>('SELECT clock_timestamp() AS now'))[0]?.now ?? new Date();
       await enqueue(accounts.map((a) => a.name));
@@ -627,7 +719,11 @@ async function main(): Promise<number> {
 
       // Checks, with the workers stopped.
       await sampler.sample();
-      const running = new Set((await state<{ account: string }>(`SELECT account FROM pgrotate.rotations WHERE status = 'running'`)).map((r) => r.account));
+      const running = new Set(
+        (await state<{ account: string }>(`SELECT account FROM pgrotate.rotations WHERE status = 'running'`)).map(
+          (r) => r.account,
+        ),
+      );
       const cred = await checkCredentials(target, accounts, sampler, running);
       logins += cred.logins;
       for (const v of cred.violations) violation(`round ${round + 1}: ${v}`);
@@ -653,7 +749,9 @@ async function main(): Promise<number> {
       const longest = Math.max(...roundTimes);
       if (elapsed + longest > opts.budgetMs) break;
       if (opts.targets && roundsDone >= opts.targets.minRounds) {
-        const started = Number((await stateRetry<{ n: string }>(`SELECT count(*) AS n FROM pgrotate.rotations`))[0]?.n ?? 0);
+        const started = Number(
+          (await stateRetry<{ n: string }>(`SELECT count(*) AS n FROM pgrotate.rotations`))[0]?.n ?? 0,
+        );
         if (started >= opts.targets.rotations && chaos.faults >= opts.targets.faults) break;
       }
     }
@@ -683,7 +781,8 @@ async function main(): Promise<number> {
     for (const f of scan.findings) leakFindings.add(f);
     // Counted chunk by chunk: the audit log of a long run outgrows a single string.
     let hmacs = 0;
-    for (const chunk of fileChunks(auditFile)) hmacs += (chunk.text.slice(chunk.text.length - chunk.fresh).match(/hmac-sha256:/g) ?? []).length;
+    for (const chunk of fileChunks(auditFile))
+      hmacs += (chunk.text.slice(chunk.text.length - chunk.fresh).match(/hmac-sha256:/g) ?? []).length;
     const auditSize = existsSync(auditFile) ? statSync(auditFile).size : 0;
     const pgLogSize = statSync(pgInfo.logFile).size;
     log(
@@ -698,7 +797,8 @@ async function main(): Promise<number> {
     if (!alterSeen) blind.push('the PostgreSQL log has no ALTER ROLE statements (log_statement=all not in effect?)');
     if (hmacs === 0) blind.push('the OpenBao audit log has no hmac-sha256 values (audit device not enabled?)');
     if (passwords.size === 0) blind.push('no password was collected from the providers');
-    if (!scan.searched.some((w) => w.startsWith('target db pg_stat_statements ('))) blind.push('pg_stat_statements was not read');
+    if (!scan.searched.some((w) => w.startsWith('target db pg_stat_statements (')))
+      blind.push('pg_stat_statements was not read');
     if (reader.stats.logins === 0) blind.push('the reader never logged in');
     for (const b of blind) log(`SCAN BLIND: ${b}`);
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
@@ -715,7 +815,9 @@ async function main(): Promise<number> {
         `single-user apply→promote window p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${sorted.at(-1) ?? 0} ms (${sorted.length} rotations)`,
     );
     console.log(chaos.tally.summary());
-    console.log(`chaos: ${roundsDone} rounds, ${overlap.started} rotations, ${chaos.faults} faults, ${violations.length} violations`);
+    console.log(
+      `chaos: ${roundsDone} rounds, ${overlap.started} rotations, ${chaos.faults} faults, ${violations.length} violations`,
+    );
     console.log(`leaks: ${leakFindings.size}`);
     if (blind.length) return 2;
     return violations.length > 0 || leakFindings.size > 0 ? 1 : 0;

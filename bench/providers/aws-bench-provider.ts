@@ -8,7 +8,9 @@ export const benchProvider: BenchProvider = {
   async setup() {
     const bin = process.env.PGROTATE_MOTO_SERVER ?? 'moto_server';
     if (spawnSync(bin, ['--help'], { stdio: 'ignore' }).status !== 0) {
-      throw new Error(`moto is not installed (\`${bin}\` not found): run scripts/install/40-moto.sh (pip install "moto[server]")`);
+      throw new Error(
+        `moto is not installed (\`${bin}\` not found): run scripts/install/40-moto.sh (pip install "moto[server]")`,
+      );
     }
     const server = await startMotoServer();
     return {

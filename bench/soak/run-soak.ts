@@ -45,7 +45,8 @@ function parseArgs(argv: string[]): Options {
   const num = (flag: string, dflt: number, integer: boolean): number => {
     const text = value(flag);
     const v = text === undefined ? dflt : Number(text);
-    if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new Error(`${flag} needs a positive ${integer ? 'whole ' : ''}number`);
+    if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))
+      throw new Error(`${flag} needs a positive ${integer ? 'whole ' : ''}number`);
     return v;
   };
   const dur = (flag: string, dflt: string): number => {
@@ -94,7 +95,10 @@ function cpuSeconds(pid: number): number | null {
 }
 
 /** Counts and lateness (seconds) from the state database, optionally only for starts since `since`. */
-async function progress(db: pg.Client, since: Date | null): Promise<{
+async function progress(
+  db: pg.Client,
+  since: Date | null,
+): Promise<{
   done: number;
   failed: number;
   started: number;
@@ -112,7 +116,13 @@ async function progress(db: pg.Client, since: Date | null): Promise<{
             (SELECT count(*) FROM pgrotate.accounts a WHERE a.next_due_at <= now()
                 AND NOT EXISTS (SELECT 1 FROM pgrotate.rotations r WHERE r.account = a.name AND r.status = 'running')) AS overdue`,
   );
-  const rows = await db.query<{ late_s: number; run_s: number | null; first: boolean; sched_s: number | null; wait_s: number | null }>(
+  const rows = await db.query<{
+    late_s: number;
+    run_s: number | null;
+    first: boolean;
+    sched_s: number | null;
+    wait_s: number | null;
+  }>(
     `SELECT extract(epoch FROM s.started_at - s.due_at)::float8 AS late_s,
             extract(epoch FROM s.queued_at - s.due_at)::float8 AS sched_s,
             extract(epoch FROM s.started_at - s.queued_at)::float8 AS wait_s,
@@ -159,12 +169,18 @@ async function main(): Promise<number> {
     await su.end();
     const target = new pg.Client({ ...superConn, database: 'soak_target' });
     await target.connect();
-    await target.query(`DO $$ BEGIN FOR i IN 0..${opts.accounts - 1} LOOP EXECUTE format('CREATE ROLE %I LOGIN', 'soak_' || i); END LOOP; END $$`);
+    await target.query(
+      `DO $$ BEGIN FOR i IN 0..${opts.accounts - 1} LOOP EXECUTE format('CREATE ROLE %I LOGIN', 'soak_' || i); END LOOP; END $$`,
+    );
     await target.end();
 
     // pgrotate's tables first (the worker would create them), then the harness's trigger: each
     // rotation record, when inserted, is stamped with the next_due_at it was started for.
-    const state = await StateStore.open({ connection: { ...superConn, database: 'soak_state' }, schema: 'pgrotate', redactor: new Redactor() });
+    const state = await StateStore.open({
+      connection: { ...superConn, database: 'soak_state' },
+      schema: 'pgrotate',
+      redactor: new Redactor(),
+    });
     await state.close();
     const db = new pg.Client({ ...superConn, database: 'soak_state' });
     await db.connect();
@@ -183,7 +199,10 @@ async function main(): Promise<number> {
     writeFileSync(
       configPath,
       JSON.stringify({
-        state: { url: `postgres://${server.superuser}@${server.host}:${server.port}/soak_state`, password: 'env:SOAK_PG_PASSWORD' },
+        state: {
+          url: `postgres://${server.superuser}@${server.host}:${server.port}/soak_state`,
+          password: 'env:SOAK_PG_PASSWORD',
+        },
         queue: {
           backend: opts.backend,
           ...(redis ? { redis: { url: `redis://${redis.host}:${redis.port}` } } : {}),
@@ -194,9 +213,23 @@ async function main(): Promise<number> {
         },
         limits: { concurrency: opts.concurrency, perTarget: opts.concurrency },
         providers: { local: { type: 'file', path: join(dir, 'secrets.json') } },
-        targets: { main: { host: server.host, port: server.port, database: 'soak_target', sslmode: 'disable', admin: { username: server.superuser, password: 'env:SOAK_PG_PASSWORD' } } },
+        targets: {
+          main: {
+            host: server.host,
+            port: server.port,
+            database: 'soak_target',
+            sslmode: 'disable',
+            admin: { username: server.superuser, password: 'env:SOAK_PG_PASSWORD' },
+          },
+        },
         defaults: { schedule: { every: `${Math.round(opts.everyMs / 1000)}s` } },
-        accounts: Array.from({ length: opts.accounts }, (_, i) => ({ name: `soak-${i}`, target: 'main', role: `soak_${i}`, provider: 'local', secret: `pg/soak-${i}` })),
+        accounts: Array.from({ length: opts.accounts }, (_, i) => ({
+          name: `soak-${i}`,
+          target: 'main',
+          role: `soak_${i}`,
+          provider: 'local',
+          secret: `pg/soak-${i}`,
+        })),
       }),
     );
     log(`${opts.accounts} roles and the state schema ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -209,10 +242,19 @@ async function main(): Promise<number> {
     });
     let exited: number | null = null;
     child.on('exit', (code) => (exited = code ?? -1));
-    log(`worker pid ${child.pid}: ${opts.accounts} accounts every ${opts.everyMs / 1000} s, tick ${opts.tickMs / 1000} s, ${opts.backend} queue, concurrency ${opts.concurrency}, ${opts.minutes} min`);
+    log(
+      `worker pid ${child.pid}: ${opts.accounts} accounts every ${opts.everyMs / 1000} s, tick ${opts.tickMs / 1000} s, ${opts.backend} queue, concurrency ${opts.concurrency}, ${opts.minutes} min`,
+    );
 
     const rss: Array<{ x: number; y: number }> = [];
-    const perMinute: Array<{ minute: number; done: number; due: number; failed: number; lateness: Percentiles; rssMb: number | null }> = [];
+    const perMinute: Array<{
+      minute: number;
+      done: number;
+      due: number;
+      failed: number;
+      lateness: Percentiles;
+      rssMb: number | null;
+    }> = [];
     const endAt = started + opts.minutes * 60_000;
     let nextReport = started + opts.reportEveryMs;
     let windowStart = new Date();
@@ -228,7 +270,9 @@ async function main(): Promise<number> {
         // Due so far: every rotation started for a due time, plus accounts due and not started.
         const due = p.started + p.overdue;
         perMinute.push({ minute, done: p.done, due, failed: p.failed, lateness: p.lateness, rssMb: mb });
-        console.log(`minute ${minute}: rotations ${p.done} done / ${due} due (${p.failed} failed); lateness of this minute's starts ${fmt(p.lateness)}; RSS ${mb ?? '?'} MB`);
+        console.log(
+          `minute ${minute}: rotations ${p.done} done / ${due} due (${p.failed} failed); lateness of this minute's starts ${fmt(p.lateness)}; RSS ${mb ?? '?'} MB`,
+        );
         nextReport += opts.reportEveryMs;
       }
     }
@@ -259,15 +303,26 @@ async function main(): Promise<number> {
       tickS: opts.tickMs / 1000,
       backend: opts.backend,
       concurrency: opts.concurrency,
-      rotations: { done: final.done, due: final.started + final.overdue, failed: final.failed, overdueAtEnd: final.overdue },
+      rotations: {
+        done: final.done,
+        due: final.started + final.overdue,
+        failed: final.failed,
+        overdueAtEnd: final.overdue,
+      },
       latenessS: final.lateness,
       steadyLatenessS: final.steadyLateness,
       steadyStartsOverOneTick: Number(overTick ?? 0),
       schedulerDelayS: final.schedulerDelay,
       queueWaitS: final.queueWait,
       runtimeS: final.runtime,
-      rssMb: { perMinute: perMinute.map((m) => ({ minute: m.minute, mb: m.rssMb })), peak: Math.max(0, ...rss.map((s) => s.y)), slopeMbPerMinAfterWarmup: round(slope(warm), 3), warmupMinutes: opts.warmupMinutes },
-      workerCpuMsPerRotation: workerCpuS === null || final.done === 0 ? null : Math.round((workerCpuS * 1000) / final.done),
+      rssMb: {
+        perMinute: perMinute.map((m) => ({ minute: m.minute, mb: m.rssMb })),
+        peak: Math.max(0, ...rss.map((s) => s.y)),
+        slopeMbPerMinAfterWarmup: round(slope(warm), 3),
+        warmupMinutes: opts.warmupMinutes,
+      },
+      workerCpuMsPerRotation:
+        workerCpuS === null || final.done === 0 ? null : Math.round((workerCpuS * 1000) / final.done),
       workerErrorLines: errors,
       workerExitedEarly: exited !== null && Date.now() < endAt,
     };

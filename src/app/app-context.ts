@@ -5,7 +5,13 @@ import { ConfigError, UnknownAccountError, messageOf } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logging/logger.js';
 import { Redactor } from '../core/logging/redactor.js';
 import { parsePostgresUrl, sslOptions } from '../core/pg/connection-options.js';
-import { checkLogin, LiveCredential, providerSource, verdictOf, type CredentialSource } from '../core/pg/live-credential.js';
+import {
+  checkLogin,
+  LiveCredential,
+  providerSource,
+  verdictOf,
+  type CredentialSource,
+} from '../core/pg/live-credential.js';
 import { TargetConnector, type AdminCredentials } from '../core/pg/target-connector.js';
 import { AlertDispatcher } from '../core/alerts/alert-dispatcher.js';
 import { alertOnRotationFailures } from '../core/alerts/rotation-alerts.js';
@@ -14,7 +20,6 @@ import { RotationObservers } from '../core/rotation/rotation-observers.js';
 import { StateStore } from '../core/state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../core/provider/secret-provider.js';
-
 
 export interface AppOptions {
   log?: Logger;
@@ -48,7 +53,12 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   // pgrotate's own logins whose passwords come from a provider, by provider and secret: an
   // account with the same secret rotates that login, and this process follows at once.
   const ownLogins = new Map<string, LiveCredential>();
-  const ownLogin = (providerName: string, secret: string, label: string, check: CredentialSource['check']): LiveCredential => {
+  const ownLogin = (
+    providerName: string,
+    secret: string,
+    label: string,
+    check: CredentialSource['check'],
+  ): LiveCredential => {
     const key = `${providerName}\u0000${secret}`;
     let credential = ownLogins.get(key);
     if (!credential) {
@@ -60,13 +70,20 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
     const label = `admin secret ${target.admin.secret}`;
-    const credential = ownLogin(target.admin.provider, target.admin.secret, label, async (user, password) => verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')));
+    const credential = ownLogin(target.admin.provider, target.admin.secret, label, async (user, password) =>
+      verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')),
+    );
     const value = await credential.resolve().catch((err: unknown) => {
       throw new ConfigError(`target ${targetName}: ${redactor.scrub(messageOf(err))}`, { target: targetName });
     });
     return { ...value, credential };
   };
-  const targets = new TargetConnector({ targets: config.targets, resolveAdmin, redactor, scramIterations: config.defaults.scramIterations });
+  const targets = new TargetConnector({
+    targets: config.targets,
+    resolveAdmin,
+    redactor,
+    scramIterations: config.defaults.scramIterations,
+  });
 
   const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
   const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
@@ -74,7 +91,14 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   if (typeof config.state.password === 'object') {
     const ref = config.state.password;
     stateCredential = ownLogin(ref.provider, ref.secret, `state password secret ${ref.secret}`, (user, password) =>
-      checkLogin({ ...stateEndpoint, user, password, ssl: stateSsl, application_name: 'pgrotate-resolve', connectionTimeoutMillis: 10_000 }),
+      checkLogin({
+        ...stateEndpoint,
+        user,
+        password,
+        ssl: stateSsl,
+        application_name: 'pgrotate-resolve',
+        connectionTimeoutMillis: 10_000,
+      }),
     );
     try {
       await stateCredential.resolve();
@@ -100,7 +124,9 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     });
   } catch (err) {
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
-    throw err instanceof Error && err.name === 'StateStoreError' ? err : new ConfigError(redactor.scrub(messageOf(err)));
+    throw err instanceof Error && err.name === 'StateStoreError'
+      ? err
+      : new ConfigError(redactor.scrub(messageOf(err)));
   }
   const rotationObservers = new RotationObservers();
   const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }) });

@@ -79,7 +79,14 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       await h.provider.promotePending(s, v.rotationId);
       await h.provider.promotePending(s, v.rotationId);
       const current = await h.provider.getCurrent(s);
-      expect(current).toMatchObject({ username: v.username, password: v.password, rotationId: v.rotationId, engine: 'postgres', port: 5432, dbname: 'app' });
+      expect(current).toMatchObject({
+        username: v.username,
+        password: v.password,
+        rotationId: v.rotationId,
+        engine: 'postgres',
+        port: 5432,
+        dbname: 'app',
+      });
       expect((await h.consumerRead(s))?.password).toBe(v.password);
       expect(await h.provider.getPending(s)).toBeNull();
     });
@@ -90,7 +97,16 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       await h.provider.stagePending(s, v);
       await h.provider.promotePending(s, v.rotationId);
       const read = (await h.consumerRead(s)) as Record<string, unknown> | null;
-      expect(Object.keys(read ?? {}).sort()).toEqual(['dbname', 'engine', 'host', 'password', 'port', 'rotatedAt', 'rotationId', 'username']);
+      expect(Object.keys(read ?? {}).sort()).toEqual([
+        'dbname',
+        'engine',
+        'host',
+        'password',
+        'port',
+        'rotatedAt',
+        'rotationId',
+        'username',
+      ]);
     });
 
     it('the superseded current stays readable as previous', async () => {

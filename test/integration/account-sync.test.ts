@@ -16,7 +16,13 @@ describe('account sync', () => {
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
     state = await StateStore.open({
-      connection: { host: fx.server.host, port: fx.server.port, user: fx.server.superuser, password: fx.server.superPassword, database: fx.stateDb },
+      connection: {
+        host: fx.server.host,
+        port: fx.server.port,
+        user: fx.server.superuser,
+        password: fx.server.superPassword,
+        database: fx.stateDb,
+      },
       schema: 'pgrotate',
       redactor: new Redactor(),
     });
@@ -31,30 +37,67 @@ describe('account sync', () => {
       state: { url: 'postgres://x@127.0.0.1/x' },
       providers: { local: { type: 'file', path: '/tmp/unused.json' } },
       targets: { main: { host: '127.0.0.1', database: 'x', admin: { username: 'x', password: 'x' } } },
-      accounts: accounts.map((a) => ({ target: 'main', role: `r_${a.name.replace(/\W/g, '_')}`, provider: 'local', secret: `pg/${a.name}`, ...a })),
+      accounts: accounts.map((a) => ({
+        target: 'main',
+        role: `r_${a.name.replace(/\W/g, '_')}`,
+        provider: 'local',
+        secret: `pg/${a.name}`,
+        ...a,
+      })),
     });
   const rows = async () =>
     new Map(
-      (await fx.stateQuery<{ name: string; schedule: string; next_due_at: Date | null }>('SELECT name, schedule, next_due_at FROM pgrotate.accounts')).rows.map((r) => [r.name, r]),
+      (
+        await fx.stateQuery<{ name: string; schedule: string; next_due_at: Date | null }>(
+          'SELECT name, schedule, next_due_at FROM pgrotate.accounts',
+        )
+      ).rows.map((r) => [r.name, r]),
     );
 
   it('inserts, re-plans, retires, and leaves unchanged accounts alone', async () => {
     const now = new Date();
-    const first = await syncAccounts(state, config([{ name: 'a.1' }, { name: 'b-2', schedule: { cron: '0  3 * * 1', window: '2h' } }, { name: 'c_3' }, { name: 'm', schedule: 'manual' }]), now);
+    const first = await syncAccounts(
+      state,
+      config([
+        { name: 'a.1' },
+        { name: 'b-2', schedule: { cron: '0  3 * * 1', window: '2h' } },
+        { name: 'c_3' },
+        { name: 'm', schedule: 'manual' },
+      ]),
+      now,
+    );
     expect(first).toEqual({ inserted: 4, replanned: 0, retired: 0 });
     const before = await rows();
     expect(before.get('b-2')?.schedule).toBe('cron:0 3 * * 1:7200000');
     expect(before.get('a.1')?.next_due_at).not.toBeNull();
     expect(before.get('m')?.next_due_at).toBeNull();
 
-    expect(await syncAccounts(state, config([{ name: 'a.1' }, { name: 'b-2', schedule: { cron: '0 3 * * 1', window: '2h' } }, { name: 'c_3' }, { name: 'm', schedule: 'manual' }]))).toEqual({
+    expect(
+      await syncAccounts(
+        state,
+        config([
+          { name: 'a.1' },
+          { name: 'b-2', schedule: { cron: '0 3 * * 1', window: '2h' } },
+          { name: 'c_3' },
+          { name: 'm', schedule: 'manual' },
+        ]),
+      ),
+    ).toEqual({
       inserted: 0,
       replanned: 0,
       retired: 0,
     });
 
     // a.1 gets a new schedule, c_3 leaves the config, d is new.
-    const third = await syncAccounts(state, config([{ name: 'a.1', schedule: { every: '7d' } }, { name: 'b-2', schedule: { cron: '0 3 * * 1', window: '2h' } }, { name: 'm', schedule: 'manual' }, { name: 'd' }]));
+    const third = await syncAccounts(
+      state,
+      config([
+        { name: 'a.1', schedule: { every: '7d' } },
+        { name: 'b-2', schedule: { cron: '0 3 * * 1', window: '2h' } },
+        { name: 'm', schedule: 'manual' },
+        { name: 'd' },
+      ]),
+    );
     expect(third).toEqual({ inserted: 1, replanned: 1, retired: 1 });
     const after = await rows();
     expect(after.get('a.1')?.schedule).toBe('every:604800000');

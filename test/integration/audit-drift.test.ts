@@ -33,7 +33,9 @@ async function asSuper(...sql: string[]): Promise<void> {
 async function runCount(): Promise<number> {
   const c = await fx.rotatorClient(fx.stateDb);
   try {
-    const r = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pgrotate.audit_runs').catch(() => ({ rows: [{ n: 0 }] }));
+    const r = await c
+      .query<{ n: number }>('SELECT count(*)::int AS n FROM pgrotate.audit_runs')
+      .catch(() => ({ rows: [{ n: 0 }] }));
     return r.rows[0]?.n ?? 0;
   } finally {
     await c.end();
@@ -41,7 +43,12 @@ async function runCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = startPgServer({ label: 'drift', binDir: '/usr/lib/postgresql/15/bin', port: await freePort(), settings: { log_statement: 'none' } });
+  server = startPgServer({
+    label: 'drift',
+    binDir: '/usr/lib/postgresql/15/bin',
+    port: await freePort(),
+    settings: { log_statement: 'none' },
+  });
   fx = await createPgFixture(server);
   app = await fx.createRole(`app_${fx.suffix}`, { password: 'drift-app-initial-password' });
 });
@@ -75,14 +82,26 @@ describe('scheduled audit in the worker', () => {
       const baseline = await afterRun(1);
       expect(baseline.length).toBeGreaterThan(0);
       expect(new Set(baseline.map((a) => `${a.detail.check}\u0000${a.detail.subject}`)).size).toBe(baseline.length);
-      expect(baseline.every((a) => a.event === 'audit.finding.new' && a.target === 'main' && a.detail.fix.length > 0)).toBe(true);
+      expect(
+        baseline.every((a) => a.event === 'audit.finding.new' && a.target === 'main' && a.detail.fix.length > 0),
+      ).toBe(true);
       // Nothing changed: the next run says nothing.
       expect(await afterRun(2)).toEqual([]);
 
       const drifts: Array<{ sql: string[]; check: string; subject: string; severity: string }> = [
         { sql: [`ALTER ROLE ${app} SUPERUSER`], check: 'superuser', subject: app, severity: 'critical' },
-        { sql: [`ALTER SYSTEM SET log_statement = 'all'`, 'SELECT pg_reload_conf()'], check: 'statement-logging', subject: 'log_statement', severity: 'high' },
-        { sql: [`CREATE ROLE new_${fx.suffix} LOGIN PASSWORD 'drift-new-login-password' VALID UNTIL '2999-01-01'`], check: 'unmanaged-login', subject: `new_${fx.suffix}`, severity: 'low' },
+        {
+          sql: [`ALTER SYSTEM SET log_statement = 'all'`, 'SELECT pg_reload_conf()'],
+          check: 'statement-logging',
+          subject: 'log_statement',
+          severity: 'high',
+        },
+        {
+          sql: [`CREATE ROLE new_${fx.suffix} LOGIN PASSWORD 'drift-new-login-password' VALID UNTIL '2999-01-01'`],
+          check: 'unmanaged-login',
+          subject: `new_${fx.suffix}`,
+          severity: 'low',
+        },
       ];
       // One drift per run. Each run's alerts are exactly its own drift's finding, so the run after
       // a drift (the next drift's, and finally the resolving one) repeats nothing.
@@ -90,19 +109,26 @@ describe('scheduled audit in the worker', () => {
       for (const drift of drifts) {
         await asSuper(...drift.sql);
         const added = await afterRun(++run);
-        expect(added.map((a) => [a.event, a.detail.check, a.detail.subject, a.detail.severity]), drift.check).toEqual([['audit.finding.new', drift.check, drift.subject, drift.severity]]);
+        expect(
+          added.map((a) => [a.event, a.detail.check, a.detail.subject, a.detail.severity]),
+          drift.check,
+        ).toEqual([['audit.finding.new', drift.check, drift.subject, drift.severity]]);
       }
       // A finding that goes away is resolved, once.
       await asSuper(`ALTER ROLE ${app} NOSUPERUSER`);
       const resolved = await afterRun(++run);
-      expect(resolved.map((a) => [a.event, a.detail.check, a.detail.subject])).toEqual([['audit.finding.resolved', 'superuser', app]]);
+      expect(resolved.map((a) => [a.event, a.detail.check, a.detail.subject])).toEqual([
+        ['audit.finding.resolved', 'superuser', app],
+      ]);
       // No password reached a webhook or the worker's output.
       for (const secret of ['drift-new-login-password', 'drift-app-initial-password', fx.rotatorPassword]) {
         expect(hook.received.map((r) => r.body).join('\n') + worker.output()).not.toContain(secret);
       }
       // The audit trail holds the same story.
       const c = await fx.rotatorClient(fx.stateDb);
-      const events = await c.query<{ kind: string; n: number }>(`SELECT kind, count(*)::int AS n FROM pgrotate.audit_events WHERE kind LIKE 'audit.finding.%' GROUP BY 1 ORDER BY 1`);
+      const events = await c.query<{ kind: string; n: number }>(
+        `SELECT kind, count(*)::int AS n FROM pgrotate.audit_events WHERE kind LIKE 'audit.finding.%' GROUP BY 1 ORDER BY 1`,
+      );
       await c.end();
       expect(events.rows).toEqual([
         { kind: 'audit.finding.new', n: baseline.length + drifts.length },
@@ -119,20 +145,34 @@ describe('scheduled audit in the worker', () => {
   it('audit --since-last prints only what changed, stores the new baseline, exits 1 on a new finding at --fail-on; the API and metrics serve the last run', async () => {
     const { path, env } = fx.writeConfig({
       accounts: [{ name: 'app', target: 'main', role: app, provider: 'local', secret: 'pg/app', schedule: 'manual' }],
-      extra: { http: { listen: `127.0.0.1:${await freePort()}`, tokens: [{ name: 'reader', token: 'env:TEST_READ_TOKEN', actions: ['read'] }] } },
+      extra: {
+        http: {
+          listen: `127.0.0.1:${await freePort()}`,
+          tokens: [{ name: 'reader', token: 'env:TEST_READ_TOKEN', actions: ['read'] }],
+        },
+      },
     });
     const envWithToken = { ...env, TEST_READ_TOKEN: 'read-token-0123456789abcdef' };
     // The baseline (the first stored run of this test, or the one after the worker's last run).
-    const first = await fx.cli(['--config', path, 'audit', 'main', '--since-last', '--json', '--fail-on', 'critical'], envWithToken);
+    const first = await fx.cli(
+      ['--config', path, 'audit', 'main', '--since-last', '--json', '--fail-on', 'critical'],
+      envWithToken,
+    );
     expect(first.stderr).not.toMatch(/error/i);
     expect(Array.isArray((JSON.parse(first.stdout) as { new: Finding[] }).new)).toBe(true);
     await asSuper(`ALTER ROLE ${app} CREATEDB`);
-    const second = await fx.cli(['--config', path, 'audit', 'main', '--since-last', '--fail-on', 'medium'], envWithToken);
+    const second = await fx.cli(
+      ['--config', path, 'audit', 'main', '--since-last', '--fail-on', 'medium'],
+      envWithToken,
+    );
     expect(second.stdout).toMatch(new RegExp(`New \\(1\\):\\n  \\[MEDIUM\\] privileged-role ${app}: `));
     expect(second.stdout).toMatch(/Resolved \(0\):/);
     expect(second.code).toBe(1);
     // Stored as the baseline: the same state again is no news.
-    const third = await fx.cli(['--config', path, 'audit', 'main', '--since-last', '--json', '--fail-on', 'low'], envWithToken);
+    const third = await fx.cli(
+      ['--config', path, 'audit', 'main', '--since-last', '--json', '--fail-on', 'low'],
+      envWithToken,
+    );
     expect(third.code).toBe(0);
     const thirdRun = JSON.parse(third.stdout) as { runId: string; new: Finding[]; resolved: Finding[] };
     expect(thirdRun.new).toEqual([]);
@@ -140,11 +180,19 @@ describe('scheduled audit in the worker', () => {
 
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../support/pg-fixture.js');
-    const serve = spawn(process.execPath, [CLI, '--config', path, 'serve'], { env: envWithToken, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = spawn(process.execPath, [CLI, '--config', path, 'serve'], {
+      env: envWithToken,
+      cwd: fx.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
-      const listen = (JSON.parse((await import('node:fs')).readFileSync(path, 'utf8')) as { http: { listen: string } }).http.listen;
+      const listen = (JSON.parse((await import('node:fs')).readFileSync(path, 'utf8')) as { http: { listen: string } })
+        .http.listen;
       const base = `http://${listen}`;
-      await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 'serve /healthz');
+      await eventually(
+        async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200,
+        'serve /healthz',
+      );
       const auth = { authorization: 'Bearer read-token-0123456789abcdef' };
       const res = await fetch(`${base}/v1/audit/main`, { headers: auth });
       expect(res.status).toBe(200);

@@ -25,9 +25,17 @@ describe('AWS Secrets Manager provider: bad input through the CLI', () => {
     await fx?.cleanup();
   });
 
-  async function attempt(label: string, secret: string, provider: Record<string, unknown>, env: Record<string, string>) {
+  async function attempt(
+    label: string,
+    secret: string,
+    provider: Record<string, unknown>,
+    env: Record<string, string>,
+  ) {
     const role = await fx.createRole(`aws_bad_${label}_${fx.suffix}`, { password: initial });
-    const written = fx.writeConfig({ accounts: [{ name: `bad-${label}`, target: 'main', role, provider: 'aws', secret }], providers: { aws: provider } });
+    const written = fx.writeConfig({
+      accounts: [{ name: `bad-${label}`, target: 'main', role, provider: 'aws', secret }],
+      providers: { aws: provider },
+    });
     const t0 = Date.now();
     const run = await fx.cli(['--config', written.path, 'rotate', `bad-${label}`], { ...written.env, ...env });
     // Nothing changed in PostgreSQL: the role still has the password it had.
@@ -61,15 +69,32 @@ describe('AWS Secrets Manager provider: bad input through the CLI', () => {
     await client.send(new DeleteSecretCommand({ SecretId: secret, RecoveryWindowInDays: 7 }));
     const run = await attempt('deleted', secret, open(), moto.env);
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(new RegExp(`account bad-deleted: .*secret ${secret} is scheduled for deletion; restore it with RestoreSecret`));
+    expect(run.stderr).toMatch(
+      new RegExp(`account bad-deleted: .*secret ${secret} is scheduled for deletion; restore it with RestoreSecret`),
+    );
     expect(run.stderr).not.toContain('deleted-secret-value');
   });
 
   it('an unreachable endpoint fails after the configured attempts, naming account and secret', async () => {
     const secret = awsSecretName();
-    const run = await attempt('unreachable', secret, { type: 'aws-secrets-manager', region: moto.region, endpoint: 'http://127.0.0.1:9', maxAttempts: 2, timeout: '2s' }, moto.env);
+    const run = await attempt(
+      'unreachable',
+      secret,
+      {
+        type: 'aws-secrets-manager',
+        region: moto.region,
+        endpoint: 'http://127.0.0.1:9',
+        maxAttempts: 2,
+        timeout: '2s',
+      },
+      moto.env,
+    );
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(new RegExp(`account bad-unreachable: could not read the current value of secret ${secret} in provider aws: .*cannot reach Secrets Manager at http://127.0.0.1:9 \\(ECONNREFUSED\\)`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `account bad-unreachable: could not read the current value of secret ${secret} in provider aws: .*cannot reach Secrets Manager at http://127.0.0.1:9 \\(ECONNREFUSED\\)`,
+      ),
+    );
     expect(run.ms).toBeLessThan(20_000);
   });
 
@@ -83,7 +108,9 @@ describe('AWS Secrets Manager provider: bad input through the CLI', () => {
     );
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(
-      new RegExp(`account bad-denied: could not stage a pending value in secret ${secret} in provider aws: .*PutSecretValue on secret ${secret} failed: access denied .*secretsmanager:PutSecretValue`),
+      new RegExp(
+        `account bad-denied: could not stage a pending value in secret ${secret} in provider aws: .*PutSecretValue on secret ${secret} failed: access denied .*secretsmanager:PutSecretValue`,
+      ),
     );
     expect(run.stderr).not.toContain(moto.restricted.env.AWS_SECRET_ACCESS_KEY as string);
   });

@@ -10,7 +10,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
-import { allVersionIds, awsSecretName, consumerRead, labelledVersions, motoClient, seedSecret } from '../support/aws-test-client.js';
+import {
+  allVersionIds,
+  awsSecretName,
+  consumerRead,
+  labelledVersions,
+  motoClient,
+  seedSecret,
+} from '../support/aws-test-client.js';
 import { service } from '../support/provided.js';
 import type { MotoServiceInfo } from '../services/moto-service.js';
 
@@ -19,9 +26,18 @@ import type { MotoServiceInfo } from '../services/moto-service.js';
 
 const moto = () => service<MotoServiceInfo>('moto');
 
-function provider(overrides: Partial<ConstructorParameters<typeof AwsSecretsManagerProvider>[0]> = {}): AwsSecretsManagerProvider {
+function provider(
+  overrides: Partial<ConstructorParameters<typeof AwsSecretsManagerProvider>[0]> = {},
+): AwsSecretsManagerProvider {
   const m = moto();
-  return new AwsSecretsManagerProvider({ name: 'aws', region: m.region, endpoint: m.endpoint, env: m.env, maxAttempts: 2, ...overrides });
+  return new AwsSecretsManagerProvider({
+    name: 'aws',
+    region: m.region,
+    endpoint: m.endpoint,
+    env: m.env,
+    maxAttempts: 2,
+    ...overrides,
+  });
 }
 
 describeProviderConformance('aws-secrets-manager (moto)', async () => {
@@ -57,7 +73,10 @@ describe('aws-secrets-manager provider: staging labels', () => {
     expect(labels[placeholderId]).toEqual(['AWSCURRENT']);
     expect(await consumerRead(client, s)).toBeNull();
     await p.promotePending(s, v.rotationId);
-    expect(await labelledVersions(client, s)).toEqual({ [v.rotationId]: ['AWSCURRENT'], [placeholderId]: ['AWSPREVIOUS'] });
+    expect(await labelledVersions(client, s)).toEqual({
+      [v.rotationId]: ['AWSCURRENT'],
+      [placeholderId]: ['AWSPREVIOUS'],
+    });
     // The placeholder is not a credential: no previous credential exists.
     expect(await p.getPrevious(s)).toBeNull();
   });
@@ -70,7 +89,10 @@ describe('aws-secrets-manager provider: staging labels', () => {
     await p.promotePending(s, v1.rotationId);
     await p.stagePending(s, v2);
     await p.promotePending(s, v2.rotationId);
-    expect(await labelledVersions(client, s)).toEqual({ [v2.rotationId]: ['AWSCURRENT'], [v1.rotationId]: ['AWSPREVIOUS'] });
+    expect(await labelledVersions(client, s)).toEqual({
+      [v2.rotationId]: ['AWSCURRENT'],
+      [v1.rotationId]: ['AWSPREVIOUS'],
+    });
     expect((await consumerRead(client, s))?.password).toBe(v2.password);
     expect((await p.getPrevious(s))?.password).toBe(v1.password);
   });
@@ -111,7 +133,14 @@ describe('aws-secrets-manager provider: staging labels', () => {
     // What an AWS rotation function leaves after failing in setSecret: RDS JSON, no rotationId.
     const staleId = randomUUID();
     const { rotationId: _drop, rotatedAt: _drop2, ...rds } = sampleValue();
-    await client.send(new PutSecretValueCommand({ SecretId: s, SecretString: JSON.stringify(rds), ClientRequestToken: staleId, VersionStages: ['AWSPENDING'] }));
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: s,
+        SecretString: JSON.stringify(rds),
+        ClientRequestToken: staleId,
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     const pending = await p.getPending(s);
     expect(pending?.rotationId).toBe(staleId);
     expect(pending?.password).toBe(rds.password);
@@ -133,11 +162,21 @@ describe('aws-secrets-manager provider: staging labels', () => {
     const v2 = sampleValue();
     await p.stagePending(s, v2);
     // First half of a promote only: AWSCURRENT moved, AWSPENDING still on the same version.
-    await client.send(new UpdateSecretVersionStageCommand({ SecretId: s, VersionStage: 'AWSCURRENT', MoveToVersionId: v2.rotationId, RemoveFromVersionId: v1.rotationId }));
+    await client.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: s,
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: v2.rotationId,
+        RemoveFromVersionId: v1.rotationId,
+      }),
+    );
     expect(await p.getPending(s)).toBeNull();
     expect((await p.getCurrent(s))?.password).toBe(v2.password);
     await p.promotePending(s, v2.rotationId);
-    expect(await labelledVersions(client, s)).toEqual({ [v2.rotationId]: ['AWSCURRENT'], [v1.rotationId]: ['AWSPREVIOUS'] });
+    expect(await labelledVersions(client, s)).toEqual({
+      [v2.rotationId]: ['AWSCURRENT'],
+      [v1.rotationId]: ['AWSPREVIOUS'],
+    });
   });
 
   it('a secret created by hand without a value gets the placeholder, so the pending value is still not current', async () => {
@@ -157,7 +196,10 @@ describe('aws-secrets-manager provider: staging labels', () => {
     await kms.stagePending(s, sampleValue());
     const d = await client.send(new DescribeSecretCommand({ SecretId: s }));
     expect(d.KmsKeyId).toBe('alias/pgrotate-test');
-    expect(Object.fromEntries((d.Tags ?? []).map((t) => [t.Key, t.Value]))).toEqual({ team: 'dba', 'managed-by': 'pgrotate' });
+    expect(Object.fromEntries((d.Tags ?? []).map((t) => [t.Key, t.Value]))).toEqual({
+      team: 'dba',
+      'managed-by': 'pgrotate',
+    });
     await kms.close();
   });
 });
@@ -198,14 +240,24 @@ describe('aws-secrets-manager provider: bad input and failures', () => {
     );
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).secret).toBe(s);
-    expect(err?.message).toMatch(new RegExp(`provider aws: GetSecretValue on secret ${s} failed: cannot reach Secrets Manager at http://127.0.0.1:9 \\(ECONNREFUSED\\)`));
+    expect(err?.message).toMatch(
+      new RegExp(
+        `provider aws: GetSecretValue on secret ${s} failed: cannot reach Secrets Manager at http://127.0.0.1:9 \\(ECONNREFUSED\\)`,
+      ),
+    );
     expect(Date.now() - t0).toBeLessThan(15_000);
     await dead.close();
   });
 
   it('missing permissions (moto enforcing IAM): the error names the secret and the denied action', async () => {
     const m = moto();
-    const restricted = new AwsSecretsManagerProvider({ name: 'aws', region: m.region, endpoint: m.restricted.endpoint, env: m.restricted.env, maxAttempts: 1 });
+    const restricted = new AwsSecretsManagerProvider({
+      name: 'aws',
+      region: m.region,
+      endpoint: m.restricted.endpoint,
+      env: m.restricted.env,
+      maxAttempts: 1,
+    });
     const s = awsSecretName();
     const v = sampleValue();
     const err = await restricted.stagePending(s, v).then(
@@ -213,7 +265,9 @@ describe('aws-secrets-manager provider: bad input and failures', () => {
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(ProviderError);
-    expect(err?.message).toMatch(new RegExp(`PutSecretValue on secret ${s} failed: access denied .*secretsmanager:PutSecretValue`));
+    expect(err?.message).toMatch(
+      new RegExp(`PutSecretValue on secret ${s} failed: access denied .*secretsmanager:PutSecretValue`),
+    );
     expect(err?.message).not.toContain(v.password);
     // The allowed calls did work: the secret exists with its placeholder and no pending value.
     expect(await restricted.getCurrent(s)).toBeNull();
@@ -231,7 +285,9 @@ describe('aws-secrets-manager provider: bad input and failures', () => {
       maxAttempts: 1,
     });
     const s = awsSecretName();
-    await expect(wrong.getCurrent(s)).rejects.toThrow(new RegExp(`GetSecretValue on secret ${s} failed: access denied`));
+    await expect(wrong.getCurrent(s)).rejects.toThrow(
+      new RegExp(`GetSecretValue on secret ${s} failed: access denied`),
+    );
     await wrong.close();
   });
 

@@ -3,7 +3,13 @@ import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
 import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
-import { allVersionIds, awsSecretName, consumerRead, labelledVersions, motoClient } from '../support/aws-test-client.js';
+import {
+  allVersionIds,
+  awsSecretName,
+  consumerRead,
+  labelledVersions,
+  motoClient,
+} from '../support/aws-test-client.js';
 import { expectCurrentLogsIn, expectNoLostCredential, passwordsIn } from '../support/invariants.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer, service } from '../support/provided.js';
@@ -19,13 +25,20 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
   let moto: MotoServiceInfo;
   let client: ReturnType<typeof motoClient>;
   let provider: AwsSecretsManagerProvider;
-  const providers = () => ({ aws: { type: 'aws-secrets-manager', region: moto.region, endpoint: moto.endpoint, maxAttempts: 3 } });
+  const providers = () => ({
+    aws: { type: 'aws-secrets-manager', region: moto.region, endpoint: moto.endpoint, maxAttempts: 3 },
+  });
 
   beforeAll(async () => {
     moto = service<MotoServiceInfo>('moto');
     fx = await createPgFixture(pgServer('pg15'));
     client = motoClient(moto);
-    provider = new AwsSecretsManagerProvider({ name: 'aws', region: moto.region, endpoint: moto.endpoint, env: moto.env });
+    provider = new AwsSecretsManagerProvider({
+      name: 'aws',
+      region: moto.region,
+      endpoint: moto.endpoint,
+      env: moto.env,
+    });
   });
   afterAll(async () => {
     await provider?.close();
@@ -46,15 +59,24 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
 
     const first = await fx.cli(['--config', path, 'rotate', 'one', '--json'], env);
     expect(first.code, first.stderr).toBe(0);
-    const id1 = (JSON.parse(first.stdout) as { results: Array<{ rotationId: string }> }).results[0]?.rotationId as string;
+    const id1 = (JSON.parse(first.stdout) as { results: Array<{ rotationId: string }> }).results[0]
+      ?.rotationId as string;
     const v1 = await consumerRead(client, secret);
-    expect(v1).toMatchObject({ username: role, host: fx.server.host, port: fx.server.port, dbname: fx.targetDb, engine: 'postgres', rotationId: id1 });
+    expect(v1).toMatchObject({
+      username: role,
+      host: fx.server.host,
+      port: fx.server.port,
+      dbname: fx.targetDb,
+      engine: 'postgres',
+      rotationId: id1,
+    });
     expect(await fx.canLogin(role, v1?.password as string)).toBe(true);
     expect(await fx.canLogin(role, 'unmanaged-initial-password-1')).toBe(false);
 
     const second = await fx.cli(['--config', path, 'rotate', 'one', '--json'], env);
     expect(second.code, second.stderr).toBe(0);
-    const id2 = (JSON.parse(second.stdout) as { results: Array<{ rotationId: string }> }).results[0]?.rotationId as string;
+    const id2 = (JSON.parse(second.stdout) as { results: Array<{ rotationId: string }> }).results[0]
+      ?.rotationId as string;
     expect(await labelledVersions(client, secret)).toEqual({ [id2]: ['AWSCURRENT'], [id1]: ['AWSPREVIOUS'] });
     const v2 = await consumerRead(client, secret);
     expect(v2?.rotationId).toBe(id2);
@@ -78,7 +100,17 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     const a = await fx.createRole(`aws_alt_a_${fx.suffix}`, { inRole: owner });
     const b = await fx.createRole(`aws_alt_b_${fx.suffix}`, { inRole: owner });
     const secret = awsSecretName();
-    const { path, env } = config([{ name: 'alt', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'aws', secret }]);
+    const { path, env } = config([
+      {
+        name: 'alt',
+        target: 'main',
+        strategy: 'alternating',
+        roles: [a, b],
+        gracePeriod: '1h',
+        provider: 'aws',
+        secret,
+      },
+    ]);
 
     const ids: string[] = [];
     const users: string[] = [];
@@ -91,7 +123,10 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
       users.push(current?.username as string);
     }
     expect(users).toEqual([a, b, a]);
-    expect(await labelledVersions(client, secret)).toEqual({ [ids[2] as string]: ['AWSCURRENT'], [ids[1] as string]: ['AWSPREVIOUS'] });
+    expect(await labelledVersions(client, secret)).toEqual({
+      [ids[2] as string]: ['AWSCURRENT'],
+      [ids[1] as string]: ['AWSPREVIOUS'],
+    });
     // During the grace period the previous role still logs in with the AWSPREVIOUS credential.
     const previous = await provider.getPrevious(secret);
     expect(previous?.username).toBe(b);
@@ -100,7 +135,9 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
 
   for (const step of ['after-stage', 'after-apply'] as const) {
     it(`a process killed ${step} is finished by a rerun with the same version id and no duplicate versions`, async () => {
-      const role = await fx.createRole(`aws_crash_${step.replace('-', '_')}_${fx.suffix}`, { password: 'unmanaged-initial-password-2' });
+      const role = await fx.createRole(`aws_crash_${step.replace('-', '_')}_${fx.suffix}`, {
+        password: 'unmanaged-initial-password-2',
+      });
       const secret = awsSecretName();
       const name = `crash-${step}`;
       const { path, env } = config([{ name, target: 'main', role, provider: 'aws', secret }]);
@@ -120,7 +157,8 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
 
       const rerun = await fx.cliProcess(['--config', path, 'rotate', name, '--json'], env);
       expect(rerun.code, rerun.stderr).toBe(0);
-      const result = (JSON.parse(rerun.stdout) as { results: Array<{ rotationId: string; resumed: boolean }> }).results[0];
+      const result = (JSON.parse(rerun.stdout) as { results: Array<{ rotationId: string; resumed: boolean }> })
+        .results[0];
       expect(result).toMatchObject({ rotationId: stagedId, resumed: true });
       expect(await allVersionIds(client, secret)).toEqual(afterCrash);
       const labels = await labelledVersions(client, secret);
@@ -160,7 +198,7 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     expect(history.stdout).toContain(staleId);
   });
 
-  it('a stale AWSPENDING that is the role\'s only working password is promoted, then the rotation goes on', async () => {
+  it("a stale AWSPENDING that is the role's only working password is promoted, then the rotation goes on", async () => {
     const livePassword = `live-${randomUUID()}`;
     const role = await fx.createRole(`aws_live_${fx.suffix}`, { password: livePassword });
     const secret = awsSecretName();
@@ -173,12 +211,20 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     await c.end();
     const staleId = randomUUID();
     await client.send(
-      new PutSecretValueCommand({ SecretId: secret, SecretString: JSON.stringify({ username: role, password: livePassword }), ClientRequestToken: staleId, VersionStages: ['AWSPENDING'] }),
+      new PutSecretValueCommand({
+        SecretId: secret,
+        SecretString: JSON.stringify({ username: role, password: livePassword }),
+        ClientRequestToken: staleId,
+        VersionStages: ['AWSPENDING'],
+      }),
     );
     const run = await fx.cli(['--config', path, 'rotate', 'live', '--json'], env);
     expect(run.code, run.stderr).toBe(0);
-    const result = (JSON.parse(run.stdout) as { results: Array<{ rotationId: string; warnings: string[] }> }).results[0];
-    expect(result?.warnings.join('\n')).toMatch(/pending credential of failed rotation .* was the only password role .* logged in with; it was promoted/);
+    const result = (JSON.parse(run.stdout) as { results: Array<{ rotationId: string; warnings: string[] }> })
+      .results[0];
+    expect(result?.warnings.join('\n')).toMatch(
+      /pending credential of failed rotation .* was the only password role .* logged in with; it was promoted/,
+    );
     for (const out of [run.stdout, run.stderr]) expect(out).not.toContain(livePassword);
     // The stale value became AWSPREVIOUS when this rotation's own value was promoted after it.
     const labels = await labelledVersions(client, secret);
@@ -202,11 +248,18 @@ describe('rotation through AWS Secrets Manager (moto)', () => {
     expect((await fx.cli(['--config', path, 'rotate', 'foreign'], env)).code).toBe(0);
     const staleId = randomUUID();
     await client.send(
-      new PutSecretValueCommand({ SecretId: secret, SecretString: JSON.stringify({ username: other, password: livePassword }), ClientRequestToken: staleId, VersionStages: ['AWSPENDING'] }),
+      new PutSecretValueCommand({
+        SecretId: secret,
+        SecretString: JSON.stringify({ username: other, password: livePassword }),
+        ClientRequestToken: staleId,
+        VersionStages: ['AWSPENDING'],
+      }),
     );
     const run = await fx.cli(['--config', path, 'rotate', 'foreign'], env);
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/account foreign: .*pending credential of rotation .* which this account does not manage, and it still logs in/);
+    expect(run.stderr).toMatch(
+      /account foreign: .*pending credential of rotation .* which this account does not manage, and it still logs in/,
+    );
     expect(run.stderr).not.toContain(livePassword);
     expect((await labelledVersions(client, secret))[staleId]).toEqual(['AWSPENDING']);
     expect(await fx.canLogin(other, livePassword)).toBe(true);

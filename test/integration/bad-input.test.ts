@@ -39,7 +39,9 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
   });
 
   it('role that does not exist: error names account, role and target; nothing staged', async () => {
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'ghost', target: 'main', role: `ghost_${fx.suffix}`, provider: 'local', secret: 'pg/ghost' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'ghost', target: 'main', role: `ghost_${fx.suffix}`, provider: 'local', secret: 'pg/ghost' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'ghost'], env);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`account ghost: role "ghost_${fx.suffix}" does not exist on target main`));
@@ -47,7 +49,9 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
     expect(await provider.getPending('pg/ghost')).toBeNull();
     expect(await provider.getCurrent('pg/ghost')).toBeNull();
     expect(await runningRotations()).toBe(0);
-    const status = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as { accounts: Array<{ lastStatus: string; lastError: string }> };
+    const status = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as {
+      accounts: Array<{ lastStatus: string; lastError: string }>;
+    };
     expect(status.accounts[0]).toMatchObject({ lastStatus: 'failed' });
     expect(status.accounts[0]?.lastError).toMatch(/does not exist/);
   });
@@ -77,23 +81,34 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
 
   it('superuser target: refused unless allowSuperuser, and then only with a superuser admin', async () => {
     const boss = await fx.createRole(`boss_${fx.suffix}`, { superuser: true, password: 'boss-initial-password' });
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'boss'], env);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/account boss: role "boss_\w+" on target main is a superuser; set allowSuperuser: true/);
     expect(await fx.canLogin(boss, 'boss-initial-password')).toBe(true);
 
-    const allowed = fx.writeConfig({ accounts: [{ name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss', allowSuperuser: true }] });
+    const allowed = fx.writeConfig({
+      accounts: [
+        { name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss', allowSuperuser: true },
+      ],
+    });
     const r2 = await fx.cli(['--config', allowed.path, 'rotate', 'boss'], allowed.env);
     expect(r2.code).toBe(1);
     expect(r2.stdout).toMatch(/only a superuser may change a superuser's password/);
     expect(await fx.canLogin(boss, 'boss-initial-password')).toBe(true);
 
     const asSuper = fx.writeConfig({
-      accounts: [{ name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss', allowSuperuser: true }],
+      accounts: [
+        { name: 'boss', target: 'main', role: boss, provider: 'local', secret: 'pg/boss', allowSuperuser: true },
+      ],
       targetExtra: { admin: { username: fx.server.superuser, password: 'env:TEST_SUPER_PASSWORD' } },
     });
-    const r3 = await fx.cli(['--config', asSuper.path, 'rotate', 'boss'], { ...asSuper.env, TEST_SUPER_PASSWORD: fx.server.superPassword });
+    const r3 = await fx.cli(['--config', asSuper.path, 'rotate', 'boss'], {
+      ...asSuper.env,
+      TEST_SUPER_PASSWORD: fx.server.superPassword,
+    });
     expect(r3.code, r3.stdout).toBe(0);
     expect(await fx.canLogin(boss, 'boss-initial-password')).toBe(false);
   });
@@ -132,11 +147,16 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
     const role = `noadm_${fx.suffix}`;
     await c.query(`CREATE ROLE ${quoteIdent(role)} ${serverName === 'pg15' ? 'NOLOGIN' : 'LOGIN'}`);
     await c.end();
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'noadm', target: 'main', role, provider: 'local', secret: 'pg/noadm' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'noadm', target: 'main', role, provider: 'local', secret: 'pg/noadm' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'noadm'], env);
     expect(r.code).toBe(1);
     if (serverName === 'pg15') expect(r.stdout).toMatch(/account noadm: role "noadm_\w+" on target main is NOLOGIN/);
-    else expect(r.stdout).toMatch(/account noadm: cannot change the password of role "noadm_\w+" on target main: .*no ADMIN OPTION .*GRANT/);
+    else
+      expect(r.stdout).toMatch(
+        /account noadm: cannot change the password of role "noadm_\w+" on target main: .*no ADMIN OPTION .*GRANT/,
+      );
     expect(await runningRotations()).toBe(0);
     const su = await fx.superClient();
     await su.query(`DROP ROLE ${quoteIdent(role)}`);
@@ -179,10 +199,14 @@ describe('--terminate-sessions without the privilege to end sessions', () => {
 
   it('is refused before anything changes, naming the GRANT to run', async () => {
     const role = await fx.createRole(`ts_${fx.suffix}`, { password: 'ts-initial-password' });
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'ts', target: 'main', role, provider: 'local', secret: 'pg/ts' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'ts', target: 'main', role, provider: 'local', secret: 'pg/ts' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'ts', '--terminate-sessions'], env);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/account ts: --terminate-sessions needs the admin login rot_\w+ on target main to end other roles' sessions: GRANT pg_signal_backend TO "rot_\w+"/);
+    expect(r.stdout).toMatch(
+      /account ts: --terminate-sessions needs the admin login rot_\w+ on target main to end other roles' sessions: GRANT pg_signal_backend TO "rot_\w+"/,
+    );
     expect(await fx.canLogin(role, 'ts-initial-password')).toBe(true);
     expect(await new FileProvider({ name: 'local', path: fx.secretsFile }).getPending('pg/ts')).toBeNull();
   });

@@ -35,8 +35,20 @@ interface BenchJson {
   cli_help_ms: number | null;
   cli_help_rss_mb: number | null;
   cli_rotate_one_ms: number | null;
-  providers: Array<{ provider: string; succeeded: number; pg_connections_per_rotation: number; store_calls_per_rotation: number | null; store_cpu_ms_per_rotation: number | null }>;
-  peer_openbao: { succeeded: number; roles_changed_per_run: number[]; roles_scram_per_run: number[]; pg_statements_per_rotation: number; store_cpu_ms_per_rotation: number | null } | null;
+  providers: Array<{
+    provider: string;
+    succeeded: number;
+    pg_connections_per_rotation: number;
+    store_calls_per_rotation: number | null;
+    store_cpu_ms_per_rotation: number | null;
+  }>;
+  peer_openbao: {
+    succeeded: number;
+    roles_changed_per_run: number[];
+    roles_scram_per_run: number[];
+    pg_statements_per_rotation: number;
+    store_cpu_ms_per_rotation: number | null;
+  } | null;
   not_measured: Record<string, string>;
   leaks: number;
 }
@@ -45,7 +57,23 @@ describe('npm run bench (small run)', () => {
   it('measures pgrotate against the OpenBao peer with counts, outage, alternating and CLI figures', async () => {
     ensureBenchBuilt(REPO_ROOT, SCRIPT);
     const jsonFile = join(dir, 'bench.json');
-    const args = [SCRIPT, '--accounts', '20', '--runs', '1', '--providers', 'vault,file', '--raw-seconds', '1', '--alternating-accounts', '4', '--alternating-rounds', '2', '--json', jsonFile];
+    const args = [
+      SCRIPT,
+      '--accounts',
+      '20',
+      '--runs',
+      '1',
+      '--providers',
+      'vault,file',
+      '--raw-seconds',
+      '1',
+      '--alternating-accounts',
+      '4',
+      '--alternating-rounds',
+      '2',
+      '--json',
+      jsonFile,
+    ];
     const { code, stdout, stderr } = await runNodeScript(args[0] as string, args.slice(1), REPO_ROOT);
     const context = `${stdout}\n${stderr.slice(-4000)}`;
     expect(code, context).toBe(0);

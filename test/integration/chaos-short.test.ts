@@ -32,8 +32,11 @@ describe('chaos (short run)', () => {
     // Every kind of fault happened at least once, and the kinds add up to the total.
     const byKind = /^faults by kind: (.*)$/m.exec(stdout);
     expect(byKind, context).not.toBeNull();
-    const counts = new Map((byKind?.[1] ?? '').split(', ').map((p) => [p.split(' ')[0] as string, Number(p.split(' ')[1])] as const));
-    for (const kind of Object.keys(FAULT_KINDS)) expect(counts.get(kind), `no "${kind}" fault\n${context}`).toBeGreaterThan(0);
+    const counts = new Map(
+      (byKind?.[1] ?? '').split(', ').map((p) => [p.split(' ')[0] as string, Number(p.split(' ')[1])] as const),
+    );
+    for (const kind of Object.keys(FAULT_KINDS))
+      expect(counts.get(kind), `no "${kind}" fault\n${context}`).toBeGreaterThan(0);
     expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(faults);
     // The reader logged in with the providers' current values and saw the single-user windows.
     const reader = /^reader: (\d+) logins .* (\d+) refused inside apply→promote windows/m.exec(stdout);
@@ -41,7 +44,13 @@ describe('chaos (short run)', () => {
     // Which variant a fault takes (hba before the request or between apply and verify, an expired
     // role with or without renewValidUntil) is drawn at random, so a 3-round run is only held to
     // every kind (above and here); login-proof.test.ts covers each variant deterministically.
-    for (const fault of ['at their CONNECTION LIMIT', 'pg_hba.conf rejects', 'VALID UNTIL 2000-01-01', '--terminate-sessions at once', 'while recording a permanent failure']) {
+    for (const fault of [
+      'at their CONNECTION LIMIT',
+      'pg_hba.conf rejects',
+      'VALID UNTIL 2000-01-01',
+      '--terminate-sessions at once',
+      'while recording a permanent failure',
+    ]) {
       expect(stderr, `no "${fault}" fault`).toContain(fault);
     }
     console.log(`${stdout.trim()} (${((Date.now() - started) / 1000).toFixed(0)} s in the test)`);

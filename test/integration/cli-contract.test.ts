@@ -18,8 +18,22 @@ beforeAll(async () => {
   otherRole = await fx.createRole(`cli_other_${fx.suffix}`, { password: 'other-initial-password-1' });
   cfg = fx.writeConfig({
     accounts: [
-      { name: 'alice-app', target: 'main', role: aliceRole, provider: 'local', secret: 'pg/alice-app', exposedTo: ['alice'] },
-      { name: 'other-app', target: 'main', role: otherRole, provider: 'local', secret: 'pg/other-app', exposedTo: ['bob'] },
+      {
+        name: 'alice-app',
+        target: 'main',
+        role: aliceRole,
+        provider: 'local',
+        secret: 'pg/alice-app',
+        exposedTo: ['alice'],
+      },
+      {
+        name: 'other-app',
+        target: 'main',
+        role: otherRole,
+        provider: 'local',
+        secret: 'pg/other-app',
+        exposedTo: ['bob'],
+      },
     ],
     // carol is a known person whose group no account lists: offboarding her rotates nothing, legitimately.
     extra: { groups: { interns: ['carol'] } },
@@ -33,7 +47,9 @@ afterAll(async () => {
 async function offboardEvents(): Promise<number> {
   const c = await fx.rotatorClient(fx.stateDb);
   try {
-    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM pgrotate.audit_events WHERE kind = 'offboard.requested'`);
+    const r = await c.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pgrotate.audit_events WHERE kind = 'offboard.requested'`,
+    );
     return Number(r.rows[0]?.n);
   } catch {
     return 0; // schema not created yet

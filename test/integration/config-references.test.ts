@@ -39,10 +39,13 @@ function account(extra: Record<string, unknown> = {}) {
 async function stateText(): Promise<string> {
   const c = await fx.rotatorClient(fx.stateDb);
   try {
-    const tables = await c.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'pgrotate'`);
+    const tables = await c.query<{ t: string }>(
+      `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'pgrotate'`,
+    );
     expect(tables.rows.length).toBeGreaterThan(0);
     let out = '';
-    for (const { t } of tables.rows) out += JSON.stringify((await c.query(`SELECT * FROM pgrotate.${JSON.stringify(t)}`)).rows);
+    for (const { t } of tables.rows)
+      out += JSON.stringify((await c.query(`SELECT * FROM pgrotate.${JSON.stringify(t)}`)).rows);
     return out;
   } finally {
     await c.end();
@@ -58,16 +61,37 @@ function writeFile(name: string, content: string | Buffer): string {
 describe('env:/file: references are secrets', () => {
   it('a multi-line file (like /etc/shadow) as admin.username, database, host or role is refused at load naming the key; its contents appear nowhere', async () => {
     const marker = `SHADOWMARK${fx.suffix}`;
-    const shadow = writeFile('shadow', `root:${marker}:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\nbin:*:19700:0:99999:7:::\n`);
+    const shadow = writeFile(
+      'shadow',
+      `root:${marker}:19700:0:99999:7:::\ndaemon:*:19700:0:99999:7:::\nbin:*:19700:0:99999:7:::\n`,
+    );
     const cases: Array<{ key: RegExp; parts: Parameters<PgFixture['writeConfig']>[0] }> = [
-      { key: /targets\.main\.admin\.username: not a usable role name: contains a line break/, parts: { accounts: [account()], targetExtra: { admin: { username: `file:${shadow}`, password: 'env:TEST_ROTATOR_PASSWORD' } } } },
-      { key: /targets\.main\.database: not a usable database name: contains a line break/, parts: { accounts: [account()], targetExtra: { database: `file:${shadow}` } } },
-      { key: /targets\.main\.host: not a usable host name: contains a line break/, parts: { accounts: [account()], targetExtra: { host: `file:${shadow}` } } },
-      { key: /accounts\[0\]\.role: not a usable role name: contains a line break/, parts: { accounts: [account({ role: `file:${shadow}` })] } },
+      {
+        key: /targets\.main\.admin\.username: not a usable role name: contains a line break/,
+        parts: {
+          accounts: [account()],
+          targetExtra: { admin: { username: `file:${shadow}`, password: 'env:TEST_ROTATOR_PASSWORD' } },
+        },
+      },
+      {
+        key: /targets\.main\.database: not a usable database name: contains a line break/,
+        parts: { accounts: [account()], targetExtra: { database: `file:${shadow}` } },
+      },
+      {
+        key: /targets\.main\.host: not a usable host name: contains a line break/,
+        parts: { accounts: [account()], targetExtra: { host: `file:${shadow}` } },
+      },
+      {
+        key: /accounts\[0\]\.role: not a usable role name: contains a line break/,
+        parts: { accounts: [account({ role: `file:${shadow}` })] },
+      },
     ];
     for (const { key, parts } of cases) {
       const { path, env } = fx.writeConfig(parts);
-      for (const args of [['rotate', 'ref'], ['status', '--json']]) {
+      for (const args of [
+        ['rotate', 'ref'],
+        ['status', '--json'],
+      ]) {
         const r = await fx.cli(['--config', path, ...args], env);
         expect(r.code, `${args[0]}: ${r.stdout}${r.stderr}`).toBe(2);
         expect(r.stderr).toMatch(key);
@@ -84,11 +108,19 @@ describe('env:/file: references are secrets', () => {
     const { path, env } = fx.writeConfig({ accounts: [account()], targetExtra: { database: `file:${long}` } });
     const r = await fx.cli(['--config', path, 'rotate', 'ref'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/targets\.main\.database: not a usable database name: \d+ bytes, PostgreSQL allows at most 63/);
+    expect(r.stderr).toMatch(
+      /targets\.main\.database: not a usable database name: \d+ bytes, PostgreSQL allows at most 63/,
+    );
     expect(r.stdout + r.stderr).not.toContain(marker);
     // A control character inside a postgres:// URL is refused too (the URL parser would drop it silently).
-    const url = writeFile('state-url', `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}%0A${marker}\n`);
-    const { path: p2, env: e2 } = fx.writeConfig({ accounts: [account()], extra: { state: { url: `file:${url}`, password: 'env:TEST_ROTATOR_PASSWORD' } } });
+    const url = writeFile(
+      'state-url',
+      `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}%0A${marker}\n`,
+    );
+    const { path: p2, env: e2 } = fx.writeConfig({
+      accounts: [account()],
+      extra: { state: { url: `file:${url}`, password: 'env:TEST_ROTATOR_PASSWORD' } },
+    });
     const r2 = await fx.cli(['--config', p2, 'status'], e2);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/state\.url: not a usable database name in the URL: contains a line break/);
@@ -110,11 +142,13 @@ describe('env:/file: references are secrets', () => {
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stdout).toMatch(/account ref: target main .*\[REDACTED\]/);
       const status = await fx.cli(['--config', path, 'status', '--json'], env);
-      const lastError = (JSON.parse(status.stdout) as { accounts: Array<{ lastError: string }> }).accounts[0]?.lastError;
+      const lastError = (JSON.parse(status.stdout) as { accounts: Array<{ lastError: string }> }).accounts[0]
+        ?.lastError;
       expect(lastError).toMatch(/\[REDACTED\]/);
       const history = await fx.cli(['--config', path, 'history', 'ref', '--json'], env);
       expect(history.code).toBe(0);
-      const everything = r.stdout + r.stderr + status.stdout + status.stderr + history.stdout + history.stderr + (await stateText());
+      const everything =
+        r.stdout + r.stderr + status.stdout + status.stderr + history.stdout + history.stderr + (await stateText());
       expect(everything).not.toContain(marker);
       // Nothing was half-applied: the stored credential still logs in.
       const current = await new FileProvider({ name: 'local', path: fx.secretsFile }).getCurrent('pg/ref');
@@ -128,13 +162,17 @@ describe('env:/file: references are secrets', () => {
     const { path, env } = fx.writeConfig({ accounts: [account()], targetExtra: { publicHost: `file:${host}` } });
     const c = await fx.rotatorClient(fx.stateDb);
     try {
-      await c.query(`UPDATE pgrotate.accounts SET last_status = 'failed', last_error = $1 WHERE name = 'ref'`, [`written elsewhere: cannot resolve ${marker}`]);
+      await c.query(`UPDATE pgrotate.accounts SET last_status = 'failed', last_error = $1 WHERE name = 'ref'`, [
+        `written elsewhere: cannot resolve ${marker}`,
+      ]);
     } finally {
       await c.end();
     }
     const json = await fx.cli(['--config', path, 'status', '--json'], env);
     expect(json.code, json.stderr).toBe(0);
-    expect((JSON.parse(json.stdout) as { accounts: Array<{ lastError: string }> }).accounts[0]?.lastError).toBe('written elsewhere: cannot resolve [REDACTED]');
+    expect((JSON.parse(json.stdout) as { accounts: Array<{ lastError: string }> }).accounts[0]?.lastError).toBe(
+      'written elsewhere: cannot resolve [REDACTED]',
+    );
     const text = await fx.cli(['--config', path, 'status'], env);
     expect(text.stdout + json.stdout).not.toContain(marker);
   });
@@ -155,7 +193,10 @@ describe('file: references read only small regular files', () => {
       [big, /is 65537 bytes/],
     ];
     for (const [file, why] of cases) {
-      const { path, env } = fx.writeConfig({ accounts: [account()], targetExtra: { admin: { username: fx.rotator, password: `file:${file}` } } });
+      const { path, env } = fx.writeConfig({
+        accounts: [account()],
+        targetExtra: { admin: { username: fx.rotator, password: `file:${file}` } },
+      });
       const t0 = Date.now();
       const r = await fx.cli(['--config', path, 'status'], env);
       expect(r.code, `${file}: ${r.stderr}`).toBe(2);
@@ -173,7 +214,12 @@ describe('file: references read only small regular files', () => {
     const { path, env } = fx.writeConfig({
       accounts: [account()],
       targetExtra: { admin: { username: fx.rotator, password: `file:${exact}` } },
-      extra: { state: { url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`, password: `file:${pw}` } },
+      extra: {
+        state: {
+          url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`,
+          password: `file:${pw}`,
+        },
+      },
     });
     // status logs in to the state database with the trimmed password.
     const r = await fx.cli(['--config', path, 'status', '--json'], env);
@@ -184,7 +230,9 @@ describe('file: references read only small regular files', () => {
 
 describe('large YAML configs', () => {
   it('a YAML config over 2 MiB is refused before parsing with a message recommending JSON; the same config as JSON loads', async () => {
-    const accounts = Array.from({ length: 16_000 }, (_, i) => account({ name: `acct-${i}`, secret: `pg/acct-${i}`, exposedTo: ['alice', 'contractors'] }));
+    const accounts = Array.from({ length: 16_000 }, (_, i) =>
+      account({ name: `acct-${i}`, secret: `pg/acct-${i}`, exposedTo: ['alice', 'contractors'] }),
+    );
     const { path, env } = fx.writeConfig({ accounts });
     const yaml = [
       'state:',
@@ -200,7 +248,10 @@ describe('large YAML configs', () => {
       '    sslmode: disable',
       `    admin: { username: ${fx.rotator}, password: env:TEST_ROTATOR_PASSWORD }`,
       'accounts:',
-      ...accounts.map((a) => `  - name: ${a.name}\n    target: main\n    role: ${a.role}\n    provider: local\n    secret: ${a.secret}\n    exposedTo: [alice, contractors]`),
+      ...accounts.map(
+        (a) =>
+          `  - name: ${a.name}\n    target: main\n    role: ${a.role}\n    provider: local\n    secret: ${a.secret}\n    exposedTo: [alice, contractors]`,
+      ),
       '',
     ].join('\n');
     expect(yaml.length).toBeGreaterThan(2 * 1024 * 1024);
@@ -208,7 +259,9 @@ describe('large YAML configs', () => {
     const t0 = Date.now();
     const refused = await fx.cli(['--config', yamlPath, 'history', 'acct-0'], env);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/config is \d+ bytes of YAML; YAML configs are limited to 2 MiB .*Write a large config as JSON/);
+    expect(refused.stderr).toMatch(
+      /config is \d+ bytes of YAML; YAML configs are limited to 2 MiB .*Write a large config as JSON/,
+    );
     expect(Date.now() - t0).toBeLessThan(5_000);
     // The JSON form of the same config (writeConfig writes JSON) is read.
     const ok = await fx.cli(['--config', path, 'history', 'acct-0', '--json'], env);
@@ -221,7 +274,16 @@ describe('Vault secret names are checked at load', () => {
 
   it('refuses ".", "..", empty segments and names under the pending prefix with exit 2 naming the key, before contacting Vault', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const bad = ['pg/./app', 'pg/../admin', '../app', 'pg//app', '/pg/app', 'pg/app/', 'pgrotate-pending/pg/app', 'pgrotate-pending'];
+    const bad = [
+      'pg/./app',
+      'pg/../admin',
+      '../app',
+      'pg//app',
+      '/pg/app',
+      'pg/app/',
+      'pgrotate-pending/pg/app',
+      'pgrotate-pending',
+    ];
     for (const secret of bad) {
       const { path, env } = fx.writeConfig({
         accounts: [{ name: 'v', target: 'main', role, provider: 'bao', secret }],
@@ -229,18 +291,24 @@ describe('Vault secret names are checked at load', () => {
       });
       const r = await fx.cli(['--config', path, 'status'], env);
       expect(r.code, `${secret}: ${r.stdout}${r.stderr}`).toBe(2);
-      expect(r.stderr).toMatch(/accounts\[0\]\.secret: account "v": secret .*(is not a usable Vault path|lies under the pending prefix "pgrotate-pending")/);
+      expect(r.stderr).toMatch(
+        /accounts\[0\]\.secret: account "v": secret .*(is not a usable Vault path|lies under the pending prefix "pgrotate-pending")/,
+      );
     }
     // A custom pending prefix is honoured, and the admin secret is checked too.
     const custom = fx.writeConfig({
       accounts: [{ name: 'v', target: 'main', role, provider: 'bao', secret: 'staging/pg/app' }],
-      providers: { bao: { type: 'vault', address: closed, token: 'env:TEST_ROTATOR_PASSWORD', pendingPrefix: 'staging' } },
+      providers: {
+        bao: { type: 'vault', address: closed, token: 'env:TEST_ROTATOR_PASSWORD', pendingPrefix: 'staging' },
+      },
       targetExtra: { admin: { provider: 'bao', secret: 'pg/../admin' } },
     });
     const r = await fx.cli(['--config', custom.path, 'status'], custom.env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/accounts\[0\]\.secret: .*lies under the pending prefix "staging"/);
-    expect(r.stderr).toMatch(/targets\.main\.admin\.secret: target "main" admin secret "pg\/\.\.\/admin" is not a usable Vault path/);
+    expect(r.stderr).toMatch(
+      /targets\.main\.admin\.secret: target "main" admin secret "pg\/\.\.\/admin" is not a usable Vault path/,
+    );
     const badMount = fx.writeConfig({
       accounts: [],
       providers: { bao: { type: 'vault', address: closed, token: 'env:TEST_ROTATOR_PASSWORD', mount: 'kv/../secret' } },
@@ -253,7 +321,9 @@ describe('Vault secret names are checked at load', () => {
   it('names with dots inside a segment are fine and rotate against OpenBao', async () => {
     const dotsRole = await fx.createRole(`dots_${fx.suffix}`, { password: 'dots-initial-password-1' });
     const { path, env } = fx.writeConfig({
-      accounts: [{ name: 'dots', target: 'main', role: dotsRole, provider: 'bao', secret: `ref-${fx.suffix}/app.v1/..x` }],
+      accounts: [
+        { name: 'dots', target: 'main', role: dotsRole, provider: 'bao', secret: `ref-${fx.suffix}/app.v1/..x` },
+      ],
       providers: { bao: { type: 'vault', address: bao().address, token: 'env:BAO_TEST_TOKEN' } },
     });
     const r = await fx.cli(['--config', path, 'rotate', 'dots'], { ...env, BAO_TEST_TOKEN: bao().rootToken });

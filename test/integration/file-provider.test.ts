@@ -73,9 +73,13 @@ describe('file provider specifics', () => {
         // root ignores directory modes; a path under a regular file is unwritable for anyone.
         writeFileSync(join(h.dir, 'plainfile'), '');
         const p2 = new FileProvider({ name: 'local', path: join(h.dir, 'plainfile', 'secrets.json') });
-        await expect(p2.stagePending('pg/x', sampleValue())).rejects.toThrow(/provider local: cannot (write|lock|read) .*secret pg\/x/);
+        await expect(p2.stagePending('pg/x', sampleValue())).rejects.toThrow(
+          /provider local: cannot (write|lock|read) .*secret pg\/x/,
+        );
       } else {
-        await expect(provider.stagePending('pg/x', sampleValue())).rejects.toThrow(/provider local: cannot (write|lock) .*pg\/x/);
+        await expect(provider.stagePending('pg/x', sampleValue())).rejects.toThrow(
+          /provider local: cannot (write|lock) .*pg\/x/,
+        );
       }
     } finally {
       chmodSync(ro, 0o700);

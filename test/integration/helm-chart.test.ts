@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/core/config/config-schema.js';
-import { CHART_DIR, at, findManifest, helmTemplate, renderNotes, runHelm, validateManifest, type Manifest } from '../support/helm.js';
+import {
+  CHART_DIR,
+  at,
+  findManifest,
+  helmTemplate,
+  renderNotes,
+  runHelm,
+  validateManifest,
+  type Manifest,
+} from '../support/helm.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 
 // The Helm chart (helm/pgrotate): lint, render each mode and a values file that sets every
@@ -35,13 +44,16 @@ interface PodSpec {
 }
 
 const podSpecOf = (m: Manifest): PodSpec =>
-  m.kind === 'CronJob' ? at<PodSpec>(m, 'spec', 'jobTemplate', 'spec', 'template', 'spec') : at<PodSpec>(m, 'spec', 'template', 'spec');
+  m.kind === 'CronJob'
+    ? at<PodSpec>(m, 'spec', 'jobTemplate', 'spec', 'template', 'spec')
+    : at<PodSpec>(m, 'spec', 'template', 'spec');
 const containerOf = (m: Manifest): Container => {
   const containers = podSpecOf(m).containers;
   expect(containers).toHaveLength(1);
   return containers[0] as Container;
 };
-const renderedConfig = (manifests: Manifest[]): Record<string, unknown> => parseYaml(at<string>(findManifest(manifests, 'ConfigMap'), 'data', 'pgrotate.yaml')) as Record<string, unknown>;
+const renderedConfig = (manifests: Manifest[]): Record<string, unknown> =>
+  parseYaml(at<string>(findManifest(manifests, 'ConfigMap'), 'data', 'pgrotate.yaml')) as Record<string, unknown>;
 
 /** Render, fail with helm's message if it did not, and validate every object. */
 function renderValid(opts: Parameters<typeof helmTemplate>[0]): Manifest[] {
@@ -75,7 +87,9 @@ function expectHardened(m: Manifest, configMountPath = '/etc/pgrotate'): void {
   expect(configEnv?.value).toBe(`${configMountPath}/pgrotate.yaml`);
   const mount = c.volumeMounts.find((v) => v.mountPath === configMountPath);
   expect(mount?.readOnly).toBe(true);
-  expect(pod.volumes.find((v) => v.name === mount?.name)).toMatchObject({ configMap: { items: [{ key: 'pgrotate.yaml', path: 'pgrotate.yaml' }] } });
+  expect(pod.volumes.find((v) => v.name === mount?.name)).toMatchObject({
+    configMap: { items: [{ key: 'pgrotate.yaml', path: 'pgrotate.yaml' }] },
+  });
   expect(c.resources.requests).toBeDefined();
 }
 
@@ -113,7 +127,13 @@ describe('helm chart', () => {
 
   it('mode worker: Deployment running worker, Service and PDB on the HTTP port the config listens on', () => {
     const manifests = renderValid({ values: { mode: 'worker' } });
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    expect(manifests.map((m) => m.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'PodDisruptionBudget',
+      'Service',
+      'ServiceAccount',
+    ]);
     const dep = findManifest(manifests, 'Deployment');
     const c = containerOf(dep);
     expect(c.args).toEqual(['worker']);
@@ -127,7 +147,10 @@ describe('helm chart', () => {
     const svc = findManifest(manifests, 'Service');
     expect(at(svc, 'spec', 'ports')).toEqual([{ name: 'http', port: 9187, targetPort: 'http', protocol: 'TCP' }]);
     const podLabels = at<Record<string, string>>(dep, 'spec', 'template', 'metadata', 'labels');
-    for (const selected of [at<Record<string, string>>(svc, 'spec', 'selector'), at<Record<string, string>>(findManifest(manifests, 'PodDisruptionBudget'), 'spec', 'selector', 'matchLabels')]) {
+    for (const selected of [
+      at<Record<string, string>>(svc, 'spec', 'selector'),
+      at<Record<string, string>>(findManifest(manifests, 'PodDisruptionBudget'), 'spec', 'selector', 'matchLabels'),
+    ]) {
       expect(podLabels).toMatchObject(selected);
     }
     expect(at(findManifest(manifests, 'PodDisruptionBudget'), 'spec', 'maxUnavailable')).toBe(1);
@@ -137,7 +160,14 @@ describe('helm chart', () => {
 
   it('mode both: the CronJob and the worker Deployment share one ConfigMap and ServiceAccount', () => {
     const manifests = renderValid({ values: { mode: 'both' } });
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    expect(manifests.map((m) => m.kind).sort()).toEqual([
+      'ConfigMap',
+      'CronJob',
+      'Deployment',
+      'PodDisruptionBudget',
+      'Service',
+      'ServiceAccount',
+    ]);
     const cm = findManifest(manifests, 'ConfigMap').metadata.name;
     for (const kind of ['CronJob', 'Deployment']) {
       const m = findManifest(manifests, kind);
@@ -148,7 +178,16 @@ describe('helm chart', () => {
 
   it('every option: identity, secrets by reference, projected Vault token, TLS probes, ServiceMonitor, NetworkPolicy', () => {
     const manifests = renderValid({ valuesFiles: [ALL_OPTIONS] });
-    expect(manifests.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+    expect(manifests.map((m) => m.kind).sort()).toEqual([
+      'ConfigMap',
+      'CronJob',
+      'Deployment',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+    ]);
     const values = parseYaml(readFileSync(ALL_OPTIONS, 'utf8')) as { config: Record<string, unknown> };
 
     // The rendered config is the values subtree plus the listen address, and pgrotate accepts it.
@@ -173,10 +212,13 @@ describe('helm chart', () => {
       expectHardened(m);
       expect(pod.serviceAccountName).toBe('pgrotate-sa');
       expect(pod.automountServiceAccountToken).toBe(true);
-      const template = kind === 'CronJob' ? at(m, 'spec', 'jobTemplate', 'spec', 'template') : at(m, 'spec', 'template');
+      const template =
+        kind === 'CronJob' ? at(m, 'spec', 'jobTemplate', 'spec', 'template') : at(m, 'spec', 'template');
       expect(at(template, 'metadata', 'labels', 'azure.workload.identity/use')).toBe('true');
       expect(at(template, 'metadata', 'annotations', 'prometheus.io/scrape')).toBe('false');
-      expect(c.image).toBe('registry.example.com/platform/pgrotate@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef');
+      expect(c.image).toBe(
+        'registry.example.com/platform/pgrotate@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      );
       expect(at(pod, 'securityContext', 'runAsUser')).toBe(20001);
       expect(at(pod, 'imagePullSecrets')).toEqual([{ name: 'registry-creds' }]);
       expect(at(pod, 'priorityClassName')).toBe('high-priority');
@@ -186,21 +228,37 @@ describe('helm chart', () => {
       // Secrets: env from keys of the existing Secret, the whole Secret as env, and as files.
       expect(c.env).toEqual(
         expect.arrayContaining([
-          { name: 'PGROTATE_STATE_PASSWORD', valueFrom: { secretKeyRef: { name: 'pgrotate-credentials', key: 'state-password' } } },
-          { name: 'PGROTATE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'pgrotate-credentials', key: 'redis-password' } } },
+          {
+            name: 'PGROTATE_STATE_PASSWORD',
+            valueFrom: { secretKeyRef: { name: 'pgrotate-credentials', key: 'state-password' } },
+          },
+          {
+            name: 'PGROTATE_REDIS_PASSWORD',
+            valueFrom: { secretKeyRef: { name: 'pgrotate-credentials', key: 'redis-password' } },
+          },
           { name: 'PGROTATE_LOG_LEVEL', value: 'debug' },
           { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
         ]),
       );
-      expect(c.envFrom).toEqual([{ secretRef: { name: 'pgrotate-credentials' } }, { configMapRef: { name: 'pgrotate-extra-env' } }]);
+      expect(c.envFrom).toEqual([
+        { secretRef: { name: 'pgrotate-credentials' } },
+        { configMapRef: { name: 'pgrotate-extra-env' } },
+      ]);
       const secretMount = c.volumeMounts.find((v) => v.mountPath === '/etc/pgrotate/secrets');
       expect(secretMount?.readOnly).toBe(true);
-      expect(pod.volumes.find((v) => v.name === secretMount?.name)).toEqual({ name: 'secrets', secret: { secretName: 'pgrotate-credentials', defaultMode: 0o400 } });
+      expect(pod.volumes.find((v) => v.name === secretMount?.name)).toEqual({
+        name: 'secrets',
+        secret: { secretName: 'pgrotate-credentials', defaultMode: 0o400 },
+      });
       // The projected token is where the vault provider's jwtFile points.
       const jwtFile = at<string>(config, 'providers', 'vault', 'auth', 'jwtFile');
       const tokenMount = c.volumeMounts.find((v) => jwtFile.startsWith(`${v.mountPath}/`));
       const tokenVolume = pod.volumes.find((v) => v.name === tokenMount?.name);
-      expect(at(tokenVolume, 'projected', 'sources', 0, 'serviceAccountToken')).toEqual({ path: jwtFile.slice((tokenMount?.mountPath.length ?? 0) + 1), audience: 'vault.internal', expirationSeconds: 1800 });
+      expect(at(tokenVolume, 'projected', 'sources', 0, 'serviceAccountToken')).toEqual({
+        path: jwtFile.slice((tokenMount?.mountPath.length ?? 0) + 1),
+        audience: 'vault.internal',
+        expirationSeconds: 1800,
+      });
       expect(c.volumeMounts.find((v) => v.mountPath === '/etc/ssl/corporate')).toBeDefined();
       expect(pod.volumes.find((v) => v.name === 'tmp')).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } });
     }
@@ -216,18 +274,35 @@ describe('helm chart', () => {
       jobTemplate: { spec: { backoffLimit: 2, activeDeadlineSeconds: 1800, ttlSecondsAfterFinished: 3600 } },
     });
     expect(containerOf(cj).args).toEqual(['run-due', '--json']);
-    expect(containerOf(cj).resources).toEqual({ requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '512Mi' } });
+    expect(containerOf(cj).resources).toEqual({
+      requests: { cpu: '200m', memory: '256Mi' },
+      limits: { memory: '512Mi' },
+    });
     expect(containerOf(cj).ports).toBeUndefined();
 
     const dep = findManifest(manifests, 'Deployment');
     const wc = containerOf(dep);
     expect(at(dep, 'spec', 'replicas')).toBe(3);
     expect(wc.ports).toEqual([{ name: 'http', containerPort: 9443, protocol: 'TCP' }]);
-    expect(wc.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http', scheme: 'HTTPS' }, periodSeconds: 30, failureThreshold: 4 });
-    expect(wc.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'http', scheme: 'HTTPS' }, periodSeconds: 5 });
+    expect(wc.livenessProbe).toMatchObject({
+      httpGet: { path: '/healthz', port: 'http', scheme: 'HTTPS' },
+      periodSeconds: 30,
+      failureThreshold: 4,
+    });
+    expect(wc.readinessProbe).toMatchObject({
+      httpGet: { path: '/readyz', port: 'http', scheme: 'HTTPS' },
+      periodSeconds: 5,
+    });
     expect(at(dep, 'spec', 'template', 'spec', 'terminationGracePeriodSeconds')).toBe(90);
-    expect(at(dep, 'spec', 'template', 'spec', 'topologySpreadConstraints', 0, 'topologyKey')).toBe('topology.kubernetes.io/zone');
-    expect(at(findManifest(manifests, 'Service'), 'spec', 'ports', 0)).toEqual({ name: 'http', port: 443, targetPort: 'http', protocol: 'TCP' });
+    expect(at(dep, 'spec', 'template', 'spec', 'topologySpreadConstraints', 0, 'topologyKey')).toBe(
+      'topology.kubernetes.io/zone',
+    );
+    expect(at(findManifest(manifests, 'Service'), 'spec', 'ports', 0)).toEqual({
+      name: 'http',
+      port: 443,
+      targetPort: 'http',
+      protocol: 'TCP',
+    });
     expect(at(findManifest(manifests, 'PodDisruptionBudget'), 'spec')).toMatchObject({ minAvailable: 2 });
     expect(at(findManifest(manifests, 'PodDisruptionBudget'), 'spec', 'maxUnavailable')).toBeUndefined();
 
@@ -239,30 +314,77 @@ describe('helm chart', () => {
       scheme: 'https',
       interval: '15s',
       scrapeTimeout: '5s',
-      tlsConfig: { serverName: 'pgrotate-prod-worker.pgrotate.svc', ca: { secret: { name: 'pgrotate-ca', key: 'ca.crt' } } },
+      tlsConfig: {
+        serverName: 'pgrotate-prod-worker.pgrotate.svc',
+        ca: { secret: { name: 'pgrotate-ca', key: 'ca.crt' } },
+      },
     });
-    expect(at(findManifest(manifests, 'Service'), 'metadata', 'labels')).toMatchObject(at<Record<string, string>>(sm, 'spec', 'selector', 'matchLabels'));
+    expect(at(findManifest(manifests, 'Service'), 'metadata', 'labels')).toMatchObject(
+      at<Record<string, string>>(sm, 'spec', 'selector', 'matchLabels'),
+    );
 
     const np = findManifest(manifests, 'NetworkPolicy');
-    expect(at(np, 'spec', 'podSelector', 'matchLabels')).toEqual({ 'app.kubernetes.io/name': 'rotator', 'app.kubernetes.io/instance': 'rot' });
-    const egress = at<Array<{ to?: unknown[]; ports: Array<{ port: number | string; protocol: string }> }>>(np, 'spec', 'egress');
+    expect(at(np, 'spec', 'podSelector', 'matchLabels')).toEqual({
+      'app.kubernetes.io/name': 'rotator',
+      'app.kubernetes.io/instance': 'rot',
+    });
+    const egress = at<Array<{ to?: unknown[]; ports: Array<{ port: number | string; protocol: string }> }>>(
+      np,
+      'spec',
+      'egress',
+    );
     expect(egress).toEqual([
-      { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
-      { to: [{ ipBlock: { cidr: '10.20.0.0/16', except: ['10.20.99.0/24'] } }], ports: [{ port: 5432, protocol: 'TCP' }, { port: 6432, protocol: 'TCP' }] },
+      {
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+      {
+        to: [{ ipBlock: { cidr: '10.20.0.0/16', except: ['10.20.99.0/24'] } }],
+        ports: [
+          { port: 5432, protocol: 'TCP' },
+          { port: 6432, protocol: 'TCP' },
+        ],
+      },
       { to: [{ ipBlock: { cidr: '10.30.0.10/32' } }], ports: [{ port: 8200, protocol: 'TCP' }] },
       { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ port: 443, protocol: 'TCP' }] },
-      { to: [{ ipBlock: { cidr: '10.40.0.0/24' } }], ports: [{ port: 6379, protocol: 'TCP' }, { port: 26379, protocol: 'TCP' }] },
-      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 4317, protocol: 'TCP' }] },
+      {
+        to: [{ ipBlock: { cidr: '10.40.0.0/24' } }],
+        ports: [
+          { port: 6379, protocol: 'TCP' },
+          { port: 26379, protocol: 'TCP' },
+        ],
+      },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+        ports: [{ port: 4317, protocol: 'TCP' }],
+      },
     ]);
-    expect(at(np, 'spec', 'ingress')).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] }]);
+    expect(at(np, 'spec', 'ingress')).toEqual([
+      {
+        ports: [{ port: 'http', protocol: 'TCP' }],
+        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+      },
+    ]);
   });
 
   it('a NetworkPolicy with nothing listed: DNS only, and no ingress for the CronJob', () => {
     const np = findManifest(renderValid({ values: { networkPolicy: { enabled: true } } }), 'NetworkPolicy');
     expect(at(np, 'spec', 'policyTypes')).toEqual(['Ingress', 'Egress']);
     expect(at(np, 'spec', 'ingress')).toEqual([]);
-    expect(at(np, 'spec', 'egress')).toEqual([{ ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] }]);
-    const closed = findManifest(renderValid({ values: { mode: 'worker', networkPolicy: { enabled: true, dns: false } } }), 'NetworkPolicy');
+    expect(at(np, 'spec', 'egress')).toEqual([
+      {
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+    ]);
+    const closed = findManifest(
+      renderValid({ values: { mode: 'worker', networkPolicy: { enabled: true, dns: false } } }),
+      'NetworkPolicy',
+    );
     expect(at(closed, 'spec', 'egress')).toEqual([]);
     expect(at(closed, 'spec', 'ingress')).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
   });
@@ -271,10 +393,17 @@ describe('helm chart', () => {
     const manifests = renderValid({ values: { mode: 'both', existingConfigMap: 'my-pgrotate-config' } });
     expect(manifests.filter((m) => m.kind === 'ConfigMap')).toEqual([]);
     for (const kind of ['CronJob', 'Deployment']) {
-      expect(podSpecOf(findManifest(manifests, kind)).volumes.find((v) => v.name === 'config')).toMatchObject({ configMap: { name: 'my-pgrotate-config' } });
+      expect(podSpecOf(findManifest(manifests, kind)).volumes.find((v) => v.name === 'config')).toMatchObject({
+        configMap: { name: 'my-pgrotate-config' },
+      });
     }
     for (const mode of ['cronjob', 'worker', 'both']) {
-      const r = renderNotes({ mode, vaultToken: { enabled: true }, existingSecret: 'creds', secretEnv: { PGROTATE_STATE_PASSWORD: 'state-password' } });
+      const r = renderNotes({
+        mode,
+        vaultToken: { enabled: true },
+        existingSecret: 'creds',
+        secretEnv: { PGROTATE_STATE_PASSWORD: 'state-password' },
+      });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`(mode: ${mode})`);
       expect(r.stdout).toContain('jwtFile: /var/run/secrets/vault/token');
@@ -311,7 +440,8 @@ describe('helm chart', () => {
       const label = JSON.stringify(values);
       expect(r.code, `${label} was accepted`).not.toBe(0);
       expect(r.stderr, label).toMatch(names);
-      if (!('secretEnv' in values && !('existingSecret' in values))) expect(r.stderr, label).toMatch(/values don't meet the specifications of the schema|schema/);
+      if (!('secretEnv' in values && !('existingSecret' in values)))
+        expect(r.stderr, label).toMatch(/values don't meet the specifications of the schema|schema/);
     }
   });
 });

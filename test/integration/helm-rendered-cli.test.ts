@@ -50,7 +50,11 @@ interface ExistingSecret {
 }
 
 /** Write the pod's ConfigMap and Secret volumes to their mount paths and build its environment. */
-function materializePod(manifests: Manifest[], pod: PodSpec, secret: ExistingSecret): { args: string[]; env: NodeJS.ProcessEnv } {
+function materializePod(
+  manifests: Manifest[],
+  pod: PodSpec,
+  secret: ExistingSecret,
+): { args: string[]; env: NodeJS.ProcessEnv } {
   const container = pod.containers[0];
   if (!container) throw new Error('no container rendered');
   for (const mount of container.volumeMounts) {
@@ -66,7 +70,8 @@ function materializePod(manifests: Manifest[], pod: PodSpec, secret: ExistingSec
     } else if (volume.secret) {
       expect(volume.secret.secretName).toBe(secret.name);
       mkdirSync(mount.mountPath, { recursive: true });
-      for (const [key, value] of Object.entries(secret.data)) writeFileSync(join(mount.mountPath, key), value, { mode: 0o400 });
+      for (const [key, value] of Object.entries(secret.data))
+        writeFileSync(join(mount.mountPath, key), value, { mode: 0o400 });
     } else if (!volume.emptyDir) {
       throw new Error(`volume ${volume.name} is of a kind this test does not lay out`);
     }
@@ -83,7 +88,8 @@ function materializePod(manifests: Manifest[], pod: PodSpec, secret: ExistingSec
     if (ref) {
       expect(ref.name).toBe(secret.name);
       const value = secret.data[ref.key];
-      if (value === undefined) throw new Error(`env ${e.name} references key ${ref.key}, which the Secret does not have`);
+      if (value === undefined)
+        throw new Error(`env ${e.name} references key ${ref.key}, which the Secret does not have`);
       env[e.name] = value;
     } else {
       env[e.name] = e.value;
@@ -108,11 +114,18 @@ describe('helm chart: the rendered pods run the real CLI', () => {
     expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
     expect(dockerfile).toMatch(/^COPY --from=build .*\/app\/dist \.\/dist$/m);
     expect(dockerfile).toMatch(/^USER 10001:10001$/m);
-    expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).bin.pgrotate).toBe('dist/src/entry/cli/main.js');
+    expect(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).bin.pgrotate).toBe(
+      'dist/src/entry/cli/main.js',
+    );
   });
 
   /** Chart values for this fixture: the state password as an env var, the admin password as a file. */
-  function chartValues(mode: string, account: { name: string; role: string }, dir: string, extra: Record<string, unknown> = {}) {
+  function chartValues(
+    mode: string,
+    account: { name: string; role: string },
+    dir: string,
+    extra: Record<string, unknown> = {},
+  ) {
     const configMountPath = join(fx.dir, dir, 'pgrotate');
     const secretsPath = join(fx.dir, dir, 'pgrotate-secrets');
     return {
@@ -123,7 +136,11 @@ describe('helm chart: the rendered pods run the real CLI', () => {
       secretEnv: { PGROTATE_STATE_PASSWORD: 'state-password' },
       secretFiles: { enabled: true, mountPath: secretsPath },
       config: {
-        state: { url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`, password: 'env:PGROTATE_STATE_PASSWORD', sslmode: 'disable' },
+        state: {
+          url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`,
+          password: 'env:PGROTATE_STATE_PASSWORD',
+          sslmode: 'disable',
+        },
         providers: { local: { type: 'file', path: fx.secretsFile } },
         targets: {
           main: {
@@ -136,12 +153,17 @@ describe('helm chart: the rendered pods run the real CLI', () => {
         },
         defaults: { schedule: { every: '1d' } },
         limits: { concurrency: 2, perTarget: 1 },
-        accounts: [{ name: account.name, target: 'main', role: account.role, provider: 'local', secret: `pg/${account.name}` }],
+        accounts: [
+          { name: account.name, target: 'main', role: account.role, provider: 'local', secret: `pg/${account.name}` },
+        ],
       },
       ...extra,
     };
   }
-  const secret = (): ExistingSecret => ({ name: 'pgrotate-credentials', data: { 'state-password': fx.rotatorPassword, 'admin-password': fx.rotatorPassword } });
+  const secret = (): ExistingSecret => ({
+    name: 'pgrotate-credentials',
+    data: { 'state-password': fx.rotatorPassword, 'admin-password': fx.rotatorPassword },
+  });
 
   it('run-due with the rendered args, ConfigMap, env and secret files rotates a due account; status reads it', async () => {
     const role = await fx.createRole(`helm_app_${fx.suffix}`);
@@ -182,8 +204,13 @@ describe('helm chart: the rendered pods run the real CLI', () => {
   it('the worker Deployment: rendered args and env start a worker whose probes and Service port answer; it rotates and stops on SIGTERM', async () => {
     const role = await fx.createRole(`helm_wrk_${fx.suffix}`);
     const port = await freePort();
-    const values = chartValues('worker', { name: 'helm-worker', role }, 'worker', { worker: { port, service: { port: 80 } } });
-    values.config = { ...values.config, queue: { backend: 'postgres', tickInterval: '1s', lockDuration: '3s', shutdownTimeout: '10s' } } as typeof values.config;
+    const values = chartValues('worker', { name: 'helm-worker', role }, 'worker', {
+      worker: { port, service: { port: 80 } },
+    });
+    values.config = {
+      ...values.config,
+      queue: { backend: 'postgres', tickInterval: '1s', lockDuration: '3s', shutdownTimeout: '10s' },
+    } as typeof values.config;
     const r = helmTemplate({ values });
     expect(r.code, r.stderr).toBe(0);
     for (const m of r.manifests) validateManifest(m);
@@ -202,7 +229,9 @@ describe('helm chart: the rendered pods run the real CLI', () => {
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
     try {
       // What the kubelet would call: the probes' paths on the probes' named port.
       const get = (probe: Probe | undefined) => {
@@ -213,7 +242,10 @@ describe('helm chart: the rendered pods run the real CLI', () => {
           () => 0,
         );
       };
-      await eventually(async () => (await get(container?.livenessProbe)) === 200, `liveness probe answers 200 (output: ${output.slice(-500)})`);
+      await eventually(
+        async () => (await get(container?.livenessProbe)) === 200,
+        `liveness probe answers 200 (output: ${output.slice(-500)})`,
+      );
       await eventually(async () => (await get(container?.readinessProbe)) === 200, 'readiness probe answers 200');
       const metrics = await fetch(`http://127.0.0.1:${containerPort}/metrics`);
       expect(metrics.status).toBe(200);
@@ -227,7 +259,10 @@ describe('helm chart: the rendered pods run the real CLI', () => {
       child.kill('SIGTERM');
     }
     const grace = pod.terminationGracePeriodSeconds ?? 30;
-    const result = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), grace * 1000))]);
+    const result = await Promise.race([
+      exited,
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), grace * 1000)),
+    ]);
     expect(result, output.slice(-1500)).toEqual({ code: 0, signal: null });
     expect(output).not.toContain(fx.rotatorPassword);
   }, 120_000);

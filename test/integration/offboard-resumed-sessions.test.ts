@@ -28,9 +28,17 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     const su = await fx.superClient();
     await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
     await su.end();
-    config = writeJobsConfig(fx, { accounts: [{ name: 'ors', target: 'main', role, provider: 'local', secret: 'pg/ors', exposedTo: ['erin'] }] }, {});
+    config = writeJobsConfig(
+      fx,
+      { accounts: [{ name: 'ors', target: 'main', role, provider: 'local', secret: 'pg/ors', exposedTo: ['erin'] }] },
+      {},
+    );
     const redactor = new Redactor();
-    app = await createApp(loadConfigFile(config.path, config.env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env: config.env });
+    app = await createApp(loadConfigFile(config.path, config.env), {
+      redactor,
+      log: createLogger(redactor, { destination: new PassThrough() }),
+      env: config.env,
+    });
     expect((await app.engine.rotate(app.account('ors'))).outcome).toBe('succeeded');
   });
   afterAll(async () => {
@@ -43,18 +51,33 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     const v = await provider.getCurrent('pg/ors');
     // An application session with the credential the departing person saw.
-    const session = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    const session = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: v?.username,
+      password: v?.password,
+      database: fx.targetDb,
+    });
     session.on('error', () => undefined);
     await session.connect();
     sessions.push(session);
     const pid = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
     // A scheduled rotation crashes right after ALTER ROLE (the session stays open).
-    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
+      ...config.env,
+      PGROTATE_FAILPOINT: 'after-apply',
+    });
     expect(crashed.signal).toBe('SIGKILL');
     expect(await app.state.runningRotation('ors')).not.toBeNull();
 
     const requestedAt = await app.state.now();
-    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'test', terminateSessions: true, requestedAt });
+    const [result] = await runInline(app, ['ors'], {
+      kind: 'offboard',
+      reason: 'offboarding erin',
+      requestedBy: 'test',
+      terminateSessions: true,
+      requestedAt,
+    });
     expect(result).toMatchObject({ outcome: 'succeeded', error: null });
     const su = await fx.superClient(fx.targetDb);
     const left = (await su.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount;
@@ -68,25 +91,54 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
   it('a rotation that started after the request and was left unfinished is finished ending the sessions, says so, and satisfies it', async () => {
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     const v = await provider.getCurrent('pg/ors');
-    const session = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    const session = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: v?.username,
+      password: v?.password,
+      database: fx.targetDb,
+    });
     session.on('error', () => undefined);
     await session.connect();
     sessions.push(session);
     const requestedAt = await app.state.now();
     // A scheduled rotation racing the offboarding starts after it and crashes after ALTER ROLE.
-    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
+      ...config.env,
+      PGROTATE_FAILPOINT: 'after-apply',
+    });
     expect(crashed.signal).toBe('SIGKILL');
     const unfinished = await app.state.runningRotation('ors');
     expect(unfinished?.terminateSessions).toBe(false);
 
-    const [result] = await runInline(app, ['ors'], { kind: 'offboard', reason: 'offboarding erin', requestedBy: 'hr-offboarding', terminateSessions: true, requestedAt });
+    const [result] = await runInline(app, ['ors'], {
+      kind: 'offboard',
+      reason: 'offboarding erin',
+      requestedBy: 'hr-offboarding',
+      terminateSessions: true,
+      requestedAt,
+    });
     // That rotation, finished with the request's --terminate-sessions, did all it asked.
-    expect(result).toMatchObject({ outcome: 'succeeded', error: null, rotationId: unfinished?.id, resumed: true, sessionsEnded: 1 });
-    const rec = (await fx.stateQuery<{ terminate_sessions: boolean; sessions_ended: number }>('SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1', [unfinished?.id])).rows[0];
+    expect(result).toMatchObject({
+      outcome: 'succeeded',
+      error: null,
+      rotationId: unfinished?.id,
+      resumed: true,
+      sessionsEnded: 1,
+    });
+    const rec = (
+      await fx.stateQuery<{ terminate_sessions: boolean; sessions_ended: number }>(
+        'SELECT terminate_sessions, sessions_ended FROM pgrotate.rotations WHERE id = $1',
+        [unfinished?.id],
+      )
+    ).rows[0];
     expect(rec).toEqual({ terminate_sessions: true, sessions_ended: 1 });
     // The sessions were ended because the offboarding asked: the audit trail names it, not the
     // scheduled rotation's requester.
-    const ended = await fx.stateQuery<{ actor: string | null }>("SELECT actor FROM pgrotate.audit_events WHERE rotation_id = $1 AND kind = 'sessions.terminated'", [unfinished?.id]);
+    const ended = await fx.stateQuery<{ actor: string | null }>(
+      "SELECT actor FROM pgrotate.audit_events WHERE rotation_id = $1 AND kind = 'sessions.terminated'",
+      [unfinished?.id],
+    );
     expect(ended.rows).toEqual([{ actor: 'hr-offboarding' }]);
     expect(
       await session.query('SELECT 1').then(

@@ -35,17 +35,38 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
       fx,
       {
         accounts: [
-          { name: 'os-direct', target: 'main', role: direct, provider: 'local', secret: 'pg/os-direct', exposedTo: ['dave'] },
-          { name: 'os-alt', target: 'main', strategy: 'alternating', roles: [altA, altB], gracePeriod: '2h', provider: 'local', secret: 'pg/os-alt', exposedTo: ['dave'] },
+          {
+            name: 'os-direct',
+            target: 'main',
+            role: direct,
+            provider: 'local',
+            secret: 'pg/os-direct',
+            exposedTo: ['dave'],
+          },
+          {
+            name: 'os-alt',
+            target: 'main',
+            strategy: 'alternating',
+            roles: [altA, altB],
+            gracePeriod: '2h',
+            provider: 'local',
+            secret: 'pg/os-alt',
+            exposedTo: ['dave'],
+          },
         ],
       },
       {},
     );
     const redactor = new Redactor();
-    app = await createApp(loadConfigFile(config.path, config.env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env: config.env });
+    app = await createApp(loadConfigFile(config.path, config.env), {
+      redactor,
+      log: createLogger(redactor, { destination: new PassThrough() }),
+      env: config.env,
+    });
     provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     // Managed credentials for both accounts first (the alternating pair needs a previous role).
-    for (let i = 0; i < 2; i++) for (const a of app.config.accounts) expect((await app.engine.rotate(a)).outcome).toBe('succeeded');
+    for (let i = 0; i < 2; i++)
+      for (const a of app.config.accounts) expect((await app.engine.rotate(a)).outcome).toBe('succeeded');
   });
   afterAll(async () => {
     for (const s of sessions) await s.end().catch(() => undefined);
@@ -55,7 +76,13 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
 
   async function openSession(secret: string): Promise<pg.Client> {
     const v = await provider.getCurrent(secret);
-    const c = new pg.Client({ host: fx.server.host, port: fx.server.port, user: v?.username, password: v?.password, database: fx.targetDb });
+    const c = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: v?.username,
+      password: v?.password,
+      database: fx.targetDb,
+    });
     c.on('error', () => undefined);
     await c.connect();
     sessions.push(c);
@@ -67,10 +94,17 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
       () => false,
     );
   const offboard = (requestedAt: number) =>
-    runInline(app, ['os-direct', 'os-alt'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt });
+    runInline(app, ['os-direct', 'os-alt'], {
+      kind: 'offboard',
+      reason: 'offboarding dave',
+      requestedBy: 'test',
+      terminateSessions: true,
+      requestedAt,
+    });
   /** A rotation like a scheduled one: after the request, ending no sessions, old alt role on its grace period. */
   const scheduledRotations = async () => {
-    for (const a of app.config.accounts) expect((await app.engine.rotate(a, { requestedBy: 'scheduler', reason: 'scheduled' })).outcome).toBe('succeeded');
+    for (const a of app.config.accounts)
+      expect((await app.engine.rotate(a, { requestedBy: 'scheduler', reason: 'scheduled' })).outcome).toBe('succeeded');
   };
 
   it('without pg_signal_backend: a later scheduled rotation does not stand in; the request fails naming the GRANT', async () => {
@@ -114,12 +148,21 @@ describe('offboarding is satisfied only by a rotation that did what it asked', (
   it('a rotation left unfinished from before the request is finished, and then the request still gets its own rotation', async () => {
     // A process crashed right after ALTER ROLE: its rotation (started before the request, so its
     // password may be one the departing person saw) is resumed first.
-    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'os-direct'], { ...config.env, PGROTATE_FAILPOINT: 'after-apply' });
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'os-direct'], {
+      ...config.env,
+      PGROTATE_FAILPOINT: 'after-apply',
+    });
     expect(crashed.signal).toBe('SIGKILL');
     const unfinished = await app.state.runningRotation('os-direct');
     expect(unfinished).not.toBeNull();
     const requestedAt = await app.state.now();
-    const [result] = await runInline(app, ['os-direct'], { kind: 'offboard', reason: 'offboarding dave', requestedBy: 'test', terminateSessions: true, requestedAt });
+    const [result] = await runInline(app, ['os-direct'], {
+      kind: 'offboard',
+      reason: 'offboarding dave',
+      requestedBy: 'test',
+      terminateSessions: true,
+      requestedAt,
+    });
     expect(result).toMatchObject({ outcome: 'succeeded', error: null });
     expect(result?.rotationId).not.toBe(unfinished?.id);
     const rows = (

@@ -44,28 +44,51 @@ describe('alerts from rotations', () => {
     // The CLI waits (bounded) for queued alerts before it exits: the first try got 500, the retry 200.
     expect(rx.received.map((r) => r.status)).toEqual([500, 200]);
     const failure = JSON.parse(rx.received[1]?.body ?? '{}') as Record<string, unknown>;
-    expect(failure).toMatchObject({ event: 'rotation.failed', account: 'ghost', target: 'main', detail: { errorType: 'RoleNotFoundError' } });
+    expect(failure).toMatchObject({
+      event: 'rotation.failed',
+      account: 'ghost',
+      target: 'main',
+      detail: { errorType: 'RoleNotFoundError' },
+    });
     expect(String(failure.message)).toMatch(/does not exist on target main/);
 
     const off = await fx.cli(['--config', path, 'offboard', 'carol'], env);
     expect(off.code, off.stderr).toBe(0);
     const offboard = JSON.parse(rx.received[2]?.body ?? '{}') as Record<string, unknown>;
-    expect(offboard).toMatchObject({ event: 'offboard.completed', detail: { principal: 'carol', rotated: ['app'], failed: [] } });
+    expect(offboard).toMatchObject({
+      event: 'offboard.completed',
+      detail: { principal: 'carol', rotated: ['app'], failed: [] },
+    });
     const current = await new FileProvider({ name: 'local', path: fx.secretsFile }).getCurrent('pg/app');
     expect(await fx.canLogin(role, current?.password as string)).toBe(true);
 
     // Overdue: the account's due time passed two hours ago.
     const redactor = new Redactor();
-    const app = await createApp(loadConfigFile(path, env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env });
+    const app = await createApp(loadConfigFile(path, env), {
+      redactor,
+      log: createLogger(redactor, { destination: new PassThrough() }),
+      env,
+    });
     try {
       await fx.stateQuery(`UPDATE pgrotate.accounts SET next_due_at = now() - interval '2 hours' WHERE name = 'app'`);
       const registry = new Registry();
-      const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, queueDepth: async () => 7 });
+      const metrics = new PgrotateMetrics({
+        registry,
+        state: app.state,
+        config: app.config,
+        queueDepth: async () => 7,
+      });
       const text = await metrics.render();
       expect(text).toContain('pgrotate_overdue_accounts 1');
       expect(text).toContain('pgrotate_failed_accounts 1');
       expect(text).toContain('pgrotate_queue_depth 7');
-      const watcher = startOverdueWatcher({ state: app.state, config: app.config, alerts: app.alerts, log: app.log, intervalMs: 60_000 });
+      const watcher = startOverdueWatcher({
+        state: app.state,
+        config: app.config,
+        alerts: app.alerts,
+        log: app.log,
+        intervalMs: 60_000,
+      });
       await rx.waitFor(4);
       watcher.stop();
     } finally {
@@ -76,7 +99,8 @@ describe('alerts from rotations', () => {
     expect(rx.received).toHaveLength(4);
 
     for (const r of rx.received) {
-      for (const secret of [current?.password as string, fx.rotatorPassword, 'initial-alert-password-1']) expect(r.body).not.toContain(secret);
+      for (const secret of [current?.password as string, fx.rotatorPassword, 'initial-alert-password-1'])
+        expect(r.body).not.toContain(secret);
     }
   });
 });

@@ -24,7 +24,11 @@ let cfg: { path: string; env: NodeJS.ProcessEnv };
 let appRole: string;
 let hrRole: string;
 
-async function call(method: string, path: string, opts: { token?: string; body?: string; headers?: Record<string, string> } = {}) {
+async function call(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: string; headers?: Record<string, string> } = {},
+) {
   const res = await fetch(`${server.url}${path}`, {
     method,
     headers: {
@@ -44,8 +48,13 @@ async function call(method: string, path: string, opts: { token?: string; body?:
   return { status: res.status, text, json };
 }
 
-async function auditRows(kind: string): Promise<Array<{ actor: string | null; detail: Record<string, unknown>; account: string | null }>> {
-  const res = await fx.stateQuery('SELECT actor, detail, account FROM pgrotate.audit_events WHERE kind = $1 ORDER BY id', [kind]);
+async function auditRows(
+  kind: string,
+): Promise<Array<{ actor: string | null; detail: Record<string, unknown>; account: string | null }>> {
+  const res = await fx.stateQuery(
+    'SELECT actor, detail, account FROM pgrotate.audit_events WHERE kind = $1 ORDER BY id',
+    [kind],
+  );
   return res.rows as Array<{ actor: string | null; detail: Record<string, unknown>; account: string | null }>;
 }
 
@@ -86,7 +95,11 @@ beforeAll(async () => {
   const redactor = new Redactor();
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => (logs += d.toString()));
-  app = await createApp(loadConfigFile(cfg.path, cfg.env), { redactor, log: createLogger(redactor, { destination: sink, level: 'debug' }), env: cfg.env });
+  app = await createApp(loadConfigFile(cfg.path, cfg.env), {
+    redactor,
+    log: createLogger(redactor, { destination: sink, level: 'debug' }),
+    env: cfg.env,
+  });
   server = await startHttpServer({ app });
 });
 
@@ -99,7 +112,10 @@ afterAll(async () => {
 describe('HTTP API', () => {
   it('health and readiness need no token', async () => {
     expect(await call('GET', '/healthz')).toMatchObject({ status: 200, json: { status: 'ok' } });
-    expect(await call('GET', '/readyz')).toMatchObject({ status: 200, json: { status: 'ready', checks: { state: 'ok' } } });
+    expect(await call('GET', '/readyz')).toMatchObject({
+      status: 200,
+      json: { status: 'ready', checks: { state: 'ok' } },
+    });
     expect((await call('GET', '/nope')).status).toBe(404);
     expect((await call('DELETE', '/v1/accounts')).status).toBe(405);
   });
@@ -136,18 +152,31 @@ describe('HTTP API', () => {
   it('rejects bad JSON, unknown fields, wrong types, oversized bodies and unknown accounts with 4xx, and keeps serving', async () => {
     const bad = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: '{"reason": ' });
     expect(bad).toMatchObject({ status: 400, json: { error: 'request body is not valid JSON' } });
-    const unknown = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: '{"reason":"r","force":true}' });
+    const unknown = await call('POST', '/v1/accounts/app/rotate', {
+      token: OPS_TOKEN,
+      body: '{"reason":"r","force":true}',
+    });
     expect(unknown.status).toBe(400);
     expect(JSON.stringify(unknown.json)).toContain('force');
-    const wrongType = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: '{"terminateSessions":"yes"}' });
+    const wrongType = await call('POST', '/v1/accounts/app/rotate', {
+      token: OPS_TOKEN,
+      body: '{"terminateSessions":"yes"}',
+    });
     expect(wrongType.status).toBe(400);
     const notObject = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: '[1,2]' });
     expect(notObject.status).toBe(400);
     const noPrincipal = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: '{}' });
     expect(noPrincipal.status).toBe(400);
-    const huge = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: JSON.stringify({ reason: 'x'.repeat(20_000) }) });
+    const huge = await call('POST', '/v1/accounts/app/rotate', {
+      token: OPS_TOKEN,
+      body: JSON.stringify({ reason: 'x'.repeat(20_000) }),
+    });
     expect(huge.status).toBe(413);
-    const text = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: 'reason=x', headers: { 'content-type': 'text/plain' } });
+    const text = await call('POST', '/v1/accounts/app/rotate', {
+      token: OPS_TOKEN,
+      body: 'reason=x',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(text.status).toBe(400);
     const missing = await call('POST', '/v1/accounts/no-such-account/rotate', { token: OPS_TOKEN, body: '{}' });
     expect(missing.status).toBe(404);
@@ -161,7 +190,10 @@ describe('HTTP API', () => {
     expect(before).toContain('# TYPE pgrotate_rotation_duration_seconds histogram');
     expect(metricValue(before, 'pgrotate_failed_accounts')).toBe(0);
 
-    const res = await call('POST', '/v1/accounts/app/rotate', { token: OPS_TOKEN, body: JSON.stringify({ reason: 'ticket SEC-42' }) });
+    const res = await call('POST', '/v1/accounts/app/rotate', {
+      token: OPS_TOKEN,
+      body: JSON.stringify({ reason: 'ticket SEC-42' }),
+    });
     expect(res.status, res.text).toBe(200);
     expect(res.json?.result).toMatchObject({ account: 'app', outcome: 'succeeded', role: appRole });
     const current = await new FileProvider({ name: 'local', path: fx.secretsFile }).getCurrent('pg/app');
@@ -170,9 +202,17 @@ describe('HTTP API', () => {
     expect(await fx.canLogin(appRole, 'initial-app-password-1')).toBe(false);
 
     const history = await fx.cli(['--config', cfg.path, 'history', 'app', '--json'], cfg.env);
-    const events = (JSON.parse(history.stdout) as { events: Array<{ kind: string; actor: string; detail: Record<string, unknown> }> }).events;
-    expect(events.find((e) => e.kind === 'rotation.requested')).toMatchObject({ actor: 'api:ops', detail: { via: 'api', reason: 'ticket SEC-42' } });
-    expect(events.find((e) => e.kind === 'rotation.started')).toMatchObject({ actor: 'api:ops', detail: { reason: 'ticket SEC-42' } });
+    const events = (
+      JSON.parse(history.stdout) as { events: Array<{ kind: string; actor: string; detail: Record<string, unknown> }> }
+    ).events;
+    expect(events.find((e) => e.kind === 'rotation.requested')).toMatchObject({
+      actor: 'api:ops',
+      detail: { via: 'api', reason: 'ticket SEC-42' },
+    });
+    expect(events.find((e) => e.kind === 'rotation.started')).toMatchObject({
+      actor: 'api:ops',
+      detail: { reason: 'ticket SEC-42' },
+    });
     expect(events.map((e) => e.kind)).toContain('rotation.succeeded');
     expect(history.stdout).not.toContain(current?.password as string);
 
@@ -180,7 +220,9 @@ describe('HTTP API', () => {
     expect(metricValue(after, 'pgrotate_rotations_total{outcome="succeeded",target="main"}')).toBe(1);
     expect(metricValue(after, 'pgrotate_rotation_duration_seconds_count{outcome="succeeded"}')).toBe(1);
     expect(metricValue(after, 'pgrotate_credential_age_seconds{account="app"}')).toBeLessThan(60);
-    expect(metricValue(after, 'pgrotate_next_due_timestamp_seconds{account="app"}')).toBeGreaterThan(Date.now() / 1000 + 80 * 86_400);
+    expect(metricValue(after, 'pgrotate_next_due_timestamp_seconds{account="app"}')).toBeGreaterThan(
+      Date.now() / 1000 + 80 * 86_400,
+    );
     expect(metricValue(after, 'pgrotate_overdue_accounts')).toBe(0);
     // Bounded labels: account names only, never a rotation id, never a secret.
     expect(after).not.toContain(res.json?.result && (res.json.result as { rotationId: string }).rotationId);
@@ -193,28 +235,50 @@ describe('HTTP API', () => {
     expect(res.status).toBe(200);
     const cli = await fx.cli(['--config', cfg.path, 'status', '--json'], cfg.env);
     expect(res.json).toEqual(JSON.parse(cli.stdout));
-    expect(res.json?.accounts).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'app', lastStatus: 'succeeded', activeRole: appRole })]));
+    expect(res.json?.accounts).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'app', lastStatus: 'succeeded', activeRole: appRole })]),
+    );
   });
 
   it('offboards a principal through the API: their account is rotated, the other is not, and it is audited as api:<token>', async () => {
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     const appBefore = await provider.getCurrent('pg/app');
-    const res = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'bob', terminateSessions: true }) });
+    const res = await call('POST', '/v1/offboard', {
+      token: HR_TOKEN,
+      body: JSON.stringify({ principal: 'bob', terminateSessions: true }),
+    });
     expect(res.status, res.text).toBe(200);
     expect(res.json).toMatchObject({ principal: 'bob', rotated: ['payroll'], failed: [], sessionsEnded: 0 });
     const payroll = await provider.getCurrent('pg/payroll');
     expect(await fx.canLogin(hrRole, payroll?.password as string)).toBe(true);
     expect(await fx.canLogin(hrRole, 'initial-hr-password-1')).toBe(false);
     expect((await provider.getCurrent('pg/app'))?.rotationId).toBe(appBefore?.rotationId);
-    expect(await auditRows('offboard.requested')).toEqual([expect.objectContaining({ actor: 'api:hr-system', detail: expect.objectContaining({ principal: 'bob', accounts: ['payroll'] }) })]);
-    expect(await auditRows('offboard.completed')).toEqual([expect.objectContaining({ actor: 'api:hr-system', detail: expect.objectContaining({ rotated: ['payroll'], failed: [] }) })]);
+    expect(await auditRows('offboard.requested')).toEqual([
+      expect.objectContaining({
+        actor: 'api:hr-system',
+        detail: expect.objectContaining({ principal: 'bob', accounts: ['payroll'] }),
+      }),
+    ]);
+    expect(await auditRows('offboard.completed')).toEqual([
+      expect.objectContaining({
+        actor: 'api:hr-system',
+        detail: expect.objectContaining({ rotated: ['payroll'], failed: [] }),
+      }),
+    ]);
     const started = (await auditRows('rotation.started')).filter((e) => e.account === 'payroll');
-    expect(started).toEqual([expect.objectContaining({ actor: 'api:hr-system', detail: expect.objectContaining({ reason: 'offboarding bob', terminateSessions: true }) })]);
+    expect(started).toEqual([
+      expect.objectContaining({
+        actor: 'api:hr-system',
+        detail: expect.objectContaining({ reason: 'offboarding bob', terminateSessions: true }),
+      }),
+    ]);
     expect(await allAuditText()).not.toContain(payroll?.password as string);
   });
 
   it('a flood of refused calls writes at most 60 audit events a minute, the rest only to the log', async () => {
-    const statuses = await Promise.all(Array.from({ length: 70 }, () => call('GET', '/v1/accounts', { token: WRONG_TOKEN }).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 70 }, () => call('GET', '/v1/accounts', { token: WRONG_TOKEN }).then((r) => r.status)),
+    );
     expect(new Set(statuses)).toEqual(new Set([401]));
     const audited = (await auditRows('api.unauthorized')).length + (await auditRows('api.forbidden')).length;
     expect(audited).toBe(60);
@@ -229,12 +293,16 @@ describe('HTTP API', () => {
       expect(res.status, `${scheme}: ${res.text}`).toBe(200);
     }
     // The token itself stays case-sensitive.
-    expect((await call('GET', '/v1/accounts', { headers: { authorization: `bearer ${OPS_TOKEN.toUpperCase()}` } })).status).toBe(401);
+    expect(
+      (await call('GET', '/v1/accounts', { headers: { authorization: `bearer ${OPS_TOKEN.toUpperCase()}` } })).status,
+    ).toBe(401);
   });
 
   it('offboarding a principal nobody names is 404 naming it, changes nothing and is not recorded as an offboarding; allowNone accepts it', async () => {
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
-    const before = [await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map((v) => v?.rotationId);
+    const before = [await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map(
+      (v) => v?.rotationId,
+    );
     const requestedBefore = (await auditRows('offboard.requested')).length;
     const typo = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie' }) });
     expect(typo.status, typo.text).toBe(404);
@@ -244,13 +312,21 @@ describe('HTTP API', () => {
       expect(blank.status, blank.text).toBe(404);
       expect(blank.json?.error).toMatch(/principal is empty/);
     }
-    const blankAllowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: '', allowNone: true }) });
+    const blankAllowed = await call('POST', '/v1/offboard', {
+      token: HR_TOKEN,
+      body: JSON.stringify({ principal: '', allowNone: true }),
+    });
     expect(blankAllowed.status).toBe(404);
     expect((await auditRows('offboard.requested')).length).toBe(requestedBefore);
 
-    const allowed = await call('POST', '/v1/offboard', { token: HR_TOKEN, body: JSON.stringify({ principal: 'alcie', allowNone: true }) });
+    const allowed = await call('POST', '/v1/offboard', {
+      token: HR_TOKEN,
+      body: JSON.stringify({ principal: 'alcie', allowNone: true }),
+    });
     expect(allowed.status, allowed.text).toBe(200);
     expect(allowed.json).toMatchObject({ principal: 'alcie', rotated: [], failed: [] });
-    expect([await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map((v) => v?.rotationId)).toEqual(before);
+    expect(
+      [await provider.getCurrent('pg/app'), await provider.getCurrent('pg/payroll')].map((v) => v?.rotationId),
+    ).toEqual(before);
   });
 });

@@ -32,7 +32,8 @@ async function audit(admin: 'rotator' | 'superuser', sensitiveTables: string[], 
   return { code: run.code, report: JSON.parse(run.stdout) as AuditReport, stderr: run.stderr };
 }
 
-const find = (r: AuditReport, check: string, subject?: string): Finding[] => r.findings.filter((f) => f.check === check && (subject === undefined || f.subject === subject));
+const find = (r: AuditReport, check: string, subject?: string): Finding[] =>
+  r.findings.filter((f) => f.check === check && (subject === undefined || f.subject === subject));
 
 async function asSuper(db: string, ...sql: string[]): Promise<void> {
   const c = await fx.superClient(db);
@@ -44,7 +45,12 @@ async function asSuper(db: string, ...sql: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  server = startPgServer({ label: 'audit', binDir: '/usr/lib/postgresql/15/bin', port: await freePort(), settings: { idle_in_transaction_session_timeout: '5min' } });
+  server = startPgServer({
+    label: 'audit',
+    binDir: '/usr/lib/postgresql/15/bin',
+    port: await freePort(),
+    settings: { idle_in_transaction_session_timeout: '5min' },
+  });
   fx = await createPgFixture(server);
   app = await fx.createRole(`app_${fx.suffix}`, { password: 'initial-password-not-managed-1' });
   // A well-kept application login has a connection limit (step 7); one test removes it.
@@ -70,17 +76,37 @@ describe('pgrotate audit', () => {
     const { code, report } = await audit('rotator', ['public.orders']);
     expect(report.admin).toEqual({ role: fx.rotator, superuser: false });
     expect(report.findings.filter((f) => f.subject === app)).toEqual([]);
-    for (const check of ['statement-logging', 'idle-timeout', 'password-encryption', 'row-level-security', 'md5-password', 'hba-rules', 'connection-limit', 'pgaudit']) expect(find(report, check), check).toEqual([]);
+    for (const check of [
+      'statement-logging',
+      'idle-timeout',
+      'password-encryption',
+      'row-level-security',
+      'md5-password',
+      'hba-rules',
+      'connection-limit',
+      'pgaudit',
+    ])
+      expect(find(report, check), check).toEqual([]);
     expect(find(report, 'superuser')).toEqual([expect.objectContaining({ subject: 'postgres', severity: 'medium' })]);
     // The admin's own CREATEROLE is what pgrotate needs: information, not a problem.
     expect(find(report, 'privileged-role', fx.rotator)).toEqual([expect.objectContaining({ severity: 'info' })]);
-    expect(find(report, 'own-login', fx.rotator)[0]?.message).toMatch(/pgrotate's admin and state login is not rotated/);
+    expect(find(report, 'own-login', fx.rotator)[0]?.message).toMatch(
+      /pgrotate's admin and state login is not rotated/,
+    );
     // shared_preload_libraries is superuser-only, so the checks that read it say they could not run.
-    expect(report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password', 'password-policy', 'pgaudit']);
+    expect(report.notChecked.map((n) => n.check).sort()).toEqual([
+      'hba-rules',
+      'md5-password',
+      'password-policy',
+      'pgaudit',
+    ]);
     expect(report.notChecked[0]?.reason).toMatch(/superuser/);
     const inventory = report.roles.find((r) => r.name === app);
     expect(inventory).toMatchObject({ managed: true, account: 'app', credentialAgeDays: 0, attributes: [] });
-    expect(report.roles.find((r) => r.name === 'postgres')).toMatchObject({ managed: false, attributes: ['SUPERUSER', 'CREATEROLE', 'CREATEDB', 'BYPASSRLS', 'REPLICATION'] });
+    expect(report.roles.find((r) => r.name === 'postgres')).toMatchObject({
+      managed: false,
+      attributes: ['SUPERUSER', 'CREATEROLE', 'CREATEDB', 'BYPASSRLS', 'REPLICATION'],
+    });
     // Nothing at or above high on a clean server; the bootstrap superuser's login is medium.
     expect(code).toBe(0);
     expect((await audit('rotator', ['public.orders'], ['--fail-on', 'medium'])).code).toBe(1);
@@ -116,7 +142,10 @@ describe('pgrotate audit', () => {
     );
     // Lines that never match a real client (TEST-NET addresses), so they change nothing but the report.
     const hba = join(server.dataDir, 'pg_hba.conf');
-    appendFileSync(hba, `host all nobody_${s} 192.0.2.1/32 trust\nhost all nobody_${s} 192.0.2.2/32 password\nhost all nobody_${s} 192.0.2.3/32 md5\n`);
+    appendFileSync(
+      hba,
+      `host all nobody_${s} 192.0.2.1/32 trust\nhost all nobody_${s} 192.0.2.2/32 password\nhost all nobody_${s} 192.0.2.3/32 md5\n`,
+    );
     await asSuper('postgres', 'SELECT pg_reload_conf()');
     try {
       const { code, report } = await audit('superuser', ['public.orders', 'public.customers', 'public.missing']);
@@ -163,7 +192,12 @@ describe('pgrotate audit', () => {
       const limited = await audit('rotator', ['public.customers']);
       expect(find(limited.report, 'superuser', `su_${s}`)).toHaveLength(1);
       expect(find(limited.report, 'md5-password')).toEqual([]);
-      expect(limited.report.notChecked.map((n) => n.check).sort()).toEqual(['hba-rules', 'md5-password', 'password-policy', 'pgaudit']);
+      expect(limited.report.notChecked.map((n) => n.check).sort()).toEqual([
+        'hba-rules',
+        'md5-password',
+        'password-policy',
+        'pgaudit',
+      ]);
 
       // Text output: severity, subject and the fix line; no password from the setup.
       const { path, env } = auditConfig('superuser', ['public.customers']);
@@ -183,7 +217,13 @@ describe('pgrotate audit', () => {
         `ALTER ROLE ${app} CONNECTION LIMIT 20`,
         'SELECT pg_reload_conf()',
       );
-      writeFileSync(hba, readFileSync(hba, 'utf8').split('\n').filter((l) => !l.includes(`nobody_${s}`)).join('\n'));
+      writeFileSync(
+        hba,
+        readFileSync(hba, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes(`nobody_${s}`))
+          .join('\n'),
+      );
     }
   });
 

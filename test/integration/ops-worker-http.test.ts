@@ -42,7 +42,17 @@ describe('HTTP in long-running processes', () => {
     const role = await fx.createRole(`wk_app_${fx.suffix}`, { password: 'initial-worker-password-1' });
     const port = await freePort();
     const { path, env } = fx.writeConfig({
-      accounts: [{ name: 'app', target: 'main', role, provider: 'local', secret: 'pg/app', exposedTo: ['dave'], schedule: 'manual' }],
+      accounts: [
+        {
+          name: 'app',
+          target: 'main',
+          role,
+          provider: 'local',
+          secret: 'pg/app',
+          exposedTo: ['dave'],
+          schedule: 'manual',
+        },
+      ],
       extra: {
         queue: testQueue('postgres'),
         http: {
@@ -57,8 +67,15 @@ describe('HTTP in long-running processes', () => {
     const worker = startWorker(fx, path, { ...env, TEST_OPS_TOKEN: OPS_TOKEN, TEST_HR_TOKEN: HR_TOKEN });
     const base = `http://127.0.0.1:${port}`;
     try {
-      await eventually(async () => (await fetch(`${base}/readyz`).catch(() => null))?.status === 200, 'worker /readyz', 30_000);
-      expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready', checks: { state: 'ok', queue: 'ok' } });
+      await eventually(
+        async () => (await fetch(`${base}/readyz`).catch(() => null))?.status === 200,
+        'worker /readyz',
+        30_000,
+      );
+      expect(await (await fetch(`${base}/readyz`)).json()).toEqual({
+        status: 'ready',
+        checks: { state: 'ok', queue: 'ok' },
+      });
 
       const res = await fetch(`${base}/v1/accounts/app/rotate`, {
         method: 'POST',
@@ -79,13 +96,19 @@ describe('HTTP in long-running processes', () => {
       expect(metricValue(metrics, 'pgrotate_credential_age_seconds{account="app"}')).toBeLessThan(120);
 
       // Offboarding through the worker's API is queued (202); the completion is recorded when the workers finish.
-      const off = await fetch(`${base}/v1/offboard`, { method: 'POST', headers: { authorization: `Bearer ${HR_TOKEN}` }, body: JSON.stringify({ principal: 'dave' }) });
+      const off = await fetch(`${base}/v1/offboard`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${HR_TOKEN}` },
+        body: JSON.stringify({ principal: 'dave' }),
+      });
       expect(off.status).toBe(202);
       expect(await off.json()).toMatchObject({ principal: 'dave', accounts: ['app'] });
       await eventually(async () => {
         const c = await stateClient(fx);
         try {
-          const r = await c.query("SELECT detail FROM pgrotate.audit_events WHERE kind = 'offboard.completed' AND actor = 'api:hr'");
+          const r = await c.query(
+            "SELECT detail FROM pgrotate.audit_events WHERE kind = 'offboard.completed' AND actor = 'api:hr'",
+          );
           return r.rows.length === 1 && JSON.stringify(r.rows[0].detail).includes('"rotated":["app"]');
         } finally {
           await c.end();
@@ -93,7 +116,8 @@ describe('HTTP in long-running processes', () => {
       }, 'offboard.completed by api:hr');
       const after = await provider.getCurrent('pg/app');
       expect(after?.rotationId).not.toBe(current?.rotationId);
-      for (const secret of [current?.password as string, after?.password as string, OPS_TOKEN, HR_TOKEN]) expect(worker.output()).not.toContain(secret);
+      for (const secret of [current?.password as string, after?.password as string, OPS_TOKEN, HR_TOKEN])
+        expect(worker.output()).not.toContain(secret);
     } finally {
       const exit = await worker.stop();
       expect(exit.code, worker.output()).toBe(0);
@@ -103,12 +127,19 @@ describe('HTTP in long-running processes', () => {
   it('pgrotate serve answers health checks and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const { path, env } = fx.writeConfig({ accounts: [] });
-    const child = spawn(process.execPath, [CLI, '--config', path, 'serve', '--listen', `127.0.0.1:${port}`], { env, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--config', path, 'serve', '--listen', `127.0.0.1:${port}`], {
+      env,
+      cwd: fx.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 200, 'serve /healthz');
+    await eventually(
+      async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 200,
+      'serve /healthz',
+    );
     expect(out).toContain(`pgrotate serving on http://127.0.0.1:${port}`);
     expect((await fetch(`http://127.0.0.1:${port}/v1/accounts`)).status).toBe(401);
     child.kill('SIGTERM');
@@ -118,10 +149,39 @@ describe('HTTP in long-running processes', () => {
   it('serves HTTPS with the configured certificate', async () => {
     const key = join(fx.dir, 'tls.key');
     const cert = join(fx.dir, 'tls.crt');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    const { path, env } = fx.writeConfig({ accounts: [], extra: { http: { listen: '127.0.0.1:0', tls: { certFile: cert, keyFile: key } } } });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    const { path, env } = fx.writeConfig({
+      accounts: [],
+      extra: { http: { listen: '127.0.0.1:0', tls: { certFile: cert, keyFile: key } } },
+    });
     const redactor = new Redactor();
-    const app = await createApp(loadConfigFile(path, env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env });
+    const app = await createApp(loadConfigFile(path, env), {
+      redactor,
+      log: createLogger(redactor, { destination: new PassThrough() }),
+      env,
+    });
     const server = await startHttpServer({ app });
     try {
       expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);

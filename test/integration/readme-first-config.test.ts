@@ -59,15 +59,19 @@ describe('README: a first real config with Vault / OpenBao (pg15 + OpenBao)', ()
     }
     // Roles and secret names are cluster- and server-wide: give them this run's suffix.
     for (const account of config.accounts) {
-      if (account.role) account.role = await fx.createRole(`${account.role}_${fx.suffix}`, { password: `unmanaged-${randomUUID()}` });
-      if (account.roles) account.roles = await Promise.all(account.roles.map((r) => fx.createRole(`${r}_${fx.suffix}`)));
+      if (account.role)
+        account.role = await fx.createRole(`${account.role}_${fx.suffix}`, { password: `unmanaged-${randomUUID()}` });
+      if (account.roles)
+        account.roles = await Promise.all(account.roles.map((r) => fx.createRole(`${r}_${fx.suffix}`)));
       account.secret = account.secret.replace(/^pg\//, `pg/readme-${run}/`);
     }
     const path = join(fx.dir, 'pgrotate.yaml');
     writeFileSync(path, JSON.stringify(config), { mode: 0o600 });
 
     const policy = `readme-${run}`;
-    expect((await root()('PUT', `sys/policies/acl/${policy}`, { policy: firstBlock('docs/providers.md', 'hcl') })).status).toBe(204);
+    expect(
+      (await root()('PUT', `sys/policies/acl/${policy}`, { policy: firstBlock('docs/providers.md', 'hcl') })).status,
+    ).toBe(204);
     const tok = await root()('POST', 'auth/token/create', { policies: [policy], ttl: '10m' });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -85,7 +89,8 @@ describe('README: a first real config with Vault / OpenBao (pg15 + OpenBao)', ()
 
     const status = await fx.cli(['--config', path, 'status', '--json'], env);
     expect(status.code, status.stderr).toBe(0);
-    for (const a of (JSON.parse(status.stdout) as { accounts: Array<{ lastStatus: string }> }).accounts) expect(a.lastStatus).toBe('succeeded');
+    for (const a of (JSON.parse(status.stdout) as { accounts: Array<{ lastStatus: string }> }).accounts)
+      expect(a.lastStatus).toBe('succeeded');
 
     // What an application reads (the latest KV version) logs in.
     for (const account of config.accounts) {

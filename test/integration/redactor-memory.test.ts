@@ -52,92 +52,128 @@ await app.close();
 
 type Store = 'file' | 'vault';
 
-describe.each(['file', 'vault'] as const)('the redactor and the heap forget finished rotations (%s provider)', (store: Store) => {
-  let fx: PgFixture;
-  beforeAll(async () => {
-    fx = await createPgFixture(pgServer('pg15'));
-  });
-  afterAll(async () => {
-    await fx?.cleanup();
-  });
+describe.each(['file', 'vault'] as const)(
+  'the redactor and the heap forget finished rotations (%s provider)',
+  (store: Store) => {
+    let fx: PgFixture;
+    beforeAll(async () => {
+      fx = await createPgFixture(pgServer('pg15'));
+    });
+    afterAll(async () => {
+      await fx?.cleanup();
+    });
 
-  it(`after ${ROUNDS * 4} rotations in one process no password of a finished rotation is in the redactor or a heap snapshot`, { timeout: 300_000 }, async () => {
-    const owner = `rm_own_${fx.suffix}`;
-    const rc = await fx.rotatorClient('postgres');
-    await rc.query(`CREATE ROLE ${owner} NOLOGIN`);
-    await rc.end();
-    const roles = await Promise.all(['a', 'b', 'c'].map((n) => fx.createRole(`rm_${n}_${fx.suffix}`)));
-    const altA = await fx.createRole(`rm_alt_a_${fx.suffix}`, { inRole: owner });
-    const altB = await fx.createRole(`rm_alt_b_${fx.suffix}`, { inRole: owner });
-    const provider = store === 'file' ? 'local' : 'bao';
-    const bao = store === 'vault' ? service<BaoServerInfo>('bao') : null;
-    const prefix = `heap-${fx.suffix}`;
-    const secrets = ['rm-0', 'rm-1', 'rm-2', 'rm-alt'].map((n) => `${prefix}/${n}`);
-    const written = writeJobsConfig(
-      fx,
-      {
-        accounts: [
-          ...roles.map((role, i) => ({ name: `rm-${i}`, target: 'main', role, provider, secret: secrets[i] })),
-          { name: 'rm-alt', target: 'main', strategy: 'alternating', roles: [altA, altB], gracePeriod: '1h', provider, secret: secrets[3] },
-        ],
-        ...(bao ? { providers: { bao: { type: 'vault', address: bao.address, mount: 'secret', token: 'env:BAO_TEST_TOKEN' } } } : {}),
-      },
-      { limits: { concurrency: 4, perTarget: 4 } },
-    );
-    const path = written.path;
-    const env = bao ? { ...written.env, BAO_TEST_TOKEN: bao.rootToken } : written.env;
-    const api = bao ? baoApi(bao.address, bao.rootToken) : null;
-    // KV v2 keeps 10 versions by default; keep them all, so every password can be read back.
-    if (api) for (const secret of secrets) expect((await api('POST', `secret/metadata/${secret}`, { max_versions: ROUNDS + 10 })).status).toBeLessThan(300);
-    const outDir = join(fx.dir, 'heap');
-    mkdirSync(outDir);
-    const script = join(fx.dir, 'heap-child.mjs');
-    writeFileSync(script, childScript());
-    const child = spawn(process.execPath, ['--expose-gc', script, path, store === 'file' ? fx.secretsFile : '-', outDir, String(ROUNDS)], { env, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let logs = '';
-    child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code, logs.slice(-3000)).toBe(0);
+    it(
+      `after ${ROUNDS * 4} rotations in one process no password of a finished rotation is in the redactor or a heap snapshot`,
+      { timeout: 300_000 },
+      async () => {
+        const owner = `rm_own_${fx.suffix}`;
+        const rc = await fx.rotatorClient('postgres');
+        await rc.query(`CREATE ROLE ${owner} NOLOGIN`);
+        await rc.end();
+        const roles = await Promise.all(['a', 'b', 'c'].map((n) => fx.createRole(`rm_${n}_${fx.suffix}`)));
+        const altA = await fx.createRole(`rm_alt_a_${fx.suffix}`, { inRole: owner });
+        const altB = await fx.createRole(`rm_alt_b_${fx.suffix}`, { inRole: owner });
+        const provider = store === 'file' ? 'local' : 'bao';
+        const bao = store === 'vault' ? service<BaoServerInfo>('bao') : null;
+        const prefix = `heap-${fx.suffix}`;
+        const secrets = ['rm-0', 'rm-1', 'rm-2', 'rm-alt'].map((n) => `${prefix}/${n}`);
+        const written = writeJobsConfig(
+          fx,
+          {
+            accounts: [
+              ...roles.map((role, i) => ({ name: `rm-${i}`, target: 'main', role, provider, secret: secrets[i] })),
+              {
+                name: 'rm-alt',
+                target: 'main',
+                strategy: 'alternating',
+                roles: [altA, altB],
+                gracePeriod: '1h',
+                provider,
+                secret: secrets[3],
+              },
+            ],
+            ...(bao
+              ? {
+                  providers: {
+                    bao: { type: 'vault', address: bao.address, mount: 'secret', token: 'env:BAO_TEST_TOKEN' },
+                  },
+                }
+              : {}),
+          },
+          { limits: { concurrency: 4, perTarget: 4 } },
+        );
+        const path = written.path;
+        const env = bao ? { ...written.env, BAO_TEST_TOKEN: bao.rootToken } : written.env;
+        const api = bao ? baoApi(bao.address, bao.rootToken) : null;
+        // KV v2 keeps 10 versions by default; keep them all, so every password can be read back.
+        if (api)
+          for (const secret of secrets)
+            expect((await api('POST', `secret/metadata/${secret}`, { max_versions: ROUNDS + 10 })).status).toBeLessThan(
+              300,
+            );
+        const outDir = join(fx.dir, 'heap');
+        mkdirSync(outDir);
+        const script = join(fx.dir, 'heap-child.mjs');
+        writeFileSync(script, childScript());
+        const child = spawn(
+          process.execPath,
+          ['--expose-gc', script, path, store === 'file' ? fx.secretsFile : '-', outDir, String(ROUNDS)],
+          { env, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let logs = '';
+        child.stdout.on('data', (d: Buffer) => (logs += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect(code, logs.slice(-3000)).toBe(0);
 
-    const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8')) as {
-      baseline: number;
-      after: number;
-      inFlightMax: number;
-      outcomes: Record<string, number>;
-      snapshot: string;
-    };
-    console.log(`${store}: redactor size ${summary.baseline} before, at most ${summary.inFlightMax} during, ${summary.after} after ${ROUNDS * 4} rotations`);
-    expect(summary.outcomes).toEqual({ succeeded: ROUNDS * 4 });
-    // Nothing of the 200 rotations stays; while they ran, at most a few secrets per rotation in flight.
-    expect(summary.after).toBe(summary.baseline);
-    expect(summary.inFlightMax - summary.baseline).toBeGreaterThan(0);
-    expect(summary.inFlightMax - summary.baseline).toBeLessThanOrEqual(4 * 4);
+        const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8')) as {
+          baseline: number;
+          after: number;
+          inFlightMax: number;
+          outcomes: Record<string, number>;
+          snapshot: string;
+        };
+        console.log(
+          `${store}: redactor size ${summary.baseline} before, at most ${summary.inFlightMax} during, ${summary.after} after ${ROUNDS * 4} rotations`,
+        );
+        expect(summary.outcomes).toEqual({ succeeded: ROUNDS * 4 });
+        // Nothing of the 200 rotations stays; while they ran, at most a few secrets per rotation in flight.
+        expect(summary.after).toBe(summary.baseline);
+        expect(summary.inFlightMax - summary.baseline).toBeGreaterThan(0);
+        expect(summary.inFlightMax - summary.baseline).toBeLessThanOrEqual(4 * 4);
 
-    const passwords = new Set<string>();
-    for (const f of readdirSync(outDir).filter((n) => n.startsWith('round-'))) {
-      const copy = JSON.parse(readFileSync(join(outDir, f), 'utf8')) as Record<string, { password: string }>;
-      for (const v of Object.values(copy)) passwords.add(v.password);
-    }
-    if (api) {
-      for (const secret of secrets) {
-        for (let version = 1; version <= ROUNDS; version++) {
-          const res = await api('GET', `secret/data/${secret}?version=${version}`);
-          const data = (res.json.data as { data: Record<string, unknown> } | undefined)?.data ?? {};
-          const value = typeof data.password === 'string' ? data : (JSON.parse(String(Object.values(data)[0])) as Record<string, unknown>);
-          passwords.add(String(value.password));
+        const passwords = new Set<string>();
+        for (const f of readdirSync(outDir).filter((n) => n.startsWith('round-'))) {
+          const copy = JSON.parse(readFileSync(join(outDir, f), 'utf8')) as Record<string, { password: string }>;
+          for (const v of Object.values(copy)) passwords.add(v.password);
         }
-      }
-    }
-    expect(passwords.size).toBe(ROUNDS * 4);
-    const heap = readFileSync(summary.snapshot, 'latin1');
-    rmSync(summary.snapshot);
-    // The snapshot does hold the strings a live process keeps (the account names, say)...
-    expect(heap).toContain('rm-alt');
-    // ...but none of the passwords, and neither do the child's logs.
-    const inHeap = [...passwords].filter((p) => heap.includes(p));
-    console.log(`${store}: heap snapshot ${Math.round(heap.length / 1e6)} MB, ${inHeap.length} of ${passwords.size} passwords found in it`);
-    expect(inHeap, `${inHeap.length} of ${passwords.size} passwords are still in the heap`).toEqual([]);
-    expect([...passwords].filter((p) => logs.includes(p))).toEqual([]);
-  });
-});
+        if (api) {
+          for (const secret of secrets) {
+            for (let version = 1; version <= ROUNDS; version++) {
+              const res = await api('GET', `secret/data/${secret}?version=${version}`);
+              const data = (res.json.data as { data: Record<string, unknown> } | undefined)?.data ?? {};
+              const value =
+                typeof data.password === 'string'
+                  ? data
+                  : (JSON.parse(String(Object.values(data)[0])) as Record<string, unknown>);
+              passwords.add(String(value.password));
+            }
+          }
+        }
+        expect(passwords.size).toBe(ROUNDS * 4);
+        const heap = readFileSync(summary.snapshot, 'latin1');
+        rmSync(summary.snapshot);
+        // The snapshot does hold the strings a live process keeps (the account names, say)...
+        expect(heap).toContain('rm-alt');
+        // ...but none of the passwords, and neither do the child's logs.
+        const inHeap = [...passwords].filter((p) => heap.includes(p));
+        console.log(
+          `${store}: heap snapshot ${Math.round(heap.length / 1e6)} MB, ${inHeap.length} of ${passwords.size} passwords found in it`,
+        );
+        expect(inHeap, `${inHeap.length} of ${passwords.size} passwords are still in the heap`).toEqual([]);
+        expect([...passwords].filter((p) => logs.includes(p))).toEqual([]);
+      },
+    );
+  },
+);

@@ -16,7 +16,9 @@ describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) 
 
   it('single-user: the new password logs in and the old one is refused', async () => {
     const role = await fx.createRole(`app_${fx.suffix}`, { password: 'initial-unmanaged-password-1' });
-    const { path, env } = fx.writeConfig({ accounts: [{ name: 'app', target: 'main', role, provider: 'local', secret: 'pg/app' }] });
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'app', target: 'main', role, provider: 'local', secret: 'pg/app' }],
+    });
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
 
     const first = await fx.cli(['--config', path, 'rotate', 'app', '--json'], env);
@@ -47,7 +49,17 @@ describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) 
     const a = await fx.createRole(`rep_a_${fx.suffix}`, { inRole: owner });
     const b = await fx.createRole(`rep_b_${fx.suffix}`, { inRole: owner });
     const { path, env } = fx.writeConfig({
-      accounts: [{ name: 'reports', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '2h', provider: 'local', secret: 'pg/reports' }],
+      accounts: [
+        {
+          name: 'reports',
+          target: 'main',
+          strategy: 'alternating',
+          roles: [a, b],
+          gracePeriod: '2h',
+          provider: 'local',
+          secret: 'pg/reports',
+        },
+      ],
     });
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     const validUntil = async (role: string) => {
@@ -68,13 +80,16 @@ describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) 
     // Both work during the grace period; the old one carries the recorded expiry.
     expect(await fx.canLogin(a, v1?.password as string)).toBe(true);
     expect(await fx.canLogin(b, v2?.password as string)).toBe(true);
-    const recorded = (JSON.parse(r2.stdout) as { results: Array<{ oldCredentialExpiresAt: string }> }).results[0]?.oldCredentialExpiresAt as string;
+    const recorded = (JSON.parse(r2.stdout) as { results: Array<{ oldCredentialExpiresAt: string }> }).results[0]
+      ?.oldCredentialExpiresAt as string;
     const expiry = await validUntil(a);
     expect(expiry?.getTime()).toBe(new Date(recorded).getTime());
     expect(new Date(recorded).getTime() - Date.now()).toBeGreaterThan(2 * 3600_000 - 60_000);
 
     const status = await fx.cli(['--config', path, 'status', '--json'], env);
-    const acc = (JSON.parse(status.stdout) as { accounts: Array<{ activeRole: string; oldCredentialExpiresAt: string }> }).accounts[0];
+    const acc = (
+      JSON.parse(status.stdout) as { accounts: Array<{ activeRole: string; oldCredentialExpiresAt: string }> }
+    ).accounts[0];
     expect(acc?.activeRole).toBe(b);
     expect(acc?.oldCredentialExpiresAt).toBe(recorded);
 
@@ -83,7 +98,10 @@ describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) 
     const v3 = await provider.getCurrent('pg/reports');
     expect(v3?.username).toBe(a);
     const c = await fx.superClient();
-    const inf = await c.query<{ cleared: boolean }>("SELECT rolvaliduntil = 'infinity' AS cleared FROM pg_roles WHERE rolname = $1", [a]);
+    const inf = await c.query<{ cleared: boolean }>(
+      "SELECT rolvaliduntil = 'infinity' AS cleared FROM pg_roles WHERE rolname = $1",
+      [a],
+    );
     await c.end();
     expect(inf.rows[0]?.cleared).toBe(true);
     expect(await fx.canLogin(a, v3?.password as string)).toBe(true);
@@ -95,7 +113,17 @@ describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) 
     const a = await fx.createRole(`poll_a_${fx.suffix}`);
     const b = await fx.createRole(`poll_b_${fx.suffix}`);
     const { path, env } = fx.writeConfig({
-      accounts: [{ name: 'polled', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'local', secret: 'pg/polled' }],
+      accounts: [
+        {
+          name: 'polled',
+          target: 'main',
+          strategy: 'alternating',
+          roles: [a, b],
+          gracePeriod: '1h',
+          provider: 'local',
+          secret: 'pg/polled',
+        },
+      ],
     });
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     expect((await fx.cli(['--config', path, 'rotate', 'polled'], env)).code).toBe(0);

@@ -28,7 +28,15 @@ describe('secrecy (I4)', () => {
     const { path, env } = fx.writeConfig({
       accounts: [
         { name: 'one', target: 'main', role: one, provider: 'local', secret: 'pg/one' },
-        { name: 'pair', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'local', secret: 'pg/pair' },
+        {
+          name: 'pair',
+          target: 'main',
+          strategy: 'alternating',
+          roles: [a, b],
+          gracePeriod: '1h',
+          provider: 'local',
+          secret: 'pg/pair',
+        },
         { name: 'broken', target: 'main', role: `missing_${fx.suffix}`, provider: 'local', secret: 'pg/broken' },
       ],
       defaults: { password: { length: 24, alphabet: 'alphanumeric-symbols' } },
@@ -37,7 +45,9 @@ describe('secrecy (I4)', () => {
     const runs: CliRun[] = [];
     const passwords = new Set<string>();
     for (let i = 0; i < 3; i++) {
-      runs.push(await fx.cli(['--config', path, 'rotate', 'one', 'pair', '--json'], { ...env, PGROTATE_LOG_LEVEL: 'debug' }));
+      runs.push(
+        await fx.cli(['--config', path, 'rotate', 'one', 'pair', '--json'], { ...env, PGROTATE_LOG_LEVEL: 'debug' }),
+      );
       for (const s of ['pg/one', 'pg/pair']) for (const p of await passwordsIn(provider, s)) passwords.add(p);
     }
     runs.push(await fx.cli(['--config', path, 'rotate', '--all'], env));
@@ -52,12 +62,19 @@ describe('secrecy (I4)', () => {
     // The log really records statements (so a leak would show): our ALTER ROLEs are there, as verifiers.
     expect(serverLog).toMatch(new RegExp(`ALTER ROLE "${one}" PASSWORD 'SCRAM-SHA-256\\$4096:`));
     const c = await fx.superClient(fx.targetDb);
-    const pss = (await c.query<{ query: string }>('SELECT query FROM pg_stat_statements')).rows.map((r) => r.query).join('\n');
+    const pss = (await c.query<{ query: string }>('SELECT query FROM pg_stat_statements')).rows
+      .map((r) => r.query)
+      .join('\n');
     await c.end();
     const sc = await fx.rotatorClient(fx.stateDb);
-    const tables = (await sc.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'pgrotate'`)).rows.map((r) => r.t);
+    const tables = (
+      await sc.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'pgrotate'`)
+    ).rows.map((r) => r.t);
     let state = '';
-    for (const t of tables) state += (await sc.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM pgrotate.${t} x`)).rows.map((r) => r.j).join('\n');
+    for (const t of tables)
+      state += (await sc.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM pgrotate.${t} x`)).rows
+        .map((r) => r.j)
+        .join('\n');
     await sc.end();
     expect(state).toContain('rotation.succeeded');
     const cliOutput = runs.map((r) => `${r.stdout}\n${r.stderr}`).join('\n');

@@ -30,7 +30,9 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
   });
 
   /** A config whose state and admin passwords are the provider's `pg/self`, plus an application account. */
-  async function selfConfig(tag: string): Promise<{ path: string; env: NodeJS.ProcessEnv; provider: FileProvider; appRole: string }> {
+  async function selfConfig(
+    tag: string,
+  ): Promise<{ path: string; env: NodeJS.ProcessEnv; provider: FileProvider; appRole: string }> {
     // Each test starts from the fixture's known password (an earlier test rotated it).
     const su = await fx.superClient();
     await su.query(`ALTER ROLE ${quoteIdent(fx.rotator)} PASSWORD '${await scramVerifier(fx.rotatorPassword)}'`);
@@ -51,9 +53,21 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
     const appRole = await fx.createRole(`app_${tag}_${uniqueSuffix()}`);
     const path = join(fx.dir, `self-${tag}.json.yaml`);
     const config = {
-      state: { url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`, password: { provider: 'local', secret: 'pg/self' }, schema: `s_${tag}` },
+      state: {
+        url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`,
+        password: { provider: 'local', secret: 'pg/self' },
+        schema: `s_${tag}`,
+      },
       providers: { local: { type: 'file', path: secretsFile } },
-      targets: { main: { host: fx.server.host, port: fx.server.port, database: fx.targetDb, sslmode: 'disable', admin: { provider: 'local', secret: 'pg/self' } } },
+      targets: {
+        main: {
+          host: fx.server.host,
+          port: fx.server.port,
+          database: fx.targetDb,
+          sslmode: 'disable',
+          admin: { provider: 'local', secret: 'pg/self' },
+        },
+      },
       defaults: { verifyAttempts: 1 },
       accounts: [
         { name: 'self', target: 'main', role: fx.rotator, provider: 'local', secret: 'pg/self' },
@@ -86,7 +100,11 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
   it('a long-running process whose login another process rotated follows the provider on its next new connection', async () => {
     const { path, env, provider } = await selfConfig('l');
     const redactor = new Redactor();
-    const app = await createApp(loadConfigFile(path, env), { redactor, log: createLogger(redactor, { destination: new PassThrough() }), env });
+    const app = await createApp(loadConfigFile(path, env), {
+      redactor,
+      log: createLogger(redactor, { destination: new PassThrough() }),
+      env,
+    });
     try {
       expect((await app.state.listAccounts()).length).toBeGreaterThanOrEqual(0);
       const other = await fx.cliProcess(['--config', path, 'rotate', 'self'], env);
@@ -120,7 +138,11 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
     it(`killed ${step} while rotating its own login: the next process logs in, resumes, and I1/I2 hold`, async () => {
       const { path, env, provider } = await selfConfig(step.replace('after-', 'k'));
       const seen = new Set<string>(await passwordsIn(provider, 'pg/self'));
-      const crashed = await fx.cliProcess(['--config', path, 'rotate', 'self'], { ...env, PGROTATE_FAILPOINT: step, PGROTATE_FAILPOINT_ACCOUNT: 'self' });
+      const crashed = await fx.cliProcess(['--config', path, 'rotate', 'self'], {
+        ...env,
+        PGROTATE_FAILPOINT: step,
+        PGROTATE_FAILPOINT_ACCOUNT: 'self',
+      });
       expect(crashed.signal, crashed.stdout + crashed.stderr).toBe('SIGKILL');
       for (const p of await passwordsIn(provider, 'pg/self')) seen.add(p);
       await expectNoLostCredential(fx, provider, 'pg/self', [fx.rotator], seen);
@@ -144,9 +166,20 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
 
   it('config: a state login rotated without state.password from the provider, or an alternating own login, is refused at load', async () => {
     const base = {
-      state: { url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`, password: 'env:TEST_ROTATOR_PASSWORD' },
+      state: {
+        url: `postgres://${fx.rotator}@${fx.server.host}:${fx.server.port}/${fx.stateDb}`,
+        password: 'env:TEST_ROTATOR_PASSWORD',
+      },
       providers: { local: { type: 'file', path: join(fx.dir, 'cfg.json') } },
-      targets: { main: { host: fx.server.host, port: fx.server.port, database: fx.targetDb, sslmode: 'disable', admin: { provider: 'local', secret: 'pg/self' } } },
+      targets: {
+        main: {
+          host: fx.server.host,
+          port: fx.server.port,
+          database: fx.targetDb,
+          sslmode: 'disable',
+          admin: { provider: 'local', secret: 'pg/self' },
+        },
+      },
     };
     const env = { ...process.env, TEST_ROTATOR_PASSWORD: fx.rotatorPassword };
     const write = (cfg: unknown) => {
@@ -154,11 +187,39 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
       writeFileSync(p, JSON.stringify(cfg));
       return p;
     };
-    const stale = await fx.cli(['--config', write({ ...base, accounts: [{ name: 'self', target: 'main', role: fx.rotator, provider: 'local', secret: 'pg/self' }] }), 'status'], env);
+    const stale = await fx.cli(
+      [
+        '--config',
+        write({
+          ...base,
+          accounts: [{ name: 'self', target: 'main', role: fx.rotator, provider: 'local', secret: 'pg/self' }],
+        }),
+        'status',
+      ],
+      env,
+    );
     expect(stale.code).toBe(2);
-    expect(stale.stderr).toMatch(/accounts\[0\]\.role: account "self" rotates rot_\w+, the state database's login; set state.password: \{ provider: local, secret: pg\/self \}/);
+    expect(stale.stderr).toMatch(
+      /accounts\[0\]\.role: account "self" rotates rot_\w+, the state database's login; set state.password: \{ provider: local, secret: pg\/self \}/,
+    );
     const alt = await fx.cli(
-      ['--config', write({ ...base, accounts: [{ name: 'alt', target: 'main', strategy: 'alternating', roles: ['a', 'b'], provider: 'local', secret: 'pg/self' }] }), 'status'],
+      [
+        '--config',
+        write({
+          ...base,
+          accounts: [
+            {
+              name: 'alt',
+              target: 'main',
+              strategy: 'alternating',
+              roles: ['a', 'b'],
+              provider: 'local',
+              secret: 'pg/self',
+            },
+          ],
+        }),
+        'status',
+      ],
       env,
     );
     expect(alt.code).toBe(2);
@@ -168,7 +229,9 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
         '--config',
         write({
           ...base,
-          targets: { main: { ...base.targets.main, admin: { username: fx.rotator, password: 'env:TEST_ROTATOR_PASSWORD' } } },
+          targets: {
+            main: { ...base.targets.main, admin: { username: fx.rotator, password: 'env:TEST_ROTATOR_PASSWORD' } },
+          },
           accounts: [{ name: 'adm', target: 'main', role: fx.rotator, provider: 'local', secret: 'pg/adm' }],
           state: { ...base.state, url: `postgres://other@${fx.server.host}:${fx.server.port}/${fx.stateDb}` },
         }),
@@ -177,6 +240,8 @@ describe('rotating pgrotate’s own admin and state login (PostgreSQL 15)', () =
       env,
     );
     expect(literalAdmin.code).toBe(2);
-    expect(literalAdmin.stderr).toMatch(/account "adm" rotates rot_\w+, the admin login of target main; set that target's admin: \{ provider: local, secret: pg\/adm \}/);
+    expect(literalAdmin.stderr).toMatch(
+      /account "adm" rotates rot_\w+, the admin login of target main; set that target's admin: \{ provider: local, secret: pg\/adm \}/,
+    );
   });
 });

@@ -27,7 +27,11 @@ describe('soak harness (short run)', () => {
   it('runs a real worker for 20 s and reports rotations, lateness and RSS', async () => {
     ensureBenchBuilt(REPO_ROOT, SCRIPT);
     const jsonFile = join(dir, 'soak.json');
-    const { code, stdout, stderr } = await runNodeScript(SCRIPT, ['--minutes', '0.34', '--accounts', '3', '--every', '10s', '--tick', '2s', '--json', jsonFile], REPO_ROOT);
+    const { code, stdout, stderr } = await runNodeScript(
+      SCRIPT,
+      ['--minutes', '0.34', '--accounts', '3', '--every', '10s', '--tick', '2s', '--json', jsonFile],
+      REPO_ROOT,
+    );
     const context = `${stdout}\n${stderr.slice(-4000)}`;
     expect(code, context).toBe(0);
     expect(stdout, context).toMatch(/^minute [\d.]+: rotations \d+ done \/ \d+ due .*RSS \d+ MB$/m);

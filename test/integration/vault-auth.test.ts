@@ -27,11 +27,16 @@ path "secret/data/pgrotate-pending/pg/*"     { capabilities = ["create", "update
 path "secret/metadata/pgrotate-pending/pg/*" { capabilities = ["delete"] }
 `;
 
-function make(auth: VaultAuthMethod, extra: { address?: string; namespace?: string; caFile?: string; warnings?: string[] } = {}): { p: VaultProvider; redactor: Redactor } {
+function make(
+  auth: VaultAuthMethod,
+  extra: { address?: string; namespace?: string; caFile?: string; warnings?: string[] } = {},
+): { p: VaultProvider; redactor: Redactor } {
   const redactor = new Redactor();
   const log = createLogger(redactor, { level: 'silent' });
   const warnings = extra.warnings;
-  const wrapped = warnings ? { ...log, warn: (o: unknown, msg?: string) => warnings.push(`${msg ?? ''} ${JSON.stringify(o)}`) } : log;
+  const wrapped = warnings
+    ? { ...log, warn: (o: unknown, msg?: string) => warnings.push(`${msg ?? ''} ${JSON.stringify(o)}`) }
+    : log;
   const p = new VaultProvider({
     name: 'bao',
     address: extra.address ?? bao().address,
@@ -69,7 +74,10 @@ describe('vault provider: auth methods and policy', () => {
   it('the documented policy suffices for every operation; consumers limited to pg/* cannot read pending', async () => {
     const tok = await root()('POST', 'auth/token/create', { policies: [policy], ttl: '10m' });
     const warnings: string[] = [];
-    const { p } = make({ method: 'token', token: (tok.json.auth as { client_token: string }).client_token }, { warnings });
+    const { p } = make(
+      { method: 'token', token: (tok.json.auth as { client_token: string }).client_token },
+      { warnings },
+    );
     const s = `pg/policy-${run}`;
     const v1 = await cycle(p, s);
     const v2 = await cycle(p, s);
@@ -83,8 +91,14 @@ describe('vault provider: auth methods and policy', () => {
     expect(md.custom_metadata.pgrotate_rotation_id).toBe(v2.rotationId);
 
     // An application's policy: read on its secrets. The pending prefix is outside it.
-    await root()('PUT', `sys/policies/acl/app-${run}`, { policy: 'path "secret/data/pg/*" { capabilities = ["read"] }' });
-    const appTok = ((await root()('POST', 'auth/token/create', { policies: [`app-${run}`], ttl: '10m' })).json.auth as { client_token: string }).client_token;
+    await root()('PUT', `sys/policies/acl/app-${run}`, {
+      policy: 'path "secret/data/pg/*" { capabilities = ["read"] }',
+    });
+    const appTok = (
+      (await root()('POST', 'auth/token/create', { policies: [`app-${run}`], ttl: '10m' })).json.auth as {
+        client_token: string;
+      }
+    ).client_token;
     const app = baoApi(bao().address, appTok);
     await p.stagePending(s, sampleValue());
     expect((await app('GET', `secret/data/${s}`)).status).toBe(200);
@@ -95,9 +109,16 @@ describe('vault provider: auth methods and policy', () => {
   it('AppRole: logs in, and logs in again when the token TTL runs out', async () => {
     const mount = `approle-${run}`;
     expect((await root()('POST', `sys/auth/${mount}`, { type: 'approle' })).status).toBe(204);
-    await root()('POST', `auth/${mount}/role/pgrotate`, { token_policies: [policy], token_ttl: '3s', token_max_ttl: '3s' });
-    const roleId = ((await root()('GET', `auth/${mount}/role/pgrotate/role-id`)).json.data as { role_id: string }).role_id;
-    const secretId = ((await root()('POST', `auth/${mount}/role/pgrotate/secret-id`, {})).json.data as { secret_id: string }).secret_id;
+    await root()('POST', `auth/${mount}/role/pgrotate`, {
+      token_policies: [policy],
+      token_ttl: '3s',
+      token_max_ttl: '3s',
+    });
+    const roleId = ((await root()('GET', `auth/${mount}/role/pgrotate/role-id`)).json.data as { role_id: string })
+      .role_id;
+    const secretId = (
+      (await root()('POST', `auth/${mount}/role/pgrotate/secret-id`, {})).json.data as { secret_id: string }
+    ).secret_id;
     const { p, redactor } = make({ method: 'approle', roleId, secretId, mount });
     // Each cycle in a redaction scope, as a rotation runs: its passwords are forgotten after it.
     await redactor.scoped(() => cycle(p, `pg/approle-${run}`));
@@ -115,7 +136,9 @@ describe('vault provider: auth methods and policy', () => {
 
     const bad = make({ method: 'approle', roleId, secretId: 'not-the-secret-id-0000', mount }).p;
     const err = await bad.getCurrent(`pg/approle-${run}`).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(new RegExp(`provider bao: approle login at auth/${mount}/login was refused \\(HTTP 400`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`provider bao: approle login at auth/${mount}/login was refused \\(HTTP 400`),
+    );
     expect((err as Error).message).not.toContain('not-the-secret-id');
   });
 
@@ -127,7 +150,9 @@ describe('vault provider: auth methods and policy', () => {
     const mount = `k8s-${run}`;
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     expect((await root()('POST', `sys/auth/${mount}`, { type: 'jwt' })).status).toBe(204);
-    const cfg = await root()('POST', `auth/${mount}/config`, { jwt_validation_pubkeys: [publicKey.export({ type: 'spki', format: 'pem' })] });
+    const cfg = await root()('POST', `auth/${mount}/config`, {
+      jwt_validation_pubkeys: [publicKey.export({ type: 'spki', format: 'pem' })],
+    });
     expect(cfg.status, JSON.stringify(cfg.json)).toBe(204);
     const subject = 'system:serviceaccount:pgrotate:pgrotate';
     const role = await root()('POST', `auth/${mount}/role/pgrotate`, {
@@ -162,17 +187,26 @@ describe('vault provider: auth methods and policy', () => {
     writeFileSync(jwtFile, jwt(600));
     await sleep(3500);
     // The server now refuses the first token, so the next login must use the file's new content.
-    expect((await baoApi(bao().address, '')('POST', `auth/${mount}/login`, { role: 'pgrotate', jwt: first })).status).toBe(400);
+    expect(
+      (await baoApi(bao().address, '')('POST', `auth/${mount}/login`, { role: 'pgrotate', jwt: first })).status,
+    ).toBe(400);
     await cycle(p, `pg/k8s-${run}`);
     expect(p.authCounters.logins).toBeGreaterThan(before);
     await p.close();
 
     const missing = make({ method: 'kubernetes', role: 'pgrotate', jwtFile: join(dir, 'absent'), mount }).p;
-    await expect(missing.getCurrent('pg/x')).rejects.toThrow(/cannot read the Kubernetes service-account token .*absent \(ENOENT\)/);
+    await expect(missing.getCurrent('pg/x')).rejects.toThrow(
+      /cannot read the Kubernetes service-account token .*absent \(ENOENT\)/,
+    );
   });
 
   it('token: a renewable token is renewed (renew-self) before its TTL runs out', async () => {
-    const tok = await root()('POST', 'auth/token/create', { policies: [policy], ttl: '3s', explicit_max_ttl: '5m', renewable: true });
+    const tok = await root()('POST', 'auth/token/create', {
+      policies: [policy],
+      ttl: '3s',
+      explicit_max_ttl: '5m',
+      renewable: true,
+    });
     const token = (tok.json.auth as { client_token: string }).client_token;
     const { p } = make({ method: 'token', token });
     await cycle(p, `pg/renew-${run}`);
@@ -193,7 +227,9 @@ describe('vault provider: auth methods and policy', () => {
     const { p } = make({ method: 'token', token: bao().rootToken }, { namespace: ns });
     const s = `pg/ns-${run}`;
     const v = await cycle(p, s);
-    expect(((await inNs('GET', `secret/data/${s}`)).json.data as { data: { password: string } }).data.password).toBe(v.password);
+    expect(((await inNs('GET', `secret/data/${s}`)).json.data as { data: { password: string } }).data.password).toBe(
+      v.password,
+    );
     expect((await root()('GET', `secret/data/${s}`)).status).toBe(404);
     await p.close();
   });
@@ -201,12 +237,18 @@ describe('vault provider: auth methods and policy', () => {
   it('TLS: trusts the server through caFile, and refuses it without', async () => {
     const tls = await startBaoServer({ label: 'tls', tls: true });
     try {
-      const { p } = make({ method: 'token', token: tls.rootToken }, { address: tls.address, caFile: tls.caFile as string });
+      const { p } = make(
+        { method: 'token', token: tls.rootToken },
+        { address: tls.address, caFile: tls.caFile as string },
+      );
       await cycle(p, 'pg/tls');
       await p.close();
       const untrusted = make({ method: 'token', token: tls.rootToken }, { address: tls.address }).p;
-      await expect(untrusted.getCurrent('pg/tls')).rejects.toThrow(/cannot read secret pg\/tls: Vault at https:\/\/127\.0\.0\.1:\d+ is unreachable \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/);
-      const noFile = () => make({ method: 'token', token: 'x' }, { address: tls.address, caFile: join(dir, 'no-ca.pem') });
+      await expect(untrusted.getCurrent('pg/tls')).rejects.toThrow(
+        /cannot read secret pg\/tls: Vault at https:\/\/127\.0\.0\.1:\d+ is unreachable \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)/,
+      );
+      const noFile = () =>
+        make({ method: 'token', token: 'x' }, { address: tls.address, caFile: join(dir, 'no-ca.pem') });
       expect(noFile).toThrow(/provider bao: cannot read caFile .*no-ca\.pem \(ENOENT\)/);
     } finally {
       await tls.stop();

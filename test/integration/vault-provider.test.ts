@@ -16,7 +16,16 @@ import { service } from '../support/provided.js';
 const bao = () => service<BaoServerInfo>('bao');
 const quietLog = () => createLogger(new Redactor(), { level: 'silent' });
 
-function provider(opts: { token?: string; mount?: string; address?: string; auth?: VaultAuthMethod; namespace?: string; redactor?: Redactor } = {}): VaultProvider {
+function provider(
+  opts: {
+    token?: string;
+    mount?: string;
+    address?: string;
+    auth?: VaultAuthMethod;
+    namespace?: string;
+    redactor?: Redactor;
+  } = {},
+): VaultProvider {
   return new VaultProvider({
     name: 'bao',
     address: opts.address ?? bao().address,
@@ -82,14 +91,20 @@ describe('vault provider: where values live', () => {
     const meta = await root()('GET', `secret/metadata/${s}`);
     const md = meta.json.data as { current_version: number; custom_metadata: Record<string, string> };
     expect(md.current_version).toBe(1);
-    expect(md.custom_metadata).toMatchObject({ pgrotate_rotation_id: v1.rotationId, pgrotate_rotated_at: v1.rotatedAt });
+    expect(md.custom_metadata).toMatchObject({
+      pgrotate_rotation_id: v1.rotationId,
+      pgrotate_rotated_at: v1.rotatedAt,
+    });
     // All versions of the pending path are gone, not just soft-deleted.
     expect((await root()('GET', `secret/metadata/pgrotate-pending/${s}`)).status).toBe(404);
 
     const v2 = sampleValue();
     await p.stagePending(s, v2);
     await p.promotePending(s, v2.rotationId);
-    const latest = (await root()('GET', `secret/data/${s}`)).json.data as { data: SecretValue; metadata: { version: number } };
+    const latest = (await root()('GET', `secret/data/${s}`)).json.data as {
+      data: SecretValue;
+      metadata: { version: number };
+    };
     expect(latest.metadata.version).toBe(2);
     expect(latest.data).toEqual({ ...v2 });
     expect((await p.getPrevious(s))?.password).toBe(v1.password);
@@ -113,11 +128,15 @@ describe('vault provider: where values live', () => {
     // window is reproduced deterministically by delaying the provider's write request.
     const realFetchWrite = (p as unknown as { write: (...a: unknown[]) => Promise<void> }).write.bind(p);
     (p as unknown as { write: (...a: unknown[]) => Promise<void> }).write = async (...a: unknown[]) => {
-      await root()('POST', `secret/data/${s}`, { data: { username: 'someone-else', password: 'their-manual-password' } });
+      await root()('POST', `secret/data/${s}`, {
+        data: { username: 'someone-else', password: 'their-manual-password' },
+      });
       return realFetchWrite(...a);
     };
     try {
-      await expect(p.promotePending(s, v2.rotationId)).rejects.toThrow(new RegExp(`secret ${s} was changed by another writer.*expected version 1`));
+      await expect(p.promotePending(s, v2.rotationId)).rejects.toThrow(
+        new RegExp(`secret ${s} was changed by another writer.*expected version 1`),
+      );
     } finally {
       (p as unknown as { write: unknown }).write = realFetchWrite;
     }
@@ -139,7 +158,17 @@ describe('vault provider: where values live', () => {
       encoding: 'utf8',
     });
     expect((JSON.parse(cli) as { data: { data: SecretValue } }).data.data.password).toBe(v.password);
-    for (const bad of ['pg/../admin', '../x', 'pg/./x', '/pg/x', 'pg/x/', 'pg//x', 'pg/\nx', ' pg/x', 'pgrotate-pending/pg/x']) {
+    for (const bad of [
+      'pg/../admin',
+      '../x',
+      'pg/./x',
+      '/pg/x',
+      'pg/x/',
+      'pg//x',
+      'pg/\nx',
+      ' pg/x',
+      'pgrotate-pending/pg/x',
+    ]) {
       await expect(p.getCurrent(bad), bad).rejects.toThrow(/not a usable Vault path|reserves for pending/);
       await expect(p.stagePending(bad, sampleValue()), bad).rejects.toThrow(/provider bao: secret/);
     }
@@ -149,13 +178,19 @@ describe('vault provider: where values live', () => {
 describe('vault provider: bad input', () => {
   it('a token without the capability: 403 names the path and the missing capability', async () => {
     const policy = `pol-${randomUUID().slice(0, 8)}`;
-    await root()('PUT', `sys/policies/acl/${policy}`, { policy: 'path "secret/data/readonly/*" { capabilities = ["read"] }' });
+    await root()('PUT', `sys/policies/acl/${policy}`, {
+      policy: 'path "secret/data/readonly/*" { capabilities = ["read"] }',
+    });
     const tok = await root()('POST', 'auth/token/create', { policies: [policy], ttl: '10m' });
     const token = (tok.json.auth as { client_token: string }).client_token;
     const redactor = new Redactor();
     const p = provider({ token, redactor });
-    await expect(p.getCurrent('pg/app')).rejects.toThrow(/cannot read secret pg\/app: permission denied .*"read" capability on path "secret\/data\/pg\/app"/);
-    await expect(p.stagePending('readonly/app', sampleValue())).rejects.toThrow(/"read" capability on path "secret\/data\/pgrotate-pending\/readonly\/app"/);
+    await expect(p.getCurrent('pg/app')).rejects.toThrow(
+      /cannot read secret pg\/app: permission denied .*"read" capability on path "secret\/data\/pg\/app"/,
+    );
+    await expect(p.stagePending('readonly/app', sampleValue())).rejects.toThrow(
+      /"read" capability on path "secret\/data\/pgrotate-pending\/readonly\/app"/,
+    );
     const wrong = provider({ token: 'hvs.not-a-real-token-0000' });
     const err = await wrong.getCurrent('pg/app').catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
@@ -169,7 +204,9 @@ describe('vault provider: bad input', () => {
   it('an unreachable server is a ProviderError naming the address and the secret', async () => {
     const port = await freePort();
     const p = provider({ address: `http://127.0.0.1:${port}` });
-    await expect(p.getCurrent('pg/app')).rejects.toThrow(new RegExp(`cannot read secret pg/app: Vault at http://127.0.0.1:${port} is unreachable \\(ECONNREFUSED\\)`));
+    await expect(p.getCurrent('pg/app')).rejects.toThrow(
+      new RegExp(`cannot read secret pg/app: Vault at http://127.0.0.1:${port} is unreachable \\(ECONNREFUSED\\)`),
+    );
     await expect(p.stagePending('pg/app', sampleValue())).rejects.toThrow(/unreachable/);
   });
 
@@ -180,8 +217,13 @@ describe('vault provider: bad input', () => {
       const v = sampleValue();
       await p.stagePending('pg/app', v);
       const { execFileSync } = await import('node:child_process');
-      execFileSync(sealed.bin, ['operator', 'seal'], { env: { ...process.env, BAO_ADDR: sealed.address, BAO_TOKEN: sealed.rootToken }, stdio: 'ignore' });
-      await expect(p.promotePending('pg/app', v.rotationId)).rejects.toThrow(new RegExp(`secret pg/app: Vault at ${sealed.address} is sealed`));
+      execFileSync(sealed.bin, ['operator', 'seal'], {
+        env: { ...process.env, BAO_ADDR: sealed.address, BAO_TOKEN: sealed.rootToken },
+        stdio: 'ignore',
+      });
+      await expect(p.promotePending('pg/app', v.rotationId)).rejects.toThrow(
+        new RegExp(`secret pg/app: Vault at ${sealed.address} is sealed`),
+      );
       await expect(p.getCurrent('pg/app')).rejects.toThrow(/is sealed/);
       await p.close();
     } finally {
@@ -195,21 +237,40 @@ describe('vault provider: bad input', () => {
     const kv1 = `kv1-${randomUUID().slice(0, 6)}`;
     expect((await root()('POST', `sys/mounts/${kv1}`, { type: 'kv', options: { version: '1' } })).status).toBe(204);
     const p = provider({ mount: kv1 });
-    await expect(p.stagePending('pg/app', sampleValue())).rejects.toThrow(new RegExp(`mount ${kv1} is a KV version 1 mount.*secret pg/app`));
+    await expect(p.stagePending('pg/app', sampleValue())).rejects.toThrow(
+      new RegExp(`mount ${kv1} is a KV version 1 mount.*secret pg/app`),
+    );
     await expect(p.getCurrent('pg/app')).rejects.toThrow(/KV version 1/);
     // Nothing was written to the v1 mount.
     expect((await root()('LIST', `${kv1}`)).status).toBe(404);
     // Concurrent first calls share the mount check; each failure still names its own secret.
     const fresh = provider({ mount: kv1 });
-    const errors = await Promise.all(['pg/one', 'pg/two', 'pg/three'].map((s) => fresh.getCurrent(s).then(() => null, (e: Error & { secret?: string }) => e)));
+    const errors = await Promise.all(
+      ['pg/one', 'pg/two', 'pg/three'].map((s) =>
+        fresh.getCurrent(s).then(
+          () => null,
+          (e: Error & { secret?: string }) => e,
+        ),
+      ),
+    );
     expect(errors.map((e) => e?.message.match(/\(secret ([^)]+)\)/)?.[1])).toEqual(['pg/one', 'pg/two', 'pg/three']);
     expect(errors.map((e) => e?.secret)).toEqual(['pg/one', 'pg/two', 'pg/three']);
   });
 
   it('config: token or auth is required, not both', () => {
     const deps = { redactor: new Redactor(), log: quietLog() };
-    const base = { type: 'vault' as const, address: bao().address, mount: 'secret', pendingPrefix: 'pgrotate-pending', timeout: 1000 };
-    expect(() => createVaultProvider('bao', base, deps)).toThrow(/providers\.bao: a vault provider needs "token" or "auth"/);
-    expect(() => createVaultProvider('bao', { ...base, token: 'x', auth: { method: 'token', token: 'y' } }, deps)).toThrow(/either "token" or "auth"/);
+    const base = {
+      type: 'vault' as const,
+      address: bao().address,
+      mount: 'secret',
+      pendingPrefix: 'pgrotate-pending',
+      timeout: 1000,
+    };
+    expect(() => createVaultProvider('bao', base, deps)).toThrow(
+      /providers\.bao: a vault provider needs "token" or "auth"/,
+    );
+    expect(() =>
+      createVaultProvider('bao', { ...base, token: 'x', auth: { method: 'token', token: 'y' } }, deps),
+    ).toThrow(/either "token" or "auth"/);
   });
 });

@@ -48,7 +48,9 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     await fx?.cleanup();
   });
 
-  const providers = () => ({ bao: { type: 'vault', address: bao().address, mount: 'secret', token: 'env:BAO_TEST_TOKEN' } });
+  const providers = () => ({
+    bao: { type: 'vault', address: bao().address, mount: 'secret', token: 'env:BAO_TEST_TOKEN' },
+  });
   const config = (accounts: unknown[], targetExtra?: Record<string, unknown>) => {
     const { path, env } = fx.writeConfig({ accounts, providers: providers(), ...(targetExtra ? { targetExtra } : {}) });
     return { path, env: { ...env, BAO_TEST_TOKEN: bao().rootToken } };
@@ -61,7 +63,13 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     const first = await fx.cli(['--config', path, 'rotate', 'single'], env);
     expect(first.code, first.stderr).toBe(0);
     const v1 = (await consumerRead(secret)) as SecretValue;
-    expect(v1).toMatchObject({ username: role, host: fx.server.host, port: fx.server.port, dbname: fx.targetDb, engine: 'postgres' });
+    expect(v1).toMatchObject({
+      username: role,
+      host: fx.server.host,
+      port: fx.server.port,
+      dbname: fx.targetDb,
+      engine: 'postgres',
+    });
     expect(await fx.canLogin(role, v1.password)).toBe(true);
 
     let stop = false;
@@ -69,7 +77,12 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     const reader = (async () => {
       while (!stop) {
         const v = await consumerRead(secret);
-        if (v) reads.push({ at: performance.now(), rotationId: v.rotationId as string, ok: await fx.canLogin(v.username, v.password) });
+        if (v)
+          reads.push({
+            at: performance.now(),
+            rotationId: v.rotationId as string,
+            ok: await fx.canLogin(v.username, v.password),
+          });
       }
     })();
     const rotations = 5;
@@ -85,7 +98,10 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     expect(meta.current_version).toBe(rotations + 1);
     const promoted = new Set<string>();
     for (let v = 1; v <= meta.current_version; v++) {
-      promoted.add(((await root()('GET', `secret/data/${secret}?version=${v}`)).json.data as { data: SecretValue }).data.rotationId as string);
+      promoted.add(
+        ((await root()('GET', `secret/data/${secret}?version=${v}`)).json.data as { data: SecretValue }).data
+          .rotationId as string,
+      );
     }
     expect(reads.length).toBeGreaterThan(rotations);
     expect(reads.filter((r) => !promoted.has(r.rotationId))).toEqual([]);
@@ -105,7 +121,9 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
       windows++;
       i = j;
     }
-    console.log(`[vault single-user] ${reads.length} reads over ${rotations} rotations; ${windows} stale-credential windows, longest ${longest.toFixed(1)} ms (bounded above by the gap between the reads around it)`);
+    console.log(
+      `[vault single-user] ${reads.length} reads over ${rotations} rotations; ${windows} stale-credential windows, longest ${longest.toFixed(1)} ms (bounded above by the gap between the reads around it)`,
+    );
     expect(longest).toBeLessThan(2000);
     await expectCurrentLogsIn(fx, p, secret);
     const prev = await p.getPrevious(secret);
@@ -117,7 +135,17 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     const a = await fx.createRole(`va_a_${fx.suffix}`);
     const b = await fx.createRole(`va_b_${fx.suffix}`);
     const secret = `e2e-${run}/alternating`;
-    const { path, env } = config([{ name: 'alt', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'bao', secret }]);
+    const { path, env } = config([
+      {
+        name: 'alt',
+        target: 'main',
+        strategy: 'alternating',
+        roles: [a, b],
+        gracePeriod: '1h',
+        provider: 'bao',
+        secret,
+      },
+    ]);
     expect((await fx.cli(['--config', path, 'rotate', 'alt'], env)).code).toBe(0);
     let stop = false;
     const failures: string[] = [];
@@ -144,10 +172,18 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
 
   it('the admin credential of the target is read from OpenBao', async () => {
     const adminSecret = `e2e-${run}/admin`;
-    expect((await root()('POST', `secret/data/${adminSecret}`, { data: { username: fx.rotator, password: fx.rotatorPassword, engine: 'postgres' } })).status).toBe(200);
+    expect(
+      (
+        await root()('POST', `secret/data/${adminSecret}`, {
+          data: { username: fx.rotator, password: fx.rotatorPassword, engine: 'postgres' },
+        })
+      ).status,
+    ).toBe(200);
     const role = await fx.createRole(`vadm_${fx.suffix}`);
     const secret = `e2e-${run}/via-admin-secret`;
-    const { path, env } = config([{ name: 'viaadmin', target: 'main', role, provider: 'bao', secret }], { admin: { provider: 'bao', secret: adminSecret } });
+    const { path, env } = config([{ name: 'viaadmin', target: 'main', role, provider: 'bao', secret }], {
+      admin: { provider: 'bao', secret: adminSecret },
+    });
     // The rotator's password is not in the environment the CLI gets for the target.
     const r = await fx.cli(['--config', path, 'rotate', 'viaadmin'], env);
     expect(r.code, r.stderr).toBe(0);
@@ -155,10 +191,14 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     expect(r.stderr).not.toContain(fx.rotatorPassword);
 
     // A missing admin secret is a clear error naming the target and the secret.
-    const { path: bad, env: badEnv } = config([{ name: 'viaadmin', target: 'main', role, provider: 'bao', secret }], { admin: { provider: 'bao', secret: `e2e-${run}/no-such-admin` } });
+    const { path: bad, env: badEnv } = config([{ name: 'viaadmin', target: 'main', role, provider: 'bao', secret }], {
+      admin: { provider: 'bao', secret: `e2e-${run}/no-such-admin` },
+    });
     const failed = await fx.cli(['--config', bad, 'rotate', 'viaadmin'], badEnv);
     expect(failed.code).not.toBe(0);
-    expect(failed.stdout + failed.stderr).toMatch(new RegExp(`admin secret e2e-${run}/no-such-admin not found in provider bao`));
+    expect(failed.stdout + failed.stderr).toMatch(
+      new RegExp(`admin secret e2e-${run}/no-such-admin not found in provider bao`),
+    );
   });
 
   it('an unreachable OpenBao fails the rotation with an error naming account and target, and changes nothing (I5)', async () => {
@@ -167,11 +207,17 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
     const port = await freePort();
     const { path, env } = fx.writeConfig({
       accounts: [{ name: 'down', target: 'main', role, provider: 'bao', secret: `e2e-${run}/down` }],
-      providers: { bao: { type: 'vault', address: `http://127.0.0.1:${port}`, token: 'env:BAO_TEST_TOKEN', timeout: '2s' } },
+      providers: {
+        bao: { type: 'vault', address: `http://127.0.0.1:${port}`, token: 'env:BAO_TEST_TOKEN', timeout: '2s' },
+      },
     });
     const r = await fx.cli(['--config', path, 'rotate', 'down', '--json'], { ...env, BAO_TEST_TOKEN: bao().rootToken });
     expect(r.code).not.toBe(0);
-    const result = (JSON.parse(r.stdout) as { results: Array<{ outcome: string; account: string; target: string; error: string | { message: string } }> }).results[0];
+    const result = (
+      JSON.parse(r.stdout) as {
+        results: Array<{ outcome: string; account: string; target: string; error: string | { message: string } }>;
+      }
+    ).results[0];
     expect(result).toMatchObject({ outcome: 'failed', account: 'down', target: 'main' });
     expect(JSON.stringify(result?.error)).toMatch(new RegExp(`Vault at http://127.0.0.1:${port} is unreachable`));
     expect(await fx.canLogin(role, 'initial-unmanaged-password-5')).toBe(true);
@@ -198,7 +244,8 @@ describe('vault provider: rotation end to end (pg15 + OpenBao)', () => {
 
       const rerun = await fx.cliProcess(['--config', path, 'rotate', name, '--json'], env);
       expect(rerun.code, rerun.stderr).toBe(0);
-      const result = (JSON.parse(rerun.stdout) as { results: Array<{ resumed: boolean; rotationId: string }> }).results[0];
+      const result = (JSON.parse(rerun.stdout) as { results: Array<{ resumed: boolean; rotationId: string }> })
+        .results[0];
       expect(result?.resumed).toBe(true);
       expect(result?.rotationId).toBe(pending?.rotationId);
       const current = await expectCurrentLogsIn(fx, p, secret);

@@ -35,20 +35,39 @@ describe('vault provider: secrecy', () => {
     const secret = `secrecy-${randomUUID().slice(0, 8)}/app`;
     const adminSecret = `${secret}-admin`;
     const role = await fx.createRole(`sec_${fx.suffix}`, { password: 'initial-unmanaged-password-9' });
-    await root()('POST', `secret/data/${adminSecret}`, { data: { username: fx.rotator, password: fx.rotatorPassword } });
+    await root()('POST', `secret/data/${adminSecret}`, {
+      data: { username: fx.rotator, password: fx.rotatorPassword },
+    });
     const providers = { bao: { type: 'vault', address: bao().address, mount: 'secret', token: 'env:BAO_TEST_TOKEN' } };
     const accounts = [{ name: 'sec', target: 'main', role, provider: 'bao', secret }];
-    const { path, env: baseEnv } = fx.writeConfig({ accounts, providers, targetExtra: { admin: { provider: 'bao', secret: adminSecret } } });
+    const { path, env: baseEnv } = fx.writeConfig({
+      accounts,
+      providers,
+      targetExtra: { admin: { provider: 'bao', secret: adminSecret } },
+    });
     const env = { ...baseEnv, BAO_TEST_TOKEN: bao().rootToken, PGROTATE_LOG_LEVEL: 'debug' };
     const runs: CliRun[] = [];
-    for (const args of [['rotate', 'sec'], ['rotate', 'sec', '--json'], ['verify', 'sec'], ['status', '--json'], ['history', 'sec']]) {
+    for (const args of [
+      ['rotate', 'sec'],
+      ['rotate', 'sec', '--json'],
+      ['verify', 'sec'],
+      ['status', '--json'],
+      ['history', 'sec'],
+    ]) {
       const r = await fx.cli(['--config', path, ...args], env);
       runs.push(r);
       if (args[0] === 'rotate') expect(r.code, r.stderr).toBe(0);
     }
     // A failing run (a token OpenBao rejects), so error messages are printed too.
-    const { path: badPath, env: badBase } = fx.writeConfig({ accounts, providers: { bao: { ...providers.bao, token: 'env:BAO_BAD_TOKEN' } } });
-    const bad = await fx.cli(['--config', badPath, 'rotate', 'sec'], { ...badBase, BAO_BAD_TOKEN: 'hvs.bad-token-value-that-is-secret', PGROTATE_LOG_LEVEL: 'debug' });
+    const { path: badPath, env: badBase } = fx.writeConfig({
+      accounts,
+      providers: { bao: { ...providers.bao, token: 'env:BAO_BAD_TOKEN' } },
+    });
+    const bad = await fx.cli(['--config', badPath, 'rotate', 'sec'], {
+      ...badBase,
+      BAO_BAD_TOKEN: 'hvs.bad-token-value-that-is-secret',
+      PGROTATE_LOG_LEVEL: 'debug',
+    });
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toMatch(/permission denied/);
     runs.push(bad);
@@ -56,7 +75,10 @@ describe('vault provider: secrecy', () => {
     const passwords = new Set<string>(['initial-unmanaged-password-9', fx.rotatorPassword]);
     const meta = (await root()('GET', `secret/metadata/${secret}`)).json.data as { current_version: number };
     for (let v = 1; v <= meta.current_version; v++) {
-      passwords.add(((await root()('GET', `secret/data/${secret}?version=${v}`)).json.data as { data: { password: string } }).data.password);
+      passwords.add(
+        ((await root()('GET', `secret/data/${secret}?version=${v}`)).json.data as { data: { password: string } }).data
+          .password,
+      );
     }
     expect(passwords.size).toBe(4);
     const output = runs.map((r) => r.stdout + r.stderr).join('\n');

@@ -2,10 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { freePort } from '../support/free-port.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
-import { eventually, startWorker, stateClient, testQueue, waitForAccounts, writeJobsConfig, type WorkerProcess } from '../support/jobs-fixture.js';
+import {
+  eventually,
+  startWorker,
+  stateClient,
+  testQueue,
+  waitForAccounts,
+  writeJobsConfig,
+  type WorkerProcess,
+} from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { restartPgServer, startPgServer, stopPgServer, type PgServerInfo } from '../support/pg-server.js';
-import { restartRedisServer, startRedisServer, stopRedisServer, type RedisServerInfo } from '../support/redis-server.js';
+import {
+  restartRedisServer,
+  startRedisServer,
+  stopRedisServer,
+  type RedisServerInfo,
+} from '../support/redis-server.js';
 
 // Found by the chaos run (issue 19): `rotate --wait` on the PostgreSQL queue backend exited 1
 // with `connect ECONNREFUSED` and no result when PostgreSQL restarted while it waited, although
@@ -20,7 +33,11 @@ describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => 
   let worker: WorkerProcess | null = null;
   let redis: RedisServerInfo | null = null;
   beforeAll(async () => {
-    server = startPgServer({ label: 'waitrestart', binDir: process.env.PGROTATE_PG15_BIN ?? '/usr/lib/postgresql/15/bin', port: await freePort() });
+    server = startPgServer({
+      label: 'waitrestart',
+      binDir: process.env.PGROTATE_PG15_BIN ?? '/usr/lib/postgresql/15/bin',
+      port: await freePort(),
+    });
     fx = await createPgFixture(server);
   }, 120_000);
   afterAll(async () => {
@@ -32,19 +49,30 @@ describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => 
 
   it('waits out the restart and prints the outcome', async () => {
     const role = await fx.createRole(`wr_${fx.suffix}`);
-    const { path, env } = writeJobsConfig(fx, { accounts: [{ name: 'wr', target: 'main', role, provider: 'local', secret: 'pg/wr' }] }, { queue: testQueue('postgres') });
+    const { path, env } = writeJobsConfig(
+      fx,
+      { accounts: [{ name: 'wr', target: 'main', role, provider: 'local', secret: 'pg/wr' }] },
+      { queue: testQueue('postgres') },
+    );
     // The rotation pauses after staging, so the restart lands while the CLI waits for it.
     worker = startWorker(fx, path, { ...env, PGROTATE_FAILPOINT: 'pause-after-stage:4000' });
     await waitForAccounts(fx, 1);
     const waiting = fx.cliProcess(['--config', path, 'rotate', 'wr', '--wait', '--json'], env);
-    await eventually(async () => {
-      const c = await stateClient(fx);
-      try {
-        return ((await c.query("SELECT 1 FROM pgrotate.rotations WHERE account = 'wr'").catch(() => ({ rowCount: 0 }))).rowCount ?? 0) > 0;
-      } finally {
-        await c.end();
-      }
-    }, 'the rotation started', 60_000);
+    await eventually(
+      async () => {
+        const c = await stateClient(fx);
+        try {
+          return (
+            ((await c.query("SELECT 1 FROM pgrotate.rotations WHERE account = 'wr'").catch(() => ({ rowCount: 0 })))
+              .rowCount ?? 0) > 0
+          );
+        } finally {
+          await c.end();
+        }
+      },
+      'the rotation started',
+      60_000,
+    );
     // Down for 3 s, as on a loaded machine, so the CLI's polls meet a refused connection.
     restartPgServer(server, { downMs: 3000 });
     const r = await waiting;
@@ -59,7 +87,11 @@ describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => 
     worker = null;
     redis = await startRedisServer(await freePort());
     const role = await fx.createRole(`wq_${fx.suffix}`);
-    const { path, env } = writeJobsConfig(fx, { accounts: [{ name: 'wq', target: 'main', role, provider: 'local', secret: 'pg/wq' }] }, { queue: testQueue('redis', redis) });
+    const { path, env } = writeJobsConfig(
+      fx,
+      { accounts: [{ name: 'wq', target: 'main', role, provider: 'local', secret: 'pg/wq' }] },
+      { queue: testQueue('redis', redis) },
+    );
     // No worker yet: the job sits in Redis until Redis is restarted without it.
     const waiting = fx.cliProcess(['--config', path, 'rotate', 'wq', '--wait', '--json'], env);
     await new Promise((r) => setTimeout(r, 4000));
@@ -69,7 +101,9 @@ describe('rotate --wait through a PostgreSQL restart (PostgreSQL queue)', () => 
     expect(outcome, 'the wait did not end within 90 s').not.toBeNull();
     const r = outcome as Awaited<typeof waiting>;
     expect(r.code, `${r.stdout}\n${r.stderr}\n${worker.output().slice(-3000)}`).toBe(0);
-    expect((JSON.parse(r.stdout) as { results: Array<{ account: string; outcome: string }> }).results[0]).toMatchObject({ account: 'wq', outcome: 'succeeded' });
+    expect((JSON.parse(r.stdout) as { results: Array<{ account: string; outcome: string }> }).results[0]).toMatchObject(
+      { account: 'wq', outcome: 'succeeded' },
+    );
     await expectCurrentLogsIn(fx, new FileProvider({ name: 'local', path: fx.secretsFile }), 'pg/wq');
   }, 180_000);
 });

@@ -25,7 +25,13 @@ describe('worker start-up memory', () => {
 
   it(`peak RSS with ${ACCOUNTS.toLocaleString('en')} accounts stays under ${LIMIT_MB} MB`, async () => {
     const { path, env } = fx.writeConfig({
-      accounts: Array.from({ length: ACCOUNTS }, (_, i) => ({ name: `m-${i}`, target: 'main', role: `m_${i}`, provider: 'local', secret: `pg/m-${i}` })),
+      accounts: Array.from({ length: ACCOUNTS }, (_, i) => ({
+        name: `m-${i}`,
+        target: 'main',
+        role: `m_${i}`,
+        provider: 'local',
+        secret: `pg/m-${i}`,
+      })),
       defaults: { schedule: 'manual' },
       extra: { queue: testQueue('postgres') },
     });

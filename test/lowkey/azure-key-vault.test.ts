@@ -7,7 +7,16 @@ import { describeProviderConformance, sampleValue } from '../conformance/provide
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { startAzureDenyProxy, type AzureDenyProxy } from '../support/azure-deny-proxy.js';
 import { pgServer } from '../support/provided.js';
-import { consumerClient, consumerRead, lowkey, lowkeyHarness, lowkeyProvider, lowkeyProviderConfig, uniqueSecretName, versionCount } from './azure-lowkey-harness.js';
+import {
+  consumerClient,
+  consumerRead,
+  lowkey,
+  lowkeyHarness,
+  lowkeyProvider,
+  lowkeyProviderConfig,
+  uniqueSecretName,
+  versionCount,
+} from './azure-lowkey-harness.js';
 
 // The Azure Key Vault provider against a real Lowkey Vault (Azure Key Vault emulator, started once
 // per run by test/services/lowkey-vault-service.ts). Part of `npm test` / `npm run test:full`;
@@ -26,15 +35,29 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     const v = { ...sampleValue(), nextDueAt: due.toISOString() };
     await provider.stagePending(s, v);
     const pending = await client.getSecret(azurePendingName(s));
-    expect(pending.properties.tags).toMatchObject({ rotationId: v.rotationId, rotatedAt: v.rotatedAt, managedBy: 'pgrotate', pendingFor: s });
+    expect(pending.properties.tags).toMatchObject({
+      rotationId: v.rotationId,
+      rotatedAt: v.rotatedAt,
+      managedBy: 'pgrotate',
+      pendingFor: s,
+    });
     await provider.promotePending(s, v.rotationId);
     const current = await client.getSecret(s);
     expect(current.properties.contentType).toBe('application/json');
-    expect(current.properties.tags).toMatchObject({ rotationId: v.rotationId, rotatedAt: v.rotatedAt, managedBy: 'pgrotate' });
+    expect(current.properties.tags).toMatchObject({
+      rotationId: v.rotationId,
+      rotatedAt: v.rotatedAt,
+      managedBy: 'pgrotate',
+    });
     expect(Math.abs((current.properties.expiresOn?.getTime() ?? 0) - due.getTime())).toBeLessThan(2_000);
     const json = JSON.parse(current.value ?? '') as Record<string, unknown>;
     expect(json).not.toHaveProperty('nextDueAt');
-    expect(json).toMatchObject({ username: v.username, password: v.password, engine: 'postgres', rotationId: v.rotationId });
+    expect(json).toMatchObject({
+      username: v.username,
+      password: v.password,
+      engine: 'postgres',
+      rotationId: v.rotationId,
+    });
   });
 
   it('promote after a crash between "new version written" and "pending deleted" writes no second version', async () => {
@@ -46,7 +69,10 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     await provider.stagePending(s, v);
     // The first half of a promote, as a crashed process would have left it.
     const pendingText = (await client.getSecret(azurePendingName(s))).value ?? '';
-    await client.setSecret(s, pendingText, { contentType: 'application/json', tags: { rotationId: v.rotationId, managedBy: 'pgrotate' } });
+    await client.setSecret(s, pendingText, {
+      contentType: 'application/json',
+      tags: { rotationId: v.rotationId, managedBy: 'pgrotate' },
+    });
     expect(await versionCount(client, s)).toBe(1);
     // The leftover companion holds what is already current: not pending.
     expect(await provider.getPending(s)).toBeNull();
@@ -101,7 +127,8 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     expect(agent?.options.keepAlive).toBe(true);
     // Sequential requests reuse the kept-alive connection.
     for (let i = 0; i < 5; i++) await provider.getCurrent(s);
-    const open = Object.values(agent?.freeSockets ?? {}).flat().length + Object.values(agent?.sockets ?? {}).flat().length;
+    const open =
+      Object.values(agent?.freeSockets ?? {}).flat().length + Object.values(agent?.sockets ?? {}).flat().length;
     expect(open).toBe(1);
     await provider.close();
   });
@@ -145,7 +172,13 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     const first = await fx.cli(['--config', path, 'rotate', 'az-single'], env);
     expect(first.code, first.stderr).toBe(0);
     const v1 = await consumerRead(client, secret);
-    expect(v1).toMatchObject({ username: role, host: fx.server.host, port: fx.server.port, dbname: fx.targetDb, engine: 'postgres' });
+    expect(v1).toMatchObject({
+      username: role,
+      host: fx.server.host,
+      port: fx.server.port,
+      dbname: fx.targetDb,
+      engine: 'postgres',
+    });
     expect(await fx.canLogin(role, v1?.password as string)).toBe(true);
     const second = await fx.cli(['--config', path, 'rotate', 'az-single'], env);
     expect(second.code, second.stderr).toBe(0);
@@ -171,7 +204,17 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     const a = await fx.createRole(`aza_${fx.suffix}`, { inRole: owner });
     const b = await fx.createRole(`azb_${fx.suffix}`, { inRole: owner });
     const secret = uniqueSecretName('pg-alt');
-    const { path, env } = configFor([{ name: 'az-alt', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'az', secret }]);
+    const { path, env } = configFor([
+      {
+        name: 'az-alt',
+        target: 'main',
+        strategy: 'alternating',
+        roles: [a, b],
+        gracePeriod: '1h',
+        provider: 'az',
+        secret,
+      },
+    ]);
     const seen: string[] = [];
     for (const expected of [a, b, a]) {
       const run = await fx.cli(['--config', path, 'rotate', 'az-alt'], env);
@@ -197,7 +240,10 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
       const before = (await consumerRead(client, secret)) as SecretValue;
       expect(await versionCount(client, secret)).toBe(1);
 
-      const crashed = await fx.cliProcess(['--config', path, 'rotate', 'az-crash'], { ...env, PGROTATE_FAILPOINT: step });
+      const crashed = await fx.cliProcess(['--config', path, 'rotate', 'az-crash'], {
+        ...env,
+        PGROTATE_FAILPOINT: step,
+      });
       expect(crashed.signal).toBe('SIGKILL');
       const during = await consumerRead(client, secret);
       if (step === 'after-promote') {
@@ -249,14 +295,22 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     const provider = lowkeyProvider(info);
     const role = await fx.createRole(`azd_${fx.suffix}`, { password: 'initial-unmanaged-password-az3' });
     const secret = uniqueSecretName('pg-disabled');
-    const set = await client.setSecret(secret, JSON.stringify({ username: role, password: 'initial-unmanaged-password-az3' }));
+    const set = await client.setSecret(
+      secret,
+      JSON.stringify({ username: role, password: 'initial-unmanaged-password-az3' }),
+    );
     await client.updateSecretProperties(secret, set.properties.version as string, { enabled: false });
     const { path, env } = configFor([{ name: 'az-disabled', target: 'main', role, provider: 'az', secret }]);
-    for (const args of [['rotate', 'az-disabled', '--json'], ['rotate', 'az-disabled', '--dry-run', '--json']]) {
+    for (const args of [
+      ['rotate', 'az-disabled', '--json'],
+      ['rotate', 'az-disabled', '--dry-run', '--json'],
+    ]) {
       const run = await fx.cli(['--config', path, ...args], env);
       expect(run.code, run.stderr).toBe(1);
       const result = (JSON.parse(run.stdout) as { results: Array<{ error: { message: string } | null }> }).results[0];
-      expect(result?.error?.message).toMatch(new RegExp(`az-disabled.*${secret}.*latest version ${set.properties.version} is disabled`));
+      expect(result?.error?.message).toMatch(
+        new RegExp(`az-disabled.*${secret}.*latest version ${set.properties.version} is disabled`),
+      );
       expect(run.stdout + run.stderr).not.toContain('initial-unmanaged-password-az3');
     }
     const verify = await fx.cli(['--config', path, 'verify', 'az-disabled'], env);
@@ -283,7 +337,17 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     const a = await fx.createRole(`azpa_${fx.suffix}`, { inRole: owner });
     const b = await fx.createRole(`azpb_${fx.suffix}`, { inRole: owner });
     const secret = uniqueSecretName('pg-polled');
-    const { path, env } = configFor([{ name: 'az-polled', target: 'main', strategy: 'alternating', roles: [a, b], gracePeriod: '1h', provider: 'az', secret }]);
+    const { path, env } = configFor([
+      {
+        name: 'az-polled',
+        target: 'main',
+        strategy: 'alternating',
+        roles: [a, b],
+        gracePeriod: '1h',
+        provider: 'az',
+        secret,
+      },
+    ]);
     expect((await fx.cli(['--config', path, 'rotate', 'az-polled'], env)).code).toBe(0);
     let stop = false;
     let reads = 0;
@@ -293,7 +357,8 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     const reader = (async () => {
       while (!stop) {
         const v = await consumerRead(client, secret);
-        if (!v || !(await fx.canLogin(v.username, v.password))) failures.push(`${v?.username ?? 'no value'} ${v?.rotationId ?? ''}`);
+        if (!v || !(await fx.canLogin(v.username, v.password)))
+          failures.push(`${v?.username ?? 'no value'} ${v?.rotationId ?? ''}`);
         if (v) users.add(v.username);
         reads++;
       }
@@ -350,40 +415,54 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
 
     const proxiedConfig = (accounts: unknown[]) => {
       const info = lowkey();
-      const { path, env } = fx.writeConfig({ providers: { az: { ...lowkeyProviderConfig(info), vaultUrl: proxy.vaultUrl } }, accounts });
+      const { path, env } = fx.writeConfig({
+        providers: { az: { ...lowkeyProviderConfig(info), vaultUrl: proxy.vaultUrl } },
+        accounts,
+      });
       return { path, env: { ...env, AZ_TOKEN: info.token } };
     };
-    const errorOf = (stdout: string) => (JSON.parse(stdout) as { results: Array<{ error: { message: string } | null }> }).results[0]?.error?.message ?? '';
+    const errorOf = (stdout: string) =>
+      (JSON.parse(stdout) as { results: Array<{ error: { message: string } | null }> }).results[0]?.error?.message ??
+      '';
 
     it.each([
       ['get', 'read', 'Microsoft.KeyVault/vaults/secrets/getSecret/action'],
       ['set', 'write the pending value of', 'Microsoft.KeyVault/vaults/secrets/setSecret/action'],
-    ] as const)('without "%s": a clear error naming the secret and the missing action; PostgreSQL and the secret unchanged', async (operation, what, action) => {
-      const info = lowkey();
-      const client = consumerClient(info);
-      const role = await fx.createRole(`azp${operation}_${fx.suffix}`, { password: 'initial-unmanaged-password-az4' });
-      const secret = uniqueSecretName(`pg-no-${operation}`);
-      await client.setSecret(secret, JSON.stringify({ username: role, password: 'initial-unmanaged-password-az4' }));
-      const { path, env } = proxiedConfig([{ name: `az-no-${operation}`, target: 'main', role, provider: 'az', secret }]);
-      proxy.deny.clear();
-      proxy.deny.add(operation);
-      try {
-        const run = await fx.cli(['--config', path, 'rotate', `az-no-${operation}`, '--json'], env);
-        expect(run.code, run.stderr).toBe(1);
-        const message = errorOf(run.stdout);
-        expect(message).toContain(`account az-no-${operation}`);
-        expect(message).toContain(`cannot ${what} secret ${secret}`);
-        expect(message).toContain(`access denied (HTTP 403 Forbidden/ForbiddenByRbac): the identity lacks the "${operation}" secret permission`);
-        expect(message).toContain(action);
-        expect(run.stdout + run.stderr).not.toContain('initial-unmanaged-password-az4');
-        expect(proxy.refused.some((r) => r.startsWith(`${operation} ${secret}`))).toBe(true);
-      } finally {
+    ] as const)(
+      'without "%s": a clear error naming the secret and the missing action; PostgreSQL and the secret unchanged',
+      async (operation, what, action) => {
+        const info = lowkey();
+        const client = consumerClient(info);
+        const role = await fx.createRole(`azp${operation}_${fx.suffix}`, {
+          password: 'initial-unmanaged-password-az4',
+        });
+        const secret = uniqueSecretName(`pg-no-${operation}`);
+        await client.setSecret(secret, JSON.stringify({ username: role, password: 'initial-unmanaged-password-az4' }));
+        const { path, env } = proxiedConfig([
+          { name: `az-no-${operation}`, target: 'main', role, provider: 'az', secret },
+        ]);
         proxy.deny.clear();
-      }
-      expect(await fx.canLogin(role, 'initial-unmanaged-password-az4')).toBe(true);
-      expect(await versionCount(client, secret)).toBe(1);
-      expect(await versionCount(client, azurePendingName(secret))).toBe(0);
-    });
+        proxy.deny.add(operation);
+        try {
+          const run = await fx.cli(['--config', path, 'rotate', `az-no-${operation}`, '--json'], env);
+          expect(run.code, run.stderr).toBe(1);
+          const message = errorOf(run.stdout);
+          expect(message).toContain(`account az-no-${operation}`);
+          expect(message).toContain(`cannot ${what} secret ${secret}`);
+          expect(message).toContain(
+            `access denied (HTTP 403 Forbidden/ForbiddenByRbac): the identity lacks the "${operation}" secret permission`,
+          );
+          expect(message).toContain(action);
+          expect(run.stdout + run.stderr).not.toContain('initial-unmanaged-password-az4');
+          expect(proxy.refused.some((r) => r.startsWith(`${operation} ${secret}`))).toBe(true);
+        } finally {
+          proxy.deny.clear();
+        }
+        expect(await fx.canLogin(role, 'initial-unmanaged-password-az4')).toBe(true);
+        expect(await versionCount(client, secret)).toBe(1);
+        expect(await versionCount(client, azurePendingName(secret))).toBe(0);
+      },
+    );
 
     it('without "delete": the rotation stops after promote, naming the action; consumers already read a working credential, and the rerun finishes once granted', async () => {
       const info = lowkey();

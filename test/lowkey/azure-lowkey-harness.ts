@@ -28,7 +28,13 @@ export function lowkeyInfoOrThrow(info: LowkeyVaultInfo | LowkeyStartFailure): L
 
 /** The provider's config entry as a user would write it for Lowkey Vault. */
 export function lowkeyProviderConfig(info: LowkeyVaultInfo): Record<string, unknown> {
-  return { type: 'azure-key-vault', vaultUrl: info.vaultUrl, credential: { token: 'env:AZ_TOKEN' }, caFile: info.caFile, disableChallengeResourceVerification: true };
+  return {
+    type: 'azure-key-vault',
+    vaultUrl: info.vaultUrl,
+    credential: { token: 'env:AZ_TOKEN' },
+    caFile: info.caFile,
+    disableChallengeResourceVerification: true,
+  };
 }
 
 export function lowkeyProvider(info: LowkeyVaultInfo, redactor = new Redactor()): AzureKeyVaultProvider {

@@ -25,7 +25,9 @@ describe('Lowkey Vault expected but not starting', () => {
     const info = started.lowkey?.info as LowkeyVaultInfo | LowkeyStartFailure;
     expect(info).toHaveProperty('startupError');
     // Java's own words, from the emulator process's output.
-    expect((info as LowkeyStartFailure).startupError).toMatch(/exited with code \d+ during startup; its output:[\s\S]*(Invalid or corrupt jarfile|Error: )/);
+    expect((info as LowkeyStartFailure).startupError).toMatch(
+      /exited with code \d+ during startup; its output:[\s\S]*(Invalid or corrupt jarfile|Error: )/,
+    );
     expect(() => lowkeyInfoOrThrow(info)).toThrow(/Lowkey Vault was expected but did not start: .*exited with code/);
     await started.lowkey?.stop();
   });

@@ -23,7 +23,9 @@ export async function start(wanted: (name: string) => boolean): Promise<Record<s
     return { lowkey: { info, stop } };
   } catch (err) {
     const startupError = err instanceof Error ? err.message : String(err);
-    console.error(`[global-setup] lowkey: Lowkey Vault was expected (PGROTATE_TEST_SERVICES=${process.env.PGROTATE_TEST_SERVICES ?? '<all>'}) but did not start; every Lowkey test will fail with:\n${startupError}`);
+    console.error(
+      `[global-setup] lowkey: Lowkey Vault was expected (PGROTATE_TEST_SERVICES=${process.env.PGROTATE_TEST_SERVICES ?? '<all>'}) but did not start; every Lowkey test will fail with:\n${startupError}`,
+    );
     const failure: LowkeyStartFailure = { startupError };
     return { lowkey: { info: failure, stop: () => undefined } };
   }

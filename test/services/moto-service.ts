@@ -16,7 +16,13 @@ export interface MotoServiceInfo {
 export const names = ['moto'];
 
 /** The IAM policy for pgrotate in docs/providers.md, less secretsmanager:PutSecretValue. */
-const RESTRICTED_ALLOWED = ['GetSecretValue', 'DescribeSecret', 'CreateSecret', 'TagResource', 'UpdateSecretVersionStage'];
+const RESTRICTED_ALLOWED = [
+  'GetSecretValue',
+  'DescribeSecret',
+  'CreateSecret',
+  'TagResource',
+  'UpdateSecretVersionStage',
+];
 
 export async function start(wanted: (name: string) => boolean): Promise<Record<string, StartedService>> {
   if (!wanted('moto')) return {};
@@ -32,7 +38,12 @@ export async function start(wanted: (name: string) => boolean): Promise<Record<s
   const info: MotoServiceInfo = {
     endpoint: open.endpoint,
     region: 'us-east-1',
-    env: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_SESSION_TOKEN: 'testing', AWS_REGION: 'us-east-1' },
+    env: {
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_SESSION_TOKEN: 'testing',
+      AWS_REGION: 'us-east-1',
+    },
     restricted: {
       endpoint: iam.endpoint,
       env: { AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey, AWS_REGION: 'us-east-1' },

@@ -9,6 +9,11 @@ export const names = ['bao'];
 export async function start(wanted: (name: string) => boolean): Promise<Record<string, StartedService>> {
   if (!wanted('bao')) return {};
   const server = await startBaoServer({ label: 'service' });
-  const info: BaoServerInfo = { address: server.address, rootToken: server.rootToken, bin: server.bin, pid: server.pid };
+  const info: BaoServerInfo = {
+    address: server.address,
+    rootToken: server.rootToken,
+    bin: server.bin,
+    pid: server.pid,
+  };
   return { bao: { info, stop: () => server.stop() } };
 }

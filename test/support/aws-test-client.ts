@@ -16,7 +16,10 @@ export function motoClient(moto: MotoServiceInfo): SecretsManagerClient {
   return new SecretsManagerClient({
     region: moto.region,
     endpoint: moto.endpoint,
-    credentials: { accessKeyId: moto.env.AWS_ACCESS_KEY_ID as string, secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY as string },
+    credentials: {
+      accessKeyId: moto.env.AWS_ACCESS_KEY_ID as string,
+      secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY as string,
+    },
     maxAttempts: 2,
   });
 }
@@ -35,7 +38,8 @@ export function awsSecretName(prefix = 'pg'): string {
 export async function consumerRead(client: SecretsManagerClient, secret: string): Promise<SecretValue | null> {
   let text: string | undefined;
   try {
-    text = (await client.send(new GetSecretValueCommand({ SecretId: secret, VersionStage: 'AWSCURRENT' }))).SecretString;
+    text = (await client.send(new GetSecretValueCommand({ SecretId: secret, VersionStage: 'AWSCURRENT' })))
+      .SecretString;
   } catch (err) {
     if ((err as Error).name === 'ResourceNotFoundException') return null;
     throw err;
@@ -46,10 +50,14 @@ export async function consumerRead(client: SecretsManagerClient, secret: string)
 }
 
 /** Version id → staging labels, as ListSecretVersionIds reports them (labelled versions only). */
-export async function labelledVersions(client: SecretsManagerClient, secret: string): Promise<Record<string, string[]>> {
+export async function labelledVersions(
+  client: SecretsManagerClient,
+  secret: string,
+): Promise<Record<string, string[]>> {
   const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: secret, IncludeDeprecated: true }));
   const map: Record<string, string[]> = {};
-  for (const v of out.Versions ?? []) if (v.VersionId && v.VersionStages && v.VersionStages.length > 0) map[v.VersionId] = [...v.VersionStages].sort();
+  for (const v of out.Versions ?? [])
+    if (v.VersionId && v.VersionStages && v.VersionStages.length > 0) map[v.VersionId] = [...v.VersionStages].sort();
   return map;
 }
 

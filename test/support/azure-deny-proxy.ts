@@ -32,7 +32,10 @@ const DATA_ACTION_IN_MESSAGE: Record<AzureSecretOperation, string> = {
 };
 
 /** Which secret operation a Key Vault REST request is, and on which secret name. */
-export function classifyRequest(method: string, path: string): { operation: AzureSecretOperation; secret: string } | null {
+export function classifyRequest(
+  method: string,
+  path: string,
+): { operation: AzureSecretOperation; secret: string } | null {
   const parts = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
   const [collection, name, sub] = parts;
   if (collection === 'secrets') {
@@ -75,7 +78,15 @@ export async function startAzureDenyProxy(lowkey: LowkeyVaultInfo): Promise<Azur
     }
     const headers = { ...req.headers, host: upstream.host };
     const out = request(
-      { host: '127.0.0.1', port: Number(upstream.port), servername: 'localhost', ca, method: req.method, path: req.url, headers },
+      {
+        host: '127.0.0.1',
+        port: Number(upstream.port),
+        servername: 'localhost',
+        ca,
+        method: req.method,
+        path: req.url,
+        headers,
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -106,7 +117,11 @@ function fetchBuffer(url: string): Promise<Buffer> {
     httpGet(url, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${url}: HTTP ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolve(Buffer.concat(chunks))
+          : reject(new Error(`GET ${url}: HTTP ${res.statusCode}`)),
+      );
     }).on('error', reject);
   });
 }

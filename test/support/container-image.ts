@@ -16,7 +16,11 @@ export interface Exec {
 }
 
 /** Run a program to completion (asynchronously, so vitest's timeouts still fire). */
-export function exec(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Exec> {
+export function exec(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Exec> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
@@ -36,7 +40,9 @@ export function exec(cmd: string, args: string[], opts: { timeoutMs?: number; en
 export function requireImageTools(): void {
   for (const tool of ['buildah', 'mmdebstrap', 'podman']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-      throw new Error(`${tool} is not installed: run scripts/install/70-image-tools.sh (apt-get install buildah podman mmdebstrap)`);
+      throw new Error(
+        `${tool} is not installed: run scripts/install/70-image-tools.sh (apt-get install buildah podman mmdebstrap)`,
+      );
     }
   }
 }
@@ -65,9 +71,11 @@ export async function buildImage(): Promise<BuiltImage> {
   // bundle's directory is mounted over /mnt, which the base has: a new mount point would be
   // created in, and committed with, every layer built by a RUN step.
   const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
-  if (existsSync(ca)) args.push('--build-arg', `NODE_EXTRA_CA_CERTS=/mnt/${basename(ca)}`, '-v', `${dirname(ca)}:/mnt:ro`);
+  if (existsSync(ca))
+    args.push('--build-arg', `NODE_EXTRA_CA_CERTS=/mnt/${basename(ca)}`, '-v', `${dirname(ca)}:/mnt:ro`);
   const bud = await exec('buildah', [...args, REPO_ROOT], { timeoutMs: 30 * 60_000 });
-  if (bud.code !== 0) throw new Error(`buildah bud failed (${bud.code}):\n${bud.stdout.slice(-3000)}\n${bud.stderr.slice(-3000)}`);
+  if (bud.code !== 0)
+    throw new Error(`buildah bud failed (${bud.code}):\n${bud.stdout.slice(-3000)}\n${bud.stderr.slice(-3000)}`);
   return { image: IMAGE, base: baseImage, baseMs: t1 - t0, buildMs: Date.now() - t1 };
 }
 
@@ -82,10 +90,15 @@ export interface ImageConfig {
 }
 
 /** `buildah inspect` of an image: its OCI config and its size (bytes, uncompressed layers). */
-export async function inspectImage(image: string): Promise<{ config: ImageConfig; layers: Array<{ size: number; createdBy: string }> }> {
+export async function inspectImage(
+  image: string,
+): Promise<{ config: ImageConfig; layers: Array<{ size: number; createdBy: string }> }> {
   const r = await exec('buildah', ['inspect', '--type', 'image', image]);
   if (r.code !== 0) throw new Error(`buildah inspect ${image}: ${r.stderr}`);
-  const info = JSON.parse(r.stdout) as { OCIv1: { config: ImageConfig }; History?: Array<{ created_by?: string; empty_layer?: boolean }> };
+  const info = JSON.parse(r.stdout) as {
+    OCIv1: { config: ImageConfig };
+    History?: Array<{ created_by?: string; empty_layer?: boolean }>;
+  };
   const hist = await exec('podman', ['history', '--no-trunc', '--format', '{{.Size}}\t{{.CreatedBy}}', image]);
   const layers =
     hist.code === 0

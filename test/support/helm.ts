@@ -31,7 +31,10 @@ export function locateHelm(env: NodeJS.ProcessEnv = process.env): HelmInfo {
   const candidates = [
     env.PGROTATE_HELM,
     join(homedir(), '.cache', 'pgrotate', 'bin', 'helm'),
-    ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'helm')),
+    ...(env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((d) => join(d, 'helm')),
   ].filter((c): c is string => Boolean(c));
   for (const bin of candidates) {
     try {
@@ -42,7 +45,11 @@ export function locateHelm(env: NodeJS.ProcessEnv = process.env): HelmInfo {
     const v = spawnSync(bin, ['version', '--short'], { encoding: 'utf8', timeout: 30_000 });
     if (v.status === 0 && v.stdout.startsWith('v3.')) return { bin, version: v.stdout.trim(), problem: null };
   }
-  return { bin: null, version: null, problem: `no helm v3 binary found (tried ${candidates.join(', ')}); run scripts/install/60-helm.sh or set PGROTATE_HELM` };
+  return {
+    bin: null,
+    version: null,
+    problem: `no helm v3 binary found (tried ${candidates.join(', ')}); run scripts/install/60-helm.sh or set PGROTATE_HELM`,
+  };
 }
 
 /** The helm binary the test run found, or an error saying how to install it. */
@@ -65,7 +72,12 @@ export function runHelm(args: string[]): HelmRun {
     const r = spawnSync(helmBin(), args, {
       encoding: 'utf8',
       timeout: 60_000,
-      env: { PATH: process.env.PATH ?? '', HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HELM_CACHE_HOME: join(home, 'cache'),
+        HELM_CONFIG_HOME: join(home, 'config'),
+        HELM_DATA_HOME: join(home, 'data'),
+      },
     });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   } finally {
@@ -74,14 +86,20 @@ export function runHelm(args: string[]): HelmRun {
 }
 
 /** A Kubernetes object as rendered (loosely typed: tests read it by path). */
-export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type Manifest = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
 
 export interface Rendered extends HelmRun {
   manifests: Manifest[];
 }
 
 /** `helm template` the chart with values files and/or a values object (written to a temp file). */
-export function helmTemplate(opts: { valuesFiles?: string[]; values?: Record<string, unknown>; release?: string; namespace?: string } = {}): Rendered {
+export function helmTemplate(
+  opts: { valuesFiles?: string[]; values?: Record<string, unknown>; release?: string; namespace?: string } = {},
+): Rendered {
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-helm-values-'));
   try {
     const files = [...(opts.valuesFiles ?? [])];
@@ -90,7 +108,14 @@ export function helmTemplate(opts: { valuesFiles?: string[]; values?: Record<str
       writeFileSync(path, JSON.stringify(opts.values));
       files.push(path);
     }
-    const args = ['template', opts.release ?? 'rot', CHART_DIR, '--namespace', opts.namespace ?? 'pgrotate', ...files.flatMap((f) => ['-f', f])];
+    const args = [
+      'template',
+      opts.release ?? 'rot',
+      CHART_DIR,
+      '--namespace',
+      opts.namespace ?? 'pgrotate',
+      ...files.flatMap((f) => ['-f', f]),
+    ];
     const run = runHelm(args);
     const manifests = run.code === 0 ? parseManifests(run.stdout) : [];
     return { ...run, manifests };
@@ -110,11 +135,24 @@ export function renderNotes(values: Record<string, unknown>): HelmRun {
     cpSync(CHART_DIR, chart, { recursive: true });
     const notes = join(chart, 'templates', 'NOTES.txt');
     // The notes become a named template, emitted as one JSON string in a YAML document.
-    writeFileSync(join(chart, 'templates', 'notes-as-text.yaml'), `{{- define "test.notes" }}${readFileSync(notes, 'utf8')}{{ end -}}\nnotes: {{ include "test.notes" . | toJson }}\n`);
+    writeFileSync(
+      join(chart, 'templates', 'notes-as-text.yaml'),
+      `{{- define "test.notes" }}${readFileSync(notes, 'utf8')}{{ end -}}\nnotes: {{ include "test.notes" . | toJson }}\n`,
+    );
     rmSync(notes);
     const valuesFile = join(dir, 'values.json');
     writeFileSync(valuesFile, JSON.stringify(values));
-    const run = runHelm(['template', 'rot', chart, '--namespace', 'pgrotate', '-f', valuesFile, '--show-only', 'templates/notes-as-text.yaml']);
+    const run = runHelm([
+      'template',
+      'rot',
+      chart,
+      '--namespace',
+      'pgrotate',
+      '-f',
+      valuesFile,
+      '--show-only',
+      'templates/notes-as-text.yaml',
+    ]);
     const text = run.code === 0 ? (parseYaml(run.stdout) as { notes: string }).notes : '';
     return { ...run, stdout: text };
   } finally {
@@ -166,7 +204,9 @@ export function validateManifest(obj: Manifest): void {
 export function findManifest(manifests: Manifest[], kind: string, nameSuffix = ''): Manifest {
   const found = manifests.filter((m) => m.kind === kind && m.metadata.name.endsWith(nameSuffix));
   if (found.length !== 1) {
-    throw new Error(`expected one ${kind}${nameSuffix ? ` named *${nameSuffix}` : ''}, got ${found.length} (rendered: ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')})`);
+    throw new Error(
+      `expected one ${kind}${nameSuffix ? ` named *${nameSuffix}` : ''}, got ${found.length} (rendered: ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')})`,
+    );
   }
   return found[0] as Manifest;
 }

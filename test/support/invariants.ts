@@ -19,16 +19,25 @@ export async function expectNoLostCredential(
   const current = await provider.getCurrent(secret);
   const pending = await provider.getPending(secret);
   const previous = opts.allowPrevious ? await provider.getPrevious(secret) : null;
-  const held = new Set([current, pending, previous].filter((v): v is SecretValue => v !== null).map((v) => `${v.username}\u0000${v.password}`));
+  const held = new Set(
+    [current, pending, previous]
+      .filter((v): v is SecretValue => v !== null)
+      .map((v) => `${v.username}\u0000${v.password}`),
+  );
   for (const role of roles) {
     for (const pw of new Set(candidates)) {
-      if (await fx.canLogin(role, pw)) expect(held.has(`${role}\u0000${pw}`), `a password accepted for ${role} is not in the provider`).toBe(true);
+      if (await fx.canLogin(role, pw))
+        expect(held.has(`${role}\u0000${pw}`), `a password accepted for ${role} is not in the provider`).toBe(true);
     }
   }
 }
 
 /** I2: the provider's current credential logs in. */
-export async function expectCurrentLogsIn(fx: PgFixture, provider: SecretProvider, secret: string): Promise<SecretValue> {
+export async function expectCurrentLogsIn(
+  fx: PgFixture,
+  provider: SecretProvider,
+  secret: string,
+): Promise<SecretValue> {
   const current = await provider.getCurrent(secret);
   expect(current, `no current value for ${secret}`).not.toBeNull();
   expect(await fx.canLogin(current?.username as string, current?.password as string)).toBe(true);
@@ -37,6 +46,10 @@ export async function expectCurrentLogsIn(fx: PgFixture, provider: SecretProvide
 
 /** Every password value a provider holds for a secret right now. */
 export async function passwordsIn(provider: SecretProvider, secret: string): Promise<string[]> {
-  const values = await Promise.all([provider.getCurrent(secret), provider.getPending(secret), provider.getPrevious(secret)]);
+  const values = await Promise.all([
+    provider.getCurrent(secret),
+    provider.getPending(secret),
+    provider.getPrevious(secret),
+  ]);
   return values.filter((v): v is SecretValue => v !== null).map((v) => v.password);
 }

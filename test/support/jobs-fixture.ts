@@ -22,7 +22,11 @@ export function writeJobsConfig(
 }
 
 /** Queue settings for tests: fast ticks, short locks and backoff. */
-export function testQueue(backend: Backend, redis?: RedisServerInfo, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function testQueue(
+  backend: Backend,
+  redis?: RedisServerInfo,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     backend,
     ...(backend === 'redis' && redis ? { redis: { url: `redis://${redis.host}:${redis.port}` } } : {}),
@@ -47,11 +51,17 @@ export interface WorkerProcess {
 
 /** Start `pgrotate --config PATH worker` as a child process. */
 export function startWorker(fx: PgFixture, configPath: string, env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, [CLI, '--config', configPath, 'worker'], { env, cwd: fx.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--config', configPath, 'worker'], {
+    env,
+    cwd: fx.dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     output: () => out,
@@ -74,7 +84,10 @@ export async function auditCounts(fx: PgFixture, kind: string): Promise<Map<stri
   try {
     // Before the first process migrated the state database there is no table: no events yet.
     const res = await c
-      .query<{ account: string; n: string }>('SELECT account, count(*) AS n FROM pgrotate.audit_events WHERE kind = $1 GROUP BY account', [kind])
+      .query<{ account: string; n: string }>(
+        'SELECT account, count(*) AS n FROM pgrotate.audit_events WHERE kind = $1 GROUP BY account',
+        [kind],
+      )
       .catch((err: { code?: string }) => {
         if (err.code === '42P01') return { rows: [] };
         throw err;
@@ -89,14 +102,21 @@ export async function auditCounts(fx: PgFixture, kind: string): Promise<Map<stri
 export async function makeDue(fx: PgFixture, accounts: string[]): Promise<void> {
   const c = await stateClient(fx);
   try {
-    await c.query('UPDATE pgrotate.accounts SET next_due_at = now() - interval \'1 second\' WHERE name = ANY($1)', [accounts]);
+    await c.query("UPDATE pgrotate.accounts SET next_due_at = now() - interval '1 second' WHERE name = ANY($1)", [
+      accounts,
+    ]);
   } finally {
     await c.end();
   }
 }
 
 /** Poll until `cond` holds or fail with `what`. */
-export async function eventually(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 200): Promise<void> {
+export async function eventually(
+  cond: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await cond()) return;
@@ -110,7 +130,9 @@ export async function waitForAccounts(fx: PgFixture, n: number): Promise<void> {
   await eventually(async () => {
     const c = await stateClient(fx);
     try {
-      const r = await c.query<{ n: string }>("SELECT count(*) AS n FROM pgrotate.accounts").catch(() => ({ rows: [{ n: '0' }] }));
+      const r = await c
+        .query<{ n: string }>('SELECT count(*) AS n FROM pgrotate.accounts')
+        .catch(() => ({ rows: [{ n: '0' }] }));
       return Number(r.rows[0]?.n) >= n;
     } finally {
       await c.end();

@@ -46,9 +46,20 @@ const REQUIRED_JAVA = 25;
  */
 export function findJava(): string {
   const jvmDir = '/usr/lib/jvm';
-  const installed = existsSync(jvmDir) ? readdirSync(jvmDir).sort().reverse().map((d) => join(jvmDir, d)) : [];
-  for (const home of [process.env.LOWKEY_VAULT_JAVA_HOME, process.env.LOWKEY_JAVA_HOME, process.env.JAVA_HOME, ...installed]) {
-    if (home && existsSync(join(home, 'bin', 'java')) && javaMajor(home) >= REQUIRED_JAVA) return join(home, 'bin', 'java');
+  const installed = existsSync(jvmDir)
+    ? readdirSync(jvmDir)
+        .sort()
+        .reverse()
+        .map((d) => join(jvmDir, d))
+    : [];
+  for (const home of [
+    process.env.LOWKEY_VAULT_JAVA_HOME,
+    process.env.LOWKEY_JAVA_HOME,
+    process.env.JAVA_HOME,
+    ...installed,
+  ]) {
+    if (home && existsSync(join(home, 'bin', 'java')) && javaMajor(home) >= REQUIRED_JAVA)
+      return join(home, 'bin', 'java');
   }
   return 'java';
 }
@@ -67,7 +78,9 @@ function javaMajor(home: string): number {
  * Start Lowkey Vault and wait until it serves https; throws with the reason, including the
  * emulator's own output, when it cannot. A loaded machine can need a minute for Spring Boot.
  */
-export async function startLowkeyVault(timeoutMs = Number(process.env.PGROTATE_LOWKEY_START_TIMEOUT_MS ?? 180_000)): Promise<LowkeyVaultServer> {
+export async function startLowkeyVault(
+  timeoutMs = Number(process.env.PGROTATE_LOWKEY_START_TIMEOUT_MS ?? 180_000),
+): Promise<LowkeyVaultServer> {
   const jar = findLowkeyJar();
   if (!jar) {
     throw new Error(
@@ -79,7 +92,15 @@ export async function startLowkeyVault(timeoutMs = Number(process.env.PGROTATE_L
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-lowkey-'));
   const child: ChildProcess = spawn(
     findJava(),
-    ['-Xmx384m', '-XX:TieredStopAtLevel=1', '-jar', jar, `--server.port=${port}`, `--app.token.port=${tokenPort}`, '--LOWKEY_VAULT_RELAXED_PORTS=true'],
+    [
+      '-Xmx384m',
+      '-XX:TieredStopAtLevel=1',
+      '-jar',
+      jar,
+      `--server.port=${port}`,
+      `--app.token.port=${tokenPort}`,
+      '--LOWKEY_VAULT_RELAXED_PORTS=true',
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -111,15 +132,21 @@ export async function startLowkeyVault(timeoutMs = Number(process.env.PGROTATE_L
   while (!pem) {
     if (spawnError) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`Lowkey Vault could not be started (${findJava()} -jar ${jar}): ${(spawnError as Error).message}`);
+      throw new Error(
+        `Lowkey Vault could not be started (${findJava()} -jar ${jar}): ${(spawnError as Error).message}`,
+      );
     }
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`Lowkey Vault (${jar}) exited with code ${child.exitCode} during startup; its output:\n${output.slice(-3_000)}`);
+      throw new Error(
+        `Lowkey Vault (${jar}) exited with code ${child.exitCode} during startup; its output:\n${output.slice(-3_000)}`,
+      );
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`Lowkey Vault did not answer on port ${port} within ${Math.round(timeoutMs / 1000)} s; its output:\n${output.slice(-3_000)}`);
+      throw new Error(
+        `Lowkey Vault did not answer on port ${port} within ${Math.round(timeoutMs / 1000)} s; its output:\n${output.slice(-3_000)}`,
+      );
     }
     pem = await serverCertificate(port).catch(() => null);
     if (pem && !(await pingOk(port, pem))) pem = null;
@@ -127,7 +154,14 @@ export async function startLowkeyVault(timeoutMs = Number(process.env.PGROTATE_L
   }
   const caFile = join(dir, 'lowkey-ca.pem');
   writeFileSync(caFile, pem);
-  return { vaultUrl: `https://localhost:${port}`, caFile, token: 'lowkey-accepts-any-token', tokenPort, pid: child.pid ?? -1, stop };
+  return {
+    vaultUrl: `https://localhost:${port}`,
+    caFile,
+    token: 'lowkey-accepts-any-token',
+    tokenPort,
+    pid: child.pid ?? -1,
+    stop,
+  };
 }
 
 /** The PEM of the certificate the server presents. */
@@ -149,10 +183,21 @@ function serverCertificate(port: number): Promise<string> {
 async function pingOk(port: number, ca: string): Promise<boolean> {
   const { request } = await import('node:https');
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/ping', servername: 'localhost', ca, checkServerIdentity: () => undefined, timeout: 3_000 }, (res) => {
-      res.resume();
-      resolve((res.statusCode ?? 500) < 500);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/ping',
+        servername: 'localhost',
+        ca,
+        checkServerIdentity: () => undefined,
+        timeout: 3_000,
+      },
+      (res) => {
+        res.resume();
+        resolve((res.statusCode ?? 500) < 500);
+      },
+    );
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
     req.end();

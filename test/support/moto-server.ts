@@ -14,7 +14,11 @@ export interface MotoServer {
 }
 
 /** Fake credentials moto accepts; given to pgrotate through the child's environment only. */
-export const MOTO_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_SESSION_TOKEN: 'testing' } as const;
+export const MOTO_CREDENTIALS = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_SESSION_TOKEN: 'testing',
+} as const;
 
 /** Start moto_server on a free loopback port and wait until it accepts connections. */
 export async function startMotoServer(opts: { env?: Record<string, string> } = {}): Promise<MotoServer> {
@@ -30,8 +34,12 @@ export async function startMotoServer(opts: { env?: Record<string, string> } = {
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<string>((resolve) => {
-    child.on('error', (err) => resolve(`cannot run ${bin}: ${err.message} (install it with scripts/install/40-moto.sh)`));
-    child.on('exit', (code, signal) => resolve(`${bin} exited (${code ?? signal}) before accepting connections: ${stderr.trim().slice(-1000)}`));
+    child.on('error', (err) =>
+      resolve(`cannot run ${bin}: ${err.message} (install it with scripts/install/40-moto.sh)`),
+    );
+    child.on('exit', (code, signal) =>
+      resolve(`${bin} exited (${code ?? signal}) before accepting connections: ${stderr.trim().slice(-1000)}`),
+    );
   });
   const ready = waitForPort(port, 30_000);
   const outcome = await Promise.race([ready.then(() => null), exited]);
@@ -75,14 +83,21 @@ export const RESTRICTED_SETUP_ACTIONS = 4;
  * IAM user allowed `allowed` Secrets Manager actions only and return its access key. Every later
  * request is authenticated and checked against IAM policies, as AWS does.
  */
-export async function createRestrictedUser(endpoint: string, allowed: string[]): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+export async function createRestrictedUser(
+  endpoint: string,
+  allowed: string[],
+): Promise<{ accessKeyId: string; secretAccessKey: string }> {
   const user = 'pgrotate-restricted';
   const policy = JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Allow', Action: allowed.map((a) => `secretsmanager:${a}`), Resource: '*' }],
   });
   await iamCall(endpoint, { Action: 'CreateUser', UserName: user });
-  const created = await iamCall(endpoint, { Action: 'CreatePolicy', PolicyName: `${user}-policy`, PolicyDocument: policy });
+  const created = await iamCall(endpoint, {
+    Action: 'CreatePolicy',
+    PolicyName: `${user}-policy`,
+    PolicyDocument: policy,
+  });
   const policyArn = /<Arn>([^<]+)<\/Arn>/.exec(created)?.[1];
   if (!policyArn) throw new Error(`moto CreatePolicy returned no ARN: ${created.slice(0, 300)}`);
   await iamCall(endpoint, { Action: 'AttachUserPolicy', UserName: user, PolicyArn: policyArn });
@@ -101,7 +116,8 @@ async function iamCall(endpoint: string, params: Record<string, string>): Promis
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       // moto routes a request to a service by the credential scope of its Authorization header.
-      authorization: 'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=unused',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=unused',
     },
   });
   const text = await res.text();

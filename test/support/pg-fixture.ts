@@ -37,7 +37,10 @@ export interface PgFixture {
   /** A connection as the rotator (non-superuser admin). */
   rotatorClient(db?: string): Promise<pg.Client>;
   /** One statement in the state database as the superuser: tests inspect pgrotate's tables directly (pgrotate's pool is private). */
-  stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  stateQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /** Create a LOGIN role (as the rotator, so it also has ADMIN on 16+); returns its name. */
   createRole(name: string, opts?: { superuser?: boolean; password?: string; inRole?: string }): Promise<string>;
   /** Does `role` log in to the target database with `password`? */
@@ -84,7 +87,9 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
 
   const su = await superClient();
   try {
-    await su.query(`CREATE ROLE ${quoteIdent(rotator)} LOGIN CREATEROLE PASSWORD '${await scramVerifier(rotatorPassword)}'`);
+    await su.query(
+      `CREATE ROLE ${quoteIdent(rotator)} LOGIN CREATEROLE PASSWORD '${await scramVerifier(rotatorPassword)}'`,
+    );
     await su.query(`CREATE DATABASE ${quoteIdent(targetDb)}`);
     await su.query(`CREATE DATABASE ${quoteIdent(stateDb)} OWNER ${quoteIdent(rotator)}`);
   } finally {
@@ -135,7 +140,10 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
     writeConfig(parts) {
       const path = join(dir, `pgrotate-${uniqueSuffix()}.yaml`);
       const config = {
-        state: { url: `postgres://${rotator}@${server.host}:${server.port}/${stateDb}`, password: 'env:TEST_ROTATOR_PASSWORD' },
+        state: {
+          url: `postgres://${rotator}@${server.host}:${server.port}/${stateDb}`,
+          password: 'env:TEST_ROTATOR_PASSWORD',
+        },
         providers: parts.providers ?? { local: { type: 'file', path: secretsFile } },
         targets: {
           main: {
@@ -178,8 +186,10 @@ export async function createPgFixture(server: PgServerInfo): Promise<PgFixture> 
     async cleanup() {
       const c = await superClient();
       try {
-        for (const db of [targetDb, stateDb]) await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`).catch(() => undefined);
-        for (const role of created.reverse()) await c.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => undefined);
+        for (const db of [targetDb, stateDb])
+          await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`).catch(() => undefined);
+        for (const role of created.reverse())
+          await c.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => undefined);
         await c.query(`DROP ROLE IF EXISTS ${quoteIdent(rotator)}`).catch(() => undefined);
       } finally {
         await c.end();

@@ -59,7 +59,18 @@ export function startPgServer(opts: StartOptions): PgServerInfo {
   const pwFile = join(root, 'pw');
   writeFileSync(pwFile, `${superPassword}\n`, { mode: 0o600 });
   ownedByPostgres(pwFile);
-  const init = runAs([join(opts.binDir, 'initdb'), '-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwFile}`, '-E', 'UTF8', '--no-sync']);
+  const init = runAs([
+    join(opts.binDir, 'initdb'),
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '--auth=scram-sha-256',
+    `--pwfile=${pwFile}`,
+    '-E',
+    'UTF8',
+    '--no-sync',
+  ]);
   rmSync(pwFile, { force: true });
   if (init.status !== 0) throw new Error(`initdb (${opts.label}) failed: ${init.out}`);
   const settings: Record<string, string> = {
@@ -73,11 +84,26 @@ export function startPgServer(opts: StartOptions): PgServerInfo {
     synchronous_commit: 'off',
     ...opts.settings,
   };
-  const conf = Object.entries(settings).map(([k, v]) => `${k} = '${v}'`).join('\n');
+  const conf = Object.entries(settings)
+    .map(([k, v]) => `${k} = '${v}'`)
+    .join('\n');
   writeFileSync(join(dataDir, 'postgresql.auto.conf'), `${conf}\n`, { flag: 'a' });
   const start = runAs([join(opts.binDir, 'pg_ctl'), '-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
-  if (start.status !== 0) throw new Error(`pg_ctl start (${opts.label}) failed: ${start.out}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
-  return { label: opts.label, binDir: opts.binDir, host: '127.0.0.1', port: opts.port, superuser: 'postgres', superPassword, dataDir, logFile, socketDir };
+  if (start.status !== 0)
+    throw new Error(
+      `pg_ctl start (${opts.label}) failed: ${start.out}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`,
+    );
+  return {
+    label: opts.label,
+    binDir: opts.binDir,
+    host: '127.0.0.1',
+    port: opts.port,
+    superuser: 'postgres',
+    superPassword,
+    dataDir,
+    logFile,
+    socketDir,
+  };
 }
 
 /** pg_ctl stop -m fast, then remove the files. */
@@ -89,7 +115,17 @@ export function stopPgServer(info: PgServerInfo): void {
 /** Restart in place (the chaos and reconnect tests use it); `downMs` keeps it stopped that long. */
 export function restartPgServer(info: PgServerInfo, opts: { downMs?: number } = {}): void {
   if (!opts.downMs) {
-    const res = runAs([join(info.binDir, 'pg_ctl'), '-D', info.dataDir, '-l', info.logFile, '-m', 'fast', '-w', 'restart']);
+    const res = runAs([
+      join(info.binDir, 'pg_ctl'),
+      '-D',
+      info.dataDir,
+      '-l',
+      info.logFile,
+      '-m',
+      'fast',
+      '-w',
+      'restart',
+    ]);
     if (res.status !== 0) throw new Error(`pg_ctl restart (${info.label}) failed: ${res.out}`);
     return;
   }

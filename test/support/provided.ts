@@ -15,7 +15,9 @@ export function service<T>(name: string): T {
   const all = inject('services');
   const value = all[name];
   if (value === undefined) {
-    throw new Error(`test service "${name}" was not started (started: ${Object.keys(all).join(', ') || 'none'}); run the full test command, or unset PGROTATE_TEST_SERVICES`);
+    throw new Error(
+      `test service "${name}" was not started (started: ${Object.keys(all).join(', ') || 'none'}); run the full test command, or unset PGROTATE_TEST_SERVICES`,
+    );
   }
   return value as T;
 }

@@ -46,7 +46,24 @@ async function waitFor(cond: () => Promise<boolean>, what: string, ms = 10_000):
 function launch(info: RedisServerInfo): void {
   const res = spawnSync(
     BINARY,
-    ['--port', String(info.port), '--bind', info.host, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', info.pidFile, '--dir', info.dir, '--logfile', join(info.dir, 'redis.log')],
+    [
+      '--port',
+      String(info.port),
+      '--bind',
+      info.host,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      info.pidFile,
+      '--dir',
+      info.dir,
+      '--logfile',
+      join(info.dir, 'redis.log'),
+    ],
     { encoding: 'utf8' },
   );
   if (res.status !== 0) throw new Error(`redis-server failed to start: ${res.stderr}${res.stdout}`);

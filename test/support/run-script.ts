@@ -30,6 +30,10 @@ export function ensureBenchBuilt(repoRoot: string, script: string): void {
     .map((f) => join(benchDir, f));
   const built = existsSync(script) ? statSync(script).mtimeMs : 0;
   if (built && sources.every((s) => statSync(s).mtimeMs <= built)) return;
-  const res = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: repoRoot, encoding: 'utf8' });
+  const res = spawnSync(
+    process.execPath,
+    [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'],
+    { cwd: repoRoot, encoding: 'utf8' },
+  );
   if (res.status !== 0) throw new Error(`tsc -p tsconfig.bench.json failed: ${res.stdout}${res.stderr}`);
 }

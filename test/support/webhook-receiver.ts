@@ -11,7 +11,12 @@ export interface Received {
 }
 
 /** A webhook receiver on 127.0.0.1 answering with the given statuses in turn (then the last one, or 200). */
-export async function startWebhookReceiver(statuses: number[] = []): Promise<{ url: string; received: Received[]; waitFor(n: number, timeoutMs?: number): Promise<Received[]>; close(): Promise<void> }> {
+export async function startWebhookReceiver(statuses: number[] = []): Promise<{
+  url: string;
+  received: Received[];
+  waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}> {
   const received: Received[] = [];
   let n = 0;
   const server: Server = createServer((req, res) => {

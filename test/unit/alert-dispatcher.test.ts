@@ -19,7 +19,11 @@ function dispatcher(webhooks: unknown[], extra: Record<string, unknown> = {}) {
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => (logs += d.toString()));
   const config = alertsSchema.parse({ webhooks, backoff: '1s', ...extra });
-  const d = new AlertDispatcher({ config, redactor, log: createLogger(redactor, { destination: sink, level: 'debug' }) });
+  const d = new AlertDispatcher({
+    config,
+    redactor,
+    log: createLogger(redactor, { destination: sink, level: 'debug' }),
+  });
   return { d, logs: () => logs };
 }
 
@@ -60,10 +64,19 @@ describe('alert webhooks', () => {
     const rx = await startWebhookReceiver();
     const { d } = dispatcher([{ url: rx.url, format: 'slack', events: ['offboard.completed'] }]);
     d.emit(failure());
-    d.emit({ event: 'offboard.completed', account: null, target: null, message: 'offboarding alice: 2 account(s) rotated, 0 failed', detail: {}, at: new Date() });
+    d.emit({
+      event: 'offboard.completed',
+      account: null,
+      target: null,
+      message: 'offboarding alice: 2 account(s) rotated, 0 failed',
+      detail: {},
+      at: new Date(),
+    });
     expect(await d.drain(5000)).toBe(true);
     expect(rx.received).toHaveLength(1);
-    expect(JSON.parse(rx.received[0]?.body ?? '{}')).toEqual({ text: 'pgrotate offboard.completed: offboarding alice: 2 account(s) rotated, 0 failed' });
+    expect(JSON.parse(rx.received[0]?.body ?? '{}')).toEqual({
+      text: 'pgrotate offboard.completed: offboarding alice: 2 account(s) rotated, 0 failed',
+    });
     await rx.close();
   });
 

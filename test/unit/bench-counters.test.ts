@@ -37,22 +37,43 @@ describe('countLogLines', () => {
   const line = (pid: number, who: string, msg: string) => `2026-12-02 00:40:01.123 UTC [${pid}] <${who}> LOG:  ${msg}`;
   const log = [
     line(10, '[unknown]@[unknown]:', 'connection received: host=127.0.0.1 port=5000'),
-    line(10, 'bench_role_1@bench_target:', 'connection authorized: user=bench_role_1 database=bench_target application_name=pgrotate-verify'),
+    line(
+      10,
+      'bench_role_1@bench_target:',
+      'connection authorized: user=bench_role_1 database=bench_target application_name=pgrotate-verify',
+    ),
     line(10, 'bench_role_1@bench_target:pgrotate-verify', 'statement: SELECT current_user'),
-    line(11, 'bench_rotator@bench_target:pgrotate', 'execute <unnamed>: ALTER ROLE "bench_role_1" PASSWORD \'SCRAM-SHA-256$4096:...\''),
-    line(12, 'bench_role_2@bench_target:', 'connection authorized: user=bench_role_2 database=bench_target application_name=bench-reader'),
+    line(
+      11,
+      'bench_rotator@bench_target:pgrotate',
+      'execute <unnamed>: ALTER ROLE "bench_role_1" PASSWORD \'SCRAM-SHA-256$4096:...\'',
+    ),
+    line(
+      12,
+      'bench_role_2@bench_target:',
+      'connection authorized: user=bench_role_2 database=bench_target application_name=bench-reader',
+    ),
     line(12, 'bench_role_2@bench_target:bench-reader', 'statement: SELECT 1'),
     line(13, 'bench_bao@bench_target:', 'connection authorized: user=bench_bao database=bench_target'),
     line(13, 'bench_bao@bench_target:', 'statement: -- ping'),
     `2026-12-02 00:40:01.124 UTC [14] <bench_role_3@bench_target:> FATAL:  password authentication failed for user "bench_role_3"`,
-    line(11, 'bench_rotator@bench_state:pgrotate-state', 'execute s1: WITH moved AS (UPDATE x SET y = 1\n  RETURNING 1) SELECT 1'),
+    line(
+      11,
+      'bench_rotator@bench_state:pgrotate-state',
+      'execute s1: WITH moved AS (UPDATE x SET y = 1\n  RETURNING 1) SELECT 1',
+    ),
     '  RETURNING 1) SELECT 1',
     `2026-12-02 00:40:01.125 UTC [11] <bench_rotator@bench_state:pgrotate-state> ERROR:  statement: not counted`,
   ].join('\n');
 
   it("counts the chosen sessions' authorized connections and statements, by first word", () => {
     const pgrotate = countLogLines(log, (s) => !s.application.startsWith('bench') && s.user !== 'bench_bao');
-    expect(pgrotate).toEqual({ connections: 2, refusedLogins: 1, statements: 3, statementsByVerb: { SELECT: 1, ALTER: 1, WITH: 1 } });
+    expect(pgrotate).toEqual({
+      connections: 2,
+      refusedLogins: 1,
+      statements: 3,
+      statementsByVerb: { SELECT: 1, ALTER: 1, WITH: 1 },
+    });
     const bao = countLogLines(log, (s) => s.user === 'bench_bao');
     expect(bao).toEqual({ connections: 1, refusedLogins: 0, statements: 1, statementsByVerb: { '(comment)': 1 } });
   });
@@ -71,16 +92,36 @@ describe('outagesOf', () => {
   });
 
   it('counts a rotation without a refused login as a zero outage, and no rotation when the value never changed', () => {
-    expect(outagesOf([{ readAt: 0, password: 'a', ok: true }, { readAt: 5, password: 'b', ok: true }])).toEqual({ rotations: 1, outagesMs: [0], failed: 0 });
-    expect(outagesOf([{ readAt: 0, password: 'a', ok: true }, { readAt: 5, password: 'a', ok: false }])).toEqual({ rotations: 0, outagesMs: [], failed: 1 });
-    expect(summariseOutages([{ rotations: 1, outagesMs: [25], failed: 2 }, { rotations: 1, outagesMs: [0], failed: 0 }])).toEqual({ rotations: 2, meanMs: 12.5, maxMs: 25, failed: 2 });
+    expect(
+      outagesOf([
+        { readAt: 0, password: 'a', ok: true },
+        { readAt: 5, password: 'b', ok: true },
+      ]),
+    ).toEqual({ rotations: 1, outagesMs: [0], failed: 0 });
+    expect(
+      outagesOf([
+        { readAt: 0, password: 'a', ok: true },
+        { readAt: 5, password: 'a', ok: false },
+      ]),
+    ).toEqual({ rotations: 0, outagesMs: [], failed: 1 });
+    expect(
+      summariseOutages([
+        { rotations: 1, outagesMs: [25], failed: 2 },
+        { rotations: 1, outagesMs: [0], failed: 0 },
+      ]),
+    ).toEqual({ rotations: 2, meanMs: 12.5, maxMs: 25, failed: 2 });
   });
 });
 
 describe('meanReadIntervalMs', () => {
   it("is the mean gap between one account's consecutive reads (the outage figures' resolution)", () => {
     const at = (readAt: number) => ({ readAt, password: 'p', ok: true });
-    expect(meanReadIntervalMs([[at(0), at(10), at(30)], [at(5), at(35)]])).toBe(20);
+    expect(
+      meanReadIntervalMs([
+        [at(0), at(10), at(30)],
+        [at(5), at(35)],
+      ]),
+    ).toBe(20);
     expect(meanReadIntervalMs([[at(0)]])).toBe(0);
   });
 });

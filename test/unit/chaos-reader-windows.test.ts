@@ -6,7 +6,13 @@ import { FAULT_KINDS, FaultTally } from '../../bench/chaos/fault-kinds.js';
 // current value is allowed only if the span from reading the value to the refusal touches a
 // rotation's apply→promote window of that account.
 
-const refusal = (account: string, readAt: number, loginAt: number): Refusal => ({ account, role: 'r', rotationId: null, readAt, loginAt });
+const refusal = (account: string, readAt: number, loginAt: number): Refusal => ({
+  account,
+  role: 'r',
+  rotationId: null,
+  readAt,
+  loginAt,
+});
 
 describe('chaos reader windows', () => {
   const windows = new Map<string, Window[]>([
@@ -15,11 +21,18 @@ describe('chaos reader windows', () => {
   ]);
 
   it('a refusal inside a window, or read before promote and refused after it, is explained', () => {
-    expect(unexplained([refusal('a', 10_100, 10_200), refusal('a', 10_900, 12_000), refusal('b', 50_000, 50_010)], windows)).toEqual([]);
+    expect(
+      unexplained([refusal('a', 10_100, 10_200), refusal('a', 10_900, 12_000), refusal('b', 50_000, 50_010)], windows),
+    ).toEqual([]);
   });
 
   it('a refusal outside every window of its own account is not (with a 250 ms margin)', () => {
-    const outside = [refusal('a', 12_000, 12_050), refusal('a', 9_000, 9_700), refusal('b', 10_100, 10_200), refusal('c', 1, 2)];
+    const outside = [
+      refusal('a', 12_000, 12_050),
+      refusal('a', 9_000, 9_700),
+      refusal('b', 10_100, 10_200),
+      refusal('c', 1, 2),
+    ];
     expect(unexplained([...outside, refusal('a', 11_200, 11_300)], windows)).toEqual(outside);
   });
 });

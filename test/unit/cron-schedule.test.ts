@@ -44,7 +44,10 @@ describe('cron matcher (UTC)', () => {
   });
 
   it('the config refuses a bad cron expression and names it', () => {
-    const res = configSchema.safeParse({ state: { url: 'postgres://x@h/db' }, defaults: { schedule: { cron: '0 25 * * *' } } });
+    const res = configSchema.safeParse({
+      state: { url: 'postgres://x@h/db' },
+      defaults: { schedule: { cron: '0 25 * * *' } },
+    });
     expect(res.success).toBe(false);
     expect(JSON.stringify(res.error?.issues)).toMatch(/hour: 25 is outside 0-23/);
   });
@@ -72,7 +75,10 @@ describe('due times', () => {
 
   it('a new account is due within its spread window from now, never all at once', () => {
     const now = at('2026-03-01T00:00:00Z');
-    const dues = Array.from({ length: 200 }, (_, i) => (firstDueAt({ every: 90 * day }, `acct-${i}`, now) as Date).getTime() - now.getTime());
+    const dues = Array.from(
+      { length: 200 },
+      (_, i) => (firstDueAt({ every: 90 * day }, `acct-${i}`, now) as Date).getTime() - now.getTime(),
+    );
     expect(Math.min(...dues)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...dues)).toBeLessThan(day);
     expect(new Set(dues.map((d) => Math.floor(d / 60_000))).size).toBeGreaterThan(150);

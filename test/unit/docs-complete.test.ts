@@ -36,7 +36,8 @@ function proseLines(text: string): Array<{ line: number; text: string }> {
 function linksIn(text: string): MarkdownLink[] {
   const links: MarkdownLink[] = [];
   for (const { line, text: prose } of proseLines(text)) {
-    for (const m of prose.replace(/`[^`]*`/g, '').matchAll(/\]\(([^)\s]+)\)/g)) links.push({ line, target: m[1] ?? '' });
+    for (const m of prose.replace(/`[^`]*`/g, '').matchAll(/\]\(([^)\s]+)\)/g))
+      links.push({ line, target: m[1] ?? '' });
   }
   return links;
 }
@@ -119,7 +120,9 @@ describe('README and docs/', () => {
     const blocks = [...read(README).matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
     // Every YAML block in the README is a whole config, and the first one uses Vault / OpenBao.
     const configs = blocks.map((yaml) => {
-      const env = Object.fromEntries([...yaml.matchAll(/env:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => [m[1], `value-of-${m[1]}`]));
+      const env = Object.fromEntries(
+        [...yaml.matchAll(/env:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => [m[1], `value-of-${m[1]}`]),
+      );
       return parseConfigText(yaml, env, 'README.md').config;
     });
     expect(configs.length).toBeGreaterThan(0);

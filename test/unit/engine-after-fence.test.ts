@@ -4,7 +4,12 @@ import type { AccountConfig } from '../../src/core/config/config-schema.js';
 import { configSchema } from '../../src/core/config/config-schema.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
-import { RotationEngine, type RotationEngineDeps, type RotationResult, type SkipRotation } from '../../src/core/rotation/rotation-engine.js';
+import {
+  RotationEngine,
+  type RotationEngineDeps,
+  type RotationResult,
+  type SkipRotation,
+} from '../../src/core/rotation/rotation-engine.js';
 
 // The engine's afterFence hook (issue 15 item 2): it runs once the fence is taken and before
 // anything else, a skip ends the rotation as `skipped` with its reason and releases the fence,
@@ -48,7 +53,14 @@ function engine(opts: { fenceFree: boolean }) {
       refused.push(error);
     },
   };
-  const untouchable = new Proxy({}, { get: (_t, prop) => () => { throw new Error(`unexpected call ${String(prop)}`); } });
+  const untouchable = new Proxy(
+    {},
+    {
+      get: (_t, prop) => () => {
+        throw new Error(`unexpected call ${String(prop)}`);
+      },
+    },
+  );
   const redactor = new Redactor();
   const deps = {
     state,
@@ -65,13 +77,27 @@ function engine(opts: { fenceFree: boolean }) {
 describe('RotationEngine afterFence hook', () => {
   it('a skip ends the rotation as skipped, under the fence, with the reason and the rotation that did the work', async () => {
     const t = engine({ fenceFree: true });
-    const skip: SkipRotation = { reason: 'a rotation that started after this request already succeeded', rotationId: 'r-1', sessionsEnded: 2 };
+    const skip: SkipRotation = {
+      reason: 'a rotation that started after this request already succeeded',
+      rotationId: 'r-1',
+      sessionsEnded: 2,
+    };
     const afterFence = async () => {
       t.log.push('afterFence');
       return skip;
     };
     const result = await t.engine.rotate(account, { afterFence });
-    expect(result).toMatchObject({ account: 'app', target: 'main', outcome: 'skipped', detail: skip.reason, rotationId: 'r-1', sessionsEnded: 2, error: null, resumed: false, role: null });
+    expect(result).toMatchObject({
+      account: 'app',
+      target: 'main',
+      outcome: 'skipped',
+      detail: skip.reason,
+      rotationId: 'r-1',
+      sessionsEnded: 2,
+      error: null,
+      resumed: false,
+      role: null,
+    });
     expect(t.log).toEqual(['tryAcquireFence', 'afterFence', 'fence.release']);
     expect(t.fence.runningCalls).toBe(0);
     expect(t.observed.map((r) => r.outcome)).toEqual(['skipped']);

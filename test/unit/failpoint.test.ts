@@ -14,7 +14,10 @@ const MODULE = pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'core', 'rotation', 
 function run(spec: string, calls: Array<[string, string]>) {
   const script = `const { failpoint } = await import(${JSON.stringify(MODULE)});
 for (const [n, a] of ${JSON.stringify(calls)}) { await failpoint(n, a); process.stdout.write('passed ' + n + '@' + a + '\\n'); }`;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, PGROTATE_FAILPOINT: spec }, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, PGROTATE_FAILPOINT: spec },
+    encoding: 'utf8',
+  });
 }
 
 describe('failpoint', () => {

@@ -23,13 +23,17 @@ function cruise(files: Record<string, string>): { code: number | null; out: stri
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-layers-'));
   scratch.push(dir);
   copyFileSync(join(REPO, '.dependency-cruiser.cjs'), join(dir, '.dependency-cruiser.cjs'));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }),
+  );
   const all: Record<string, string> = {
     'src/core/base.ts': 'export const base = 1;\n',
     'providers/store.ts': "import { base } from '../src/core/base.js';\nexport const store = base;\n",
     'jobs/queue.ts': "import { base } from '../src/core/base.js';\nexport const queue = base;\n",
     'src/services/service.ts': "import { queue } from '../../jobs/queue.js';\nexport const service = queue;\n",
-    'src/app/root.ts': "import { store } from '../../providers/store.js';\nimport { service } from '../services/service.js';\nexport const root = store + service;\n",
+    'src/app/root.ts':
+      "import { store } from '../../providers/store.js';\nimport { service } from '../services/service.js';\nexport const root = store + service;\n",
     'src/entry/main.ts': "import { root } from '../app/root.js';\nexport const main = root;\n",
     ...files,
   };
@@ -37,13 +41,19 @@ function cruise(files: Record<string, string>): { code: number | null; out: stri
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
-  const r = spawnSync(DEPCRUISE, ['src', 'providers', 'jobs', '--config', '.dependency-cruiser.cjs'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(DEPCRUISE, ['src', 'providers', 'jobs', '--config', '.dependency-cruiser.cjs'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 describe('import layers (dependency-cruiser)', () => {
   it('the real source tree has no upward import and no cycle', () => {
-    const r = spawnSync(DEPCRUISE, ['src', 'providers', 'jobs', '--config', '.dependency-cruiser.cjs'], { cwd: REPO, encoding: 'utf8' });
+    const r = spawnSync(DEPCRUISE, ['src', 'providers', 'jobs', '--config', '.dependency-cruiser.cjs'], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
   });
 
@@ -53,12 +63,38 @@ describe('import layers (dependency-cruiser)', () => {
   });
 
   const planted: Array<[string, Record<string, string>, string]> = [
-    ['core importing a service', { 'src/core/bad.ts': "import { service } from '../services/service.js';\nexport const bad = service;\n" }, 'core-imports-only-core'],
-    ['core importing an adapter, type only', { 'src/core/bad.ts': "import type { store } from '../../providers/store.js';\nexport type Bad = typeof store;\n" }, 'core-imports-only-core'],
-    ['an adapter importing the composition root', { 'jobs/bad.ts': "import { root } from '../src/app/root.js';\nexport const bad = root;\n" }, 'adapters-import-only-core'],
-    ['a store adapter importing the queue', { 'providers/bad.ts': "import { queue } from '../jobs/queue.js';\nexport const bad = queue;\n" }, 'store-and-queue-adapters-apart'],
-    ['a service importing an entry point', { 'src/services/bad.ts': "import { main } from '../entry/main.js';\nexport const bad = main;\n" }, 'services-below-app-and-entry'],
-    ['an entry point importing a store adapter', { 'src/entry/bad.ts': "import { store } from '../../providers/store.js';\nexport const bad = store;\n" }, 'only-the-root-knows-adapters'],
+    [
+      'core importing a service',
+      { 'src/core/bad.ts': "import { service } from '../services/service.js';\nexport const bad = service;\n" },
+      'core-imports-only-core',
+    ],
+    [
+      'core importing an adapter, type only',
+      {
+        'src/core/bad.ts': "import type { store } from '../../providers/store.js';\nexport type Bad = typeof store;\n",
+      },
+      'core-imports-only-core',
+    ],
+    [
+      'an adapter importing the composition root',
+      { 'jobs/bad.ts': "import { root } from '../src/app/root.js';\nexport const bad = root;\n" },
+      'adapters-import-only-core',
+    ],
+    [
+      'a store adapter importing the queue',
+      { 'providers/bad.ts': "import { queue } from '../jobs/queue.js';\nexport const bad = queue;\n" },
+      'store-and-queue-adapters-apart',
+    ],
+    [
+      'a service importing an entry point',
+      { 'src/services/bad.ts': "import { main } from '../entry/main.js';\nexport const bad = main;\n" },
+      'services-below-app-and-entry',
+    ],
+    [
+      'an entry point importing a store adapter',
+      { 'src/entry/bad.ts': "import { store } from '../../providers/store.js';\nexport const bad = store;\n" },
+      'only-the-root-knows-adapters',
+    ],
     [
       'a type-level cycle inside core',
       {

@@ -15,7 +15,10 @@ describe('leak scan of large files', () => {
     const password = 'Straddle0Chunk0Boundary0Pw0123456';
     const file = join(dir, 'audit.log');
     const before = 64 * 1024 * 1024 - 10;
-    writeFileSync(file, Buffer.concat([Buffer.alloc(before, 'x'), Buffer.from(`"${password}"\n`), Buffer.alloc(1000, 'y')]));
+    writeFileSync(
+      file,
+      Buffer.concat([Buffer.alloc(before, 'x'), Buffer.from(`"${password}"\n`), Buffer.alloc(1000, 'y')]),
+    );
     const chunks = [...fileChunks(file)];
     expect(chunks).toHaveLength(2);
     expect(chunks.reduce((n, c) => n + c.fresh, 0)).toBe(before + password.length + 3 + 1000);

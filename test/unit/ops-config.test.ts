@@ -29,21 +29,42 @@ function problem(extra: Record<string, unknown>): string {
 describe('ops config', () => {
   it('accepts http tokens with actions and TLS, alerts with defaults, and sensitive tables', () => {
     const { config, referencedValues } = parse({
-      http: { listen: '[::1]:9187', tokens: [{ name: 'hr-system', token: 'env:HR_TOKEN', actions: ['offboard'] }], tls: { certFile: '/c', keyFile: '/k' } },
+      http: {
+        listen: '[::1]:9187',
+        tokens: [{ name: 'hr-system', token: 'env:HR_TOKEN', actions: ['offboard'] }],
+        tls: { certFile: '/c', keyFile: '/k' },
+      },
       alerts: { webhooks: [{ url: 'https://hooks.example.com/x' }] },
       targets: { main: { ...BASE.targets.main, sensitiveTables: ['public.customers'] } },
     });
     expect(config.http?.tokens[0]).toEqual({ name: 'hr-system', token: ENV.HR_TOKEN, actions: ['offboard'] });
     expect(referencedValues).toContain(ENV.HR_TOKEN);
-    expect(config.alerts).toMatchObject({ attempts: 6, backoff: 1000, timeout: 5000, queueSize: 1000, repeatInterval: 3_600_000, overdueAfter: 3_600_000 });
-    expect(config.alerts?.webhooks[0]).toEqual({ url: 'https://hooks.example.com/x', format: 'json', events: ['rotation.failed', 'account.overdue', 'offboard.completed'] });
+    expect(config.alerts).toMatchObject({
+      attempts: 6,
+      backoff: 1000,
+      timeout: 5000,
+      queueSize: 1000,
+      repeatInterval: 3_600_000,
+      overdueAfter: 3_600_000,
+    });
+    expect(config.alerts?.webhooks[0]).toEqual({
+      url: 'https://hooks.example.com/x',
+      format: 'json',
+      events: ['rotation.failed', 'account.overdue', 'offboard.completed'],
+    });
     expect(config.targets.main?.sensitiveTables).toEqual(['public.customers']);
   });
 
   it('names the key path of every mistake', () => {
-    expect(problem({ http: { tokens: [{ name: 'x', token: 'short', actions: ['read'] }] } })).toMatch(/http\.tokens\[0\]\.token/);
-    expect(problem({ http: { tokens: [{ name: 'x', token: 'a-long-enough-token-1', actions: ['delete'] }] } })).toMatch(/http\.tokens\[0\]\.actions\[0\]/);
-    expect(problem({ http: { tokens: [{ name: 'x', token: 'a-long-enough-token-1', actions: [] }] } })).toMatch(/http\.tokens\[0\]\.actions/);
+    expect(problem({ http: { tokens: [{ name: 'x', token: 'short', actions: ['read'] }] } })).toMatch(
+      /http\.tokens\[0\]\.token/,
+    );
+    expect(problem({ http: { tokens: [{ name: 'x', token: 'a-long-enough-token-1', actions: ['delete'] }] } })).toMatch(
+      /http\.tokens\[0\]\.actions\[0\]/,
+    );
+    expect(problem({ http: { tokens: [{ name: 'x', token: 'a-long-enough-token-1', actions: [] }] } })).toMatch(
+      /http\.tokens\[0\]\.actions/,
+    );
     expect(
       problem({
         http: {
@@ -56,13 +77,23 @@ describe('ops config', () => {
     ).toMatch(/duplicate token name "x"/);
     expect(problem({ http: { listen: 'localhost' } })).toMatch(/http\.listen/);
     expect(problem({ http: { tls: { certFile: '/c' } } })).toMatch(/http\.tls\.keyFile/);
-    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', format: 'teams' }] } })).toMatch(/alerts\.webhooks\[0\]\.format/);
-    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.succeeded'] }] } })).toMatch(/alerts\.webhooks\[0\]\.events\[0\]/);
-    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', secret: 'x' }] } })).toMatch(/alerts\.webhooks\[0\]\.secret: unknown key/);
+    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', format: 'teams' }] } })).toMatch(
+      /alerts\.webhooks\[0\]\.format/,
+    );
+    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.succeeded'] }] } })).toMatch(
+      /alerts\.webhooks\[0\]\.events\[0\]/,
+    );
+    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', secret: 'x' }] } })).toMatch(
+      /alerts\.webhooks\[0\]\.secret: unknown key/,
+    );
     expect(problem({ alerts: { retries: 3 } })).toMatch(/alerts\.retries: unknown key/);
-    expect(problem({ targets: { main: { ...BASE.targets.main, sensitiveTables: ['customers'] } } })).toMatch(/targets\.main\.sensitiveTables\[0\]/);
+    expect(problem({ targets: { main: { ...BASE.targets.main, sensitiveTables: ['customers'] } } })).toMatch(
+      /targets\.main\.sensitiveTables\[0\]/,
+    );
     // A token value is never echoed in an error.
-    expect(problem({ http: { tokens: [{ name: 'x', token: 'env:HR_TOKEN', actions: ['nope'] }] } })).not.toContain(ENV.HR_TOKEN);
+    expect(problem({ http: { tokens: [{ name: 'x', token: 'env:HR_TOKEN', actions: ['nope'] }] } })).not.toContain(
+      ENV.HR_TOKEN,
+    );
   });
 
   it('token checks: bearer only, exact match, scoped actions; tokens registered as secrets', () => {

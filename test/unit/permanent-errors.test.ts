@@ -25,7 +25,17 @@ import {
 
 describe('permanent vs transient errors', () => {
   it('a missing role, a superuser, NOLOGIN, an expired role, a closed login path, a missing privilege, a config or secret-format error are permanent', () => {
-    for (const E of [RoleNotFoundError, SuperuserRefusedError, RoleCannotLoginError, RoleExpiredError, LoginPathClosedError, AdminPrivilegeError, ConfigError, UnknownAccountError, SecretFormatError]) {
+    for (const E of [
+      RoleNotFoundError,
+      SuperuserRefusedError,
+      RoleCannotLoginError,
+      RoleExpiredError,
+      LoginPathClosedError,
+      AdminPrivilegeError,
+      ConfigError,
+      UnknownAccountError,
+      SecretFormatError,
+    ]) {
       const err = new E('x');
       expect(err.permanent, E.name).toBe(true);
       expect(isPermanentError(err), E.name).toBe(true);
@@ -33,7 +43,15 @@ describe('permanent vs transient errors', () => {
   });
 
   it('unreachable targets, provider faults, lost fences, busy accounts, failed verifies and unknown errors are transient', () => {
-    for (const E of [TargetUnreachableError, ProviderError, FenceLostError, RotationInProgressError, VerifyFailedError, StateStoreError, PgrotateError]) {
+    for (const E of [
+      TargetUnreachableError,
+      ProviderError,
+      FenceLostError,
+      RotationInProgressError,
+      VerifyFailedError,
+      StateStoreError,
+      PgrotateError,
+    ]) {
       expect(isPermanentError(new E('x')), E.name).toBe(false);
     }
     expect(isPermanentError(new Error('ECONNRESET'))).toBe(false);

@@ -32,12 +32,14 @@ describe('redaction', () => {
 
   it('masks secret-named keys when copying values for audit details', () => {
     const r = new Redactor();
-    expect(r.scrubValue({ password: 'x1', clientSecret: 'y2', oldCredentialExpiresAt: 'z', secret: 'pg/app' })).toEqual({
-      password: '[REDACTED]',
-      clientSecret: '[REDACTED]',
-      oldCredentialExpiresAt: 'z',
-      secret: 'pg/app',
-    });
+    expect(r.scrubValue({ password: 'x1', clientSecret: 'y2', oldCredentialExpiresAt: 'z', secret: 'pg/app' })).toEqual(
+      {
+        password: '[REDACTED]',
+        clientSecret: '[REDACTED]',
+        oldCredentialExpiresAt: 'z',
+        secret: 'pg/app',
+      },
+    );
   });
 });
 
@@ -51,8 +53,14 @@ describe('redaction of structured values', () => {
     const err = new Error('provider call failed', { cause: new Error('wrapped', { cause: root }) });
     const out = r.scrubValue(err) as Record<string, unknown>;
     expect(JSON.stringify(out)).not.toContain(secret);
-    expect(out).toMatchObject({ type: 'Error', message: 'provider call failed', cause: { message: 'wrapped', cause: { code: '28P01', message: 'auth failed with [REDACTED]' } } });
-    const agg = r.scrubValue(new AggregateError([new Error(secret)], 'several')) as { errors: Array<{ message: string }> };
+    expect(out).toMatchObject({
+      type: 'Error',
+      message: 'provider call failed',
+      cause: { message: 'wrapped', cause: { code: '28P01', message: 'auth failed with [REDACTED]' } },
+    });
+    const agg = r.scrubValue(new AggregateError([new Error(secret)], 'several')) as {
+      errors: Array<{ message: string }>;
+    };
     expect(agg.errors[0]?.message).toBe('[REDACTED]');
   });
 
@@ -65,8 +73,16 @@ describe('redaction of structured values', () => {
 
   it('masks secret-named keys whatever the value type, in nested arrays too', () => {
     const r = new Redactor();
-    const out = r.scrubValue({ list: [[{ password: Buffer.from('x') }, { apiKey: 12345, authorization: { scheme: 'Bearer', value: 'abc' } }]], ok: true, password: null });
-    expect(out).toEqual({ list: [[{ password: '[REDACTED]' }, { apiKey: '[REDACTED]', authorization: '[REDACTED]' }]], ok: true, password: null });
+    const out = r.scrubValue({
+      list: [[{ password: Buffer.from('x') }, { apiKey: 12345, authorization: { scheme: 'Bearer', value: 'abc' } }]],
+      ok: true,
+      password: null,
+    });
+    expect(out).toEqual({
+      list: [[{ password: '[REDACTED]' }, { apiKey: '[REDACTED]', authorization: '[REDACTED]' }]],
+      ok: true,
+      password: null,
+    });
   });
 
   it('log lines hold no secret from error causes, Buffers, Maps or deep secret keys', async () => {
@@ -77,7 +93,14 @@ describe('redaction of structured values', () => {
     out.on('data', (d: Buffer) => (text += d.toString()));
     const log = createLogger(r, { destination: out, level: 'debug' });
     log.error({ err: new Error('outer', { cause: new Error(`inner ${secret}`) }) }, 'with cause');
-    log.info({ payload: Buffer.from(secret), m: new Map([['k', secret]]), a: { b: { c: { d: { clientSecret: 'deep-unregistered-value' } } } } }, 'binary');
+    log.info(
+      {
+        payload: Buffer.from(secret),
+        m: new Map([['k', secret]]),
+        a: { b: { c: { d: { clientSecret: 'deep-unregistered-value' } } } },
+      },
+      'binary',
+    );
     await new Promise((resolve) => setImmediate(resolve));
     expect(text).not.toContain(secret);
     expect(text).not.toContain('deep-unregistered-value');
@@ -104,7 +127,8 @@ describe('redaction at scale', () => {
     const r = new Redactor();
     const secrets = Array.from({ length: 20_000 }, (_, i) => `pw${i.toString(36)}-${(i * 7919).toString(36)}x`);
     for (const s of secrets) r.add(s);
-    for (const s of [secrets[0], secrets[9_999], secrets[19_999]] as string[]) expect(r.scrub(`before ${s} after`)).toBe('before [REDACTED] after');
+    for (const s of [secrets[0], secrets[9_999], secrets[19_999]] as string[])
+      expect(r.scrub(`before ${s} after`)).toBe('before [REDACTED] after');
     expect(r.scrub('nothing secret here')).toBe('nothing secret here');
   });
 });

@@ -58,7 +58,11 @@ describe('RotationDispatch', () => {
     const rotations = new RotationDispatch(app);
     expect(rotations.queued).toBe(false);
     const progress: string[] = [];
-    const d = await rotations.request(['a', 'b'], request, { wait: null, direct: { concurrency: 1, dryRun: false }, progress: (done, total) => progress.push(`${done}/${total}`) });
+    const d = await rotations.request(['a', 'b'], request, {
+      wait: null,
+      direct: { concurrency: 1, dryRun: false },
+      progress: (done, total) => progress.push(`${done}/${total}`),
+    });
     expect(d.jobIds).toBeNull();
     const results = await d.results;
     expect(results?.map((r) => [r.account, r.outcome, r.nextDueAt, r.detail])).toEqual([
@@ -84,15 +88,37 @@ describe('RotationDispatch', () => {
 
   it('maps queued jobs to results once: the return value, a failure with its permanence, or a timeout naming the job', () => {
     const done = newRotationResultJson('a');
-    expect(resultOfJob({ id: 'on-demand:a:1', account: 'a', state: 'completed', result: done, failedReason: null, permanent: false }, 60_000)).toBe(done);
-    expect(resultOfJob({ id: 'on-demand:b:2', account: 'b', state: 'failed', result: null, failedReason: 'role missing', permanent: true }, 60_000)).toMatchObject({
+    expect(
+      resultOfJob(
+        { id: 'on-demand:a:1', account: 'a', state: 'completed', result: done, failedReason: null, permanent: false },
+        60_000,
+      ),
+    ).toBe(done);
+    expect(
+      resultOfJob(
+        {
+          id: 'on-demand:b:2',
+          account: 'b',
+          state: 'failed',
+          result: null,
+          failedReason: 'role missing',
+          permanent: true,
+        },
+        60_000,
+      ),
+    ).toMatchObject({
       account: 'b',
       outcome: 'failed',
       target: null,
       error: { type: 'RotationFailed', message: 'role missing', permanent: true },
     });
     for (const state of ['pending', 'missing'] as const) {
-      expect(resultOfJob({ id: 'offboard:c:3', account: 'c', state, result: null, failedReason: null, permanent: false }, 90_000)).toMatchObject({
+      expect(
+        resultOfJob(
+          { id: 'offboard:c:3', account: 'c', state, result: null, failedReason: null, permanent: false },
+          90_000,
+        ),
+      ).toMatchObject({
         account: 'c',
         outcome: 'failed',
         error: { message: 'job offboard:c:3 did not finish within 90 s (is a worker running?)', permanent: false },
@@ -102,7 +128,17 @@ describe('RotationDispatch', () => {
 
   it('queue settings come from the schema: its defaults without a queue section, the config otherwise', () => {
     const none = configSchema.parse(base);
-    expect(queueSettings(none)).toMatchObject({ backend: 'postgres', tickInterval: 30_000, tickBatch: 1000, attempts: 5, backoff: 10_000, backoffCap: 600_000, cooldown: 3_600_000, lockDuration: 30_000, shutdownTimeout: 30_000 });
+    expect(queueSettings(none)).toMatchObject({
+      backend: 'postgres',
+      tickInterval: 30_000,
+      tickBatch: 1000,
+      attempts: 5,
+      backoff: 10_000,
+      backoffCap: 600_000,
+      cooldown: 3_600_000,
+      lockDuration: 30_000,
+      shutdownTimeout: 30_000,
+    });
     const some = configSchema.parse({ ...base, queue: { attempts: 3, cooldown: '1m' } });
     expect(queueSettings(some)).toMatchObject({ attempts: 3, cooldown: 60_000, tickInterval: 30_000 });
   });

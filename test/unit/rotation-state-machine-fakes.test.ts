@@ -28,7 +28,9 @@ describe('fake target catalogue', () => {
     const t = new FakeTargets('main');
     t.addRole('app');
     expect(await t.accepts('app', 'correct-horse-battery')).toBe(false);
-    await t.withAdmin('main', 'acct', async (c) => setPasswordVerifier(c, 'app', await scramVerifier('correct-horse-battery', 64)));
+    await t.withAdmin('main', 'acct', async (c) =>
+      setPasswordVerifier(c, 'app', await scramVerifier('correct-horse-battery', 64)),
+    );
     expect(await t.accepts('app', 'correct-horse-battery')).toBe(true);
     expect(await t.accepts('app', 'correct-horse-batterx')).toBe(false);
     t.roles.get('app')!.validUntil = new Date(Date.now() - 1000);
@@ -38,7 +40,9 @@ describe('fake target catalogue', () => {
 
   it('rejects SQL it does not model, so a new engine statement cannot pass unnoticed', async () => {
     const t = new FakeTargets('main');
-    await expect(t.withAdmin('main', 'acct', (c) => c.query('DROP ROLE app'))).rejects.toThrow(/unexpected SQL: DROP ROLE app/);
+    await expect(t.withAdmin('main', 'acct', (c) => c.query('DROP ROLE app'))).rejects.toThrow(
+      /unexpected SQL: DROP ROLE app/,
+    );
   });
 });
 
@@ -48,7 +52,17 @@ describe('in-memory fence', () => {
     const fence = await state.tryAcquireFence('acct');
     expect(fence).not.toBeNull();
     expect(await state.tryAcquireFence('acct')).toBeNull();
-    const r = await fence!.create({ id: randomUUID(), account: 'acct', target: 'main', strategy: 'single-user', targetRole: 'app', previousRole: null, reason: null, requestedBy: null, terminateSessions: false });
+    const r = await fence!.create({
+      id: randomUUID(),
+      account: 'acct',
+      target: 'main',
+      strategy: 'single-user',
+      targetRole: 'app',
+      previousRole: null,
+      reason: null,
+      requestedBy: null,
+      terminateSessions: false,
+    });
     await fence!.fail(r, 'boom');
     await expect(fence!.advance(r.id, 'staged')).rejects.toBeInstanceOf(FenceLostError);
     await fence!.release();

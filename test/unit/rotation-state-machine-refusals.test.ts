@@ -20,14 +20,19 @@ import { credential, livePassword } from './fakes/scenario.js';
 
 const DAY = 86_400_000;
 
-function singleUser(extra: Record<string, unknown> = {}, harness: Partial<Parameters<typeof makeHarness>[0]> = {}): Harness {
+function singleUser(
+  extra: Record<string, unknown> = {},
+  harness: Partial<Parameters<typeof makeHarness>[0]> = {},
+): Harness {
   const h = makeHarness({ account: { name: 'billing', role: 'billing_app', ...extra }, ...harness });
   h.targets.addRole('billing_app');
   return h;
 }
 
 function alternating(): Harness {
-  const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h' } });
+  const h = makeHarness({
+    account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h' },
+  });
   h.targets.addRole('reports_a');
   h.targets.addRole('reports_b');
   return h;
@@ -39,7 +44,13 @@ describe('rotation state machine: dry run', () => {
     const old = credential('billing_app');
     h.provider.seed('pg/app', { current: old });
     const res = await h.rotate({ dryRun: true });
-    expect(res).toMatchObject({ outcome: 'dry-run', role: 'billing_app', rotationId: null, error: null, resumed: false });
+    expect(res).toMatchObject({
+      outcome: 'dry-run',
+      role: 'billing_app',
+      rotationId: null,
+      error: null,
+      resumed: false,
+    });
     expect(h.state.calls).toEqual(['acquire', 'release']);
     expect(h.state.rotations).toEqual([]);
     expect(h.provider.ops()).toEqual(['getCurrent']);
@@ -68,10 +79,30 @@ interface Refusal {
 }
 
 const refusals: Refusal[] = [
-  { name: 'role missing', setup: (h) => h.targets.roles.delete('billing_app'), error: RoleNotFoundError, message: /role "billing_app" does not exist on target main/ },
-  { name: 'superuser role', setup: (h) => Object.assign(h.targets.roles.get('billing_app') as object, { superuser: true }), error: SuperuserRefusedError, message: /is a superuser; set allowSuperuser/ },
-  { name: 'NOLOGIN role', setup: (h) => Object.assign(h.targets.roles.get('billing_app') as object, { canLogin: false }), error: RoleCannotLoginError, message: /is NOLOGIN/ },
-  { name: 'admin lacks CREATEROLE', setup: (h) => (h.targets.admin.createRole = false), error: AdminPrivilegeError, message: /admin login rotator lacks CREATEROLE/ },
+  {
+    name: 'role missing',
+    setup: (h) => h.targets.roles.delete('billing_app'),
+    error: RoleNotFoundError,
+    message: /role "billing_app" does not exist on target main/,
+  },
+  {
+    name: 'superuser role',
+    setup: (h) => Object.assign(h.targets.roles.get('billing_app') as object, { superuser: true }),
+    error: SuperuserRefusedError,
+    message: /is a superuser; set allowSuperuser/,
+  },
+  {
+    name: 'NOLOGIN role',
+    setup: (h) => Object.assign(h.targets.roles.get('billing_app') as object, { canLogin: false }),
+    error: RoleCannotLoginError,
+    message: /is NOLOGIN/,
+  },
+  {
+    name: 'admin lacks CREATEROLE',
+    setup: (h) => (h.targets.admin.createRole = false),
+    error: AdminPrivilegeError,
+    message: /admin login rotator lacks CREATEROLE/,
+  },
   {
     name: 'PostgreSQL 16 admin without ADMIN OPTION',
     setup: (h) => {
@@ -81,14 +112,57 @@ const refusals: Refusal[] = [
     error: AdminPrivilegeError,
     message: /has no ADMIN OPTION on the role/,
   },
-  { name: 'expired role', setup: (h) => Object.assign(h.targets.roles.get('billing_app') as object, { validUntil: new Date(Date.now() - DAY) }), error: RoleExpiredError, message: /expired at .* \(VALID UNTIL\)/ },
-  { name: 'pg_hba refuses the role from here', setup: (h) => (h.targets.probe = { open: false, reason: 'host-refused', message: 'no pg_hba.conf entry' }), error: LoginPathClosedError, message: /pg_hba.conf refuses a password login .*Nothing was changed/ },
-  { name: 'pg_hba trusts the role', setup: (h) => (h.targets.probe = { open: false, reason: 'no-password-needed', message: 'trust' }), error: LoginPathClosedError, message: /without a password \(trust\)/ },
-  { name: 'login path probe fault', setup: (h) => (h.targets.probe = { open: false, reason: 'fault', message: 'timeout expired' }), error: TargetUnreachableError, message: /cannot probe the login path of role "billing_app" on target main: timeout expired/ },
-  { name: 'provider unreachable', setup: (h) => h.provider.failNext('getCurrent', new Error('ECONNREFUSED')), error: ProviderError, message: /could not read the current value of secret pg\/app in provider mem: ECONNREFUSED/ },
-  { name: 'target unreachable', setup: (h) => (h.targets.failAdminWhen = () => true), error: TargetUnreachableError, message: /target main: cannot connect as admin/ },
-  { name: '--terminate-sessions without pg_signal_backend', setup: (h) => (h.targets.admin.signal = false), terminateSessions: true, error: AdminPrivilegeError, message: /GRANT pg_signal_backend TO "rotator"/ },
-  { name: "--terminate-sessions on the admin's own role", setup: (h) => (h.targets.admin.name = 'billing_app'), terminateSessions: true, error: AdminPrivilegeError, message: /would end pgrotate's own sessions/ },
+  {
+    name: 'expired role',
+    setup: (h) =>
+      Object.assign(h.targets.roles.get('billing_app') as object, { validUntil: new Date(Date.now() - DAY) }),
+    error: RoleExpiredError,
+    message: /expired at .* \(VALID UNTIL\)/,
+  },
+  {
+    name: 'pg_hba refuses the role from here',
+    setup: (h) => (h.targets.probe = { open: false, reason: 'host-refused', message: 'no pg_hba.conf entry' }),
+    error: LoginPathClosedError,
+    message: /pg_hba.conf refuses a password login .*Nothing was changed/,
+  },
+  {
+    name: 'pg_hba trusts the role',
+    setup: (h) => (h.targets.probe = { open: false, reason: 'no-password-needed', message: 'trust' }),
+    error: LoginPathClosedError,
+    message: /without a password \(trust\)/,
+  },
+  {
+    name: 'login path probe fault',
+    setup: (h) => (h.targets.probe = { open: false, reason: 'fault', message: 'timeout expired' }),
+    error: TargetUnreachableError,
+    message: /cannot probe the login path of role "billing_app" on target main: timeout expired/,
+  },
+  {
+    name: 'provider unreachable',
+    setup: (h) => h.provider.failNext('getCurrent', new Error('ECONNREFUSED')),
+    error: ProviderError,
+    message: /could not read the current value of secret pg\/app in provider mem: ECONNREFUSED/,
+  },
+  {
+    name: 'target unreachable',
+    setup: (h) => (h.targets.failAdminWhen = () => true),
+    error: TargetUnreachableError,
+    message: /target main: cannot connect as admin/,
+  },
+  {
+    name: '--terminate-sessions without pg_signal_backend',
+    setup: (h) => (h.targets.admin.signal = false),
+    terminateSessions: true,
+    error: AdminPrivilegeError,
+    message: /GRANT pg_signal_backend TO "rotator"/,
+  },
+  {
+    name: "--terminate-sessions on the admin's own role",
+    setup: (h) => (h.targets.admin.name = 'billing_app'),
+    terminateSessions: true,
+    error: AdminPrivilegeError,
+    message: /would end pgrotate's own sessions/,
+  },
 ];
 
 describe('rotation state machine: pre-flight refusals change nothing (I5)', () => {
@@ -106,7 +180,9 @@ describe('rotation state machine: pre-flight refusals change nothing (I5)', () =
     expect(res.rotationId).toBeNull();
     // No rotation record: only the refusal is recorded, through the store, not the fence.
     expect(h.state.calls).toEqual(['acquire', 'recordRefusal', 'release']);
-    expect(h.state.audits).toEqual([{ account: 'billing', kind: 'rotation.refused', actor: 'alice', detail: { error: res.error?.message } }]);
+    expect(h.state.audits).toEqual([
+      { account: 'billing', kind: 'rotation.refused', actor: 'alice', detail: { error: res.error?.message } },
+    ]);
     expect(h.provider.ops().filter((op) => op !== 'getCurrent')).toEqual([]);
     expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
     expect(h.targets.statements().filter((s) => s.startsWith('ALTER'))).toEqual([]);
@@ -152,7 +228,13 @@ describe('rotation state machine: terminate sessions', () => {
     // Ended in the record step: after the password was applied, verified and promoted.
     expect(stmts.findIndex((s) => s.startsWith('ALTER ROLE'))).toBeLessThan(stmts.length - 1);
     expect(h.state.calls.slice(-3)).toEqual(['advance:promoted', 'succeed', 'release']);
-    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toEqual({ account: 'billing', rotationId: res.rotationId, kind: 'sessions.terminated', actor: 'hr-system', detail: { count: 4 } });
+    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toEqual({
+      account: 'billing',
+      rotationId: res.rotationId,
+      kind: 'sessions.terminated',
+      actor: 'hr-system',
+      detail: { count: 4 },
+    });
     expect(h.state.rotation(res.rotationId)).toMatchObject({ terminateSessions: true, sessionsEnded: 4 });
   });
 
@@ -182,11 +264,15 @@ describe('rotation state machine: terminate sessions', () => {
     h.targets.terminateFails = true;
     const res = await h.rotate({ terminateSessions: true });
     expect(res.outcome).toBe('failed');
-    expect(res.error?.message).toMatch(/^account billing: the password was rotated, but sessions on target main could not be ended: permission denied/);
+    expect(res.error?.message).toMatch(
+      /^account billing: the password was rotated, but sessions on target main could not be ended: permission denied/,
+    );
     expect(res.sessionsEnded).toBeNull();
     expect(h.state.calls.slice(-2)).toEqual(['succeed', 'release']);
     expect(h.state.rotation(res.rotationId)?.status).toBe('succeeded');
-    expect(h.state.audits.find((e) => e.kind === 'sessions.terminate-failed')?.detail).toEqual({ error: 'permission denied to terminate process' });
+    expect(h.state.audits.find((e) => e.kind === 'sessions.terminate-failed')?.detail).toEqual({
+      error: 'permission denied to terminate process',
+    });
     expect(await h.targets.accepts('billing_app', h.provider.peek('pg/app').current?.password as string)).toBe(true);
   });
 });
@@ -215,7 +301,15 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
-    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:applied', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
+    expect(h.state.calls).toEqual([
+      'acquire',
+      'resume',
+      'advance:applied',
+      'advance:verified',
+      'advance:promoted',
+      'succeed',
+      'release',
+    ]);
     expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });
 
@@ -223,8 +317,18 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
     const h = singleUser();
     h.provider.failNext('promotePending', new Error('throttled'));
     const first = await h.rotate();
-    expect(first.error?.message).toMatch(/could not promote the pending value of secret pg\/app in provider mem: throttled/);
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'advance:verified', 'noteError', 'release']);
+    expect(first.error?.message).toMatch(
+      /could not promote the pending value of secret pg\/app in provider mem: throttled/,
+    );
+    expect(h.state.calls).toEqual([
+      'acquire',
+      'create',
+      'advance:staged',
+      'advance:applied',
+      'advance:verified',
+      'noteError',
+      'release',
+    ]);
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true });
@@ -246,7 +350,15 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
     // The password was applied before the fence was lost; the resume applies the same value again.
-    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:applied', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
+    expect(h.state.calls).toEqual([
+      'acquire',
+      'resume',
+      'advance:applied',
+      'advance:verified',
+      'advance:promoted',
+      'succeed',
+      'release',
+    ]);
     expect(h.targets.statements()[0]).toBe(`ALTER ROLE "billing_app" PASSWORD '<verifier>'`);
     expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });

@@ -28,7 +28,11 @@ interface Seeded {
  * An account whose rotation stopped after `step` completed. `promoted`: the provider already
  * promoted this rotation's value (a crash after promotePending, before its step was recorded).
  */
-async function seedAt(strategy: Strategy, step: Step, opts: { promoted?: boolean; stagedBeforeCrash?: boolean } = {}): Promise<Seeded> {
+async function seedAt(
+  strategy: Strategy,
+  step: Step,
+  opts: { promoted?: boolean; stagedBeforeCrash?: boolean } = {},
+): Promise<Seeded> {
   const single = strategy === 'single-user';
   const h = single
     ? makeHarness({ account: { name: 'billing', role: 'billing_app' } })
@@ -55,7 +59,11 @@ async function seedAt(strategy: Strategy, step: Step, opts: { promoted?: boolean
   if (at >= STEPS.indexOf('applied')) await livePassword(h, targetRole, next.password);
   const promoted = opts.promoted || at >= STEPS.indexOf('promoted');
   if (promoted) h.provider.seed('pg/app', { current: next, previous: old });
-  else h.provider.seed('pg/app', { current: old, pending: at >= STEPS.indexOf('staged') || opts.stagedBeforeCrash ? next : null });
+  else
+    h.provider.seed('pg/app', {
+      current: old,
+      pending: at >= STEPS.indexOf('staged') || opts.stagedBeforeCrash ? next : null,
+    });
   return { h, id: record.id, targetRole, old, next, appliedAt, expiry };
 }
 
@@ -79,89 +87,125 @@ function expectedSql(strategy: Strategy, step: Step): string[] {
   const applies = STEPS.indexOf(step) < STEPS.indexOf('applied');
   if (strategy === 'single-user') {
     // A resumed rotation did no pre-flight, so record reads VALID UNTIL itself.
-    return [...(applies ? [`ALTER ROLE "billing_app" PASSWORD '<verifier>'`] : []), 'SELECT rolvaliduntil AS v FROM pg_catalog.pg_roles WHERE rolname = $1'];
+    return [
+      ...(applies ? [`ALTER ROLE "billing_app" PASSWORD '<verifier>'`] : []),
+      'SELECT rolvaliduntil AS v FROM pg_catalog.pg_roles WHERE rolname = $1',
+    ];
   }
-  return [...(applies ? [`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`] : []), `ALTER ROLE "reports_a" VALID UNTIL '<time>'`];
+  return [
+    ...(applies ? [`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`] : []),
+    `ALTER ROLE "reports_a" VALID UNTIL '<time>'`,
+  ];
 }
 
-describe.each<Strategy>(['single-user', 'alternating'])('rotation state machine: %s resume from every recorded step', (strategy) => {
-  it.each(STEPS)('resumes after %s and does only the remaining steps', async (step) => {
-    const s = await seedAt(strategy, step);
-    const { h } = s;
-    const started = Date.now();
+describe.each<Strategy>(['single-user', 'alternating'])(
+  'rotation state machine: %s resume from every recorded step',
+  (strategy) => {
+    it.each(STEPS)('resumes after %s and does only the remaining steps', async (step) => {
+      const s = await seedAt(strategy, step);
+      const { h } = s;
+      const started = Date.now();
 
-    const res = await h.rotate({ requestedBy: 'worker-2' });
+      const res = await h.rotate({ requestedBy: 'worker-2' });
 
-    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id, role: s.targetRole, error: null });
-    expect(h.state.calls).toEqual(['acquire', 'resume', ...remainingAdvances(step), 'succeed', 'release']);
-    expect(h.state.audits[0]).toMatchObject({ kind: 'rotation.resumed', rotationId: s.id, actor: 'worker-2', detail: { step } });
-    expect(h.provider.ops()).toEqual(PROVIDER_OPS[step]);
-    expect(h.targets.statements()).toEqual(expectedSql(strategy, step));
-    // No pre-flight on a resume: no catalogue inspection, no login-path probe.
-    expect(h.targets.probes).toEqual([]);
-    const verifies = STEPS.indexOf(step) < STEPS.indexOf('verified');
-    expect(h.targets.logins).toEqual(verifies ? [{ user: s.targetRole, ok: true }] : []);
+      expect(res).toMatchObject({
+        outcome: 'succeeded',
+        resumed: true,
+        rotationId: s.id,
+        role: s.targetRole,
+        error: null,
+      });
+      expect(h.state.calls).toEqual(['acquire', 'resume', ...remainingAdvances(step), 'succeed', 'release']);
+      expect(h.state.audits[0]).toMatchObject({
+        kind: 'rotation.resumed',
+        rotationId: s.id,
+        actor: 'worker-2',
+        detail: { step },
+      });
+      expect(h.provider.ops()).toEqual(PROVIDER_OPS[step]);
+      expect(h.targets.statements()).toEqual(expectedSql(strategy, step));
+      // No pre-flight on a resume: no catalogue inspection, no login-path probe.
+      expect(h.targets.probes).toEqual([]);
+      const verifies = STEPS.indexOf(step) < STEPS.indexOf('verified');
+      expect(h.targets.logins).toEqual(verifies ? [{ user: s.targetRole, ok: true }] : []);
 
-    const record = h.state.rotation(s.id);
-    expect(record).toMatchObject({ status: 'succeeded', step: 'recorded', attempts: 2 });
-    const { current, pending, previous } = h.provider.peek('pg/app');
-    expect(current?.rotationId).toBe(s.id);
-    expect(pending).toBeNull();
-    expect(previous).toEqual(s.old);
-    // A value the crashed process staged is the one that goes live, never a second password.
-    if (step !== 'created') expect(current?.password).toBe(s.next.password);
-    expect(await h.targets.accepts(s.targetRole, current?.password as string)).toBe(true);
+      const record = h.state.rotation(s.id);
+      expect(record).toMatchObject({ status: 'succeeded', step: 'recorded', attempts: 2 });
+      const { current, pending, previous } = h.provider.peek('pg/app');
+      expect(current?.rotationId).toBe(s.id);
+      expect(pending).toBeNull();
+      expect(previous).toEqual(s.old);
+      // A value the crashed process staged is the one that goes live, never a second password.
+      if (step !== 'created') expect(current?.password).toBe(s.next.password);
+      expect(await h.targets.accepts(s.targetRole, current?.password as string)).toBe(true);
 
-    // The old credential's expiry: a recorded one is re-used as is; otherwise it is decided now.
-    if (s.expiry) expect(res.oldCredentialExpiresAt).toEqual(s.expiry);
-    else if (strategy === 'single-user' && step !== 'created' && step !== 'staged') expect(res.oldCredentialExpiresAt).toEqual(s.appliedAt);
-    else if (strategy === 'single-user') expect(res.oldCredentialExpiresAt?.getTime()).toBeGreaterThanOrEqual(started);
-    else expect(res.oldCredentialExpiresAt?.getTime()).toBeGreaterThanOrEqual(started + HOUR);
-    if (strategy === 'alternating') {
-      expect(h.targets.roles.get('reports_a')?.validUntil).toEqual(res.oldCredentialExpiresAt);
-      expect(h.targets.sql.at(-1)?.text).toContain(`'${res.oldCredentialExpiresAt?.toISOString()}'`);
-    }
-    expect(everythingRecorded(h)).not.toContain(s.next.password);
-  });
+      // The old credential's expiry: a recorded one is re-used as is; otherwise it is decided now.
+      if (s.expiry) expect(res.oldCredentialExpiresAt).toEqual(s.expiry);
+      else if (strategy === 'single-user' && step !== 'created' && step !== 'staged')
+        expect(res.oldCredentialExpiresAt).toEqual(s.appliedAt);
+      else if (strategy === 'single-user')
+        expect(res.oldCredentialExpiresAt?.getTime()).toBeGreaterThanOrEqual(started);
+      else expect(res.oldCredentialExpiresAt?.getTime()).toBeGreaterThanOrEqual(started + HOUR);
+      if (strategy === 'alternating') {
+        expect(h.targets.roles.get('reports_a')?.validUntil).toEqual(res.oldCredentialExpiresAt);
+        expect(h.targets.sql.at(-1)?.text).toContain(`'${res.oldCredentialExpiresAt?.toISOString()}'`);
+      }
+      expect(everythingRecorded(h)).not.toContain(s.next.password);
+    });
 
-  it.each<Step>(['applied', 'verified'])('resumes after %s when the provider had already promoted the value (crash after promote)', async (step) => {
-    const s = await seedAt(strategy, step, { promoted: true });
-    const { h } = s;
-    const res = await h.rotate();
-    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
-    expect(h.state.calls).toEqual(['acquire', 'resume', ...remainingAdvances(step), 'succeed', 'release']);
-    // Verify finds no pending value of this rotation and proves the promoted current instead;
-    // promote is then a no-op.
-    expect(h.provider.ops()).toEqual(step === 'applied' ? ['getPending', 'getCurrent', 'promotePending'] : ['promotePending']);
-    expect(h.targets.logins).toEqual(step === 'applied' ? [{ user: s.targetRole, ok: true }] : []);
-    expect(h.provider.peek('pg/app')).toEqual({ current: s.next, pending: null, previous: s.old });
-  });
+    it.each<Step>(['applied', 'verified'])(
+      'resumes after %s when the provider had already promoted the value (crash after promote)',
+      async (step) => {
+        const s = await seedAt(strategy, step, { promoted: true });
+        const { h } = s;
+        const res = await h.rotate();
+        expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
+        expect(h.state.calls).toEqual(['acquire', 'resume', ...remainingAdvances(step), 'succeed', 'release']);
+        // Verify finds no pending value of this rotation and proves the promoted current instead;
+        // promote is then a no-op.
+        expect(h.provider.ops()).toEqual(
+          step === 'applied' ? ['getPending', 'getCurrent', 'promotePending'] : ['promotePending'],
+        );
+        expect(h.targets.logins).toEqual(step === 'applied' ? [{ user: s.targetRole, ok: true }] : []);
+        expect(h.provider.peek('pg/app')).toEqual({ current: s.next, pending: null, previous: s.old });
+      },
+    );
 
-  it('restages when the value staged before the crash vanished from the provider', async () => {
-    const s = await seedAt(strategy, 'staged');
-    const { h } = s;
-    h.provider.seed('pg/app', { pending: null });
-    const res = await h.rotate();
-    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
-    // apply found nothing to apply, went back to created, staged a new value.
-    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:staged', 'advance:applied', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
-    expect(h.provider.ops()).toEqual(['getPending', 'getPending', 'stagePending', 'promotePending']);
-    const current = h.provider.peek('pg/app').current;
-    expect(current?.rotationId).toBe(s.id);
-    expect(current?.password).not.toBe(s.next.password);
-    expect(await h.targets.accepts(s.targetRole, current?.password as string)).toBe(true);
-  });
+    it('restages when the value staged before the crash vanished from the provider', async () => {
+      const s = await seedAt(strategy, 'staged');
+      const { h } = s;
+      h.provider.seed('pg/app', { pending: null });
+      const res = await h.rotate();
+      expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
+      // apply found nothing to apply, went back to created, staged a new value.
+      expect(h.state.calls).toEqual([
+        'acquire',
+        'resume',
+        'advance:staged',
+        'advance:applied',
+        'advance:verified',
+        'advance:promoted',
+        'succeed',
+        'release',
+      ]);
+      expect(h.provider.ops()).toEqual(['getPending', 'getPending', 'stagePending', 'promotePending']);
+      const current = h.provider.peek('pg/app').current;
+      expect(current?.rotationId).toBe(s.id);
+      expect(current?.password).not.toBe(s.next.password);
+      expect(await h.targets.accepts(s.targetRole, current?.password as string)).toBe(true);
+    });
 
-  it('resumes after created with the value already staged (crash between stagePending and recording it): keeps that value', async () => {
-    const s = await seedAt(strategy, 'created', { stagedBeforeCrash: true });
-    const { h } = s;
-    const res = await h.rotate();
-    expect(res.outcome).toBe('succeeded');
-    expect(h.provider.ops()).toEqual(['getPending', 'stagePending', 'promotePending']);
-    expect(h.state.auditKinds()).not.toContain('rotation.stale-pending-discarded');
-    expect(h.provider.peek('pg/app').current?.password).toBe(s.next.password);
-  });
-});
+    it('resumes after created with the value already staged (crash between stagePending and recording it): keeps that value', async () => {
+      const s = await seedAt(strategy, 'created', { stagedBeforeCrash: true });
+      const { h } = s;
+      const res = await h.rotate();
+      expect(res.outcome).toBe('succeeded');
+      expect(h.provider.ops()).toEqual(['getPending', 'stagePending', 'promotePending']);
+      expect(h.state.auditKinds()).not.toContain('rotation.stale-pending-discarded');
+      expect(h.provider.peek('pg/app').current?.password).toBe(s.next.password);
+    });
+  },
+);
 
 describe('rotation state machine: resume details', () => {
   it('a resumer that asks to end sessions (offboarding) has the rest of the rotation end them', async () => {
@@ -171,11 +215,17 @@ describe('rotation state machine: resume details', () => {
     const res = await h.rotate({ terminateSessions: true, requestedBy: 'hr-system' });
     expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, sessionsEnded: 3 });
     expect(h.state.rotation(s.id)).toMatchObject({ terminateSessions: true, sessionsEnded: 3 });
-    expect(h.state.audits[0]).toMatchObject({ kind: 'rotation.resumed', detail: { step: 'verified', terminateSessions: true } });
+    expect(h.state.audits[0]).toMatchObject({
+      kind: 'rotation.resumed',
+      detail: { step: 'verified', terminateSessions: true },
+    });
     expect(h.targets.statements().at(-1)).toMatch(/pg_terminate_backend/);
     expect(h.targets.sql.at(-1)?.params).toEqual(['billing_app']);
     // The audit names who asked for the sessions to end: this resumer, not the rotation's starter.
-    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toMatchObject({ actor: 'hr-system', detail: { count: 3 } });
+    expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toMatchObject({
+      actor: 'hr-system',
+      detail: { count: 3 },
+    });
   });
 
   it('a rotation recorded with terminateSessions keeps ending sessions when a plain resume finishes it', async () => {
@@ -187,7 +237,10 @@ describe('rotation state machine: resume details', () => {
     Object.assign(h.targets.roles.get('reports_b') as object, { sessions: 1 });
     const res = await h.rotate();
     expect(res).toMatchObject({ outcome: 'succeeded', sessionsEnded: 3 });
-    expect(h.targets.sql.filter((q) => /pg_terminate_backend/.test(q.text)).map((q) => q.params)).toEqual([['reports_a'], ['reports_b']]);
+    expect(h.targets.sql.filter((q) => /pg_terminate_backend/.test(q.text)).map((q) => q.params)).toEqual([
+      ['reports_a'],
+      ['reports_b'],
+    ]);
     expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')?.actor).toBe('scheduler');
   });
 
@@ -206,7 +259,9 @@ describe('rotation state machine: resume details', () => {
     const before = h.provider.peek('pg/app');
     const res = await h.rotate({ dryRun: true });
     expect(res).toMatchObject({ outcome: 'dry-run', resumed: false, rotationId: s.id });
-    expect(res.warnings.join('\n')).toMatch(new RegExp(`rotation ${s.id} is unfinished at step staged; a run without --dry-run resumes it`));
+    expect(res.warnings.join('\n')).toMatch(
+      new RegExp(`rotation ${s.id} is unfinished at step staged; a run without --dry-run resumes it`),
+    );
     expect(h.provider.peek('pg/app')).toEqual(before);
     expect(h.state.steps()).not.toContain('resume');
   });

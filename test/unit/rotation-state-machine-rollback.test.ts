@@ -7,7 +7,12 @@ import { credential, everythingRecorded, livePassword } from './fakes/scenario.j
 // Rollback (verify did not prove the new password) and stale pending values (a pending value of
 // another rotation found at stage), over the in-memory fakes.
 
-const REFUSED: LoginResult = { ok: false, authFailure: true, refusal: 'password', message: 'password authentication failed for user "billing_app"' };
+const REFUSED: LoginResult = {
+  ok: false,
+  authFailure: true,
+  refusal: 'password',
+  message: 'password authentication failed for user "billing_app"',
+};
 const FAULT: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'timeout expired' };
 
 /** Single-user account whose provider holds `old` as current, live in the catalogue. */
@@ -21,7 +26,9 @@ async function singleUserWithPrevious(): Promise<{ h: Harness; old: ReturnType<t
 
 /** Alternating account whose provider holds reports_a's credential as current, live in the catalogue. */
 async function alternatingWithCurrent(): Promise<Harness> {
-  const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h' } });
+  const h = makeHarness({
+    account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h' },
+  });
   h.targets.addRole('reports_a');
   h.targets.addRole('reports_b');
   const old = credential('reports_a');
@@ -49,7 +56,9 @@ describe('rotation state machine: rollback when verify does not prove the new pa
 
     expect(res.outcome).toBe('failed');
     expect(res.error).toBeInstanceOf(VerifyFailedError);
-    expect(res.error?.message).toMatch(/account billing: the new credential of role "billing_app" did not log in to target main: .*; the previous credential was restored$/);
+    expect(res.error?.message).toMatch(
+      /account billing: the new credential of role "billing_app" did not log in to target main: .*; the previous credential was restored$/,
+    );
     expect(res.error).toMatchObject({ account: 'billing', target: 'main' });
     const id = res.rotationId as string;
     // Two verify attempts (verifyAttempts: 2), then the restore.
@@ -57,12 +66,19 @@ describe('rotation state machine: rollback when verify does not prove the new pa
       { user: 'billing_app', ok: false },
       { user: 'billing_app', ok: false },
     ]);
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>'`, `ALTER ROLE "billing_app" PASSWORD '<verifier>'`]);
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "billing_app" PASSWORD '<verifier>'`,
+      `ALTER ROLE "billing_app" PASSWORD '<verifier>'`,
+    ]);
     expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
     expect(h.provider.calls.at(-1)).toEqual({ op: 'discardPending', secret: 'pg/app', rotationId: id });
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
     expect(h.state.auditKinds().at(-1)).toBe('rotation.failed');
-    expect(h.state.rotation(id)).toMatchObject({ status: 'failed', step: 'applied', error: expect.stringMatching(/previous credential was restored/) });
+    expect(h.state.rotation(id)).toMatchObject({
+      status: 'failed',
+      step: 'applied',
+      error: expect.stringMatching(/previous credential was restored/),
+    });
     expect(h.state.account('billing')).toMatchObject({ lastStatus: 'failed', consecutiveFailures: 1 });
     // I1: what applications read logs in again; nothing else is kept.
     expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
@@ -71,7 +87,8 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     // I4: neither the refused new password nor the restored one is in any record or message.
     const refusedPassword = tried[0] as string;
     expect(refusedPassword).toMatch(/^[A-Za-z0-9]{32}$/);
-    for (const pw of [old.password, refusedPassword]) expect(everythingRecorded(h) + res.error?.message).not.toContain(pw);
+    for (const pw of [old.password, refusedPassword])
+      expect(everythingRecorded(h) + res.error?.message).not.toContain(pw);
   });
 
   it('single-user, a fault (not a refusal) with the previous credential known: restored all the same', async () => {
@@ -91,7 +108,9 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     answerExcept(h, REFUSED);
     const res = await h.rotate();
     expect(res.error).toBeInstanceOf(VerifyFailedError);
-    expect(res.error?.message).toMatch(/did not log in to target main: .*; the pending credential is kept in the provider$/);
+    expect(res.error?.message).toMatch(
+      /did not log in to target main: .*; the pending credential is kept in the provider$/,
+    );
     expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>'`]);
     expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent']);
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
@@ -110,7 +129,11 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(first.error?.message).toMatch(/timeout expired; the rotation stays resumable$/);
     // Not failed: the engine only notes the error on the running record.
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
-    expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'applied', error: expect.stringMatching(/resumable/) });
+    expect(h.state.rotation(first.rotationId)).toMatchObject({
+      status: 'running',
+      step: 'applied',
+      error: expect.stringMatching(/resumable/),
+    });
     expect(h.state.auditKinds().at(-1)).toBe('rotation.interrupted');
     const staged = h.provider.peek('pg/app').pending;
 
@@ -129,7 +152,9 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     h.targets.failAdminWhen = () => h.targets.logins.length > 0;
     const res = await h.rotate();
     expect(res.error).toBeInstanceOf(VerifyFailedError);
-    expect(res.error?.message).toMatch(/the previous credential could not be restored \(.*connection refused\); the rotation stays resumable$/);
+    expect(res.error?.message).toMatch(
+      /the previous credential could not be restored \(.*connection refused\); the rotation stays resumable$/,
+    );
     expect(h.provider.ops()).not.toContain('discardPending');
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
@@ -146,7 +171,10 @@ describe('rotation state machine: rollback when verify does not prove the new pa
       /role "reports_b" did not log in .*; the new password was removed from inactive role "reports_b" \(applications keep using role "reports_a"\)$/,
     );
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`, `ALTER ROLE "reports_b" PASSWORD NULL`]);
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
+      `ALTER ROLE "reports_b" PASSWORD NULL`,
+    ]);
     expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
     // A password nobody holds does not stay live; applications' role is untouched.
     expect(h.targets.roles.get('reports_b')?.verifier).toBeNull();
@@ -161,7 +189,9 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     answerExcept(h, REFUSED, h.provider.peek('pg/app').current?.password);
     h.targets.failAdminWhen = () => h.targets.logins.length > 0;
     const res = await h.rotate();
-    expect(res.error?.message).toMatch(/the new password could not be removed from inactive role "reports_b" \(.*connection refused\); the rotation stays resumable$/);
+    expect(res.error?.message).toMatch(
+      /the new password could not be removed from inactive role "reports_b" \(.*connection refused\); the rotation stays resumable$/,
+    );
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
   });
@@ -172,9 +202,13 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     h.targets.addRole('reports_b');
     answerExcept(h, REFUSED);
     const res = await h.rotate();
-    expect(res.error?.message).toMatch(/role "reports_a" did not log in .*; the pending credential is kept in the provider$/);
+    expect(res.error?.message).toMatch(
+      /role "reports_a" did not log in .*; the pending credential is kept in the provider$/,
+    );
     expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_a" PASSWORD '<verifier>' VALID UNTIL 'infinity'`]);
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "reports_a" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
+    ]);
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
   });
 
@@ -208,12 +242,20 @@ describe('rotation state machine: a stale pending value of another rotation', ()
       { user: 'billing_app', ok: false },
       { user: 'billing_app', ok: true },
     ]);
-    expect(h.state.auditKinds().slice(0, 3)).toEqual(['rotation.started', 'rotation.stale-pending-discarded', 'rotation.staged']);
-    expect(h.state.audits[1]).toMatchObject({ account: 'billing', rotationId: res.rotationId, detail: { staleRotationId: 'stale-rotation-1' } });
+    expect(h.state.auditKinds().slice(0, 3)).toEqual([
+      'rotation.started',
+      'rotation.stale-pending-discarded',
+      'rotation.staged',
+    ]);
+    expect(h.state.audits[1]).toMatchObject({
+      account: 'billing',
+      rotationId: res.rotationId,
+      detail: { staleRotationId: 'stale-rotation-1' },
+    });
     expect(everythingRecorded(h)).not.toContain(stale.password);
   });
 
-  it('single-user, one that still logs in is the role\'s only working password: promoted (with a warning) before the new value is staged', async () => {
+  it("single-user, one that still logs in is the role's only working password: promoted (with a warning) before the new value is staged", async () => {
     const { h, old } = await singleUserWithPrevious();
     const stale = credential('billing_app', 'stale-rotation-2');
     h.provider.seed('pg/app', { pending: stale });
@@ -228,9 +270,17 @@ describe('rotation state machine: a stale pending value of another rotation', ()
       { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
     ]);
     expect(h.provider.ops()).not.toContain('discardPending');
-    expect(h.state.auditKinds().slice(0, 3)).toEqual(['rotation.started', 'rotation.stale-pending-promoted', 'rotation.staged']);
+    expect(h.state.auditKinds().slice(0, 3)).toEqual([
+      'rotation.started',
+      'rotation.stale-pending-promoted',
+      'rotation.staged',
+    ]);
     expect(h.state.audits[1]?.detail).toEqual({ staleRotationId: 'stale-rotation-2', role: 'billing_app' });
-    expect(res.warnings).toEqual([expect.stringMatching(/pending credential of failed rotation stale-rotation-2 was the only password role "billing_app" logged in with; it was promoted/)]);
+    expect(res.warnings).toEqual([
+      expect.stringMatching(
+        /pending credential of failed rotation stale-rotation-2 was the only password role "billing_app" logged in with; it was promoted/,
+      ),
+    ]);
     // The promoted value became previous when this rotation promoted its own.
     expect(h.provider.peek('pg/app').previous).toEqual(stale);
     expect(await h.targets.accepts('billing_app', old.password)).toBe(false);
@@ -244,17 +294,16 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     await livePassword(h, 'billing_app', cur.password);
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
-    expect(h.provider.calls.slice(1, 5).map((c) => `${c.op}${c.rotationId ? `:${c.rotationId === res.rotationId ? 'new' : c.rotationId}` : ''}`)).toEqual([
-      'getPending',
-      'getCurrent',
-      'discardPending:rotation-0',
-      'stagePending:new',
-    ]);
+    expect(
+      h.provider.calls
+        .slice(1, 5)
+        .map((c) => `${c.op}${c.rotationId ? `:${c.rotationId === res.rotationId ? 'new' : c.rotationId}` : ''}`),
+    ).toEqual(['getPending', 'getCurrent', 'discardPending:rotation-0', 'stagePending:new']);
     expect(h.state.auditKinds()).toContain('rotation.stale-pending-discarded');
     expect(res.warnings).toEqual([]);
   });
 
-  it('alternating, one that logs in as the role applications do not read: that role\'s password is removed, then the value discarded', async () => {
+  it("alternating, one that logs in as the role applications do not read: that role's password is removed, then the value discarded", async () => {
     const h = await alternatingWithCurrent();
     const stale = credential('reports_b', 'stale-rotation-4');
     h.provider.seed('pg/app', { pending: stale });
@@ -267,10 +316,23 @@ describe('rotation state machine: a stale pending value of another rotation', ()
       `ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
       `ALTER ROLE "reports_a" VALID UNTIL '<time>'`,
     ]);
-    expect(h.provider.calls.find((c) => c.op === 'discardPending')).toEqual({ op: 'discardPending', secret: 'pg/app', rotationId: 'stale-rotation-4' });
-    expect(h.state.auditKinds().slice(0, 4)).toEqual(['rotation.started', 'rotation.stale-pending-cleared', 'rotation.stale-pending-discarded', 'rotation.staged']);
+    expect(h.provider.calls.find((c) => c.op === 'discardPending')).toEqual({
+      op: 'discardPending',
+      secret: 'pg/app',
+      rotationId: 'stale-rotation-4',
+    });
+    expect(h.state.auditKinds().slice(0, 4)).toEqual([
+      'rotation.started',
+      'rotation.stale-pending-cleared',
+      'rotation.stale-pending-discarded',
+      'rotation.staged',
+    ]);
     expect(h.state.audits[1]?.detail).toEqual({ staleRotationId: 'stale-rotation-4', role: 'reports_b' });
-    expect(res.warnings).toEqual([expect.stringMatching(/still logged in as role "reports_b", which applications do not read; its password was removed/)]);
+    expect(res.warnings).toEqual([
+      expect.stringMatching(
+        /still logged in as role "reports_b", which applications do not read; its password was removed/,
+      ),
+    ]);
     expect(await h.targets.accepts('reports_b', stale.password)).toBe(false);
   });
 
@@ -281,7 +343,9 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     await livePassword(h, 'someone_else', stale.password);
     const res = await h.rotate();
     expect(res.error).toBeInstanceOf(ProviderError);
-    expect(res.error?.message).toMatch(/pending credential of rotation stale-rotation-5 for role "someone_else", which this account does not manage, and it still logs in to target main; refusing to discard it/);
+    expect(res.error?.message).toMatch(
+      /pending credential of rotation stale-rotation-5 for role "someone_else", which this account does not manage, and it still logs in to target main; refusing to discard it/,
+    );
     expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'getCurrent']);
     expect(h.provider.peek('pg/app').pending).toEqual(stale);
     expect(h.targets.statements()).toHaveLength(1);
@@ -297,7 +361,9 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     answerExcept(h, FAULT, old.password);
     const res = await h.rotate();
     expect(res.error).toBeInstanceOf(VerifyFailedError);
-    expect(res.error?.message).toMatch(/cannot tell whether the stale pending credential logs in to target main: timeout expired/);
+    expect(res.error?.message).toMatch(
+      /cannot tell whether the stale pending credential logs in to target main: timeout expired/,
+    );
     expect(h.provider.ops()).toEqual(['getCurrent', 'getPending']);
     expect(h.provider.peek('pg/app').pending).toEqual(stale);
     expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);

@@ -12,7 +12,14 @@ import { credential, everythingRecorded, livePassword } from './fakes/scenario.j
 const DAY = 86_400_000;
 const INSPECT = /FROM pg_catalog\.pg_roles me/;
 const FRESH_STEPS = ['create', 'advance:staged', 'advance:applied', 'advance:verified', 'advance:promoted', 'succeed'];
-const FRESH_AUDIT = ['rotation.started', 'rotation.staged', 'rotation.applied', 'rotation.verified', 'rotation.promoted', 'rotation.succeeded'];
+const FRESH_AUDIT = [
+  'rotation.started',
+  'rotation.staged',
+  'rotation.applied',
+  'rotation.verified',
+  'rotation.promoted',
+  'rotation.succeeded',
+];
 
 function singleUser(extra: Record<string, unknown> = {}): Harness {
   const h = makeHarness({ account: { name: 'billing', role: 'billing_app', ...extra } });
@@ -21,7 +28,15 @@ function singleUser(extra: Record<string, unknown> = {}): Harness {
 }
 
 function alternating(extra: Record<string, unknown> = {}): Harness {
-  const h = makeHarness({ account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h', ...extra } });
+  const h = makeHarness({
+    account: {
+      name: 'reports',
+      strategy: 'alternating',
+      roles: ['reports_a', 'reports_b'],
+      gracePeriod: '1h',
+      ...extra,
+    },
+  });
   h.targets.addRole('reports_a');
   h.targets.addRole('reports_b');
   return h;
@@ -37,7 +52,16 @@ describe('rotation state machine: a fresh single-user rotation', () => {
 
     const res = await h.rotate({ reason: 'scheduled', requestedBy: 'alice' });
 
-    expect(res).toMatchObject({ account: 'billing', target: 'main', outcome: 'succeeded', role: 'billing_app', resumed: false, error: null, sessionsEnded: null, warnings: [] });
+    expect(res).toMatchObject({
+      account: 'billing',
+      target: 'main',
+      outcome: 'succeeded',
+      role: 'billing_app',
+      resumed: false,
+      error: null,
+      sessionsEnded: null,
+      warnings: [],
+    });
     const id = res.rotationId as string;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     // Fence: taken, every step advanced in order, finished, released.
@@ -63,21 +87,41 @@ describe('rotation state machine: a fresh single-user rotation', () => {
     // I1/I2: the provider's current is the new credential and the server takes it; the old is
     // kept as previous and no longer logs in.
     const { current, pending, previous } = h.provider.peek('pg/app');
-    expect(current).toMatchObject({ username: 'billing_app', host: 'db.example.com', port: 5432, dbname: 'app', engine: 'postgres', rotationId: id });
+    expect(current).toMatchObject({
+      username: 'billing_app',
+      host: 'db.example.com',
+      port: 5432,
+      dbname: 'app',
+      engine: 'postgres',
+      rotationId: id,
+    });
     expect(pending).toBeNull();
     expect(previous).toEqual(old);
     expect(await h.targets.accepts('billing_app', current?.password as string)).toBe(true);
     expect(await h.targets.accepts('billing_app', old.password)).toBe(false);
 
     const record = h.state.rotation(id);
-    expect(record).toMatchObject({ status: 'succeeded', step: 'recorded', targetRole: 'billing_app', previousRole: 'billing_app', reason: 'scheduled', requestedBy: 'alice', attempts: 1 });
+    expect(record).toMatchObject({
+      status: 'succeeded',
+      step: 'recorded',
+      targetRole: 'billing_app',
+      previousRole: 'billing_app',
+      reason: 'scheduled',
+      requestedBy: 'alice',
+      attempts: 1,
+    });
     // Single-user: the old password stopped working when the new one was applied.
     expect(res.oldCredentialExpiresAt).toEqual(record?.appliedAt);
     expect(res.oldCredentialExpiresAt?.getTime()).toBeGreaterThanOrEqual(before);
     // Next due: 90 days on, brought forward by the account's spread offset only.
     expect(res.nextDueAt?.getTime()).toBeGreaterThan(before + 80 * DAY);
     expect(res.nextDueAt?.getTime()).toBeLessThanOrEqual(Date.now() + 90 * DAY);
-    expect(h.state.account('billing')).toMatchObject({ activeRole: 'billing_app', lastStatus: 'succeeded', consecutiveFailures: 0, nextDueAt: res.nextDueAt });
+    expect(h.state.account('billing')).toMatchObject({
+      activeRole: 'billing_app',
+      lastStatus: 'succeeded',
+      consecutiveFailures: 0,
+      nextDueAt: res.nextDueAt,
+    });
     expect(h.observed).toEqual([res]);
 
     // I4: neither password appears in any SQL, parameter, log line, audit event or record.
@@ -102,7 +146,9 @@ describe('rotation state machine: a fresh single-user rotation', () => {
     (h.targets.roles.get('billing_app') as { validUntil: Date | null }).validUntil = new Date(Date.now() - DAY);
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>' VALID UNTIL '<time>'`]);
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "billing_app" PASSWORD '<verifier>' VALID UNTIL '<time>'`,
+    ]);
     const until = h.targets.roles.get('billing_app')?.validUntil?.getTime() ?? 0;
     expect(until).toBeGreaterThan(Date.now() + 119 * DAY);
     expect(until).toBeLessThanOrEqual(Date.now() + 120 * DAY);
@@ -111,7 +157,11 @@ describe('rotation state machine: a fresh single-user rotation', () => {
 
   it('warns (and still succeeds) when VALID UNTIL comes before the next due rotation, or the role is at its connection limit', async () => {
     const h = singleUser();
-    Object.assign(h.targets.roles.get('billing_app') as object, { validUntil: new Date(Date.now() + 10 * DAY), connectionLimit: 2, sessions: 2 });
+    Object.assign(h.targets.roles.get('billing_app') as object, {
+      validUntil: new Date(Date.now() + 10 * DAY),
+      connectionLimit: 2,
+      sessions: 2,
+    });
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
     expect(res.warnings).toHaveLength(2);
@@ -122,7 +172,10 @@ describe('rotation state machine: a fresh single-user rotation', () => {
 
   it("tells pgrotate's own login the new password the moment PostgreSQL accepts it", async () => {
     const told: string[] = [];
-    const h = makeHarness({ account: { name: 'self', role: 'rotator_login' }, ownLogin: () => ({ username: 'rotator_login', set: (p) => told.push(p) }) });
+    const h = makeHarness({
+      account: { name: 'self', role: 'rotator_login' },
+      ownLogin: () => ({ username: 'rotator_login', set: (p) => told.push(p) }),
+    });
     h.targets.addRole('rotator_login');
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
@@ -170,7 +223,10 @@ describe('rotation state machine: a fresh alternating rotation', () => {
     expect(res).toMatchObject({ outcome: 'succeeded', role: 'reports_b', resumed: false });
     expect(h.state.calls).toEqual(['acquire', ...FRESH_STEPS, 'release']);
     expect(h.state.rotation(res.rotationId)).toMatchObject({ targetRole: 'reports_b', previousRole: 'reports_a' });
-    expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`, `ALTER ROLE "reports_a" VALID UNTIL '<time>'`]);
+    expect(h.targets.statements().slice(1)).toEqual([
+      `ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
+      `ALTER ROLE "reports_a" VALID UNTIL '<time>'`,
+    ]);
     const expiry = res.oldCredentialExpiresAt as Date;
     expect(expiry.getTime()).toBeGreaterThanOrEqual(before + 3_600_000);
     expect(expiry.getTime()).toBeLessThanOrEqual(Date.now() + 3_600_000);

@@ -39,7 +39,9 @@ describe('SCRAM-SHA-256', () => {
   it('is deterministic for a fixed salt and matches the RFC keys', async () => {
     const salt = Buffer.from(RFC.salt, 'base64');
     const keys = await deriveScramKeys(RFC.password, salt, 4096);
-    expect(await scramVerifier(RFC.password, 4096, salt)).toBe(`SCRAM-SHA-256$4096:${RFC.salt}$${keys.storedKey.toString('base64')}:${keys.serverKey.toString('base64')}`);
+    expect(await scramVerifier(RFC.password, 4096, salt)).toBe(
+      `SCRAM-SHA-256$4096:${RFC.salt}$${keys.storedKey.toString('base64')}:${keys.serverKey.toString('base64')}`,
+    );
   });
 
   it('refuses passwords outside printable ASCII rather than guess at SASLprep', async () => {

@@ -12,7 +12,14 @@ describe('soak report arithmetic', () => {
   it('least-squares slope: flat, rising, noisy', () => {
     expect(slope([1, 2, 3, 4].map((x) => ({ x, y: 150 })))).toBe(0);
     expect(slope([0, 1, 2, 3].map((x) => ({ x, y: 100 + 2 * x })))).toBeCloseTo(2, 10);
-    expect(slope([{ x: 0, y: 10 }, { x: 1, y: 12 }, { x: 2, y: 10 }, { x: 3, y: 12 }])).toBeCloseTo(0.4, 10);
+    expect(
+      slope([
+        { x: 0, y: 10 },
+        { x: 1, y: 12 },
+        { x: 2, y: 10 },
+        { x: 3, y: 12 },
+      ]),
+    ).toBeCloseTo(0.4, 10);
     expect(slope([{ x: 1, y: 5 }])).toBe(0);
   });
 });

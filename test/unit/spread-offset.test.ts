@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelay } from '../../jobs/backoff.js';
-import { SPREAD_CAP_MS, spreadOffset, spreadWindowForInterval, stableFraction } from '../../src/core/schedule/spread-offset.js';
+import {
+  SPREAD_CAP_MS,
+  spreadOffset,
+  spreadWindowForInterval,
+  stableFraction,
+} from '../../src/core/schedule/spread-offset.js';
 
 describe('stable spread offset', () => {
   it('is stable for a name and stays inside the window', () => {

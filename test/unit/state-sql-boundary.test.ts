@@ -16,7 +16,8 @@ const STATE_DIR = join('src', 'core', 'state');
 /** The tables the migrations create (so a new table is covered without editing this test). */
 function stateTables(): string[] {
   const names = new Set<string>();
-  for (const m of MIGRATIONS) for (const hit of m.sql('S').matchAll(/CREATE TABLE (?:IF NOT EXISTS )?S\.(\w+)/g)) names.add(hit[1] as string);
+  for (const m of MIGRATIONS)
+    for (const hit of m.sql('S').matchAll(/CREATE TABLE (?:IF NOT EXISTS )?S\.(\w+)/g)) names.add(hit[1] as string);
   return [...names];
 }
 
@@ -31,7 +32,8 @@ function boundaryProblems(text: string, tables: string[]): string[] {
     if (sql) problems.push(`${where}: SQL on state table ${sql[1]}`);
     if (/\bstate\.pool\b|\bstore\.pool\b/.test(line)) problems.push(`${where}: uses the state store's pool`);
     if (/\.s\}/.test(line)) problems.push(`${where}: interpolates the quoted state schema`);
-    if (/from '[^']*\/state\/(?:state-tables|[\w-]+-queries)\.js'/.test(line)) problems.push(`${where}: imports an internal module of src/core/state`);
+    if (/from '[^']*\/state\/(?:state-tables|[\w-]+-queries)\.js'/.test(line))
+      problems.push(`${where}: imports an internal module of src/core/state`);
   });
   return problems;
 }
@@ -48,7 +50,16 @@ describe('state SQL boundary', () => {
   const tables = stateTables();
 
   it('knows the state tables from the migrations', () => {
-    expect(tables).toEqual(expect.arrayContaining(['accounts', 'rotations', 'audit_events', 'audit_runs', 'audit_findings', 'audit_schedule']));
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'accounts',
+        'rotations',
+        'audit_events',
+        'audit_runs',
+        'audit_findings',
+        'audit_schedule',
+      ]),
+    );
   });
 
   it('flags SQL on a state table, the pool, the quoted schema and internal imports', () => {
@@ -69,7 +80,9 @@ describe('state SQL boundary', () => {
       'line 5: imports an internal module of src/core/state',
     ]);
     // Words in prose and other databases' tables are not state SQL.
-    expect(boundaryProblems('// the due accounts from the config; SELECT * FROM pg_roles; FROM pg_stat_activity', tables)).toEqual([]);
+    expect(
+      boundaryProblems('// the due accounts from the config; SELECT * FROM pg_roles; FROM pg_stat_activity', tables),
+    ).toEqual([]);
   });
 
   it('no file outside src/core/state holds SQL for the state tables or reaches into the store', () => {

@@ -76,7 +76,10 @@ export class AlertDispatcher {
     for (const webhook of hooks) {
       if (this.size >= cfg.queueSize) {
         this.stats.dropped++;
-        this.opts.log.warn({ event: alert.event, account: alert.account, queueSize: cfg.queueSize }, 'alert queue full; alert dropped');
+        this.opts.log.warn(
+          { event: alert.event, account: alert.account, queueSize: cfg.queueSize },
+          'alert queue full; alert dropped',
+        );
         continue;
       }
       let body: string;
@@ -181,12 +184,18 @@ export class AlertDispatcher {
     const where = safeUrl(d.webhook.url);
     if (d.attempt >= cfg.attempts || this.closed) {
       this.stats.failed++;
-      this.opts.log.error({ event: d.alert.event, account: d.alert.account, webhook: where, attempts: d.attempt, error: problem }, 'alert not delivered; giving up');
+      this.opts.log.error(
+        { event: d.alert.event, account: d.alert.account, webhook: where, attempts: d.attempt, error: problem },
+        'alert not delivered; giving up',
+      );
       return;
     }
     const base = Math.min(MAX_BACKOFF_MS, cfg.backoff * 2 ** (d.attempt - 1));
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
-    this.opts.log.warn({ event: d.alert.event, webhook: where, attempt: d.attempt, retryInMs: delay, error: problem }, 'alert delivery failed; will retry');
+    this.opts.log.warn(
+      { event: d.alert.event, webhook: where, attempt: d.attempt, retryInMs: delay, error: problem },
+      'alert delivery failed; will retry',
+    );
     const timer = setTimeout(() => {
       this.sleeping.delete(timer);
       this.pending.push(d);

@@ -15,8 +15,12 @@ export interface Alert {
 /** The JSON body sent to a webhook of the given format, scrubbed of every known secret. */
 export function alertBody(alert: Alert, format: 'json' | 'slack', redactor: Redactor): string {
   if (format === 'slack') {
-    const where = [alert.account && `account ${alert.account}`, alert.target && `target ${alert.target}`].filter(Boolean).join(', ');
-    return JSON.stringify({ text: redactor.scrub(`pgrotate ${alert.event}${where ? ` (${where})` : ''}: ${alert.message}`) });
+    const where = [alert.account && `account ${alert.account}`, alert.target && `target ${alert.target}`]
+      .filter(Boolean)
+      .join(', ');
+    return JSON.stringify({
+      text: redactor.scrub(`pgrotate ${alert.event}${where ? ` (${where})` : ''}: ${alert.message}`),
+    });
   }
   return JSON.stringify(
     redactor.scrubValue({

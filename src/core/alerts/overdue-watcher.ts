@@ -22,7 +22,13 @@ export async function findOverdue(state: StateStore, config: PgrotateConfig): Pr
 }
 
 /** Check for overdue accounts now and every `intervalMs`, alerting about each (repeats are throttled by the dispatcher). */
-export function startOverdueWatcher(deps: { state: StateStore; config: PgrotateConfig; alerts: AlertDispatcher; log: Logger; intervalMs?: number }): { stop(): void } {
+export function startOverdueWatcher(deps: {
+  state: StateStore;
+  config: PgrotateConfig;
+  alerts: AlertDispatcher;
+  log: Logger;
+  intervalMs?: number;
+}): { stop(): void } {
   let running = false;
   const check = async () => {
     if (running) return;

@@ -1,5 +1,10 @@
 /** Map with at most `limit` calls in flight, reporting progress. */
-export async function runBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number, total: number) => void): Promise<R[]> {
+export async function runBounded<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+  progress?: (done: number, total: number) => void,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let done = 0;

@@ -28,7 +28,9 @@ function mayBeJson(fd: number): boolean {
 }
 
 function tooLarge(path: string, what: string): ConfigError {
-  return new ConfigError(`config file ${path} is ${what}; the limit is ${MAX_CONFIG_BYTES / 1024 / 1024} MiB (JSON) and ${MAX_YAML_CONFIG_BYTES / 1024 / 1024} MiB (YAML)`);
+  return new ConfigError(
+    `config file ${path} is ${what}; the limit is ${MAX_CONFIG_BYTES / 1024 / 1024} MiB (JSON) and ${MAX_YAML_CONFIG_BYTES / 1024 / 1024} MiB (YAML)`,
+  );
 }
 
 /** The bytes of the config file at `path`, refusing one beyond MAX_CONFIG_BYTES without reading it all. */

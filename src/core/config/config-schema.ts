@@ -13,7 +13,10 @@ import { hostProblem, identifierProblem, postgresUrlProblem } from './name-check
 export const durationSchema = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration "${text}" (use a whole number and s, m, h, d or w, e.g. 90d)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration "${text}" (use a whole number and s, m, h, d or w, e.g. 90d)`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -28,7 +31,10 @@ export const scheduleSchema = z.union([
         parseCron(c);
       } catch (err) {
         if (!(err instanceof CronSyntaxError)) throw err;
-        ctx.addIssue({ code: 'custom', message: `cron expression "${c}": ${err.message} (five fields, UTC: minute hour day-of-month month day-of-week)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `cron expression "${c}": ${err.message} (five fields, UTC: minute hour day-of-month month day-of-week)`,
+        });
       }
     }),
     window: durationSchema.optional(),
@@ -39,7 +45,10 @@ export type Schedule = z.output<typeof scheduleSchema>;
 export const passwordPolicySchema = z
   .strictObject({
     length: z.number().int().min(16, 'length must be at least 16').max(256).default(32),
-    alphabet: z.enum(['alphanumeric', 'alphanumeric-symbols']).or(z.strictObject({ chars: z.string().min(10) })).default('alphanumeric'),
+    alphabet: z
+      .enum(['alphanumeric', 'alphanumeric-symbols'])
+      .or(z.strictObject({ chars: z.string().min(10) }))
+      .default('alphanumeric'),
     require: z.array(z.enum(['lower', 'upper', 'digit', 'symbol'])).default([]),
     exclude: z.string().default(''),
   })
@@ -109,7 +118,12 @@ export const vaultProviderSchema = z.strictObject({
   auth: z
     .union([
       z.strictObject({ method: z.literal('token'), token: z.string().min(1) }),
-      z.strictObject({ method: z.literal('approle'), roleId: z.string().min(1), secretId: z.string().min(1), mount: z.string().default('approle') }),
+      z.strictObject({
+        method: z.literal('approle'),
+        roleId: z.string().min(1),
+        secretId: z.string().min(1),
+        mount: z.string().default('approle'),
+      }),
       z.strictObject({
         method: z.literal('kubernetes'),
         role: z.string().min(1),
@@ -148,11 +162,18 @@ export const azureProviderSchema = z.strictObject({
   disableChallengeResourceVerification: z.boolean().default(false),
 });
 
-export const providerSchema = z.discriminatedUnion('type', [fileProviderSchema, vaultProviderSchema, awsProviderSchema, azureProviderSchema]);
+export const providerSchema = z.discriminatedUnion('type', [
+  fileProviderSchema,
+  vaultProviderSchema,
+  awsProviderSchema,
+  azureProviderSchema,
+]);
 export type ProviderConfig = z.output<typeof providerSchema>;
 
 const accountCommon = {
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'account name: letters, digits, ".", "_" and "-" (max 100)'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'account name: letters, digits, ".", "_" and "-" (max 100)'),
   target: z.string().min(1),
   provider: z.string().min(1),
   secret: z.string().min(1),
@@ -199,9 +220,12 @@ export const redisSchema = z
   })
   .superRefine((r, ctx) => {
     const modes = [r.url !== undefined, r.sentinels !== undefined, r.cluster !== undefined].filter(Boolean).length;
-    if (modes !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
-    if (r.sentinels && !r.name) ctx.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master name' });
-    if (r.name && !r.sentinels) ctx.addIssue({ code: 'custom', path: ['name'], message: 'name is the Sentinel master name; it needs sentinels' });
+    if (modes !== 1)
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of url, sentinels (with name) or cluster' });
+    if (r.sentinels && !r.name)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'sentinels need the master name' });
+    if (r.name && !r.sentinels)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'name is the Sentinel master name; it needs sentinels' });
   });
 export type RedisConfig = z.output<typeof redisSchema>;
 
@@ -211,14 +235,24 @@ export type ApiAction = z.output<typeof apiActionSchema>;
 
 /** `pgrotate serve` / `pgrotate worker`: health, metrics and the API. */
 export const httpSchema = z.strictObject({
-  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen as host:port, e.g. 127.0.0.1:9187').default('127.0.0.1:9187'),
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen as host:port, e.g. 127.0.0.1:9187')
+    .default('127.0.0.1:9187'),
   tokens: z
-    .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'token name: letters, digits, ".", "_" and "-"'), token: z.string().min(16), actions: z.array(apiActionSchema).min(1) }))
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'token name: letters, digits, ".", "_" and "-"'),
+        token: z.string().min(16),
+        actions: z.array(apiActionSchema).min(1),
+      }),
+    )
     .default([])
     .superRefine((tokens, ctx) => {
       const names = new Set<string>();
       tokens.forEach((t, i) => {
-        if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate token name "${t.name}"` });
+        if (names.has(t.name))
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate token name "${t.name}"` });
         names.add(t.name);
       });
     }),
@@ -226,10 +260,18 @@ export const httpSchema = z.strictObject({
 });
 export type HttpConfig = z.output<typeof httpSchema>;
 
-export const alertEventSchema = z.enum(['rotation.failed', 'account.overdue', 'offboard.completed', 'audit.finding.new', 'audit.finding.resolved']);
+export const alertEventSchema = z.enum([
+  'rotation.failed',
+  'account.overdue',
+  'offboard.completed',
+  'audit.finding.new',
+  'audit.finding.resolved',
+]);
 
 /** How often the worker audits a target; `every: manual` (the default) never. */
-export const auditScheduleSchema = z.strictObject({ every: durationSchema.refine((ms) => ms >= 10_000, 'audit every: at least 10s') });
+export const auditScheduleSchema = z.strictObject({
+  every: durationSchema.refine((ms) => ms >= 10_000, 'audit every: at least 10s'),
+});
 export type AuditScheduleConfig = z.output<typeof auditScheduleSchema>;
 export type AlertEventKind = z.output<typeof alertEventSchema>;
 
@@ -280,7 +322,8 @@ const queueSchema = z
     shutdownTimeout: durationSchema.default(30_000),
   })
   .superRefine((q, ctx) => {
-    if (q.backend === 'redis' && !q.redis) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'queue.backend redis needs queue.redis settings' });
+    if (q.backend === 'redis' && !q.redis)
+      ctx.addIssue({ code: 'custom', path: ['redis'], message: 'queue.backend redis needs queue.redis settings' });
   });
 
 export const configSchema = z
@@ -288,11 +331,16 @@ export const configSchema = z
     state: z.strictObject({
       url: checkedString(postgresUrlProblem),
       /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
-      password: z.union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })]).optional(),
+      password: z
+        .union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })])
+        .optional(),
       sslmode: sslmodeSchema.default('disable'),
       caFile: z.string().optional(),
       /** PostgreSQL schema holding pgrotate's tables. */
-      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('pgrotate'),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+        .default('pgrotate'),
     }),
     queue: queueSchema.optional(),
     /** Concurrency limits shared by `worker` and `run-due`. */
@@ -314,7 +362,12 @@ export const configSchema = z
       .strictObject({
         schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
         password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
-        scramIterations: z.number().int().min(4096, 'scramIterations below 4096 weakens the verifier').max(10_000_000).default(4096),
+        scramIterations: z
+          .number()
+          .int()
+          .min(4096, 'scramIterations below 4096 weakens the verifier')
+          .max(10_000_000)
+          .default(4096),
         verifyAttempts: z.number().int().min(1).max(20).default(3),
       })
       .default({
@@ -330,23 +383,45 @@ export const configSchema = z
     cfg.accounts.forEach((account, i) => {
       const earlier = seen.get(account.name);
       if (earlier !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${account.name}" (also accounts[${earlier}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'name'],
+          message: `duplicate account name "${account.name}" (also accounts[${earlier}])`,
+        });
       }
       seen.set(account.name, i);
       if (!(account.target in cfg.targets)) {
-        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'target'], message: `account "${account.name}" names unknown target "${account.target}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'target'],
+          message: `account "${account.name}" names unknown target "${account.target}"`,
+        });
       }
       if (!(account.provider in cfg.providers)) {
-        ctx.addIssue({ code: 'custom', path: ['accounts', i, 'provider'], message: `account "${account.name}" names unknown provider "${account.provider}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['accounts', i, 'provider'],
+          message: `account "${account.name}" names unknown provider "${account.provider}"`,
+        });
       }
       const accountProvider = cfg.providers[account.provider];
       if (accountProvider?.type === 'vault') {
         const problem = vaultSecretNameProblem(account.secret, accountProvider.pendingPrefix);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['accounts', i, 'secret'],
+            message: `account "${account.name}": secret ${problem}`,
+          });
       }
       if (accountProvider?.type === 'azure-key-vault') {
         const problem = azureSecretNameProblem(account.secret, true);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'secret'], message: `account "${account.name}": secret ${problem}` });
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['accounts', i, 'secret'],
+            message: `account "${account.name}": secret ${problem}`,
+          });
       }
       const every = (() => {
         const schedule = account.schedule ?? cfg.defaults.schedule;
@@ -371,25 +446,49 @@ export const configSchema = z
       }
     });
     for (const [group, members] of Object.entries(cfg.groups)) {
-      if (members.includes(group)) ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists itself` });
+      if (members.includes(group))
+        ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists itself` });
       const nested = members.filter((m) => m in cfg.groups);
-      if (nested.length > 0) ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists groups (${nested.join(', ')}); list people only` });
+      if (nested.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', group],
+          message: `group "${group}" lists groups (${nested.join(', ')}); list people only`,
+        });
     }
     const ownSources = new Set<string>();
     const statePassword = cfg.state.password;
     if (typeof statePassword === 'object') {
       ownSources.add(`${statePassword.provider}\u0000${statePassword.secret}`);
       if (!(statePassword.provider in cfg.providers)) {
-        ctx.addIssue({ code: 'custom', path: ['state', 'password', 'provider'], message: `state password names unknown provider "${statePassword.provider}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['state', 'password', 'provider'],
+          message: `state password names unknown provider "${statePassword.provider}"`,
+        });
       }
     }
-    for (const t of Object.values(cfg.targets)) if ('provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
+    for (const t of Object.values(cfg.targets))
+      if ('provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
     const stateLogin = stateLoginOf(cfg.state.url);
     const sameRef = (ref: unknown, account: { provider: string; secret: string }) =>
-      typeof ref === 'object' && ref !== null && 'provider' in ref && 'secret' in ref && ref.provider === account.provider && ref.secret === account.secret;
+      typeof ref === 'object' &&
+      ref !== null &&
+      'provider' in ref &&
+      'secret' in ref &&
+      ref.provider === account.provider &&
+      ref.secret === account.secret;
     cfg.accounts.forEach((account, i) => {
       const target = cfg.targets[account.target];
-      if (account.strategy === 'single-user' && target && stateLogin && account.role === stateLogin.user && target.host === stateLogin.host && target.port === stateLogin.port && !sameRef(cfg.state.password, account)) {
+      if (
+        account.strategy === 'single-user' &&
+        target &&
+        stateLogin &&
+        account.role === stateLogin.user &&
+        target.host === stateLogin.host &&
+        target.port === stateLogin.port &&
+        !sameRef(cfg.state.password, account)
+      ) {
         // Rotating it would leave every later command with a stale state password.
         ctx.addIssue({
           code: 'custom',
@@ -397,7 +496,12 @@ export const configSchema = z
           message: `account "${account.name}" rotates ${account.role}, the state database's login; set state.password: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
         });
       }
-      if (account.strategy === 'single-user' && target && 'username' in target.admin && target.admin.username === account.role) {
+      if (
+        account.strategy === 'single-user' &&
+        target &&
+        'username' in target.admin &&
+        target.admin.username === account.role
+      ) {
         ctx.addIssue({
           code: 'custom',
           path: ['accounts', i, 'role'],
@@ -414,16 +518,30 @@ export const configSchema = z
     });
     for (const [name, target] of Object.entries(cfg.targets)) {
       if ('provider' in target.admin && !(target.admin.provider in cfg.providers)) {
-        ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'provider'], message: `target "${name}" admin names unknown provider "${target.admin.provider}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', name, 'admin', 'provider'],
+          message: `target "${name}" admin names unknown provider "${target.admin.provider}"`,
+        });
       }
       const adminProvider = 'provider' in target.admin ? cfg.providers[target.admin.provider] : undefined;
       if ('provider' in target.admin && adminProvider?.type === 'vault') {
         const problem = vaultSecretNameProblem(target.admin.secret, adminProvider.pendingPrefix);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', name, 'admin', 'secret'],
+            message: `target "${name}" admin secret ${problem}`,
+          });
       }
       if ('provider' in target.admin && adminProvider?.type === 'azure-key-vault') {
         const problem = azureSecretNameProblem(target.admin.secret, false);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', name, 'admin', 'secret'],
+            message: `target "${name}" admin secret ${problem}`,
+          });
       }
     }
   });
@@ -434,7 +552,11 @@ export type PgrotateConfig = z.output<typeof configSchema>;
 function stateLoginOf(url: string): { user: string; host: string; port: number } | null {
   try {
     const u = new URL(url);
-    return { user: decodeURIComponent(u.username), host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 5432 };
+    return {
+      user: decodeURIComponent(u.username),
+      host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1'),
+      port: u.port ? Number(u.port) : 5432,
+    };
   } catch {
     return null;
   }

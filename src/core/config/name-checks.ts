@@ -25,7 +25,8 @@ export function identifierProblem(value: string, what: string): string | null {
   const control = controlProblem(value);
   if (control) return `not a usable ${what}: ${control}`;
   const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_IDENTIFIER_BYTES) return `not a usable ${what}: ${bytes} bytes, PostgreSQL allows at most ${MAX_IDENTIFIER_BYTES}`;
+  if (bytes > MAX_IDENTIFIER_BYTES)
+    return `not a usable ${what}: ${bytes} bytes, PostgreSQL allows at most ${MAX_IDENTIFIER_BYTES}`;
   return null;
 }
 
@@ -64,5 +65,10 @@ export function postgresUrlProblem(url: string): string | null {
   const database = decode(u.pathname.replace(/^\//, ''));
   if (user === null || database === null) return 'not a usable postgres:// URL: invalid percent-encoding';
   const host = decode(u.hostname);
-  return (user && identifierProblem(user, 'user name in the URL')) || (database && identifierProblem(database, 'database name in the URL')) || (host && hostProblem(host)) || null;
+  return (
+    (user && identifierProblem(user, 'user name in the URL')) ||
+    (database && identifierProblem(database, 'database name in the URL')) ||
+    (host && hostProblem(host)) ||
+    null
+  );
 }

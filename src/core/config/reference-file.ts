@@ -42,9 +42,13 @@ export function readReferenceFile(file: string, key: string): string {
       const n = readSync(fd, buf, used, buf.length - used, null);
       if (n === 0) break;
       used += n;
-      if (used > MAX_REFERENCE_FILE_BYTES) throw new ConfigError(`${key}: file ${file} is larger than ${MAX_REFERENCE_FILE_BYTES} bytes; ${limit}`);
+      if (used > MAX_REFERENCE_FILE_BYTES)
+        throw new ConfigError(`${key}: file ${file} is larger than ${MAX_REFERENCE_FILE_BYTES} bytes; ${limit}`);
     }
-    return buf.subarray(0, used).toString('utf8').replace(/\r?\n$/, '');
+    return buf
+      .subarray(0, used)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';

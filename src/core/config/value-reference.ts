@@ -30,7 +30,8 @@ export function resolveReferences(
   // returned as it is: a 100,000-account config would otherwise be copied whole, with a path
   // array per value, and that garbage alone raised a worker's start-up peak by about 40 MB.
   const walk = (node: unknown, at: () => PropertyKey[]): unknown => {
-    if (typeof node === 'string') return node.startsWith('env:') || node.startsWith('file:') ? resolveOne(node, at()) : node;
+    if (typeof node === 'string')
+      return node.startsWith('env:') || node.startsWith('file:') ? resolveOne(node, at()) : node;
     if (Array.isArray(node)) {
       let out: unknown[] = node;
       node.forEach((item: unknown, i) => {

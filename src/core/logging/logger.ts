@@ -20,7 +20,16 @@ export function createLogger(redactor: Redactor, opts: LoggerOptions = {}): Logg
       level: opts.level ?? process.env.PGROTATE_LOG_LEVEL ?? 'info',
       base: { app: 'pgrotate' },
       redact: {
-        paths: ['password', '*.password', '*.*.password', 'token', '*.token', 'secret.password', 'verifier', '*.verifier'],
+        paths: [
+          'password',
+          '*.password',
+          '*.*.password',
+          'token',
+          '*.token',
+          'secret.password',
+          'verifier',
+          '*.verifier',
+        ],
         censor: '[REDACTED]',
       },
       hooks: {

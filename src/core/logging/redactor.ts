@@ -15,7 +15,9 @@ const MIN_SECRET_LENGTH = 4;
 
 /** The secret as written, as inside a JSON string, and URL-encoded. */
 function forms(secret: string): string[] {
-  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])].filter((f) => f.length >= MIN_SECRET_LENGTH);
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])].filter(
+    (f) => f.length >= MIN_SECRET_LENGTH,
+  );
 }
 /** The secrets one scope added (each counted once in the redactor's references). */
 interface Scope {
@@ -23,7 +25,8 @@ interface Scope {
   closed: boolean;
 }
 
-const SECRET_KEY_PATTERN = /(password|passwd|passphrase|token|authorization|cookie|verifier|apikey|accesskey|privatekey|clientsecret|secretid)$/i;
+const SECRET_KEY_PATTERN =
+  /(password|passwd|passphrase|token|authorization|cookie|verifier|apikey|accesskey|privatekey|clientsecret|secretid)$/i;
 
 /**
  * Holds the set of secret strings this process knows and removes them from text. Secrets are
@@ -152,7 +155,7 @@ export class Redactor {
     if (this.byPrefix.size === 0 || text.length < MIN_SECRET_LENGTH) return text;
     let out = '';
     let copied = 0;
-    for (let i = 0; i <= text.length - MIN_SECRET_LENGTH; ) {
+    for (let i = 0; i <= text.length - MIN_SECRET_LENGTH;) {
       const bucket = this.byPrefix.get(text.slice(i, i + MIN_SECRET_LENGTH));
       const hit = bucket?.find((s) => text.startsWith(s, i));
       if (hit) {
@@ -191,7 +194,10 @@ export class Redactor {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         // Whatever sits under a secret-named key is masked, whatever its type.
-        out[k] = SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[REDACTED]' : this.scrubValue(v, depth + 1);
+        out[k] =
+          SECRET_KEY_PATTERN.test(k) && v !== null && v !== undefined && typeof v !== 'boolean'
+            ? '[REDACTED]'
+            : this.scrubValue(v, depth + 1);
       }
       return out;
     }

@@ -37,10 +37,13 @@ export function policyAlphabet(policy: PasswordPolicyConfig): string {
   for (const c of chars) {
     // SCRAM verifiers are computed in-process, and SASLprep is the identity only on printable ASCII.
     if (c < '!' || c > '~' || c === "'" || c === '\\') {
-      throw new PasswordPolicyError(`password alphabet may only hold printable ASCII without quotes or backslash (found ${JSON.stringify(c)})`);
+      throw new PasswordPolicyError(
+        `password alphabet may only hold printable ASCII without quotes or backslash (found ${JSON.stringify(c)})`,
+      );
     }
   }
-  if (chars.length < 10) throw new PasswordPolicyError('password alphabet has fewer than 10 characters after exclusions');
+  if (chars.length < 10)
+    throw new PasswordPolicyError('password alphabet has fewer than 10 characters after exclusions');
   for (const cls of policy.require) {
     if (!chars.some((c) => CLASSES[cls].includes(c))) {
       throw new PasswordPolicyError(`password policy requires a ${cls} character but the alphabet has none`);

@@ -30,7 +30,12 @@ export function sslOptions(sslmode: SslMode, caFile?: string): ClientConfig['ssl
 }
 
 /** Client config for a login; `application_name` marks pgrotate's own sessions. */
-export function clientConfig(endpoint: Endpoint, user: string, password: string, applicationName = 'pgrotate'): ClientConfig {
+export function clientConfig(
+  endpoint: Endpoint,
+  user: string,
+  password: string,
+  applicationName = 'pgrotate',
+): ClientConfig {
   return {
     host: endpoint.host,
     port: endpoint.port,
@@ -47,14 +52,18 @@ export function clientConfig(endpoint: Endpoint, user: string, password: string,
  * Split a postgres:// URL into client settings. Done here rather than with node-postgres's
  * connectionString, which would override an explicitly supplied password with the URL's.
  */
-export function parsePostgresUrl(url: string, keyPath: string): { host: string; port: number; user?: string; password?: string; database?: string } {
+export function parsePostgresUrl(
+  url: string,
+  keyPath: string,
+): { host: string; port: number; user?: string; password?: string; database?: string } {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new ConfigError(`${keyPath}: not a valid postgres:// URL`);
   }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new ConfigError(`${keyPath}: URL must start with postgres://`);
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
+    throw new ConfigError(`${keyPath}: URL must start with postgres://`);
   const out: { host: string; port: number; user?: string; password?: string; database?: string } = {
     host: decodeURIComponent(u.hostname || '127.0.0.1').replace(/^\[(.*)\]$/, '$1'),
     port: u.port ? Number(u.port) : 5432,

@@ -12,7 +12,10 @@ type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: (
  * since PostgreSQL checks a password only at login.
  */
 export class CredentialPool extends pg.Pool {
-  constructor(config: pg.PoolConfig, private readonly credential: LiveCredential) {
+  constructor(
+    config: pg.PoolConfig,
+    private readonly credential: LiveCredential,
+  ) {
     super({ ...config, user: credential.username, password: () => credential.password(), Client: ResilientClient });
   }
 
@@ -23,7 +26,8 @@ export class CredentialPool extends pg.Pool {
       try {
         return await super.connect();
       } catch (err) {
-        if ((err as { code?: string }).code !== '28P01' || !(await this.credential.refresh().catch(() => false))) throw err;
+        if ((err as { code?: string }).code !== '28P01' || !(await this.credential.refresh().catch(() => false)))
+          throw err;
         return await super.connect();
       }
     };

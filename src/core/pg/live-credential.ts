@@ -118,14 +118,23 @@ export class LiveCredential {
  * A provider secret as a credential source; `check` logs in where the credential is used.
  * `what` names it in errors ("admin secret pg/admin"): "<what> not found in provider <name>".
  */
-export function providerSource(provider: SecretProvider, secret: string, what: string, check: CredentialSource['check']): CredentialSource {
+export function providerSource(
+  provider: SecretProvider,
+  secret: string,
+  what: string,
+  check: CredentialSource['check'],
+): CredentialSource {
   return {
     async read() {
       const [current, pending] = await Promise.all([provider.getCurrent(secret), provider.getPending(secret)]);
       const username = current?.username ?? pending?.username;
       if (!username) throw new Error(`${what} not found in provider ${provider.name}`);
       // A pending value for another user (a foreign rotation) is not a candidate.
-      return { username, current: current?.password ?? null, pending: pending && pending.username === username ? pending.password : null };
+      return {
+        username,
+        current: current?.password ?? null,
+        pending: pending && pending.username === username ? pending.password : null,
+      };
     },
     check,
   };

@@ -20,15 +20,27 @@ export interface RoleInfo {
  * Set a role's password from a precomputed SCRAM verifier. With `validUntil` the same statement
  * also sets the expiry ('infinity' clears an earlier one), so the two never diverge.
  */
-export async function setPasswordVerifier(client: ClientBase, role: string, verifier: string, validUntil?: Date | 'infinity'): Promise<void> {
-  if (!SCRAM_VERIFIER_PATTERN.test(verifier)) throw new Error('refusing to send something that is not a SCRAM verifier');
-  const expiry = validUntil === undefined ? '' : ` VALID UNTIL ${quoteLiteral(validUntil === 'infinity' ? 'infinity' : validUntil.toISOString())}`;
+export async function setPasswordVerifier(
+  client: ClientBase,
+  role: string,
+  verifier: string,
+  validUntil?: Date | 'infinity',
+): Promise<void> {
+  if (!SCRAM_VERIFIER_PATTERN.test(verifier))
+    throw new Error('refusing to send something that is not a SCRAM verifier');
+  const expiry =
+    validUntil === undefined
+      ? ''
+      : ` VALID UNTIL ${quoteLiteral(validUntil === 'infinity' ? 'infinity' : validUntil.toISOString())}`;
   await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD '${verifier}'${expiry}`);
 }
 
 /** The role's VALID UNTIL (null: none, or the role is gone). */
 export async function roleValidUntil(client: ClientBase, role: string): Promise<Date | null> {
-  const res = await client.query<{ v: unknown }>('SELECT rolvaliduntil AS v FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
+  const res = await client.query<{ v: unknown }>(
+    'SELECT rolvaliduntil AS v FROM pg_catalog.pg_roles WHERE rolname = $1',
+    [role],
+  );
   return finiteDate(res.rows[0]?.v);
 }
 
@@ -111,12 +123,22 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
   );
   const first = res.rows[0];
   const admin: AdminInfo = first
-    ? { name: first.admin, superuser: first.admin_super, createRole: first.admin_createrole, serverVersion: first.v, canSignal: first.admin_super || first.admin_signal }
+    ? {
+        name: first.admin,
+        superuser: first.admin_super,
+        createRole: first.admin_createrole,
+        serverVersion: first.v,
+        canSignal: first.admin_super || first.admin_signal,
+      }
     : { name: '?', superuser: false, createRole: false, serverVersion: 0, canSignal: false };
   const found = new Map<string, RoleInfo & { adminOption: boolean | null }>();
   for (const r of res.rows) {
     if (r.rolname === null) continue;
-    found.set(r.rolname, { name: r.rolname, superuser: Boolean(r.rolsuper), canLogin: Boolean(r.rolcanlogin), validUntil: finiteDate(r.rolvaliduntil),
+    found.set(r.rolname, {
+      name: r.rolname,
+      superuser: Boolean(r.rolsuper),
+      canLogin: Boolean(r.rolcanlogin),
+      validUntil: finiteDate(r.rolvaliduntil),
       connectionLimit: r.rolconnlimit ?? -1,
       sessions: r.sessions ?? 0,
       adminOption: r.admin_option,
@@ -132,7 +154,8 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
  */
 export function adminCannotAlter(admin: AdminInfo, role: RoleInfo & { adminOption: boolean | null }): string | null {
   if (admin.superuser) return null;
-  if (role.superuser) return `admin login ${admin.name} is not a superuser, and only a superuser may change a superuser's password`;
+  if (role.superuser)
+    return `admin login ${admin.name} is not a superuser, and only a superuser may change a superuser's password`;
   if (!admin.createRole) return `admin login ${admin.name} lacks CREATEROLE`;
   if (admin.serverVersion >= 160000 && !role.adminOption) {
     return `admin login ${admin.name} has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT ${quoteIdent(role.name)} TO ${quoteIdent(admin.name)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;

@@ -20,7 +20,8 @@ export interface AdminCredentials {
 }
 
 /** What the pre-flight's deliberately wrong password taught about the login path. */
-export type LoginPathProbe = { open: true } | { open: false; reason: 'host-refused' | 'no-password-needed' | 'fault'; message: string };
+export type LoginPathProbe =
+  { open: true } | { open: false; reason: 'host-refused' | 'no-password-needed' | 'fault'; message: string };
 
 /**
  * node-postgres refuses SCRAM iteration counts above this by default (`scramMaxIterations`);
@@ -37,8 +38,10 @@ export const DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS = 100_000;
  */
 export function classifyLoginError(err: unknown, message: string): LoginResult {
   const code = (err as { code?: string }).code;
-  if (code === '53300' && /too many connections for role/.test(message)) return { ok: true, proof: 'role-connection-limit', message };
-  if (code === '53300' && /too many connections for database/.test(message)) return { ok: true, proof: 'database-connection-limit', message };
+  if (code === '53300' && /too many connections for role/.test(message))
+    return { ok: true, proof: 'role-connection-limit', message };
+  if (code === '53300' && /too many connections for database/.test(message))
+    return { ok: true, proof: 'database-connection-limit', message };
   if (code === '28P01') return { ok: false, authFailure: true, refusal: 'password', message };
   if (code === '28000') return { ok: false, authFailure: true, refusal: 'host', message };
   return { ok: false, authFailure: false, refusal: 'fault', message };
@@ -63,7 +66,14 @@ export class TargetConnector {
   /** Where a target is, for connections and for the host/port/dbname written into secrets. */
   endpoint(targetName: string): Endpoint {
     const t = this.target(targetName);
-    return { host: t.host, port: t.port, database: t.database, sslmode: t.sslmode, caFile: t.caFile, connectTimeoutMs: t.connectTimeout };
+    return {
+      host: t.host,
+      port: t.port,
+      database: t.database,
+      sslmode: t.sslmode,
+      caFile: t.caFile,
+      connectTimeoutMs: t.connectTimeout,
+    };
   }
 
   /** The host applications use (publicHost, else host). */
@@ -73,7 +83,11 @@ export class TargetConnector {
   }
 
   /** Run `fn` on an admin connection of the target; connection failures name the target and account. */
-  async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async withAdmin<T>(
+    targetName: string,
+    account: string | undefined,
+    fn: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
     const pool = await this.pool(targetName, account);
     let client: pg.PoolClient;
     try {
@@ -97,13 +111,24 @@ export class TargetConnector {
   }
 
   /** Open a fresh connection as `user` with `password`, as an application would, and check current_user. */
-  async tryLogin(targetName: string, user: string, password: string, applicationName = 'pgrotate-verify'): Promise<LoginResult> {
+  async tryLogin(
+    targetName: string,
+    user: string,
+    password: string,
+    applicationName = 'pgrotate-verify',
+  ): Promise<LoginResult> {
     const client = new pg.Client(this.clientConfig(targetName, user, password, applicationName));
     client.on('error', () => undefined);
     try {
       await client.connect();
       const res = await client.query<{ u: string }>('SELECT current_user AS u');
-      if (res.rows[0]?.u !== user) return { ok: false, authFailure: true, refusal: 'password', message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}` };
+      if (res.rows[0]?.u !== user)
+        return {
+          ok: false,
+          authFailure: true,
+          refusal: 'password',
+          message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}`,
+        };
       return { ok: true, proof: 'session' };
     } catch (err) {
       return classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
@@ -122,7 +147,10 @@ export class TargetConnector {
   async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
     const wrong = `pgrotate-probe-${randomBytes(24).toString('base64url')}`;
     const r = await this.tryLogin(targetName, user, wrong, 'pgrotate-preflight');
-    if (r.ok) return r.proof === 'session' ? { open: false, reason: 'no-password-needed', message: 'a login with a wrong password succeeded' } : { open: true };
+    if (r.ok)
+      return r.proof === 'session'
+        ? { open: false, reason: 'no-password-needed', message: 'a login with a wrong password succeeded' }
+        : { open: true };
     if (r.refusal === 'password') return { open: true };
     return { open: false, reason: r.refusal === 'host' ? 'host-refused' : 'fault', message: r.message };
   }
@@ -136,7 +164,10 @@ export class TargetConnector {
   private clientConfig(targetName: string, user: string, password: string, applicationName?: string): pg.ClientConfig {
     // Not in @types/pg yet: node-postgres's cap on the server's SCRAM iteration count.
     const scramMaxIterations = Math.max(DEFAULT_CLIENT_SCRAM_MAX_ITERATIONS, this.opts.scramIterations ?? 0);
-    return { ...clientConfig(this.endpoint(targetName), user, password, applicationName), scramMaxIterations } as pg.ClientConfig;
+    return {
+      ...clientConfig(this.endpoint(targetName), user, password, applicationName),
+      scramMaxIterations,
+    } as pg.ClientConfig;
   }
 
   private target(name: string): TargetConfig {
@@ -151,8 +182,13 @@ export class TargetConnector {
       const target = this.target(targetName);
       pool = this.opts.resolveAdmin(targetName, target).then((admin) => {
         this.opts.redactor.add(admin.password);
-        const config = { ...this.clientConfig(targetName, admin.username, admin.password), max: this.opts.poolSize ?? 4 };
-        const p = admin.credential ? new CredentialPool(config, admin.credential) : new pg.Pool({ ...config, Client: ResilientClient });
+        const config = {
+          ...this.clientConfig(targetName, admin.username, admin.password),
+          max: this.opts.poolSize ?? 4,
+        };
+        const p = admin.credential
+          ? new CredentialPool(config, admin.credential)
+          : new pg.Pool({ ...config, Client: ResilientClient });
         p.on('error', () => undefined);
         return p;
       });
@@ -162,11 +198,14 @@ export class TargetConnector {
     }
     return pool.catch((err: unknown) => {
       if (err instanceof TargetUnreachableError) throw err;
-      throw new TargetUnreachableError(`${account ? `account ${account}: ` : ''}target ${targetName}: cannot obtain admin credentials: ${this.opts.redactor.scrub(messageOf(err))}`, {
-        account,
-        target: targetName,
-        cause: err,
-      });
+      throw new TargetUnreachableError(
+        `${account ? `account ${account}: ` : ''}target ${targetName}: cannot obtain admin credentials: ${this.opts.redactor.scrub(messageOf(err))}`,
+        {
+          account,
+          target: targetName,
+          cause: err,
+        },
+      );
     });
   }
 }

@@ -74,7 +74,9 @@ export function parseSecretText(text: string, where: { provider: string; secret:
   try {
     json = JSON.parse(text);
   } catch {
-    throw new SecretFormatError(`provider ${where.provider}: secret ${where.secret} is not JSON`, { secret: where.secret });
+    throw new SecretFormatError(`provider ${where.provider}: secret ${where.secret} is not JSON`, {
+      secret: where.secret,
+    });
   }
   return parseSecretObject(json, where);
 }
@@ -84,9 +86,12 @@ export function parseSecretObject(json: unknown, where: { provider: string; secr
   const parsed = secretValueSchema.safeParse(json);
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? 'value')))].join(', ');
-    throw new SecretFormatError(`provider ${where.provider}: secret ${where.secret} is not a pgrotate credential (missing or invalid: ${fields})`, {
-      secret: where.secret,
-    });
+    throw new SecretFormatError(
+      `provider ${where.provider}: secret ${where.secret} is not a pgrotate credential (missing or invalid: ${fields})`,
+      {
+        secret: where.secret,
+      },
+    );
   }
   return parsed.data;
 }

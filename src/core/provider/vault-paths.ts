@@ -48,7 +48,10 @@ export function vaultSecretNameProblem(secret: string, pendingPrefix: string): s
 export function pathSegments(path: string, what: string, where: { provider: string; secret?: string }): string[] {
   const problem = vaultPathProblem(path);
   if (problem) {
-    throw new ProviderError(`provider ${where.provider}: ${what} ${JSON.stringify(path)} is not a usable Vault path (${problem})`, { secret: where.secret ?? path });
+    throw new ProviderError(
+      `provider ${where.provider}: ${what} ${JSON.stringify(path)} is not a usable Vault path (${problem})`,
+      { secret: where.secret ?? path },
+    );
   }
   return path.split('/');
 }
@@ -77,7 +80,10 @@ export function kvPaths(mount: string, pendingPrefix: string, secret: string, pr
   const p = pathSegments(pendingPrefix, 'pendingPrefix', { provider, secret });
   const s = pathSegments(secret, 'secret', { provider, secret });
   if (underPendingPrefix(secret, pendingPrefix)) {
-    throw new ProviderError(`provider ${provider}: secret ${JSON.stringify(secret)} lies under the pending prefix ${JSON.stringify(pendingPrefix)}, which pgrotate reserves for pending values`, { secret });
+    throw new ProviderError(
+      `provider ${provider}: secret ${JSON.stringify(secret)} lies under the pending prefix ${JSON.stringify(pendingPrefix)}, which pgrotate reserves for pending values`,
+      { secret },
+    );
   }
   const mount_ = encodeSegments(m);
   const secret_ = encodeSegments(s);

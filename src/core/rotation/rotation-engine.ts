@@ -19,7 +19,16 @@ import type { ClientBase } from 'pg';
 import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
-import { adminCannotAlter, clearPassword, inspectRoleAccess, roleValidUntil, setPasswordVerifier, setValidUntil, terminateSessions, type RoleInfo } from '../pg/role-admin.js';
+import {
+  adminCannotAlter,
+  clearPassword,
+  inspectRoleAccess,
+  roleValidUntil,
+  setPasswordVerifier,
+  setValidUntil,
+  terminateSessions,
+  type RoleInfo,
+} from '../pg/role-admin.js';
 import { quoteIdent } from '../pg/quote.js';
 import type { LoginResult, TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
@@ -111,7 +120,9 @@ export interface RotationEngineDeps {
 }
 
 /** What a finished run reports; `sessionsError` when the rotation succeeded but sessions could not be ended. */
-type Completed = Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'> & { sessionsError: string | null };
+type Completed = Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'> & {
+  sessionsError: string | null;
+};
 
 interface Ctx {
   account: AccountConfig;
@@ -171,15 +182,23 @@ export class RotationEngine {
       fence = await this.deps.state.tryAcquireFence(account.name);
       if (!fence) {
         result.outcome = 'busy';
-        result.error = new RotationInProgressError(`account ${account.name}: a rotation is already in progress in another process`, {
-          account: account.name,
-          target: account.target,
-        });
+        result.error = new RotationInProgressError(
+          `account ${account.name}: a rotation is already in progress in another process`,
+          {
+            account: account.name,
+            target: account.target,
+          },
+        );
         return result;
       }
       const skip = await opts.afterFence?.();
       if (skip) {
-        Object.assign(result, { outcome: 'skipped', detail: skip.reason, rotationId: skip.rotationId, sessionsEnded: skip.sessionsEnded });
+        Object.assign(result, {
+          outcome: 'skipped',
+          detail: skip.reason,
+          rotationId: skip.rotationId,
+          sessionsEnded: skip.sessionsEnded,
+        });
         return result;
       }
       const provider = this.deps.provider(account.provider);
@@ -190,7 +209,9 @@ export class RotationEngine {
         result.outcome = 'dry-run';
         result.rotationId = rotation.id;
         result.role = rotation.targetRole;
-        result.warnings.push(`rotation ${rotation.id} is unfinished at step ${rotation.step}; a run without --dry-run resumes it`);
+        result.warnings.push(
+          `rotation ${rotation.id} is unfinished at step ${rotation.step}; a run without --dry-run resumes it`,
+        );
         return result;
       }
       if (rotation) {
@@ -236,10 +257,13 @@ export class RotationEngine {
       log.info({ rotationId: rotation.id, oldCredentialExpiresAt: done.oldCredentialExpiresAt }, 'rotation succeeded');
       if (sessionsError !== null) {
         result.outcome = 'failed';
-        result.error = new PgrotateError(`account ${account.name}: the password was rotated, but sessions on target ${account.target} could not be ended: ${sessionsError}`, {
-          account: account.name,
-          target: account.target,
-        });
+        result.error = new PgrotateError(
+          `account ${account.name}: the password was rotated, but sessions on target ${account.target} could not be ended: ${sessionsError}`,
+          {
+            account: account.name,
+            target: account.target,
+          },
+        );
         log.error({ rotationId: rotation.id, error: result.error.message }, 'sessions not ended');
       }
       return result;
@@ -268,7 +292,9 @@ export class RotationEngine {
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
   private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<Plan> {
     const roles = account.strategy === 'alternating' ? account.roles : [account.role];
-    const access = await this.deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
+    const access = await this.deps.targets.withAdmin(account.target, account.name, (client) =>
+      inspectRoleAccess(client, roles),
+    );
     const own = this.deps.ownLogin?.(account) ?? null;
     if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
       throw new AdminPrivilegeError(
@@ -286,10 +312,13 @@ export class RotationEngine {
     for (const role of roles) {
       const info = access.roles.get(role);
       if (!info) {
-        throw new RoleNotFoundError(`account ${account.name}: role ${JSON.stringify(role)} does not exist on target ${account.target}`, {
-          account: account.name,
-          target: account.target,
-        });
+        throw new RoleNotFoundError(
+          `account ${account.name}: role ${JSON.stringify(role)} does not exist on target ${account.target}`,
+          {
+            account: account.name,
+            target: account.target,
+          },
+        );
       }
       if (info.superuser && !account.allowSuperuser) {
         throw new SuperuserRefusedError(
@@ -298,18 +327,24 @@ export class RotationEngine {
         );
       }
       if (!info.canLogin) {
-        throw new RoleCannotLoginError(`account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is NOLOGIN; a password on it would be useless`, {
-          account: account.name,
-          target: account.target,
-        });
+        throw new RoleCannotLoginError(
+          `account ${account.name}: role ${JSON.stringify(role)} on target ${account.target} is NOLOGIN; a password on it would be useless`,
+          {
+            account: account.name,
+            target: account.target,
+          },
+        );
       }
       // Any role may change its own password (pgrotate rotating its admin login).
       const denied = role === access.admin.name ? null : adminCannotAlter(access.admin, info);
       if (denied) {
-        throw new AdminPrivilegeError(`account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`, {
-          account: account.name,
-          target: account.target,
-        });
+        throw new AdminPrivilegeError(
+          `account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`,
+          {
+            account: account.name,
+            target: account.target,
+          },
+        );
       }
     }
     const warnings: string[] = [];
@@ -322,14 +357,20 @@ export class RotationEngine {
       const limitNote = connectionLimitNote(info);
       if (limitNote) warnings.push(limitNote);
     }
-    const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+    const current = await this.providerCall(account, 'read the current value of', () =>
+      provider.getCurrent(account.secret),
+    );
     this.deps.redactor.add(current?.password);
     let plan: Plan;
     if (account.strategy === 'single-user') {
       plan = { targetRole: account.role, previousRole: current ? account.role : null, roleValidUntil, warnings };
     } else {
       const active = current && account.roles.includes(current.username) ? current.username : null;
-      plan = { targetRole: active === account.roles[0] ? account.roles[1] : account.roles[0], previousRole: active, warnings };
+      plan = {
+        targetRole: active === account.roles[0] ? account.roles[1] : account.roles[0],
+        previousRole: active,
+        warnings,
+      };
     }
     await this.checkLoginPath(account, plan.targetRole);
     return plan;
@@ -356,7 +397,10 @@ export class RotationEngine {
     if (probe.open) return;
     const where = `role ${JSON.stringify(role)} on target ${account.target}`;
     if (probe.reason === 'fault') {
-      throw new TargetUnreachableError(`account ${account.name}: cannot probe the login path of ${where}: ${probe.message}`, { account: account.name, target: account.target });
+      throw new TargetUnreachableError(
+        `account ${account.name}: cannot probe the login path of ${where}: ${probe.message}`,
+        { account: account.name, target: account.target },
+      );
     }
     const cause =
       probe.reason === 'host-refused'
@@ -398,7 +442,9 @@ export class RotationEngine {
           ctx.rotation.step = 'verified';
           break;
         case 'verified': {
-          await this.providerCall(account, 'promote the pending value of', () => ctx.provider.promotePending(account.secret, ctx.rotation.id));
+          await this.providerCall(account, 'promote the pending value of', () =>
+            ctx.provider.promotePending(account.secret, ctx.rotation.id),
+          );
           await failpoint('after-promote', account.name, this.deps.env);
           // Decided once and stored, so a resumed record step sets the same expiry.
           const oldExpiry = this.oldCredentialExpiry(ctx);
@@ -417,7 +463,9 @@ export class RotationEngine {
   /** Step 1: a new password, stored as pending in the provider. PostgreSQL is untouched. */
   private async stage(ctx: Ctx): Promise<void> {
     const { account, provider, rotation } = ctx;
-    const pending = await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
+    const pending = await this.providerCall(account, 'read the pending value of', () =>
+      provider.getPending(account.secret),
+    );
     if (pending && pending.rotationId !== rotation.id) await this.clearStalePending(ctx, pending);
     const endpoint = this.deps.targets.endpoint(account.target);
     const value: RotatedSecretValue = {
@@ -434,7 +482,9 @@ export class RotationEngine {
     const nextDue = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     if (nextDue) value.nextDueAt = nextDue.toISOString();
     this.deps.redactor.add(value.password);
-    const staged = await this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
+    const staged = await this.providerCall(account, 'stage a pending value in', () =>
+      provider.stagePending(account.secret, value),
+    );
     this.deps.redactor.add(staged.password);
     ctx.staged = staged;
   }
@@ -453,19 +503,31 @@ export class RotationEngine {
     const staleId = stale.rotationId ?? '';
     const login = await this.deps.targets.tryLogin(account.target, stale.username, stale.password);
     if (!login.ok && !login.authFailure) {
-      throw new VerifyFailedError(`account ${account.name}: cannot tell whether the stale pending credential logs in to target ${account.target}: ${login.message}`, {
-        account: account.name,
-        target: account.target,
-      });
+      throw new VerifyFailedError(
+        `account ${account.name}: cannot tell whether the stale pending credential logs in to target ${account.target}: ${login.message}`,
+        {
+          account: account.name,
+          target: account.target,
+        },
+      );
     }
     const detail = { staleRotationId: stale.rotationId ?? null };
     if (login.ok) {
-      const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+      const current = await this.providerCall(account, 'read the current value of', () =>
+        provider.getCurrent(account.secret),
+      );
       if (current !== null && current.rotationId === stale.rotationId && current.password === stale.password) {
         // Already current: a promote that did not remove its pending copy.
       } else if (account.strategy === 'alternating' && current !== null && current.username !== stale.username) {
-        await this.deps.targets.withAdmin(account.target, account.name, (client) => clearPassword(client, stale.username));
-        await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-cleared', detail: { ...detail, role: stale.username } });
+        await this.deps.targets.withAdmin(account.target, account.name, (client) =>
+          clearPassword(client, stale.username),
+        );
+        await ctx.fence.audit({
+          account: account.name,
+          rotationId: ctx.rotation.id,
+          kind: 'rotation.stale-pending-cleared',
+          detail: { ...detail, role: stale.username },
+        });
         ctx.warnings.push(
           `the pending credential of failed rotation ${stale.rotationId ?? '(unknown)'} still logged in as role ${JSON.stringify(stale.username)}, which applications do not read; its password was removed`,
         );
@@ -475,29 +537,52 @@ export class RotationEngine {
           { account: account.name, target: account.target, secret: account.secret },
         );
       } else {
-        await this.providerCall(account, 'promote the stale pending value of', () => provider.promotePending(account.secret, staleId));
-        await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-promoted', detail: { ...detail, role: stale.username } });
+        await this.providerCall(account, 'promote the stale pending value of', () =>
+          provider.promotePending(account.secret, staleId),
+        );
+        await ctx.fence.audit({
+          account: account.name,
+          rotationId: ctx.rotation.id,
+          kind: 'rotation.stale-pending-promoted',
+          detail: { ...detail, role: stale.username },
+        });
         ctx.warnings.push(
           `the pending credential of failed rotation ${stale.rotationId ?? '(unknown)'} was the only password role ${JSON.stringify(stale.username)} logged in with; it was promoted before this rotation`,
         );
         return;
       }
     }
-    await this.providerCall(account, 'discard a stale pending value of', () => provider.discardPending(account.secret, staleId));
-    await ctx.fence.audit({ account: account.name, rotationId: ctx.rotation.id, kind: 'rotation.stale-pending-discarded', detail });
+    await this.providerCall(account, 'discard a stale pending value of', () =>
+      provider.discardPending(account.secret, staleId),
+    );
+    await ctx.fence.audit({
+      account: account.name,
+      rotationId: ctx.rotation.id,
+      kind: 'rotation.stale-pending-discarded',
+      detail,
+    });
   }
 
   /** Step 2: the SCRAM verifier of the pending password goes to PostgreSQL; the plaintext never does. */
   private async apply(ctx: Ctx): Promise<Date | null> {
     const { account, provider, rotation } = ctx;
-    const pending = ctx.staged ?? (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
+    const pending =
+      ctx.staged ??
+      (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
     if (!pending || pending.rotationId !== rotation.id) return null;
     this.deps.redactor.add(pending.password);
     const verifier = await scramVerifier(pending.password, this.deps.defaults.scramIterations);
     // The inactive role of an alternating pair may carry an old expiry; the new password must not.
     // renewValidUntil sets the expiry in the same statement, so password and expiry never diverge.
-    const validUntil = account.renewValidUntil !== undefined ? new Date(Date.now() + account.renewValidUntil) : account.strategy === 'alternating' ? 'infinity' : undefined;
-    await this.deps.targets.withAdmin(account.target, account.name, (client) => setPasswordVerifier(client, rotation.targetRole, verifier, validUntil));
+    const validUntil =
+      account.renewValidUntil !== undefined
+        ? new Date(Date.now() + account.renewValidUntil)
+        : account.strategy === 'alternating'
+          ? 'infinity'
+          : undefined;
+    await this.deps.targets.withAdmin(account.target, account.name, (client) =>
+      setPasswordVerifier(client, rotation.targetRole, verifier, validUntil),
+    );
     this.followOwnLogin(account, rotation.targetRole, pending.password);
     return new Date();
   }
@@ -505,15 +590,22 @@ export class RotationEngine {
   /** Step 3: log in with the pending password as an application would. */
   private async verify(ctx: Ctx): Promise<void> {
     const { account, provider, rotation } = ctx;
-    const pending = ctx.staged ?? (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
+    const pending =
+      ctx.staged ??
+      (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
     if (!pending || pending.rotationId !== rotation.id) {
       // Already promoted by an attempt that crashed before recording it.
-      const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
+      const current = await this.providerCall(account, 'read the current value of', () =>
+        provider.getCurrent(account.secret),
+      );
       if (current?.rotationId === rotation.id) return this.verifyLogin(ctx, current);
-      throw new VerifyFailedError(`account ${account.name}: the pending credential of rotation ${rotation.id} is missing from provider ${account.provider}`, {
-        account: account.name,
-        target: account.target,
-      });
+      throw new VerifyFailedError(
+        `account ${account.name}: the pending credential of rotation ${rotation.id} is missing from provider ${account.provider}`,
+        {
+          account: account.name,
+          target: account.target,
+        },
+      );
     }
     return this.verifyLogin(ctx, pending);
   }
@@ -551,11 +643,22 @@ export class RotationEngine {
    */
   private async rollBack(ctx: Ctx, reason: string, refused: boolean): Promise<never> {
     const { account, provider, rotation, fence } = ctx;
-    const current = await this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret));
-    const previousKnown = account.strategy === 'single-user' && current !== null && current.username === rotation.targetRole && current.rotationId !== rotation.id;
-    const inactiveRole = account.strategy === 'alternating' && refused && current !== null && current.username !== rotation.targetRole;
+    const current = await this.providerCall(account, 'read the current value of', () =>
+      provider.getCurrent(account.secret),
+    );
+    const previousKnown =
+      account.strategy === 'single-user' &&
+      current !== null &&
+      current.username === rotation.targetRole &&
+      current.rotationId !== rotation.id;
+    const inactiveRole =
+      account.strategy === 'alternating' && refused && current !== null && current.username !== rotation.targetRole;
     if (!previousKnown && !inactiveRole) {
-      if (!refused) throw new VerifyFailedError(`${reason}; the rotation stays resumable`, { account: account.name, target: account.target });
+      if (!refused)
+        throw new VerifyFailedError(`${reason}; the rotation stays resumable`, {
+          account: account.name,
+          target: account.target,
+        });
       const message = `${reason}; the pending credential is kept in the provider`;
       await fence.fail(rotation, message);
       throw new VerifyFailedError(message, { account: account.name, target: account.target });
@@ -574,14 +677,21 @@ export class RotationEngine {
     } catch (err) {
       // The admin connection is gone: the pending value stays in the provider (I1) and the next
       // attempt resumes at verify.
-      const what = previousKnown ? 'the previous credential could not be restored' : `the new password could not be removed from inactive role ${JSON.stringify(rotation.targetRole)}`;
-      throw new VerifyFailedError(`${reason}; ${what} (${this.deps.redactor.scrub(messageOf(err))}); the rotation stays resumable`, {
-        account: account.name,
-        target: account.target,
-        cause: err,
-      });
+      const what = previousKnown
+        ? 'the previous credential could not be restored'
+        : `the new password could not be removed from inactive role ${JSON.stringify(rotation.targetRole)}`;
+      throw new VerifyFailedError(
+        `${reason}; ${what} (${this.deps.redactor.scrub(messageOf(err))}); the rotation stays resumable`,
+        {
+          account: account.name,
+          target: account.target,
+          cause: err,
+        },
+      );
     }
-    await this.providerCall(account, 'discard the pending value of', () => provider.discardPending(account.secret, rotation.id));
+    await this.providerCall(account, 'discard the pending value of', () =>
+      provider.discardPending(account.secret, rotation.id),
+    );
     const message = previousKnown
       ? `${reason}; the previous credential was restored`
       : `${reason}; the new password was removed from inactive role ${JSON.stringify(rotation.targetRole)} (applications keep using role ${JSON.stringify(current?.username)})`;
@@ -612,7 +722,8 @@ export class RotationEngine {
     await this.deps.targets.withAdmin(account.target, account.name, async (client) => {
       if (account.strategy === 'single-user' && account.renewValidUntil === undefined) {
         // Read again only when pre-flight did not (a resumed rotation).
-        const validUntil = ctx.roleValidUntil !== undefined ? ctx.roleValidUntil : await roleValidUntil(client, account.role);
+        const validUntil =
+          ctx.roleValidUntil !== undefined ? ctx.roleValidUntil : await roleValidUntil(client, account.role);
         if (validUntil && nextDueAt && validUntil.getTime() < nextDueAt.getTime()) {
           ctx.warnings.push(
             `role ${JSON.stringify(account.role)} has VALID UNTIL ${validUntil.toISOString()}, before the next due rotation at ${nextDueAt.toISOString()}: its password stops working then (extend it, or set renewValidUntil on the account)`,
@@ -641,12 +752,30 @@ export class RotationEngine {
       }
     });
     if (sessionsEnded !== null) {
-      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminated', actor: ctx.sessionsActor, detail: { count: sessionsEnded } });
+      await fence.audit({
+        account: account.name,
+        rotationId: rotation.id,
+        kind: 'sessions.terminated',
+        actor: ctx.sessionsActor,
+        detail: { count: sessionsEnded },
+      });
     }
     if (sessionsError !== null) {
-      await fence.audit({ account: account.name, rotationId: rotation.id, kind: 'sessions.terminate-failed', actor: ctx.sessionsActor, detail: { error: sessionsError } });
+      await fence.audit({
+        account: account.name,
+        rotationId: rotation.id,
+        kind: 'sessions.terminate-failed',
+        actor: ctx.sessionsActor,
+        detail: { error: sessionsError },
+      });
     }
-    await fence.succeed(rotation, { activeRole: rotation.targetRole, oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, warnings: ctx.warnings });
+    await fence.succeed(rotation, {
+      activeRole: rotation.targetRole,
+      oldCredentialExpiresAt: expiry,
+      nextDueAt,
+      sessionsEnded,
+      warnings: ctx.warnings,
+    });
     await failpoint('after-record', account.name, this.deps.env);
     return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
   }
@@ -657,12 +786,15 @@ export class RotationEngine {
       return await fn();
     } catch (err) {
       const detail = this.deps.redactor.scrub(messageOf(err));
-      throw new ProviderError(`account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`, {
-        account: account.name,
-        target: account.target,
-        secret: account.secret,
-        cause: err,
-      });
+      throw new ProviderError(
+        `account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`,
+        {
+          account: account.name,
+          target: account.target,
+          secret: account.secret,
+          cause: err,
+        },
+      );
     }
   }
 
@@ -672,11 +804,14 @@ export class RotationEngine {
       if (msg !== err.message) err.message = msg;
       return err;
     }
-    return new PgrotateError(`account ${account.name} (target ${account.target}): ${this.deps.redactor.scrub(messageOf(err))}`, {
-      account: account.name,
-      target: account.target,
-      cause: err,
-    });
+    return new PgrotateError(
+      `account ${account.name} (target ${account.target}): ${this.deps.redactor.scrub(messageOf(err))}`,
+      {
+        account: account.name,
+        target: account.target,
+        cause: err,
+      },
+    );
   }
 }
 

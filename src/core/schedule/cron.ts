@@ -41,7 +41,8 @@ function value(text: string, def: FieldDef): number {
   const upper = text.toUpperCase();
   const named = def.names?.indexOf(upper) ?? -1;
   if (named >= 0) return named + (def.namesFrom ?? 0);
-  if (!/^\d+$/.test(text)) throw new CronSyntaxError(`${def.label}: "${text}" is not a number${def.names ? ' or name' : ''}`);
+  if (!/^\d+$/.test(text))
+    throw new CronSyntaxError(`${def.label}: "${text}" is not a number${def.names ? ' or name' : ''}`);
   const n = Number(text);
   if (n < def.min || n > def.max) throw new CronSyntaxError(`${def.label}: ${n} is outside ${def.min}-${def.max}`);
   return n;
@@ -77,7 +78,10 @@ function parseField(text: string, def: FieldDef): Set<number> {
 /** Parse a five-field cron expression; throws CronSyntaxError naming the bad field. */
 export function parseCron(expression: string): CronSpec {
   const fields = expression.trim().split(/\s+/);
-  if (fields.length !== 5) throw new CronSyntaxError(`expected five fields (minute hour day-of-month month day-of-week), got ${fields.length}`);
+  if (fields.length !== 5)
+    throw new CronSyntaxError(
+      `expected five fields (minute hour day-of-month month day-of-week), got ${fields.length}`,
+    );
   const [minutes, hours, days, months, weekdays] = fields.map((f, i) => parseField(f, FIELDS[i] as FieldDef)) as [
     Set<number>,
     Set<number>,
@@ -85,7 +89,15 @@ export function parseCron(expression: string): CronSpec {
     Set<number>,
     Set<number>,
   ];
-  return { minutes, hours, days, months, weekdays, daysRestricted: fields[2] !== '*', weekdaysRestricted: fields[4] !== '*' };
+  return {
+    minutes,
+    hours,
+    days,
+    months,
+    weekdays,
+    daysRestricted: fields[2] !== '*',
+    weekdaysRestricted: fields[4] !== '*',
+  };
 }
 
 function dayMatches(spec: CronSpec, d: Date): boolean {

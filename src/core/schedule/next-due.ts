@@ -29,7 +29,8 @@ export function nextDueAfter(schedule: Schedule, rotatedAt: Date, account?: stri
  */
 export function firstDueAt(schedule: Schedule, account: string, now: Date): Date | null {
   if (schedule === 'manual') return null;
-  if ('every' in schedule) return new Date(now.getTime() + spreadOffset(account, spreadWindowForInterval(schedule.every)));
+  if ('every' in schedule)
+    return new Date(now.getTime() + spreadOffset(account, spreadWindowForInterval(schedule.every)));
   return nextDueAfter(schedule, now, account);
 }
 

@@ -19,7 +19,8 @@ export interface ScramKeys {
 }
 
 /** Verifiers we produce have exactly this shape; anything else is refused before it nears SQL. */
-export const SCRAM_VERIFIER_PATTERN = /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/;
+export const SCRAM_VERIFIER_PATTERN =
+  /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$/;
 
 function hmac(key: Buffer, text: string): Buffer {
   return createHmac('sha256', key).update(text, 'utf8').digest();
@@ -47,8 +48,13 @@ export async function deriveScramKeys(password: string, salt: Buffer, iterations
 }
 
 /** Compute the PostgreSQL SCRAM-SHA-256 verifier for a password, with a fresh random salt. */
-export async function scramVerifier(password: string, iterations = DEFAULT_SCRAM_ITERATIONS, salt: Buffer = randomBytes(SALT_BYTES)): Promise<string> {
-  if (!Number.isInteger(iterations) || iterations < 1) throw new Error('SCRAM verifier: iterations must be a positive integer');
+export async function scramVerifier(
+  password: string,
+  iterations = DEFAULT_SCRAM_ITERATIONS,
+  salt: Buffer = randomBytes(SALT_BYTES),
+): Promise<string> {
+  if (!Number.isInteger(iterations) || iterations < 1)
+    throw new Error('SCRAM verifier: iterations must be a positive integer');
   const keys = await deriveScramKeys(password, salt, iterations);
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${keys.storedKey.toString('base64')}:${keys.serverKey.toString('base64')}`;
 }

@@ -5,7 +5,11 @@ import type { AccountState, AccountTimes, DueAccount } from './state-types.js';
 // last outcome and the scheduler's claim (queued_at).
 
 /** Record a failure that happened before any rotation record existed (bad input, unreachable). */
-export async function recordRefusal(db: StateTables, account: { name: string; target: string; strategy: string }, message: string): Promise<void> {
+export async function recordRefusal(
+  db: StateTables,
+  account: { name: string; target: string; strategy: string },
+  message: string,
+): Promise<void> {
   await db.pool.query(
     `INSERT INTO ${db.s}.accounts (name, target, strategy, last_status, last_error, consecutive_failures, updated_at)
      VALUES ($1, $2, $3, 'failed', $4, 1, now())
@@ -42,7 +46,11 @@ export async function findDueAccounts(db: StateTables, limit: number): Promise<{
  * Claim due accounts for queueing: those not queued within `reofferMs`. Racing ticks skip each
  * other's rows (SKIP LOCKED); the claim is accounts.queued_at.
  */
-export async function claimDueAccounts(db: StateTables, limit: number, reofferMs: number): Promise<{ due: DueAccount[]; now: number }> {
+export async function claimDueAccounts(
+  db: StateTables,
+  limit: number,
+  reofferMs: number,
+): Promise<{ due: DueAccount[]; now: number }> {
   const res = await db.pool.query<{ name: string; due_ms: string; now_ms: string }>(
     `WITH due AS (
        SELECT name FROM ${db.s}.accounts
@@ -63,23 +71,41 @@ export async function claimDueAccounts(db: StateTables, limit: number, reofferMs
  */
 export async function releaseClaim(db: StateTables, account: string, claimedAt: number): Promise<void> {
   // queued_at has microseconds, claimedAt is floored to the millisecond: same claim if within it.
-  await db.pool.query(`UPDATE ${db.s}.accounts SET queued_at = NULL WHERE name = $1 AND queued_at < to_timestamp(($2::double precision + 1) / 1000)`, [
-    account,
-    claimedAt,
-  ]);
+  await db.pool.query(
+    `UPDATE ${db.s}.accounts SET queued_at = NULL WHERE name = $1 AND queued_at < to_timestamp(($2::double precision + 1) / 1000)`,
+    [account, claimedAt],
+  );
 }
 
 /** Rotation times of the named accounts, by name, with the state database's clock. */
 export async function accountTimes(db: StateTables, names: string[]): Promise<AccountTimes[]> {
-  const res = await db.pool.query<{ name: string; target: string; last_rotated_at: Date | null; next_due_at: Date | null; last_status: string | null; now: Date }>(
+  const res = await db.pool.query<{
+    name: string;
+    target: string;
+    last_rotated_at: Date | null;
+    next_due_at: Date | null;
+    last_status: string | null;
+    now: Date;
+  }>(
     `SELECT name, target, last_rotated_at, next_due_at, last_status, now() AS now FROM ${db.s}.accounts WHERE name = ANY($1::text[]) ORDER BY name`,
     [names],
   );
-  return res.rows.map((r) => ({ name: r.name, target: r.target, lastRotatedAt: r.last_rotated_at, nextDueAt: r.next_due_at, lastStatus: r.last_status, now: r.now }));
+  return res.rows.map((r) => ({
+    name: r.name,
+    target: r.target,
+    lastRotatedAt: r.last_rotated_at,
+    nextDueAt: r.next_due_at,
+    lastStatus: r.last_status,
+    now: r.now,
+  }));
 }
 
 /** The named accounts whose next due time passed more than `afterMs` ago, oldest first. */
-export async function overdueAccounts(db: StateTables, names: string[], afterMs: number): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
+export async function overdueAccounts(
+  db: StateTables,
+  names: string[],
+  afterMs: number,
+): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
   const res = await db.pool.query<{ name: string; target: string; next_due_at: Date }>(
     `SELECT name, target, next_due_at FROM ${db.s}.accounts
       WHERE next_due_at < now() - ($1::double precision * interval '1 millisecond') AND name = ANY($2::text[])
@@ -90,8 +116,17 @@ export async function overdueAccounts(db: StateTables, names: string[], afterMs:
 }
 
 /** After rotation `rotationId` succeeded: the account's next due time and the schedule it was planned with. */
-export async function planNextDue(db: StateTables, account: string, rotationId: string, next: Date | null, scheduleKey: string): Promise<void> {
-  await db.pool.query(`UPDATE ${db.s}.accounts SET next_due_at = $2, schedule = $3 WHERE name = $1 AND last_rotation_id = $4`, [account, next, scheduleKey, rotationId]);
+export async function planNextDue(
+  db: StateTables,
+  account: string,
+  rotationId: string,
+  next: Date | null,
+  scheduleKey: string,
+): Promise<void> {
+  await db.pool.query(
+    `UPDATE ${db.s}.accounts SET next_due_at = $2, schedule = $3 WHERE name = $1 AND last_rotation_id = $4`,
+    [account, next, scheduleKey, rotationId],
+  );
 }
 
 /**
@@ -99,7 +134,13 @@ export async function planNextDue(db: StateTables, account: string, rotationId: 
  * `scheduled`) must not push the scheduled rotation later: it is due after the cool-down or its
  * own due time, whichever is first. Returns the new due time (null: no such account).
  */
-export async function coolDownAccount(db: StateTables, account: string, cooldownMs: number, message: string, scheduled: boolean): Promise<Date | null> {
+export async function coolDownAccount(
+  db: StateTables,
+  account: string,
+  cooldownMs: number,
+  message: string,
+  scheduled: boolean,
+): Promise<Date | null> {
   const res = await db.pool.query<{ next: Date }>(
     `UPDATE ${db.s}.accounts SET next_due_at = CASE WHEN $4::boolean OR next_due_at IS NULL
          THEN now() + ($2::double precision * interval '1 millisecond')

@@ -28,7 +28,12 @@ const BATCH = 10_000;
  * what `plan` returns for the changed ones, and retire accounts no longer configured. Returns
  * how many were retired.
  */
-export async function syncAccountRows(db: StateTables, names: string[], keys: string[], plan: (changed: ChangedAccount[]) => PlannedAccount[]): Promise<{ retired: number }> {
+export async function syncAccountRows(
+  db: StateTables,
+  names: string[],
+  keys: string[],
+  plan: (changed: ChangedAccount[]) => PlannedAccount[],
+): Promise<{ retired: number }> {
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');

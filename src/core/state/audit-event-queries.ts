@@ -5,7 +5,10 @@ import type { AuditEvent } from './state-types.js';
 
 /** Audit events of one account, oldest first (the newest `limit`). */
 export async function accountHistory(db: StateTables, account: string, limit: number): Promise<AuditEvent[]> {
-  const res = await db.pool.query(`SELECT * FROM (SELECT * FROM ${db.s}.audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id`, [account, limit]);
+  const res = await db.pool.query(
+    `SELECT * FROM (SELECT * FROM ${db.s}.audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id`,
+    [account, limit],
+  );
   return res.rows.map((r) => ({
     id: String(r.id),
     at: r.at as Date,

@@ -33,15 +33,23 @@ export class AuditRunStore {
     try {
       await client.query('BEGIN');
       // One run at a time per target: the diff is against the run before, never a concurrent one.
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`pgrotate:${this.store.schema}:audit:${report.target}`]);
-      const earlier = await client.query(`SELECT 1 FROM ${s}.audit_runs WHERE target = $1 LIMIT 1`, [report.target]);
-      const run = await client.query<{ id: string }>(`INSERT INTO ${s}.audit_runs (target, actor, report) VALUES ($1, $2, $3) RETURNING id::text AS id`, [
-        report.target,
-        actor,
-        JSON.stringify(this.store.redactor.scrubValue(report)),
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `pgrotate:${this.store.schema}:audit:${report.target}`,
       ]);
+      const earlier = await client.query(`SELECT 1 FROM ${s}.audit_runs WHERE target = $1 LIMIT 1`, [report.target]);
+      const run = await client.query<{ id: string }>(
+        `INSERT INTO ${s}.audit_runs (target, actor, report) VALUES ($1, $2, $3) RETURNING id::text AS id`,
+        [report.target, actor, JSON.stringify(this.store.redactor.scrubValue(report))],
+      );
       const runId = run.rows[0]?.id as string;
-      const open = await client.query<{ id: string; check: string; subject: string; severity: Finding['severity']; message: string; fix: string }>(
+      const open = await client.query<{
+        id: string;
+        check: string;
+        subject: string;
+        severity: Finding['severity'];
+        message: string;
+        fix: string;
+      }>(
         `SELECT id::text AS id, "check", subject, severity, message, fix FROM ${s}.audit_findings WHERE target = $1 AND resolved_at IS NULL FOR UPDATE`,
         [report.target],
       );
@@ -52,7 +60,10 @@ export class AuditRunStore {
       for (const f of report.findings) {
         const existing = openByKey.get(key(f));
         if (existing) {
-          await client.query(`UPDATE ${s}.audit_findings SET last_run_id = $2, severity = $3, message = $4, fix = $5 WHERE id = $1`, [existing.id, runId, f.severity, f.message, f.fix]);
+          await client.query(
+            `UPDATE ${s}.audit_findings SET last_run_id = $2, severity = $3, message = $4, fix = $5 WHERE id = $1`,
+            [existing.id, runId, f.severity, f.message, f.fix],
+          );
           continue;
         }
         added.push(f);
@@ -66,14 +77,23 @@ export class AuditRunStore {
       const unchecked = new Set(report.notChecked.map((n) => n.check));
       const resolved = open.rows.filter((r) => !seen.has(key(r)) && !unchecked.has(r.check));
       if (resolved.length > 0) {
-        await client.query(`UPDATE ${s}.audit_findings SET resolved_at = clock_timestamp(), last_run_id = $2 WHERE id = ANY($1::bigint[])`, [resolved.map((r) => r.id), runId]);
+        await client.query(
+          `UPDATE ${s}.audit_findings SET resolved_at = clock_timestamp(), last_run_id = $2 WHERE id = ANY($1::bigint[])`,
+          [resolved.map((r) => r.id), runId],
+        );
       }
       await client.query('COMMIT');
       return {
         runId,
         first: earlier.rowCount === 0,
         added,
-        resolved: resolved.map((r) => ({ check: r.check, subject: r.subject, severity: r.severity, message: r.message, fix: r.fix })),
+        resolved: resolved.map((r) => ({
+          check: r.check,
+          subject: r.subject,
+          severity: r.severity,
+          message: r.message,
+          fix: r.fix,
+        })),
       };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -94,12 +114,17 @@ export class AuditRunStore {
   }
 
   /** Open findings per target and severity, and each target's last run time (for metrics). */
-  async summary(): Promise<{ open: Array<{ target: string; severity: string; n: number }>; lastRun: Array<{ target: string; at: Date }> }> {
+  async summary(): Promise<{
+    open: Array<{ target: string; severity: string; n: number }>;
+    lastRun: Array<{ target: string; at: Date }>;
+  }> {
     const s = this.store.s;
     const open = await this.store.pool.query<{ target: string; severity: string; n: number }>(
       `SELECT target, severity, count(*)::int AS n FROM ${s}.audit_findings WHERE resolved_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2`,
     );
-    const lastRun = await this.store.pool.query<{ target: string; at: Date }>(`SELECT target, max(at) AS at FROM ${s}.audit_runs GROUP BY 1 ORDER BY 1`);
+    const lastRun = await this.store.pool.query<{ target: string; at: Date }>(
+      `SELECT target, max(at) AS at FROM ${s}.audit_runs GROUP BY 1 ORDER BY 1`,
+    );
     return { open: open.rows, lastRun: lastRun.rows };
   }
 

@@ -125,7 +125,11 @@ export async function migrate(pool: Pool, schema: string): Promise<number[]> {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) => r.version));
+    const done = new Set(
+      (await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map(
+        (r) => r.version,
+      ),
+    );
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
       await client.query(m.sql(s));

@@ -41,13 +41,21 @@ export class RotationFence {
 
   /** The unfinished rotation of this account, if a previous attempt left one. */
   async running(): Promise<RotationRecord | null> {
-    const res = await this.q<RotationRow>(`SELECT * FROM ${this.store.s}.rotations WHERE account = $1 AND status = 'running'`, [this.account]);
+    const res = await this.q<RotationRow>(
+      `SELECT * FROM ${this.store.s}.rotations WHERE account = $1 AND status = 'running'`,
+      [this.account],
+    );
     return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
   }
 
   /** Start a rotation record and its audit event: one statement, so one round trip and atomic. */
   async create(r: NewRotation): Promise<RotationRecord> {
-    const detail = this.store.redactor.scrubValue({ reason: r.reason, role: r.targetRole, strategy: r.strategy, terminateSessions: r.terminateSessions });
+    const detail = this.store.redactor.scrubValue({
+      reason: r.reason,
+      role: r.targetRole,
+      strategy: r.strategy,
+      terminateSessions: r.terminateSessions,
+    });
     const res = await this.q<RotationRow>(
       `WITH acc AS (
          INSERT INTO ${this.store.s}.accounts (name, target, strategy) VALUES ($2, $9, $3)
@@ -56,7 +64,18 @@ export class RotationFence {
          INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($2, $1, 'rotation.started', $7, $10))
        INSERT INTO ${this.store.s}.rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
        VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
-      [r.id, r.account, r.strategy, r.targetRole, r.previousRole, r.reason, r.requestedBy, r.terminateSessions, r.target, JSON.stringify(detail)],
+      [
+        r.id,
+        r.account,
+        r.strategy,
+        r.targetRole,
+        r.previousRole,
+        r.reason,
+        r.requestedBy,
+        r.terminateSessions,
+        r.target,
+        JSON.stringify(detail),
+      ],
     );
     return rotationFromRow(res.rows[0] as RotationRow);
   }
@@ -73,13 +92,23 @@ export class RotationFence {
          WHERE id = $1 AND status = 'running' RETURNING *`,
         [rotation.id, terminateSessions],
       );
-      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.resumed', actor, detail: { step: rotation.step, ...(terminateSessions ? { terminateSessions } : {}) } });
+      await this.audit({
+        account: this.account,
+        rotationId: rotation.id,
+        kind: 'rotation.resumed',
+        actor,
+        detail: { step: rotation.step, ...(terminateSessions ? { terminateSessions } : {}) },
+      });
       return rotationFromRow(res.rows[0] as RotationRow);
     });
   }
 
   /** Record that `step` completed, with the facts it produced, and its audit event: one statement. */
-  async advance(rotationId: string, step: Step, facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {}): Promise<void> {
+  async advance(
+    rotationId: string,
+    step: Step,
+    facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {},
+  ): Promise<void> {
     const res = await this.q(
       `WITH advanced AS (
          UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
@@ -88,7 +117,10 @@ export class RotationFence {
        INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind) SELECT account, id, $5 FROM advanced`,
       [rotationId, step, facts.appliedAt ?? null, facts.oldCredentialExpiresAt ?? null, `rotation.${step}`],
     );
-    if (res.rowCount !== 1) throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, { account: this.account });
+    if (res.rowCount !== 1)
+      throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, {
+        account: this.account,
+      });
   }
 
   /** Finish successfully: the account's new state and the audit event, in one atomic statement. */
@@ -114,9 +146,22 @@ export class RotationFence {
          INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail)
          SELECT $4, id, 'rotation.succeeded', $7, $8 FROM finished)
        SELECT count(*) AS n FROM finished`,
-      [rotation.id, done.oldCredentialExpiresAt, done.sessionsEnded, this.account, done.activeRole, done.nextDueAt, rotation.requestedBy, JSON.stringify(detail), this.store.redactor.scrubValue(done.warnings)],
+      [
+        rotation.id,
+        done.oldCredentialExpiresAt,
+        done.sessionsEnded,
+        this.account,
+        done.activeRole,
+        done.nextDueAt,
+        rotation.requestedBy,
+        JSON.stringify(detail),
+        this.store.redactor.scrubValue(done.warnings),
+      ],
     );
-    if (Number(res.rows[0]?.n) !== 1) throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, { account: this.account });
+    if (Number(res.rows[0]?.n) !== 1)
+      throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, {
+        account: this.account,
+      });
   }
 
   /** Finish as failed (after a rollback, or when the rotation cannot go on). */
@@ -129,7 +174,13 @@ export class RotationFence {
         [rotation.id, message],
       );
       await this.markAccountFailed(message);
-      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.failed', actor: rotation.requestedBy, detail: { error: message, step: rotation.step } });
+      await this.audit({
+        account: this.account,
+        rotationId: rotation.id,
+        kind: 'rotation.failed',
+        actor: rotation.requestedBy,
+        detail: { error: message, step: rotation.step },
+      });
     });
   }
 
@@ -137,9 +188,18 @@ export class RotationFence {
   async noteError(rotation: RotationRecord, error: string): Promise<void> {
     const message = this.store.redactor.scrub(error);
     await this.tx(async () => {
-      await this.q(`UPDATE ${this.store.s}.rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'`, [rotation.id, message]);
+      await this.q(
+        `UPDATE ${this.store.s}.rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
+        [rotation.id, message],
+      );
       await this.markAccountFailed(message);
-      await this.audit({ account: this.account, rotationId: rotation.id, kind: 'rotation.interrupted', actor: rotation.requestedBy, detail: { error: message, step: rotation.step } });
+      await this.audit({
+        account: this.account,
+        rotationId: rotation.id,
+        kind: 'rotation.interrupted',
+        actor: rotation.requestedBy,
+        detail: { error: message, step: rotation.step },
+      });
     });
   }
 
@@ -168,8 +228,12 @@ export class RotationFence {
     );
   }
 
-  private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    if (this.released) throw new FenceLostError(`fence of account ${this.account} was released`, { account: this.account });
+  private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.released)
+      throw new FenceLostError(`fence of account ${this.account} was released`, { account: this.account });
     try {
       return await this.client.query<R>(text, values);
     } catch (err) {
@@ -177,10 +241,13 @@ export class RotationFence {
       const code = (err as { code?: string }).code;
       // SQL errors from a live connection are bugs or constraint hits; a dead one means the lock is gone.
       if (code === undefined || code.startsWith('57P') || code.startsWith('08')) {
-        throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}: ${this.store.redactor.scrub(messageOf(err))}`, {
-          account: this.account,
-          cause: err,
-        });
+        throw new FenceLostError(
+          `lost the state-database connection holding the fence of account ${this.account}: ${this.store.redactor.scrub(messageOf(err))}`,
+          {
+            account: this.account,
+            cause: err,
+          },
+        );
       }
       throw err;
     }

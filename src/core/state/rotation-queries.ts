@@ -7,13 +7,18 @@ import type { RequestFacts, RequestStanding } from './state-types.js';
 
 /** The unfinished rotation of an account, if any. */
 export async function runningRotation(db: StateTables, account: string): Promise<RotationRecord | null> {
-  const res = await db.pool.query<RotationRow>(`SELECT * FROM ${db.s}.rotations WHERE account = $1 AND status = 'running'`, [account]);
+  const res = await db.pool.query<RotationRow>(
+    `SELECT * FROM ${db.s}.rotations WHERE account = $1 AND status = 'running'`,
+    [account],
+  );
   return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
 }
 
 /** Names of the accounts with an unfinished rotation. */
 export async function accountsWithRunningRotation(db: StateTables): Promise<Set<string>> {
-  const res = await db.pool.query<{ account: string }>(`SELECT account FROM ${db.s}.rotations WHERE status = 'running'`);
+  const res = await db.pool.query<{ account: string }>(
+    `SELECT account FROM ${db.s}.rotations WHERE status = 'running'`,
+  );
   return new Set(res.rows.map((r) => r.account));
 }
 
@@ -30,14 +35,33 @@ function satisfiesSql(): string {
 }
 
 /** Did rotation `rotationId` do everything the request asked for? */
-export async function rotationSatisfies(db: StateTables, account: string, req: RequestFacts, rotationId: string): Promise<boolean> {
-  const res = await db.pool.query(`SELECT 1 FROM ${db.s}.rotations r WHERE ${satisfiesSql()} AND r.id = $4`, [account, req.requestedAt, req.terminateSessions, rotationId]);
+export async function rotationSatisfies(
+  db: StateTables,
+  account: string,
+  req: RequestFacts,
+  rotationId: string,
+): Promise<boolean> {
+  const res = await db.pool.query(`SELECT 1 FROM ${db.s}.rotations r WHERE ${satisfiesSql()} AND r.id = $4`, [
+    account,
+    req.requestedAt,
+    req.terminateSessions,
+    rotationId,
+  ]);
   return (res.rowCount ?? 0) > 0;
 }
 
 /** The facts that decide whether a request still needs its own rotation: one round trip. */
-export async function requestStanding(db: StateTables, account: string, req: RequestFacts): Promise<RequestStanding | null> {
-  const res = await db.pool.query<{ running: boolean; done_id: string | null; done_sessions: number | null; not_due: boolean }>(
+export async function requestStanding(
+  db: StateTables,
+  account: string,
+  req: RequestFacts,
+): Promise<RequestStanding | null> {
+  const res = await db.pool.query<{
+    running: boolean;
+    done_id: string | null;
+    done_sessions: number | null;
+    not_due: boolean;
+  }>(
     `SELECT EXISTS (SELECT 1 FROM ${db.s}.rotations WHERE account = $1 AND status = 'running') AS running,
             d.id AS done_id, d.sessions_ended AS done_sessions,
             COALESCE((SELECT next_due_at IS NULL OR next_due_at > now() FROM ${db.s}.accounts WHERE name = $1), false) AS not_due
@@ -46,5 +70,7 @@ export async function requestStanding(db: StateTables, account: string, req: Req
     [account, req.requestedAt, req.terminateSessions],
   );
   const row = res.rows[0];
-  return row ? { running: row.running, doneId: row.done_id, doneSessionsEnded: row.done_sessions, notDue: row.not_due } : null;
+  return row
+    ? { running: row.running, doneId: row.done_id, doneSessionsEnded: row.done_sessions, notDue: row.not_due }
+    : null;
 }

@@ -13,9 +13,25 @@ import { RotationFence } from './rotation-fence.js';
 import type { RotationRecord } from './rotation-record.js';
 import * as rotations from './rotation-queries.js';
 import { StateTables } from './state-tables.js';
-import type { AccountState, AccountTimes, AuditEvent, DueAccount, NewAuditEvent, RequestFacts, RequestStanding } from './state-types.js';
+import type {
+  AccountState,
+  AccountTimes,
+  AuditEvent,
+  DueAccount,
+  NewAuditEvent,
+  RequestFacts,
+  RequestStanding,
+} from './state-types.js';
 
-export type { AccountState, AccountTimes, AuditEvent, DueAccount, NewAuditEvent, RequestFacts, RequestStanding } from './state-types.js';
+export type {
+  AccountState,
+  AccountTimes,
+  AuditEvent,
+  DueAccount,
+  NewAuditEvent,
+  RequestFacts,
+  RequestStanding,
+} from './state-types.js';
 export type { ChangedAccount, PlannedAccount } from './account-sync-queries.js';
 
 // The control database: per-account state, rotation records and the audit trail. Nothing
@@ -40,9 +56,16 @@ export class StateStore {
   }
 
   /** Connect, migrate, and return a ready store. */
-  static async open(opts: { connection: pg.PoolConfig; schema: string; redactor: Redactor; credential?: LiveCredential }): Promise<StateStore> {
+  static async open(opts: {
+    connection: pg.PoolConfig;
+    schema: string;
+    redactor: Redactor;
+    credential?: LiveCredential;
+  }): Promise<StateStore> {
     // A state login that pgrotate rotates itself follows its provider (see LiveCredential).
-    const pool = opts.credential ? new CredentialPool({ max: 10, ...opts.connection }, opts.credential) : new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
+    const pool = opts.credential
+      ? new CredentialPool({ max: 10, ...opts.connection }, opts.credential)
+      : new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
     // Clients that lose their server must not crash the process; the loss surfaces on the next
     // query instead (for a fence: as FenceLostError). Attached once per physical connection.
     pool.on('error', () => undefined);
@@ -67,7 +90,9 @@ export class StateStore {
 
   /** The state database's clock in ms since epoch: requests and rotations are compared on one clock. */
   async now(): Promise<number> {
-    const res = await this.db.pool.query<{ ms: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms');
+    const res = await this.db.pool.query<{ ms: string }>(
+      'SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms',
+    );
     return Number(res.rows[0]?.ms ?? Date.now());
   }
 
@@ -80,7 +105,10 @@ export class StateStore {
     const client = await this.db.pool.connect();
     try {
       const key = `pgrotate:${this.db.schema}:${account}`;
-      const res = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+      const res = await client.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+        [key],
+      );
       if (!res.rows[0]?.locked) {
         client.release();
         return null;
@@ -98,7 +126,11 @@ export class StateStore {
   }
 
   /** Record a failure that happened before any rotation record existed (bad input, unreachable). */
-  async recordRefusal(account: { name: string; target: string; strategy: string }, error: string, actor: string | null): Promise<void> {
+  async recordRefusal(
+    account: { name: string; target: string; strategy: string },
+    error: string,
+    actor: string | null,
+  ): Promise<void> {
     const message = this.db.redactor.scrub(error);
     await accounts.recordRefusal(this.db, account, message);
     await this.audit({ account: account.name, kind: 'rotation.refused', actor, detail: { error: message } });
@@ -148,7 +180,10 @@ export class StateStore {
   }
 
   /** The named accounts whose due time passed more than `afterMs` ago. */
-  async overdueAccounts(names: string[], afterMs: number): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
+  async overdueAccounts(
+    names: string[],
+    afterMs: number,
+  ): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
     return accounts.overdueAccounts(this.db, names, afterMs);
   }
 
@@ -158,12 +193,21 @@ export class StateStore {
   }
 
   /** Mark the account failed (`message` is scrubbed) and due again after `cooldownMs`; returns the new due time. */
-  async coolDownAccount(account: string, cooldownMs: number, message: string, scheduled: boolean): Promise<Date | null> {
+  async coolDownAccount(
+    account: string,
+    cooldownMs: number,
+    message: string,
+    scheduled: boolean,
+  ): Promise<Date | null> {
     return accounts.coolDownAccount(this.db, account, cooldownMs, this.db.redactor.scrub(message), scheduled);
   }
 
   /** Bring the accounts table in line with the configured names (see account-sync-queries.ts). */
-  async syncAccountRows(names: string[], keys: string[], plan: (changed: ChangedAccount[]) => PlannedAccount[]): Promise<{ retired: number }> {
+  async syncAccountRows(
+    names: string[],
+    keys: string[],
+    plan: (changed: ChangedAccount[]) => PlannedAccount[],
+  ): Promise<{ retired: number }> {
     return syncAccountRows(this.db, names, keys, plan);
   }
 

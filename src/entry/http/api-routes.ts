@@ -62,8 +62,15 @@ export const API_ROUTES: ApiRoute[] = [
       const target = decodeURIComponent(params[0] as string);
       if (!(target in ctx.app.config.targets)) throw new HttpError(404, `unknown target "${target}"`);
       const run = await ctx.app.auditRuns.latest(target);
-      if (!run) throw new HttpError(404, `target "${target}" has no stored audit yet (run pgrotate audit ${target} --since-last, or schedule audit: { every })`);
-      return { status: 200, body: { runId: run.runId, at: run.at.toISOString(), actor: run.actor, report: run.report } };
+      if (!run)
+        throw new HttpError(
+          404,
+          `target "${target}" has no stored audit yet (run pgrotate audit ${target} --since-last, or schedule audit: { every })`,
+        );
+      return {
+        status: 200,
+        body: { runId: run.runId, at: run.at.toISOString(), actor: run.actor, report: run.report },
+      };
     },
   },
   {
@@ -89,7 +96,12 @@ export const API_ROUTES: ApiRoute[] = [
         actor: requester,
         detail: { via: 'api', reason: body.reason ?? null, terminateSessions: body.terminateSessions },
       });
-      const request = { kind: 'on-demand' as const, reason: body.reason ?? null, requestedBy: requester, terminateSessions: body.terminateSessions };
+      const request = {
+        kind: 'on-demand' as const,
+        reason: body.reason ?? null,
+        requestedBy: requester,
+        terminateSessions: body.terminateSessions,
+      };
       const dispatched = await ctx.rotations.request([account.name], request, { wait: null });
       if (dispatched.jobIds) return { status: 202, body: { account: account.name, queued: dispatched.jobIds[0] } };
       const [result] = await (dispatched.results as Promise<RunResult[]>);
@@ -116,8 +128,15 @@ export const API_ROUTES: ApiRoute[] = [
       if (started.jobIds) {
         // The workers rotate; the outcome is recorded (and alerted) when they are done.
         const waiting = started.done
-          .then((s) => ctx.app.log.info({ principal: s.principal, rotated: s.rotated.length, failed: s.failed.length }, 'offboarding finished'))
-          .catch((err: unknown) => ctx.app.log.error({ error: ctx.app.redactor.scrub(messageOf(err)) }, 'offboarding wait failed'))
+          .then((s) =>
+            ctx.app.log.info(
+              { principal: s.principal, rotated: s.rotated.length, failed: s.failed.length },
+              'offboarding finished',
+            ),
+          )
+          .catch((err: unknown) =>
+            ctx.app.log.error({ error: ctx.app.redactor.scrub(messageOf(err)) }, 'offboarding wait failed'),
+          )
           .finally(() => ctx.background.delete(waiting));
         ctx.background.add(waiting);
         return { status: 202, body: { principal: body.principal, accounts: started.accounts, queued: started.jobIds } };

@@ -57,19 +57,31 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const rotations = new RotationDispatch(app);
   const queueDepth = deps.queueDepth ?? (rotations.queued ? rotations.depth : undefined);
   const registry = deps.registry ?? new Registry();
-  const metrics = new PgrotateMetrics({ registry, state: app.state, config: app.config, auditRuns: app.auditRuns, ...(queueDepth ? { queueDepth } : {}) });
+  const metrics = new PgrotateMetrics({
+    registry,
+    state: app.state,
+    config: app.config,
+    auditRuns: app.auditRuns,
+    ...(queueDepth ? { queueDepth } : {}),
+  });
   const unobserve = app.rotationObservers.add(metrics.observe);
   const ctx: ApiContext = { app, rotations, background: new Set() };
 
   let refusalWindow = { start: Date.now(), count: 0 };
-  const auditRefusal = async (kind: 'api.unauthorized' | 'api.forbidden', detail: Record<string, unknown>, actor: string | null) => {
+  const auditRefusal = async (
+    kind: 'api.unauthorized' | 'api.forbidden',
+    detail: Record<string, unknown>,
+    actor: string | null,
+  ) => {
     const now = Date.now();
     if (now - refusalWindow.start > 60_000) refusalWindow = { start: now, count: 0 };
     if (++refusalWindow.count > REFUSAL_AUDITS_PER_MINUTE) {
       log.warn({ kind, ...detail }, 'refused API call (audit rate limit reached; logged only)');
       return;
     }
-    await app.state.audit({ kind, actor, detail }).catch((err: unknown) => log.error({ error: messageOf(err) }, 'could not audit a refused API call'));
+    await app.state
+      .audit({ kind, actor, detail })
+      .catch((err: unknown) => log.error({ error: messageOf(err) }, 'could not audit a refused API call'));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -118,11 +130,17 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       req.resume();
       await auditRefusal('api.unauthorized', { ...where, reason: who.reason }, null);
       res.setHeader('www-authenticate', 'Bearer realm="pgrotate"');
-      return send(res, 401, { error: who.reason === 'missing' ? 'a bearer token is required' : 'the bearer token is not valid' });
+      return send(res, 401, {
+        error: who.reason === 'missing' ? 'a bearer token is required' : 'the bearer token is not valid',
+      });
     }
     if (!who.actions.has(found.route.action)) {
       req.resume();
-      await auditRefusal('api.forbidden', { ...where, tokenName: who.name, action: found.route.action }, `api:${who.name}`);
+      await auditRefusal(
+        'api.forbidden',
+        { ...where, tokenName: who.name, action: found.route.action },
+        `api:${who.name}`,
+      );
       return send(res, 403, { error: `token ${who.name} may not ${found.route.action}` });
     }
     const out = await found.route.handle(ctx, req, found.m?.slice(1) ?? [], `api:${who.name}`);
@@ -143,7 +161,10 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   };
 
   const server: Server = cfg.tls
-    ? createHttpsServer({ cert: readTlsFile(cfg.tls.certFile, 'certFile'), key: readTlsFile(cfg.tls.keyFile, 'keyFile') }, onRequest)
+    ? createHttpsServer(
+        { cert: readTlsFile(cfg.tls.certFile, 'certFile'), key: readTlsFile(cfg.tls.keyFile, 'keyFile') },
+        onRequest,
+      )
     : createHttpServer(onRequest);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -182,7 +203,9 @@ function readTlsFile(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`http.tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    throw new ConfigError(
+      `http.tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
   }
 }
 
@@ -192,6 +215,10 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }

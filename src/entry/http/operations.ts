@@ -11,8 +11,13 @@ export interface Operations {
  * What a long-running process (`serve`, `worker`) offers operators: the HTTP server (health,
  * metrics, API) when asked, and the overdue-account alerts when webhooks are configured.
  */
-export async function startOperations(app: App, opts: { http: boolean; listen?: string; queueDepth?: () => Promise<number> }): Promise<Operations> {
-  const watcher = app.alerts.enabled ? startOverdueWatcher({ state: app.state, config: app.config, alerts: app.alerts, log: app.log }) : null;
+export async function startOperations(
+  app: App,
+  opts: { http: boolean; listen?: string; queueDepth?: () => Promise<number> },
+): Promise<Operations> {
+  const watcher = app.alerts.enabled
+    ? startOverdueWatcher({ state: app.state, config: app.config, alerts: app.alerts, log: app.log })
+    : null;
   let http: RunningHttpServer | null = null;
   try {
     if (opts.http) {

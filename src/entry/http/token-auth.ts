@@ -6,7 +6,9 @@ import type { Redactor } from '../../core/logging/redactor.js';
 // compared with every stored digest in constant time, so neither the comparison nor which token
 // matched leaks through timing, and the plaintext tokens are not kept around in memory.
 
-export type AuthResult = { ok: true; name: string; actions: ReadonlySet<ApiAction> } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' };
+export type AuthResult =
+  | { ok: true; name: string; actions: ReadonlySet<ApiAction> }
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' };
 
 interface StoredToken {
   name: string;

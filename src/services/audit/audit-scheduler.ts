@@ -26,7 +26,10 @@ export class AuditScheduler {
   constructor(
     private readonly deps: AuditServiceDeps & { log: Logger; redactor: Redactor },
     /** How often to look for due audits; the shortest interval bounds the lateness. */
-    private readonly pollMs = Math.max(1_000, Math.min(30_000, ...[...auditSchedules(deps.config).values()].map((ms) => Math.floor(ms / 5)))),
+    private readonly pollMs = Math.max(
+      1_000,
+      Math.min(30_000, ...[...auditSchedules(deps.config).values()].map((ms) => Math.floor(ms / 5))),
+    ),
   ) {}
 
   /** Start polling (a no-op without any scheduled target). */
@@ -49,9 +52,21 @@ export class AuditScheduler {
       try {
         if (!(await this.deps.runs.claimDue(target, every))) continue;
         const { diff, report } = await auditAndRecord(this.deps, target, 'scheduler');
-        this.deps.log.info({ target, runId: diff.runId, counts: report.counts, added: diff.added.length, resolved: diff.resolved.length }, 'security audit done');
+        this.deps.log.info(
+          {
+            target,
+            runId: diff.runId,
+            counts: report.counts,
+            added: diff.added.length,
+            resolved: diff.resolved.length,
+          },
+          'security audit done',
+        );
       } catch (err) {
-        this.deps.log.error({ target, error: this.deps.redactor.scrub(messageOf(err)) }, 'scheduled security audit failed');
+        this.deps.log.error(
+          { target, error: this.deps.redactor.scrub(messageOf(err)) },
+          'scheduled security audit failed',
+        );
       }
     }
   }

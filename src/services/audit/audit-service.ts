@@ -26,23 +26,57 @@ export interface AuditOutcome {
  * audit event and an `audit.finding.new` alert per finding not open before, and
  * `audit.finding.resolved` per open finding no longer seen.
  */
-export async function auditAndRecord(deps: AuditServiceDeps, target: string, actor: string | null): Promise<AuditOutcome> {
+export async function auditAndRecord(
+  deps: AuditServiceDeps,
+  target: string,
+  actor: string | null,
+): Promise<AuditOutcome> {
   const rotatedAt = new Map((await deps.state.listAccounts()).map((a) => [a.name, a.lastRotatedAt]));
-  const report = await deps.targets.withAdmin(target, undefined, (client) => runSecurityAudit({ client, config: deps.config, target, rotatedAt }));
+  const report = await deps.targets.withAdmin(target, undefined, (client) =>
+    runSecurityAudit({ client, config: deps.config, target, rotatedAt }),
+  );
   const diff = await deps.runs.record(report, actor);
   for (const f of diff.added) await tell(deps, target, actor, diff, 'audit.finding.new', f);
   for (const f of diff.resolved) await tell(deps, target, actor, diff, 'audit.finding.resolved', f);
   await deps.state.audit({
     kind: 'security-audit.completed',
     actor,
-    detail: { target, runId: diff.runId, counts: report.counts, notChecked: report.notChecked.map((n) => n.check), added: diff.added.length, resolved: diff.resolved.length },
+    detail: {
+      target,
+      runId: diff.runId,
+      counts: report.counts,
+      notChecked: report.notChecked.map((n) => n.check),
+      added: diff.added.length,
+      resolved: diff.resolved.length,
+    },
   });
   return { report, diff };
 }
 
-async function tell(deps: AuditServiceDeps, target: string, actor: string | null, diff: AuditRunDiff, event: 'audit.finding.new' | 'audit.finding.resolved', f: Finding): Promise<void> {
-  const detail = { runId: diff.runId, check: f.check, severity: f.severity, subject: f.subject, message: f.message, fix: f.fix };
+async function tell(
+  deps: AuditServiceDeps,
+  target: string,
+  actor: string | null,
+  diff: AuditRunDiff,
+  event: 'audit.finding.new' | 'audit.finding.resolved',
+  f: Finding,
+): Promise<void> {
+  const detail = {
+    runId: diff.runId,
+    check: f.check,
+    severity: f.severity,
+    subject: f.subject,
+    message: f.message,
+    fix: f.fix,
+  };
   await deps.state.audit({ kind: event, actor, detail: { target, ...detail } });
   const what = event === 'audit.finding.new' ? 'new finding' : 'resolved';
-  deps.alerts.emit({ event, account: null, target, message: `${what} [${f.severity}] ${f.check} ${f.subject}: ${f.message}`, detail, at: new Date() });
+  deps.alerts.emit({
+    event,
+    account: null,
+    target,
+    message: `${what} [${f.severity}] ${f.check} ${f.subject}: ${f.message}`,
+    detail,
+    at: new Date(),
+  });
 }

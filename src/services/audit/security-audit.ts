@@ -1,7 +1,15 @@
 import type { ClientBase } from 'pg';
 import { quoteIdent } from '../../core/pg/quote.js';
 import type { AccountConfig, PgrotateConfig } from '../../core/config/config-schema.js';
-import { SEVERITIES, severityRank, type AuditReport, type Finding, type NotChecked, type RoleEntry, type Severity } from '../../core/audit/audit-types.js';
+import {
+  SEVERITIES,
+  severityRank,
+  type AuditReport,
+  type Finding,
+  type NotChecked,
+  type RoleEntry,
+  type Severity,
+} from '../../core/audit/audit-types.js';
 
 // The insider-threat guide's inventory and least-privilege review, run as the target's admin
 // login. One function per check; each adds findings, or says what it could not read. A check
@@ -58,12 +66,21 @@ async function guarded(ctx: Ctx, checks: string[], needs: string, fn: () => Prom
   } catch (err) {
     if (!isPrivilegeError(err)) throw err;
     const why = err instanceof Error ? err.message : String(err);
-    for (const check of checks) ctx.notChecked.push({ check, reason: `${needs}: ${why} (admin login ${ctx.admin.role})` });
+    for (const check of checks)
+      ctx.notChecked.push({ check, reason: `${needs}: ${why} (admin login ${ctx.admin.role})` });
   }
 }
 
 /** The checks that read the role list (pg_roles). */
-const ROLE_CHECKS = ['credential-age', 'unmanaged-login', 'superuser', 'privileged-role', 'password-expiry', 'password-policy', 'connection-limit'];
+const ROLE_CHECKS = [
+  'credential-age',
+  'unmanaged-login',
+  'superuser',
+  'privileged-role',
+  'password-expiry',
+  'password-policy',
+  'connection-limit',
+];
 
 /** The role list, or null (and its checks listed as not checked) when pg_roles is unreadable. */
 async function readRoles(ctx: Ctx): Promise<RoleRow[] | null> {
@@ -109,7 +126,12 @@ export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> 
   const settings = 'server settings (current_setting)';
   await guarded(ctx, ['password-encryption'], settings, () => checkPasswordEncryption(ctx));
   await guarded(ctx, ['statement-logging'], settings, () => checkStatementLogging(ctx));
-  await guarded(ctx, ['statement-logging'], 'per-role and per-database settings (pg_catalog.pg_db_role_setting, pg_roles, pg_database)', () => checkLoggingOverrides(ctx));
+  await guarded(
+    ctx,
+    ['statement-logging'],
+    'per-role and per-database settings (pg_catalog.pg_db_role_setting, pg_roles, pg_database)',
+    () => checkLoggingOverrides(ctx),
+  );
   await guarded(ctx, ['idle-timeout'], settings, () => checkIdleTimeout(ctx));
   await guarded(ctx, ['connection-logging'], settings, () => checkConnectionLogging(ctx));
   await guarded(ctx, ['pgaudit'], settings, () => checkPgaudit(ctx));
@@ -118,9 +140,18 @@ export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> 
     await guarded(ctx, ['connection-limit'], settings, () => checkConnectionLimits(ctx, roles));
   }
   await checkHbaRules(ctx);
-  await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () => checkSensitiveTables(ctx));
-  const findings = ctx.findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.check.localeCompare(b.check) || a.subject.localeCompare(b.subject));
-  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
+  await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () =>
+    checkSensitiveTables(ctx),
+  );
+  const findings = ctx.findings.sort(
+    (a, b) =>
+      severityRank(b.severity) - severityRank(a.severity) ||
+      a.check.localeCompare(b.check) ||
+      a.subject.localeCompare(b.subject),
+  );
+  const counts = Object.fromEntries(
+    SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length]),
+  ) as Record<Severity, number>;
   return {
     target: input.target,
     serverVersion: version.rows[0]?.server_version ?? '?',
@@ -144,7 +175,11 @@ export function checkLoginInventory(ctx: Ctx, roles: RoleRow[]): void {
       managed: account !== null,
       account: account?.name ?? null,
       attributes: attributesOf(r),
-      validUntil: r.rolvaliduntil ? (Number.isFinite(r.rolvaliduntil.getTime()) ? r.rolvaliduntil.toISOString() : 'infinity') : null,
+      validUntil: r.rolvaliduntil
+        ? Number.isFinite(r.rolvaliduntil.getTime())
+          ? r.rolvaliduntil.toISOString()
+          : 'infinity'
+        : null,
       lastRotatedAt: rotated?.toISOString() ?? null,
       credentialAgeDays: rotated ? Math.floor((now - rotated.getTime()) / 86_400_000) : null,
     });
@@ -197,7 +232,14 @@ function scheduleInterval(account: AccountConfig, config: PgrotateConfig): numbe
   return null;
 }
 
-const ATTRIBUTE_RULES: Array<{ key: keyof RoleRow; name: string; login: Severity; nologin: Severity; why: string; fix: (role: string) => string }> = [
+const ATTRIBUTE_RULES: Array<{
+  key: keyof RoleRow;
+  name: string;
+  login: Severity;
+  nologin: Severity;
+  why: string;
+  fix: (role: string) => string;
+}> = [
   {
     key: 'rolcreaterole',
     name: 'CREATEROLE',
@@ -206,8 +248,22 @@ const ATTRIBUTE_RULES: Array<{ key: keyof RoleRow; name: string; login: Severity
     why: 'can create roles and change the passwords of other non-superuser roles',
     fix: (r) => `ALTER ROLE ${r} NOCREATEROLE (keep it only on the login pgrotate uses)`,
   },
-  { key: 'rolcreatedb', name: 'CREATEDB', login: 'medium', nologin: 'low', why: 'can create databases', fix: (r) => `ALTER ROLE ${r} NOCREATEDB` },
-  { key: 'rolbypassrls', name: 'BYPASSRLS', login: 'high', nologin: 'medium', why: 'ignores every row-level security policy', fix: (r) => `ALTER ROLE ${r} NOBYPASSRLS` },
+  {
+    key: 'rolcreatedb',
+    name: 'CREATEDB',
+    login: 'medium',
+    nologin: 'low',
+    why: 'can create databases',
+    fix: (r) => `ALTER ROLE ${r} NOCREATEDB`,
+  },
+  {
+    key: 'rolbypassrls',
+    name: 'BYPASSRLS',
+    login: 'high',
+    nologin: 'medium',
+    why: 'ignores every row-level security policy',
+    fix: (r) => `ALTER ROLE ${r} NOBYPASSRLS`,
+  },
   {
     key: 'rolreplication',
     name: 'REPLICATION',
@@ -246,7 +302,9 @@ export function checkRoleAttributes(ctx: Ctx, roles: RoleRow[]): void {
         check: 'privileged-role',
         severity: isAdmin ? 'info' : r.rolcanlogin ? rule.login : rule.nologin,
         subject: r.rolname,
-        message: isAdmin ? `has ${rule.name}: this is pgrotate's admin login, which needs it to change passwords` : `has ${rule.name}: ${rule.why}`,
+        message: isAdmin
+          ? `has ${rule.name}: this is pgrotate's admin login, which needs it to change passwords`
+          : `has ${rule.name}: ${rule.why}`,
         fix: isAdmin ? 'keep this login out of daily use; only pgrotate should hold its password' : rule.fix(r.rolname),
       });
     }
@@ -263,7 +321,8 @@ export function checkPasswordExpiry(ctx: Ctx, roles: RoleRow[]): void {
       check: 'password-expiry',
       severity: 'medium',
       subject: r.rolname,
-      message: 'login role has no password expiry (VALID UNTIL) and is not rotated by pgrotate: a leaked password works forever',
+      message:
+        'login role has no password expiry (VALID UNTIL) and is not rotated by pgrotate: a leaked password works forever',
       fix: `manage it with pgrotate, or ALTER ROLE ${r.rolname} VALID UNTIL '<date>'`,
     });
   }
@@ -281,7 +340,8 @@ export async function checkMd5Passwords(ctx: Ctx): Promise<void> {
         check: 'md5-password',
         severity: 'high',
         subject: r.rolname,
-        message: 'password is stored as an MD5 hash: weak, and the hash itself is enough to log in with md5 authentication',
+        message:
+          'password is stored as an MD5 hash: weak, and the hash itself is enough to log in with md5 authentication',
         fix: ctx.managed.has(r.rolname)
           ? `pgrotate rotate ${ctx.managed.get(r.rolname)?.name} (pgrotate always sets a SCRAM-SHA-256 verifier)`
           : `set password_encryption = 'scram-sha-256' and set a new password for ${r.rolname}`,
@@ -289,7 +349,10 @@ export async function checkMd5Passwords(ctx: Ctx): Promise<void> {
     }
   } catch (err) {
     if (!isPrivilegeError(err)) throw err;
-    ctx.notChecked.push({ check: 'md5-password', reason: `pg_authid is readable only by a superuser; admin login ${ctx.admin.role} is not one` });
+    ctx.notChecked.push({
+      check: 'md5-password',
+      reason: `pg_authid is readable only by a superuser; admin login ${ctx.admin.role} is not one`,
+    });
   }
 }
 
@@ -363,7 +426,8 @@ export async function checkIdleTimeout(ctx: Ctx): Promise<void> {
       check: 'idle-timeout',
       severity: 'low',
       subject: 'idle_in_transaction_session_timeout',
-      message: 'idle_in_transaction_session_timeout is 0: a session can sit idle in a transaction forever, holding locks and a connection',
+      message:
+        'idle_in_transaction_session_timeout is 0: a session can sit idle in a transaction forever, holding locks and a connection',
       fix: `ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'; SELECT pg_reload_conf();`,
     });
   }
@@ -371,18 +435,39 @@ export async function checkIdleTimeout(ctx: Ctx): Promise<void> {
 
 /** pg_hba.conf lines that accept trust, cleartext password or MD5 authentication. */
 export async function checkHbaRules(ctx: Ctx): Promise<void> {
-  let rows: Array<{ line_number: number; type: string; database: string[] | null; user_name: string[] | null; address: string | null; auth_method: string | null; error: string | null }>;
+  let rows: Array<{
+    line_number: number;
+    type: string;
+    database: string[] | null;
+    user_name: string[] | null;
+    address: string | null;
+    auth_method: string | null;
+    error: string | null;
+  }>;
   try {
-    rows = (await ctx.client.query(`SELECT line_number, type, database, user_name, address, auth_method, error FROM pg_catalog.pg_hba_file_rules ORDER BY line_number`)).rows;
+    rows = (
+      await ctx.client.query(
+        `SELECT line_number, type, database, user_name, address, auth_method, error FROM pg_catalog.pg_hba_file_rules ORDER BY line_number`,
+      )
+    ).rows;
   } catch (err) {
     if (!isPrivilegeError(err)) throw err;
-    ctx.notChecked.push({ check: 'hba-rules', reason: `pg_hba_file_rules is readable only by a superuser (or with EXECUTE on pg_hba_file_rules()); admin login ${ctx.admin.role} cannot read it` });
+    ctx.notChecked.push({
+      check: 'hba-rules',
+      reason: `pg_hba_file_rules is readable only by a superuser (or with EXECUTE on pg_hba_file_rules()); admin login ${ctx.admin.role} cannot read it`,
+    });
     return;
   }
   for (const r of rows) {
     const line = `pg_hba.conf line ${r.line_number} (${r.type} ${(r.database ?? []).join(',')} ${(r.user_name ?? []).join(',')}${r.address ? ` ${r.address}` : ''})`;
     if (r.error) {
-      ctx.findings.push({ check: 'hba-rules', severity: 'low', subject: line, message: `the line has an error: ${r.error}`, fix: 'fix the line; PostgreSQL ignores pg_hba.conf changes until it parses' });
+      ctx.findings.push({
+        check: 'hba-rules',
+        severity: 'low',
+        subject: line,
+        message: `the line has an error: ${r.error}`,
+        fix: 'fix the line; PostgreSQL ignores pg_hba.conf changes until it parses',
+      });
       continue;
     }
     const method = r.auth_method;
@@ -395,7 +480,13 @@ export async function checkHbaRules(ctx: Ctx): Promise<void> {
         fix: 'use scram-sha-256 (or peer for local admin access)',
       });
     } else if (method === 'password') {
-      ctx.findings.push({ check: 'hba-rules', severity: 'high', subject: line, message: 'password authentication sends the password in cleartext', fix: 'use scram-sha-256' });
+      ctx.findings.push({
+        check: 'hba-rules',
+        severity: 'high',
+        subject: line,
+        message: 'password authentication sends the password in cleartext',
+        fix: 'use scram-sha-256',
+      });
     } else if (method === 'md5') {
       ctx.findings.push({
         check: 'hba-rules',
@@ -471,7 +562,9 @@ export async function checkPgaudit(ctx: Ctx): Promise<void> {
 
 /** Step 4: people choose the passwords of logins pgrotate does not manage, and nothing checks them. */
 export async function checkPasswordPolicy(ctx: Ctx, roles: RoleRow[]): Promise<void> {
-  const unmanaged = roles.filter((r) => r.rolcanlogin && !ctx.managed.has(r.rolname) && (!ctx.withPassword || ctx.withPassword.has(r.rolname)));
+  const unmanaged = roles.filter(
+    (r) => r.rolcanlogin && !ctx.managed.has(r.rolname) && (!ctx.withPassword || ctx.withPassword.has(r.rolname)),
+  );
   if (unmanaged.length === 0) return;
   const libs = preloaded(await setting(ctx.client, 'shared_preload_libraries'));
   if (libs.includes('passwordcheck') || libs.includes('credcheck')) return;
@@ -507,7 +600,8 @@ export function checkOwnLogins(ctx: Ctx): void {
   try {
     const u = new URL(ctx.config.state.url);
     const user = decodeURIComponent(u.username);
-    const sameServer = target && decodeURIComponent(u.hostname) === target.host && (u.port ? Number(u.port) : 5432) === target.port;
+    const sameServer =
+      target && decodeURIComponent(u.hostname) === target.host && (u.port ? Number(u.port) : 5432) === target.port;
     if (user && sameServer && !ctx.managed.has(user)) own.set(user, own.has(user) ? 'admin and state' : 'state');
   } catch {
     // An unparsable state URL is refused when the config is loaded.

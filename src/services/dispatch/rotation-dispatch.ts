@@ -16,7 +16,9 @@ import { failedResult, type RunResult } from '../../core/rotation/run-result.js'
  * A request from a person or an API caller (scheduled work is the scheduler's). Its time is
  * taken from the state database's clock when it is dispatched.
  */
-export type DispatchRequest = Omit<RotationRequest, 'kind' | 'requestedAt'> & { kind: Exclude<RotationRequest['kind'], 'scheduled'> };
+export type DispatchRequest = Omit<RotationRequest, 'kind' | 'requestedAt'> & {
+  kind: Exclude<RotationRequest['kind'], 'scheduled'>;
+};
 
 export interface DispatchOptions {
   /** Wait for queued rotations' outcomes this long; null: return once queued. Rotations run here are always awaited. */
@@ -54,7 +56,8 @@ export class RotationDispatch {
 
   /** Rotate `accounts` (names) for `request`: here, or through the queue. */
   async request(accounts: string[], request: DispatchRequest, opts: DispatchOptions): Promise<Dispatched> {
-    if (opts.direct && (!this.queued || opts.direct.dryRun)) return { jobIds: null, results: this.runDirect(accounts, request, opts.direct, opts.progress) };
+    if (opts.direct && (!this.queued || opts.direct.dryRun))
+      return { jobIds: null, results: this.runDirect(accounts, request, opts.direct, opts.progress) };
     // Requests and rotations are compared on the state database's clock (see rotation-runner).
     const timed = { ...request, requestedAt: await this.app.state.now() };
     if (!this.queued) return { jobIds: null, results: runInline(this.app, accounts, timed, opts.progress) };
@@ -63,7 +66,9 @@ export class RotationDispatch {
     this.app.log.info({ kind: request.kind, jobs: jobIds.length }, 'rotation requests queued');
     if (!opts.wait) return { jobIds, results: null };
     const timeoutMs = opts.wait.timeoutMs;
-    const results = queue.waitFor(jobIds, timeoutMs, opts.progress).then((outcomes) => outcomes.map((o) => resultOfJob(o, timeoutMs)));
+    const results = queue
+      .waitFor(jobIds, timeoutMs, opts.progress)
+      .then((outcomes) => outcomes.map((o) => resultOfJob(o, timeoutMs)));
     const tracked = results.catch(() => undefined).finally(() => this.waits.delete(tracked));
     this.waits.add(tracked);
     return { jobIds, results };
@@ -71,7 +76,9 @@ export class RotationDispatch {
 
   /** Jobs waiting, delayed, prioritised or running (metrics, readiness); only with a queue. */
   readonly depth = async (): Promise<number> => {
-    const counts = await (await this.queue()).queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
+    const counts = await (
+      await this.queue()
+    ).queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
     return Object.values(counts).reduce((a, b) => a + b, 0);
   };
 
@@ -98,9 +105,24 @@ export class RotationDispatch {
   }
 
   /** The CLI's `rotate` here: each account straight through the engine. */
-  private runDirect(accounts: string[], request: DispatchRequest, direct: NonNullable<DispatchOptions['direct']>, progress: DispatchOptions['progress']): Promise<RunResult[]> {
-    const rotateOpts = { reason: request.reason ?? undefined, requestedBy: request.requestedBy, dryRun: direct.dryRun, terminateSessions: request.terminateSessions };
-    return runBounded(accounts, direct.concurrency, async (name) => rotationResultJson(await this.app.engine.rotate(this.app.account(name), rotateOpts)), progress);
+  private runDirect(
+    accounts: string[],
+    request: DispatchRequest,
+    direct: NonNullable<DispatchOptions['direct']>,
+    progress: DispatchOptions['progress'],
+  ): Promise<RunResult[]> {
+    const rotateOpts = {
+      reason: request.reason ?? undefined,
+      requestedBy: request.requestedBy,
+      dryRun: direct.dryRun,
+      terminateSessions: request.terminateSessions,
+    };
+    return runBounded(
+      accounts,
+      direct.concurrency,
+      async (name) => rotationResultJson(await this.app.engine.rotate(this.app.account(name), rotateOpts)),
+      progress,
+    );
   }
 
   private async queue(): Promise<RotationQueue> {
@@ -120,5 +142,8 @@ export class RotationDispatch {
 export function resultOfJob(o: JobOutcome, timeoutMs: number): RunResult {
   if (o.state === 'completed' && o.result) return o.result;
   if (o.state === 'failed') return failedResult(o.account, o.failedReason ?? 'failed', o.permanent);
-  return failedResult(o.account, `job ${o.id} did not finish within ${Math.round(timeoutMs / 1000)} s (is a worker running?)`);
+  return failedResult(
+    o.account,
+    `job ${o.id} did not finish within ${Math.round(timeoutMs / 1000)} s (is a worker running?)`,
+  );
 }

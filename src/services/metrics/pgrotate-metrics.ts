@@ -49,16 +49,33 @@ export class PgrotateMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     });
-    this.overdue = new Gauge({ name: 'pgrotate_overdue_accounts', help: 'Configured accounts whose due time passed more than alerts.overdueAfter ago.', registers });
-    this.failed = new Gauge({ name: 'pgrotate_failed_accounts', help: 'Configured accounts whose last rotation attempt failed.', registers });
-    this.queueDepth = new Gauge({ name: 'pgrotate_queue_depth', help: 'Rotation jobs waiting, delayed or running in the queue (absent without a queue).', registers });
+    this.overdue = new Gauge({
+      name: 'pgrotate_overdue_accounts',
+      help: 'Configured accounts whose due time passed more than alerts.overdueAfter ago.',
+      registers,
+    });
+    this.failed = new Gauge({
+      name: 'pgrotate_failed_accounts',
+      help: 'Configured accounts whose last rotation attempt failed.',
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'pgrotate_queue_depth',
+      help: 'Rotation jobs waiting, delayed or running in the queue (absent without a queue).',
+      registers,
+    });
     this.auditFindings = new Gauge({
       name: 'pgrotate_audit_findings',
       help: 'Open findings of the last stored security audit, by target and severity.',
       labelNames: ['target', 'severity'],
       registers,
     });
-    this.auditLastRun = new Gauge({ name: 'pgrotate_audit_last_run_timestamp_seconds', help: 'When the target was last audited and the run stored, as a Unix timestamp.', labelNames: ['target'], registers });
+    this.auditLastRun = new Gauge({
+      name: 'pgrotate_audit_last_run_timestamp_seconds',
+      help: 'When the target was last audited and the run stored, as a Unix timestamp.',
+      labelNames: ['target'],
+      registers,
+    });
     this.scrapeErrors = new Counter({
       name: 'pgrotate_metrics_errors_total',
       help: 'Scrapes where a source (state database, queue) could not be read.',
@@ -71,7 +88,8 @@ export class PgrotateMetrics {
   readonly observe = (result: RotationResult, durationMs: number): void => {
     this.rotations.inc({ outcome: result.outcome, target: result.target });
     // Busy and skipped attempts did no work: their time would skew the histogram.
-    if (result.outcome !== 'busy' && result.outcome !== 'skipped') this.duration.observe({ outcome: result.outcome }, durationMs / 1000);
+    if (result.outcome !== 'busy' && result.outcome !== 'skipped')
+      this.duration.observe({ outcome: result.outcome }, durationMs / 1000);
   };
 
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
@@ -90,8 +108,16 @@ export class PgrotateMetrics {
     const family = (name: string, help: string, series: Array<[string, number]>) =>
       `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${series.map(([account, v]) => `${name}{account="${account}"} ${v}\n`).join('')}`;
     return (
-      family('pgrotate_credential_age_seconds', 'Seconds since the account was last rotated successfully (absent: never rotated).', this.perAccount.age) +
-      family('pgrotate_next_due_timestamp_seconds', 'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).', this.perAccount.nextDue)
+      family(
+        'pgrotate_credential_age_seconds',
+        'Seconds since the account was last rotated successfully (absent: never rotated).',
+        this.perAccount.age,
+      ) +
+      family(
+        'pgrotate_next_due_timestamp_seconds',
+        'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).',
+        this.perAccount.nextDue,
+      )
     );
   }
 
@@ -129,7 +155,8 @@ export class PgrotateMetrics {
       this.auditFindings.reset();
       this.auditLastRun.reset();
       // Every severity of every audited target, so a resolved finding shows as 0 rather than vanishing.
-      for (const { target } of lastRun) for (const severity of SEVERITIES) this.auditFindings.set({ target, severity }, 0);
+      for (const { target } of lastRun)
+        for (const severity of SEVERITIES) this.auditFindings.set({ target, severity }, 0);
       for (const r of open) this.auditFindings.set({ target: r.target, severity: r.severity }, r.n);
       for (const r of lastRun) this.auditLastRun.set({ target: r.target }, Math.floor(r.at.getTime() / 1000));
     } catch {

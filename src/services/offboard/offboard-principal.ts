@@ -41,7 +41,11 @@ export interface StartedOffboard {
  * Record the request and start the rotations through `rotations`; `done` finishes the record and
  * sends the alert. Close `rotations` after `done` settles.
  */
-export async function startOffboard(app: App, rotations: RotationDispatch, req: OffboardRequest): Promise<StartedOffboard> {
+export async function startOffboard(
+  app: App,
+  rotations: RotationDispatch,
+  req: OffboardRequest,
+): Promise<StartedOffboard> {
   // A typo that reports "0 rotated" would leave the person's access in place unnoticed.
   if (req.principal.trim() === '' || (!req.allowNone && !isNamedPrincipal(app.config, req.principal))) {
     throw new UnknownPrincipalError(req.principal);
@@ -50,15 +54,28 @@ export async function startOffboard(app: App, rotations: RotationDispatch, req: 
   await app.state.audit({
     kind: 'offboard.requested',
     actor: req.actor,
-    detail: { principal: req.principal, via: principalNames(app.config, req.principal), accounts: affected, terminateSessions: req.terminateSessions },
+    detail: {
+      principal: req.principal,
+      via: principalNames(app.config, req.principal),
+      accounts: affected,
+      terminateSessions: req.terminateSessions,
+    },
   });
-  const job = { kind: 'offboard' as const, reason: `offboarding ${req.principal}`, requestedBy: req.actor, terminateSessions: req.terminateSessions };
+  const job = {
+    kind: 'offboard' as const,
+    reason: `offboarding ${req.principal}`,
+    requestedBy: req.actor,
+    terminateSessions: req.terminateSessions,
+  };
   let jobIds: string[] | null = null;
   let running: Promise<RunResult[]>;
   if (affected.length === 0) {
     running = Promise.resolve([]);
   } else {
-    const dispatched = await rotations.request(affected, job, { wait: { timeoutMs: req.timeoutMs }, progress: req.progress });
+    const dispatched = await rotations.request(affected, job, {
+      wait: { timeoutMs: req.timeoutMs },
+      progress: req.progress,
+    });
     jobIds = dispatched.jobIds;
     running = dispatched.results ?? Promise.resolve([]);
   }
@@ -71,15 +88,23 @@ export async function startOffboard(app: App, rotations: RotationDispatch, req: 
 async function finishOffboard(app: App, req: OffboardRequest, results: RunResult[]): Promise<OffboardSummary> {
   // Skipped means a rotation that started after the request already did all it asked for
   // (the runner checks sessions and expiry too). Anything short of that is a failure.
-  const done = (r: RunResult) => (r.outcome === 'succeeded' || r.outcome === 'skipped') && (!req.terminateSessions || r.sessionsEnded !== null);
+  const done = (r: RunResult) =>
+    (r.outcome === 'succeeded' || r.outcome === 'skipped') && (!req.terminateSessions || r.sessionsEnded !== null);
   const rotated = results.filter(done).map((r) => r.account);
   const failed = results.filter((r) => !done(r)).map((r) => r.account);
   const sessionsEnded = req.terminateSessions ? results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0) : null;
   const summary: OffboardSummary = { principal: req.principal, rotated, failed, sessionsEnded, results };
   try {
-    await app.state.audit({ kind: 'offboard.completed', actor: req.actor, detail: { principal: req.principal, rotated, failed, sessionsEnded } });
+    await app.state.audit({
+      kind: 'offboard.completed',
+      actor: req.actor,
+      detail: { principal: req.principal, rotated, failed, sessionsEnded },
+    });
   } catch (err) {
-    app.log.error({ principal: req.principal, error: app.redactor.scrub(messageOf(err)) }, 'could not record the end of an offboarding');
+    app.log.error(
+      { principal: req.principal, error: app.redactor.scrub(messageOf(err)) },
+      'could not record the end of an offboarding',
+    );
   }
   app.alerts.emit({
     event: 'offboard.completed',

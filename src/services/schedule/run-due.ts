@@ -10,7 +10,10 @@ const RUN_DUE_LIMIT = 100_000;
  * The CronJob mode's work: sync the config's accounts, then rotate every account due now in this
  * process (no queue) under the configured limits. A failed account stays due for the next run.
  */
-export async function rotateDueAccounts(app: App, progress?: (done: number, total: number) => void): Promise<{ due: number; results: RunResult[] }> {
+export async function rotateDueAccounts(
+  app: App,
+  progress?: (done: number, total: number) => void,
+): Promise<{ due: number; results: RunResult[] }> {
   await syncAccounts(app.state, app.config);
   const { due, now } = await app.state.findDueAccounts(RUN_DUE_LIMIT);
   const results = await runInline(

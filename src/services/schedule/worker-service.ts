@@ -14,7 +14,15 @@ export async function startWorker(app: App): Promise<RunningWorker> {
   const backend = createQueueBackend(app.config, app.stateCredential);
   const worker = await startRotationWorker(app, backend);
   // Scheduled security audits, alerting on drift between runs.
-  const audits = new AuditScheduler({ config: app.config, state: app.state, runs: app.auditRuns, targets: app.targets, alerts: app.alerts, log: app.log.child({ component: 'audit' }), redactor: app.redactor });
+  const audits = new AuditScheduler({
+    config: app.config,
+    state: app.state,
+    runs: app.auditRuns,
+    targets: app.targets,
+    alerts: app.alerts,
+    log: app.log.child({ component: 'audit' }),
+    redactor: app.redactor,
+  });
   audits.start();
   return {
     async stop() {

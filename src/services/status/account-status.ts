@@ -28,7 +28,16 @@ export async function accountStatuses(app: App) {
 }
 
 /** The documented `status --json` document. */
-export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): { accounts: Array<Record<string, unknown>> } {
+export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): {
+  accounts: Array<Record<string, unknown>>;
+} {
   const iso = (d: Date | null) => d?.toISOString() ?? null;
-  return { accounts: rows.map((r) => ({ ...r, lastRotatedAt: iso(r.lastRotatedAt), oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt), nextDueAt: iso(r.nextDueAt) })) };
+  return {
+    accounts: rows.map((r) => ({
+      ...r,
+      lastRotatedAt: iso(r.lastRotatedAt),
+      oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt),
+      nextDueAt: iso(r.nextDueAt),
+    })),
+  };
 }

@@ -2,7 +2,12 @@ import { accountSchema, type AccountConfig } from '../../../src/core/config/conf
 import type { Logger } from '../../../src/core/logging/logger.js';
 import { Redactor } from '../../../src/core/logging/redactor.js';
 import type { TargetConnector } from '../../../src/core/pg/target-connector.js';
-import { RotationEngine, type RotateOptions, type RotationEngineDeps, type RotationResult } from '../../../src/core/rotation/rotation-engine.js';
+import {
+  RotationEngine,
+  type RotateOptions,
+  type RotationEngineDeps,
+  type RotationResult,
+} from '../../../src/core/rotation/rotation-engine.js';
 import { FakeTargets } from './fake-targets.js';
 import { InMemoryState } from './in-memory-fence.js';
 import { InMemoryProvider } from './in-memory-provider.js';

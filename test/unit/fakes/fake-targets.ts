@@ -53,7 +53,13 @@ type ConnectorSurface = Pick<TargetConnector, 'endpoint' | 'publicHost' | 'withA
 /** A simulated target database reached through the engine's `targets` dependency. */
 export class FakeTargets implements ConnectorSurface {
   readonly roles = new Map<string, FakeRole>();
-  readonly admin: FakeAdmin = { name: 'rotator', superuser: false, createRole: true, serverVersion: 150000, signal: true };
+  readonly admin: FakeAdmin = {
+    name: 'rotator',
+    superuser: false,
+    createRole: true,
+    serverVersion: 150000,
+    signal: true,
+  };
   readonly sql: SqlCall[] = [];
   readonly logins: LoginCall[] = [];
   readonly probes: string[] = [];
@@ -72,7 +78,17 @@ export class FakeTargets implements ConnectorSurface {
 
   /** Add a login role (defaults: a plain LOGIN role with no password). */
   addRole(name: string, fields: Partial<FakeRole> = {}): FakeRole {
-    const role: FakeRole = { name, superuser: false, canLogin: true, validUntil: null, connectionLimit: -1, sessions: 0, verifier: null, adminOption: true, ...fields };
+    const role: FakeRole = {
+      name,
+      superuser: false,
+      canLogin: true,
+      validUntil: null,
+      connectionLimit: -1,
+      sessions: 0,
+      verifier: null,
+      adminOption: true,
+      ...fields,
+    };
     this.roles.set(name, role);
     return role;
   }
@@ -103,11 +119,18 @@ export class FakeTargets implements ConnectorSurface {
     return 'db.example.com';
   }
 
-  async withAdmin<T>(targetName: string, account: string | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async withAdmin<T>(
+    targetName: string,
+    account: string | undefined,
+    fn: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
     this.known(targetName);
     this.adminSessions++;
     if (this.failAdminWhen?.()) {
-      throw new TargetUnreachableError(`account ${account ?? '?'}: target ${targetName}: cannot connect as admin: connection refused`, { account, target: targetName });
+      throw new TargetUnreachableError(
+        `account ${account ?? '?'}: target ${targetName}: cannot connect as admin: connection refused`,
+        { account, target: targetName },
+      );
     }
     const client = { query: (text: string, params: unknown[] = []) => this.query(text, params) };
     // The helpers in role-admin.ts only call query(); that is all this client has.
@@ -128,7 +151,12 @@ export class FakeTargets implements ConnectorSurface {
   }
 
   private async check(user: string, password: string): Promise<LoginResult> {
-    const refused: LoginResult = { ok: false, authFailure: true, refusal: 'password', message: `password authentication failed for user "${user}"` };
+    const refused: LoginResult = {
+      ok: false,
+      authFailure: true,
+      refusal: 'password',
+      message: `password authentication failed for user "${user}"`,
+    };
     const role = this.roles.get(user);
     if (!role || !role.canLogin || !role.verifier) return refused;
     if (role.validUntil && role.validUntil.getTime() <= Date.now()) return refused;
@@ -148,7 +176,9 @@ export class FakeTargets implements ConnectorSurface {
     const ident = '"((?:[^"]|"")+)"';
     let m: RegExpExecArray | null;
     if (/FROM pg_catalog\.pg_roles me/.test(text)) return this.inspect(params[0] as string[]);
-    if ((m = new RegExp(`^ALTER ROLE ${ident} PASSWORD '(SCRAM-SHA-256[^']+)'(?: VALID UNTIL '([^']+)')?$`).exec(text))) {
+    if (
+      (m = new RegExp(`^ALTER ROLE ${ident} PASSWORD '(SCRAM-SHA-256[^']+)'(?: VALID UNTIL '([^']+)')?$`).exec(text))
+    ) {
       const role = this.role(m[1] as string);
       role.verifier = m[2] as string;
       if (m[3] !== undefined) role.validUntil = m[3] === 'infinity' ? null : new Date(m[3]);
@@ -167,7 +197,8 @@ export class FakeTargets implements ConnectorSurface {
       return role ? [{ v: role.validUntil ?? null }] : [];
     }
     if (/pg_terminate_backend/.test(text)) {
-      if (this.terminateFails) throw Object.assign(new Error('permission denied to terminate process'), { code: '42501' });
+      if (this.terminateFails)
+        throw Object.assign(new Error('permission denied to terminate process'), { code: '42501' });
       const role = this.role(params[0] as string);
       const ended = Array.from({ length: role.sessions }, () => ({ ended: true }));
       role.sessions = 0;
@@ -179,9 +210,27 @@ export class FakeTargets implements ConnectorSurface {
   /** The pre-flight's catalogue read: one row per requested role (a null row when none exists). */
   private inspect(wanted: string[]): Record<string, unknown>[] {
     const a = this.admin;
-    const adminCols = { admin: a.name, admin_super: a.superuser, admin_createrole: a.createRole, admin_signal: a.signal, v: a.serverVersion };
+    const adminCols = {
+      admin: a.name,
+      admin_super: a.superuser,
+      admin_createrole: a.createRole,
+      admin_signal: a.signal,
+      v: a.serverVersion,
+    };
     const found = wanted.map((n) => this.roles.get(n)).filter((r): r is FakeRole => r !== undefined);
-    if (found.length === 0) return [{ ...adminCols, rolname: null, rolsuper: null, rolcanlogin: null, rolvaliduntil: null, rolconnlimit: null, sessions: null, admin_option: null }];
+    if (found.length === 0)
+      return [
+        {
+          ...adminCols,
+          rolname: null,
+          rolsuper: null,
+          rolcanlogin: null,
+          rolvaliduntil: null,
+          rolconnlimit: null,
+          sessions: null,
+          admin_option: null,
+        },
+      ];
     return found.map((r) => ({
       ...adminCols,
       rolname: r.name,
@@ -202,6 +251,7 @@ export class FakeTargets implements ConnectorSurface {
   }
 
   private known(targetName: string): void {
-    if (targetName !== this.targetName) throw new TargetUnreachableError(`unknown target ${targetName}`, { target: targetName });
+    if (targetName !== this.targetName)
+      throw new TargetUnreachableError(`unknown target ${targetName}`, { target: targetName });
   }
 }

@@ -38,7 +38,9 @@ export class InMemoryState implements FenceStore {
   private readonly held = new Set<string>();
 
   /** An unfinished rotation as a crashed process would have left it at `step`. */
-  seedRunning(fields: Partial<RotationRecord> & Pick<RotationRecord, 'account' | 'step' | 'targetRole'>): RotationRecord {
+  seedRunning(
+    fields: Partial<RotationRecord> & Pick<RotationRecord, 'account' | 'step' | 'targetRole'>,
+  ): RotationRecord {
     const now = new Date();
     const record: RotationRecord = {
       id: randomUUID(),
@@ -85,7 +87,11 @@ export class InMemoryState implements FenceStore {
     return new InMemoryFence(this, account) as unknown as RotationFence;
   }
 
-  async recordRefusal(account: { name: string; target: string; strategy: string }, error: string, actor: string | null): Promise<void> {
+  async recordRefusal(
+    account: { name: string; target: string; strategy: string },
+    error: string,
+    actor: string | null,
+  ): Promise<void> {
     this.calls.push('recordRefusal');
     this.markFailed(account.name, error);
     this.audits.push({ account: account.name, kind: 'rotation.refused', actor, detail: { error } });
@@ -95,7 +101,15 @@ export class InMemoryState implements FenceStore {
   account(name: string): AccountOutcome {
     let a = this.accounts.get(name);
     if (!a) {
-      a = { activeRole: null, lastStatus: null, lastError: null, consecutiveFailures: 0, oldCredentialExpiresAt: null, nextDueAt: null, warnings: [] };
+      a = {
+        activeRole: null,
+        lastStatus: null,
+        lastError: null,
+        consecutiveFailures: 0,
+        oldCredentialExpiresAt: null,
+        nextDueAt: null,
+        warnings: [],
+      };
       this.accounts.set(name, a);
     }
     return a;
@@ -132,7 +146,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     this.log('create');
     const record = this.state.seedRunning({ ...r, step: 'created', attempts: 1 });
     this.state.account(r.account);
-    this.state.audits.push({ account: r.account, rotationId: r.id, kind: 'rotation.started', actor: r.requestedBy, detail: { reason: r.reason, role: r.targetRole } });
+    this.state.audits.push({
+      account: r.account,
+      rotationId: r.id,
+      kind: 'rotation.started',
+      actor: r.requestedBy,
+      detail: { reason: r.reason, role: r.targetRole },
+    });
     return { ...record };
   }
 
@@ -142,13 +162,26 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     r.attempts += 1;
     r.error = null;
     r.terminateSessions = r.terminateSessions || terminateSessions;
-    this.state.audits.push({ account: this.account, rotationId: r.id, kind: 'rotation.resumed', actor, detail: { step: rotation.step, ...(terminateSessions ? { terminateSessions } : {}) } });
+    this.state.audits.push({
+      account: this.account,
+      rotationId: r.id,
+      kind: 'rotation.resumed',
+      actor,
+      detail: { step: rotation.step, ...(terminateSessions ? { terminateSessions } : {}) },
+    });
     return { ...r };
   }
 
-  async advance(rotationId: string, step: Step, facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {}): Promise<void> {
+  async advance(
+    rotationId: string,
+    step: Step,
+    facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {},
+  ): Promise<void> {
     this.log(`advance:${step}`);
-    if (this.state.loseFenceAt === step) throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}`, { account: this.account });
+    if (this.state.loseFenceAt === step)
+      throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}`, {
+        account: this.account,
+      });
     const r = this.live(rotationId);
     r.step = step;
     // COALESCE semantics: a fact once recorded is not cleared by a later advance.
@@ -160,7 +193,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
   async succeed(rotation: RotationRecord, done: Completion): Promise<void> {
     this.log('succeed');
     const r = this.live(rotation.id);
-    Object.assign(r, { status: 'succeeded', step: 'recorded', finishedAt: new Date(), oldCredentialExpiresAt: done.oldCredentialExpiresAt, sessionsEnded: done.sessionsEnded });
+    Object.assign(r, {
+      status: 'succeeded',
+      step: 'recorded',
+      finishedAt: new Date(),
+      oldCredentialExpiresAt: done.oldCredentialExpiresAt,
+      sessionsEnded: done.sessionsEnded,
+    });
     Object.assign(this.state.account(this.account), {
       activeRole: done.activeRole,
       lastStatus: 'succeeded',
@@ -170,7 +209,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
       nextDueAt: done.nextDueAt,
       warnings: [...done.warnings],
     });
-    this.state.audits.push({ account: this.account, rotationId: r.id, kind: 'rotation.succeeded', actor: rotation.requestedBy, detail: { role: done.activeRole, sessionsEnded: done.sessionsEnded } });
+    this.state.audits.push({
+      account: this.account,
+      rotationId: r.id,
+      kind: 'rotation.succeeded',
+      actor: rotation.requestedBy,
+      detail: { role: done.activeRole, sessionsEnded: done.sessionsEnded },
+    });
   }
 
   async fail(rotation: RotationRecord, error: string): Promise<void> {
@@ -178,7 +223,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     const r = this.state.rotation(rotation.id);
     if (r && r.status === 'running') Object.assign(r, { status: 'failed', finishedAt: new Date(), error });
     this.state.markFailed(this.account, error);
-    this.state.audits.push({ account: this.account, rotationId: rotation.id, kind: 'rotation.failed', actor: rotation.requestedBy, detail: { error, step: rotation.step } });
+    this.state.audits.push({
+      account: this.account,
+      rotationId: rotation.id,
+      kind: 'rotation.failed',
+      actor: rotation.requestedBy,
+      detail: { error, step: rotation.step },
+    });
   }
 
   async noteError(rotation: RotationRecord, error: string): Promise<void> {
@@ -186,7 +237,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     const r = this.state.rotation(rotation.id);
     if (r && r.status === 'running') r.error = error;
     this.state.markFailed(this.account, error);
-    this.state.audits.push({ account: this.account, rotationId: rotation.id, kind: 'rotation.interrupted', actor: rotation.requestedBy, detail: { error, step: rotation.step } });
+    this.state.audits.push({
+      account: this.account,
+      rotationId: rotation.id,
+      kind: 'rotation.interrupted',
+      actor: rotation.requestedBy,
+      detail: { error, step: rotation.step },
+    });
   }
 
   async audit(event: NewAuditEvent): Promise<void> {
@@ -208,13 +265,17 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
 
   /** Like the real fence: a released fence cannot write. */
   private check(): void {
-    if (this.released) throw new FenceLostError(`fence of account ${this.account} was released`, { account: this.account });
+    if (this.released)
+      throw new FenceLostError(`fence of account ${this.account} was released`, { account: this.account });
   }
 
   /** The running record, or FenceLostError as the real fence gives when no row was updated. */
   private live(id: string): RotationRecord {
     const r = this.state.rotation(id);
-    if (!r || r.status !== 'running') throw new FenceLostError(`rotation ${id} of account ${this.account} is no longer running`, { account: this.account });
+    if (!r || r.status !== 'running')
+      throw new FenceLostError(`rotation ${id} of account ${this.account} is no longer running`, {
+        account: this.account,
+      });
     return r;
   }
 }

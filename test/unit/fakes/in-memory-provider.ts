@@ -1,5 +1,10 @@
 import { ProviderError } from '../../../src/core/errors.js';
-import { secretPayload, type RotatedSecretValue, type SecretProvider, type SecretValue } from '../../../src/core/provider/secret-provider.js';
+import {
+  secretPayload,
+  type RotatedSecretValue,
+  type SecretProvider,
+  type SecretValue,
+} from '../../../src/core/provider/secret-provider.js';
 
 // An in-memory SecretProvider that keeps the interface's guarantees (the provider conformance
 // suite runs against it in rotation-state-machine-fakes.test.ts) and records every call, so a
@@ -66,7 +71,10 @@ export class InMemoryProvider implements SecretProvider {
     const slot = this.slot(secret);
     if (slot.pending) {
       if (slot.pending.rotationId === value.rotationId) return copy(slot.pending) as SecretValue;
-      throw new ProviderError(`provider ${this.name}: secret ${secret} already has a pending value of rotation ${slot.pending.rotationId ?? '(unknown)'}`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} already has a pending value of rotation ${slot.pending.rotationId ?? '(unknown)'}`,
+        { secret },
+      );
     }
     slot.pending = secretPayload(value);
     return copy(slot.pending) as SecretValue;
@@ -80,7 +88,10 @@ export class InMemoryProvider implements SecretProvider {
       return;
     }
     if (slot.pending?.rotationId !== rotationId) {
-      throw new ProviderError(`provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`, { secret });
+      throw new ProviderError(
+        `provider ${this.name}: secret ${secret} has no pending value of rotation ${rotationId} to promote`,
+        { secret },
+      );
     }
     if (slot.current) slot.previous = slot.current;
     slot.current = slot.pending;

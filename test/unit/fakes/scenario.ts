@@ -8,8 +8,21 @@ import { TEST_SCRAM_ITERATIONS } from './engine-harness.js';
 // it, and the same password live in the simulated catalogue.
 
 /** A credential as pgrotate writes it, with a fresh password unless given. */
-export function credential(username: string, rotationId: string | undefined = randomUUID(), password = `pw${randomUUID().replace(/-/g, '')}`): SecretValue {
-  return { username, password, host: 'db.example.com', port: 5432, dbname: 'app', engine: 'postgres', rotatedAt: new Date().toISOString(), ...(rotationId ? { rotationId } : {}) };
+export function credential(
+  username: string,
+  rotationId: string | undefined = randomUUID(),
+  password = `pw${randomUUID().replace(/-/g, '')}`,
+): SecretValue {
+  return {
+    username,
+    password,
+    host: 'db.example.com',
+    port: 5432,
+    dbname: 'app',
+    engine: 'postgres',
+    rotatedAt: new Date().toISOString(),
+    ...(rotationId ? { rotationId } : {}),
+  };
 }
 
 /** Make `password` the role's live password in the simulated catalogue. */
@@ -20,5 +33,12 @@ export async function livePassword(h: Harness, role: string, password: string): 
 
 /** Every text the fakes recorded: SQL and parameters, log lines, audit events, rotation records. */
 export function everythingRecorded(h: Harness): string {
-  return JSON.stringify([h.targets.sql, h.log.lines, h.state.audits, h.state.rotations, [...h.state.accounts.values()], h.state.calls]);
+  return JSON.stringify([
+    h.targets.sql,
+    h.log.lines,
+    h.state.audits,
+    h.state.rotations,
+    [...h.state.accounts.values()],
+    h.state.calls,
+  ]);
 }

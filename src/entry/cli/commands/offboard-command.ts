@@ -45,7 +45,9 @@ export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): 
   const { results, rotated, failed } = summary;
   const sessionsEnded = results.reduce((n, r) => n + (r.sessionsEnded ?? 0), 0);
   if (args.json) {
-    io.stdout.write(`${JSON.stringify({ principal: args.principal, rotated, failed, sessionsEnded: args.terminateSessions ? sessionsEnded : null, results }, null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ principal: args.principal, rotated, failed, sessionsEnded: args.terminateSessions ? sessionsEnded : null, results }, null, 2)}\n`,
+    );
   } else {
     if (io.stderr.isTTY && results.length > 0) io.stderr.write('\n');
     if (results.length > 0) io.stdout.write(runResultsTable(results));

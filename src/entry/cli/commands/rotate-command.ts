@@ -41,7 +41,12 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
     // With workers configured the request goes to them (a dry run changes nothing, so it stays here).
     const dispatched = await rotations.request(
       accounts.map((a) => a.name),
-      { kind: 'on-demand', reason: args.reason ?? null, requestedBy: requester(io.env), terminateSessions: args.terminateSessions },
+      {
+        kind: 'on-demand',
+        reason: args.reason ?? null,
+        requestedBy: requester(io.env),
+        terminateSessions: args.terminateSessions,
+      },
       {
         wait: args.wait ? { timeoutMs: 15 * 60_000 } : null,
         direct: { concurrency: args.concurrency, dryRun: args.dryRun },
@@ -54,7 +59,10 @@ export async function rotateCommand(app: App, args: RotateArgs, io: CliIo): Prom
     if (!dispatched.results) {
       const jobIds = dispatched.jobIds ?? [];
       if (args.json) io.stdout.write(`${JSON.stringify({ queued: jobIds }, null, 2)}\n`);
-      else io.stdout.write(`queued ${jobIds.length} rotation(s); add --wait to wait for the outcome\n${jobIds.join('\n')}\n`);
+      else
+        io.stdout.write(
+          `queued ${jobIds.length} rotation(s); add --wait to wait for the outcome\n${jobIds.join('\n')}\n`,
+        );
       return ExitCode.ok;
     }
     const results = await dispatched.results;
@@ -72,7 +80,14 @@ function directResultsTable(results: RunResult[]): string {
   const at = (iso: string | null) => iso?.replace(/\.\d{3}Z$/, 'Z') ?? '-';
   return table(
     ['ACCOUNT', 'OUTCOME', 'ROLE', 'OLD CREDENTIAL EXPIRES', 'NEXT DUE', 'DETAIL'],
-    results.map((r) => [r.account, r.outcome, r.role ?? '-', at(r.oldCredentialExpiresAt), at(r.nextDueAt), r.error?.message.split('\n')[0] ?? (r.resumed ? 'resumed' : '')]),
+    results.map((r) => [
+      r.account,
+      r.outcome,
+      r.role ?? '-',
+      at(r.oldCredentialExpiresAt),
+      at(r.nextDueAt),
+      r.error?.message.split('\n')[0] ?? (r.resumed ? 'resumed' : ''),
+    ]),
   );
 }
 

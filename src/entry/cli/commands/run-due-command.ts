@@ -15,12 +15,20 @@ export async function runDueCommand(app: App, args: { json: boolean }, io: CliIo
   });
   if (io.stderr.isTTY && due > 0) io.stderr.write('\n');
   const count = (o: string) => results.filter((r) => r.outcome === o).length;
-  const summary = { due, succeeded: count('succeeded'), failed: count('failed'), skipped: count('skipped'), busy: count('busy') };
+  const summary = {
+    due,
+    succeeded: count('succeeded'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+    busy: count('busy'),
+  };
   if (args.json) {
     io.stdout.write(`${JSON.stringify({ summary, results }, null, 2)}\n`);
   } else {
     if (results.length > 0) io.stdout.write(runResultsTable(results));
-    io.stdout.write(`run-due: ${summary.due} due, ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.skipped} skipped, ${summary.busy} busy elsewhere\n`);
+    io.stdout.write(
+      `run-due: ${summary.due} due, ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.skipped} skipped, ${summary.busy} busy elsewhere\n`,
+    );
   }
   return summary.failed > 0 ? ExitCode.failed : ExitCode.ok;
 }

@@ -4,7 +4,12 @@ import { startOperations } from '../../http/operations.js';
 import type { CliIo } from '../cli-io.js';
 
 /** `pgrotate serve [--listen HOST:PORT]`: the HTTP API, health and metrics until SIGTERM or SIGINT. */
-export async function serveCommand(app: App, args: { listen?: string | undefined }, io: CliIo, stopSignal?: Promise<void>): Promise<number> {
+export async function serveCommand(
+  app: App,
+  args: { listen?: string | undefined },
+  io: CliIo,
+  stopSignal?: Promise<void>,
+): Promise<number> {
   const stop =
     stopSignal ??
     new Promise<void>((resolve) => {

@@ -11,7 +11,16 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
     io.stdout.write(
       table(
         ['ACCOUNT', 'TARGET', 'STRATEGY', 'ROLE', 'LAST ROTATED', 'OLD EXPIRES', 'NEXT DUE', 'STATUS'],
-        rows.map((r) => [r.name, r.target, r.strategy, r.activeRole ?? '-', when(r.lastRotatedAt), when(r.oldCredentialExpiresAt), when(r.nextDueAt), r.rotationInProgress ? 'in-progress' : r.lastStatus]),
+        rows.map((r) => [
+          r.name,
+          r.target,
+          r.strategy,
+          r.activeRole ?? '-',
+          when(r.lastRotatedAt),
+          when(r.oldCredentialExpiresAt),
+          when(r.nextDueAt),
+          r.rotationInProgress ? 'in-progress' : r.lastStatus,
+        ]),
       ),
     );
     for (const r of rows) for (const w of r.warnings) io.stdout.write(`warning: account ${r.name}: ${w}\n`);

@@ -18,16 +18,32 @@ export async function verifyCommand(app: App, args: { accounts: string[]; json: 
     const base = { account: a.name, target: a.target };
     try {
       const current = await app.providers.get(a.provider)?.getCurrent(a.secret);
-      if (!current) return { ...base, ok: false, role: null, detail: `no current credential in provider ${a.provider} (secret ${a.secret})` };
+      if (!current)
+        return {
+          ...base,
+          ok: false,
+          role: null,
+          detail: `no current credential in provider ${a.provider} (secret ${a.secret})`,
+        };
       app.redactor.add(current.password);
       const login = await app.targets.tryLogin(a.target, current.username, current.password);
-      const detail = !login.ok ? login.message : login.proof === 'session' ? 'logs in' : `password accepted; the server then refused the session (${login.message ?? 'connection limit'})`;
+      const detail = !login.ok
+        ? login.message
+        : login.proof === 'session'
+          ? 'logs in'
+          : `password accepted; the server then refused the session (${login.message ?? 'connection limit'})`;
       return { ...base, ok: login.ok, role: current.username, detail };
     } catch (err) {
       return { ...base, ok: false, role: null, detail: app.redactor.scrub(messageOf(err)) };
     }
   });
   if (args.json) io.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
-  else io.stdout.write(table(['ACCOUNT', 'TARGET', 'ROLE', 'RESULT', 'DETAIL'], results.map((r) => [r.account, r.target, r.role ?? '-', r.ok ? 'ok' : 'FAILED', r.detail])));
+  else
+    io.stdout.write(
+      table(
+        ['ACCOUNT', 'TARGET', 'ROLE', 'RESULT', 'DETAIL'],
+        results.map((r) => [r.account, r.target, r.role ?? '-', r.ok ? 'ok' : 'FAILED', r.detail]),
+      ),
+    );
   return results.every((r) => r.ok) ? ExitCode.ok : ExitCode.failed;
 }
