@@ -148,4 +148,42 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     ).toBe(false);
     await expectCurrentLogsIn(fx, provider, 'pg/ors');
   });
+  it('a retried offboarding job that finds the request already satisfied still counts the sessions ended for it before', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const v = await provider.getCurrent('pg/ors');
+    const session = new pg.Client({
+      host: fx.server.host,
+      port: fx.server.port,
+      user: v?.username,
+      password: v?.password,
+      database: fx.targetDb,
+    });
+    session.on('error', () => undefined);
+    await session.connect();
+    sessions.push(session);
+    const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
+      ...config.env,
+      PGROTATE_FAILPOINT: 'after-apply',
+    });
+    expect(crashed.signal).toBe('SIGKILL');
+    const requestedAt = await app.state.now();
+    // The offboarding job's first attempt: it resumes the crashed rotation with
+    // --terminate-sessions (ending the application's session), then runs its own, which finds no
+    // session left; the worker dies before the job's result is stored.
+    const account = app.account('ors');
+    const resumed = await app.engine.rotate(account, { requestedBy: 'hr-offboarding', terminateSessions: true });
+    expect(resumed).toMatchObject({ outcome: 'succeeded', resumed: true, sessionsEnded: 1 });
+    const own = await app.engine.rotate(account, { requestedBy: 'hr-offboarding', terminateSessions: true });
+    expect(own).toMatchObject({ outcome: 'succeeded', resumed: false, sessionsEnded: 0 });
+    // The retried attempt finds the request satisfied: its report still says one session ended.
+    const [result] = await runInline(app, ['ors'], {
+      kind: 'offboard',
+      reason: 'offboarding erin',
+      requestedBy: 'hr-offboarding',
+      terminateSessions: true,
+      requestedAt,
+    });
+    expect(result).toMatchObject({ outcome: 'skipped', rotationId: own.rotationId, sessionsEnded: 1 });
+    await expectCurrentLogsIn(fx, provider, 'pg/ors');
+  });
 });

@@ -31,11 +31,12 @@ interface Seeded {
 async function seedAt(
   strategy: Strategy,
   step: Step,
-  opts: { promoted?: boolean; stagedBeforeCrash?: boolean } = {},
+  opts: { promoted?: boolean; stagedBeforeCrash?: boolean; renewValidUntil?: string } = {},
 ): Promise<Seeded> {
   const single = strategy === 'single-user';
+  const renew = opts.renewValidUntil ? { renewValidUntil: opts.renewValidUntil } : {};
   const h = single
-    ? makeHarness({ account: { name: 'billing', role: 'billing_app' } })
+    ? makeHarness({ account: { name: 'billing', role: 'billing_app', ...renew } })
     : makeHarness({ account: { name: 'reports', strategy, roles: ['reports_a', 'reports_b'], gracePeriod: '1h' } });
   const previousRole = single ? 'billing_app' : 'reports_a';
   const targetRole = single ? 'billing_app' : 'reports_b';
@@ -251,6 +252,27 @@ describe('rotation state machine: resume details', () => {
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
     expect(res.warnings).toEqual([expect.stringMatching(/has VALID UNTIL .* before the next due rotation/)]);
+  });
+
+  it('renewValidUntil: a resumed rotation sets VALID UNTIL again when it was moved earlier while unfinished', async () => {
+    const DAY = 86_400_000;
+    const s = await seedAt('single-user', 'verified', { renewValidUntil: '120d' });
+    const role = s.h.targets.roles.get('billing_app') as { validUntil: Date | null };
+    role.validUntil = new Date('2000-01-01T00:00:00Z');
+    const res = await s.h.rotate();
+    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true });
+    expect(role.validUntil?.getTime() ?? 0).toBeGreaterThan(Date.now() + 119 * DAY);
+    expect(res.warnings.join('\n')).toMatch(
+      /role "billing_app" had VALID UNTIL 2000-01-01T00:00:00.000Z when this unfinished rotation resumed; renewValidUntil set it to /,
+    );
+    // As apply left it: nothing to set.
+    const t = await seedAt('single-user', 'verified', { renewValidUntil: '120d' });
+    const r2 = t.h.targets.roles.get('billing_app') as { validUntil: Date | null };
+    const asApplied = new Date(t.appliedAt.getTime() + 120 * DAY);
+    r2.validUntil = asApplied;
+    const again = await t.h.rotate();
+    expect(again).toMatchObject({ outcome: 'succeeded', resumed: true, warnings: [] });
+    expect(r2.validUntil?.getTime()).toBe(asApplied.getTime());
   });
 
   it('a dry run on an account with an unfinished rotation changes nothing and says a real run resumes it', async () => {

@@ -730,6 +730,24 @@ export class RotationEngine {
           );
         }
       }
+      if (
+        account.strategy === 'single-user' &&
+        account.renewValidUntil !== undefined &&
+        ctx.roleValidUntil === undefined
+      ) {
+        // A resumed rotation: apply set VALID UNTIL to its time + renewValidUntil, and the role's
+        // expiry belongs to pgrotate, but it may have been moved earlier while the rotation was
+        // unfinished (the promoted password would then stop working): set it again.
+        const validUntil = await roleValidUntil(client, account.role);
+        const appliedAt = (rotation.appliedAt ?? new Date()).getTime();
+        if (validUntil && validUntil.getTime() < appliedAt + account.renewValidUntil - 60_000) {
+          const renewed = new Date(Date.now() + account.renewValidUntil);
+          await setValidUntil(client, account.role, renewed);
+          ctx.warnings.push(
+            `role ${JSON.stringify(account.role)} had VALID UNTIL ${validUntil.toISOString()} when this unfinished rotation resumed; renewValidUntil set it to ${renewed.toISOString()}`,
+          );
+        }
+      }
       if (account.strategy === 'alternating' && rotation.previousRole && expiry) {
         await setValidUntil(client, rotation.previousRole, expiry);
       }

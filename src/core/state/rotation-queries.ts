@@ -63,7 +63,15 @@ export async function requestStanding(
     not_due: boolean;
   }>(
     `SELECT EXISTS (SELECT 1 FROM ${db.s}.rotations WHERE account = $1 AND status = 'running') AS running,
-            d.id AS done_id, d.sessions_ended AS done_sessions,
+            d.id AS done_id,
+            -- Sessions ended for the request: when it ends sessions, every rotation that finished
+            -- after it ending sessions counts (one resumed for it, then the one that satisfies it,
+            -- perhaps in an attempt of the job that died before reporting), not only the last.
+            CASE WHEN d.id IS NULL OR NOT $3::boolean THEN d.sessions_ended
+                 ELSE (SELECT COALESCE(SUM(x.sessions_ended), 0)::int FROM ${db.s}.rotations x
+                        WHERE x.account = $1 AND x.status = 'succeeded' AND x.terminate_sessions
+                          AND x.sessions_ended IS NOT NULL AND x.finished_at >= to_timestamp($2::double precision / 1000))
+            END AS done_sessions,
             COALESCE((SELECT next_due_at IS NULL OR next_due_at > now() FROM ${db.s}.accounts WHERE name = $1), false) AS not_due
        FROM (SELECT 1) one
        LEFT JOIN LATERAL (SELECT r.id, r.sessions_ended FROM ${db.s}.rotations r WHERE ${satisfiesSql()} ORDER BY r.started_at DESC LIMIT 1) d ON true`,

@@ -64,6 +64,7 @@ export interface RequestStanding {
   running: boolean;
   /** The newest rotation that did everything the request asked for, if any. */
   doneId: string | null;
+  /** Sessions ended for the request: by doneId, and (when it ends sessions) by every rotation since it that ended sessions. */
   doneSessionsEnded: number | null;
   /** The account is not due (next_due_at unset or in the future). */
   notDue: boolean;
