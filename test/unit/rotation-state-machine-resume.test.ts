@@ -254,6 +254,38 @@ describe('rotation state machine: resume details', () => {
     expect(res.warnings).toEqual([expect.stringMatching(/has VALID UNTIL .* before the next due rotation/)]);
   });
 
+  it('single-user: resumed at applied with its pending value gone (a rollback cut short) fails the rotation; the next one starts afresh', async () => {
+    const s = await seedAt('single-user', 'applied');
+    // The rollback restored the previous password and discarded the pending value, then the
+    // process died before it could mark the rotation failed.
+    await livePassword(s.h, 'billing_app', s.old.password);
+    s.h.provider.seed('pg/app', { current: s.old, pending: null });
+    const res = await s.h.rotate();
+    expect(res.outcome).toBe('failed');
+    expect(res.error?.message).toMatch(
+      new RegExp(
+        `the pending credential of rotation ${s.id} is missing from provider mem; the provider's current value logs in; the rotation is marked failed`,
+      ),
+    );
+    expect(s.h.state.auditKinds().at(-1)).toBe('rotation.failed');
+    const next = await s.h.rotate();
+    expect(next).toMatchObject({ outcome: 'succeeded', resumed: false });
+    expect(next.rotationId).not.toBe(s.id);
+  });
+
+  it("alternating: resumed at applied with its pending value gone removes the inactive role's password and fails", async () => {
+    const s = await seedAt('alternating', 'applied');
+    s.h.provider.seed('pg/app', { current: s.old, pending: null });
+    const res = await s.h.rotate();
+    expect(res.outcome).toBe('failed');
+    expect(res.error?.message).toMatch(
+      /the password of inactive role "reports_b" was removed; applications keep using role "reports_a"/,
+    );
+    expect(s.h.targets.roles.get('reports_b')?.verifier).toBeNull();
+    const next = await s.h.rotate();
+    expect(next).toMatchObject({ outcome: 'succeeded', resumed: false });
+  });
+
   it('renewValidUntil: a resumed rotation sets VALID UNTIL again when it was moved earlier while unfinished', async () => {
     const DAY = 86_400_000;
     const s = await seedAt('single-user', 'verified', { renewValidUntil: '120d' });

@@ -599,15 +599,40 @@ export class RotationEngine {
         provider.getCurrent(account.secret),
       );
       if (current?.rotationId === rotation.id) return this.verifyLogin(ctx, current);
-      throw new VerifyFailedError(
-        `account ${account.name}: the pending credential of rotation ${rotation.id} is missing from provider ${account.provider}`,
-        {
-          account: account.name,
-          target: account.target,
-        },
-      );
+      return this.abandonLostPending(ctx, current);
     }
     return this.verifyLogin(ctx, pending);
+  }
+
+  /**
+   * The rotation's pending value is gone and was never promoted: a rollback cut short after it
+   * discarded the value (a crash, or the state database restarting before the failure was
+   * written), or a person removed it. Nothing can be resumed, and waiting would stop the account
+   * for good: on an alternating pair whose current value is the other role, the password nobody
+   * holds is removed from the inactive role; then the rotation is marked failed, so the next one
+   * starts afresh (a single-user rotation's ALTER ROLE replaces whatever the role has now).
+   */
+  private async abandonLostPending(ctx: Ctx, current: SecretValue | null): Promise<never> {
+    const { account, rotation, fence } = ctx;
+    const lost = `account ${account.name}: the pending credential of rotation ${rotation.id} is missing from provider ${account.provider}`;
+    let what: string;
+    if (account.strategy === 'alternating' && current !== null && current.username !== rotation.targetRole) {
+      await this.deps.targets.withAdmin(account.target, account.name, (client) =>
+        clearPassword(client, rotation.targetRole),
+      );
+      what = `the password of inactive role ${JSON.stringify(rotation.targetRole)} was removed; applications keep using role ${JSON.stringify(current.username)}`;
+    } else if (current !== null) {
+      this.deps.redactor.add(current.password);
+      const login = await this.deps.targets.tryLogin(account.target, current.username, current.password);
+      what = login.ok
+        ? `the provider's current value logs in`
+        : `the provider's current value does not log in (${login.message}); the next rotation sets a new password`;
+    } else {
+      what = 'the provider holds no current value; the next rotation sets a new password';
+    }
+    const message = `${lost}; ${what}; the rotation is marked failed and the next one starts afresh`;
+    await fence.fail(rotation, message);
+    throw new VerifyFailedError(message, { account: account.name, target: account.target });
   }
 
   private async verifyLogin(ctx: Ctx, value: SecretValue): Promise<void> {
