@@ -47,10 +47,11 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     await fx?.cleanup();
   });
 
-  it('counts the session the resumed rotation ended for the request', async () => {
-    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+  /** An application session with the credential the departing person saw (the current value). */
+  async function openApplicationSession(
+    provider: FileProvider,
+  ): Promise<{ v: Awaited<ReturnType<FileProvider['getCurrent']>>; session: pg.Client }> {
     const v = await provider.getCurrent('pg/ors');
-    // An application session with the credential the departing person saw.
     const session = new pg.Client({
       host: fx.server.host,
       port: fx.server.port,
@@ -61,6 +62,12 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
     session.on('error', () => undefined);
     await session.connect();
     sessions.push(session);
+    return { v, session };
+  }
+
+  it('counts the session the resumed rotation ended for the request', async () => {
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    const { v, session } = await openApplicationSession(provider);
     const pid = (await session.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
     // A scheduled rotation crashes right after ALTER ROLE (the session stays open).
     const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
@@ -90,17 +97,7 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
 
   it('a rotation that started after the request and was left unfinished is finished ending the sessions, says so, and satisfies it', async () => {
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
-    const v = await provider.getCurrent('pg/ors');
-    const session = new pg.Client({
-      host: fx.server.host,
-      port: fx.server.port,
-      user: v?.username,
-      password: v?.password,
-      database: fx.targetDb,
-    });
-    session.on('error', () => undefined);
-    await session.connect();
-    sessions.push(session);
+    const { session } = await openApplicationSession(provider);
     const requestedAt = await app.state.now();
     // A scheduled rotation racing the offboarding starts after it and crashes after ALTER ROLE.
     const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
@@ -150,17 +147,7 @@ describe('offboarding after a crashed rotation: the sessions it ended are report
   });
   it('a retried offboarding job that finds the request already satisfied still counts the sessions ended for it before', async () => {
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
-    const v = await provider.getCurrent('pg/ors');
-    const session = new pg.Client({
-      host: fx.server.host,
-      port: fx.server.port,
-      user: v?.username,
-      password: v?.password,
-      database: fx.targetDb,
-    });
-    session.on('error', () => undefined);
-    await session.connect();
-    sessions.push(session);
+    await openApplicationSession(provider);
     const crashed = await fx.cliProcess(['--config', config.path, 'rotate', 'ors'], {
       ...config.env,
       PGROTATE_FAILPOINT: 'after-apply',
