@@ -354,6 +354,22 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     expect(everythingRecorded(h) + res.error?.message).not.toContain(stale.password);
   });
 
+  it('alternating: one that logs in as a role outside the pair is refused and its password left alone', async () => {
+    const h = await alternatingWithCurrent();
+    h.targets.addRole('someone_else');
+    const stale = credential('someone_else', 'stale-rotation-6');
+    h.provider.seed('pg/app', { pending: stale });
+    await livePassword(h, 'someone_else', stale.password);
+    const verifier = h.targets.roles.get('someone_else')?.verifier;
+    const res = await h.rotate();
+    expect(res.error).toBeInstanceOf(ProviderError);
+    expect(res.error?.message).toMatch(
+      /for role "someone_else", which this account does not manage, and it still logs in/,
+    );
+    expect(h.targets.roles.get('someone_else')?.verifier).toBe(verifier);
+    expect(h.provider.peek('pg/app').pending).toEqual(stale);
+  });
+
   it('one whose login is a fault (cannot tell) is kept, and nothing else changes', async () => {
     const { h, old } = await singleUserWithPrevious();
     const stale = credential('billing_app', 'stale-rotation-3');

@@ -518,6 +518,11 @@ export class RotationEngine {
       );
       if (current !== null && current.rotationId === stale.rotationId && current.password === stale.password) {
         // Already current: a promote that did not remove its pending copy.
+      } else if (!(account.strategy === 'alternating' ? account.roles : [account.role]).includes(stale.username)) {
+        throw new ProviderError(
+          `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} for role ${JSON.stringify(stale.username)}, which this account does not manage, and it still logs in to target ${account.target}; refusing to discard it. Remove it by hand after checking which password applications use.`,
+          { account: account.name, target: account.target, secret: account.secret },
+        );
       } else if (account.strategy === 'alternating' && current !== null && current.username !== stale.username) {
         await this.deps.targets.withAdmin(account.target, account.name, (client) =>
           clearPassword(client, stale.username),
@@ -530,11 +535,6 @@ export class RotationEngine {
         });
         ctx.warnings.push(
           `the pending credential of failed rotation ${stale.rotationId ?? '(unknown)'} still logged in as role ${JSON.stringify(stale.username)}, which applications do not read; its password was removed`,
-        );
-      } else if (!(account.strategy === 'alternating' ? account.roles : [account.role]).includes(stale.username)) {
-        throw new ProviderError(
-          `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} for role ${JSON.stringify(stale.username)}, which this account does not manage, and it still logs in to target ${account.target}; refusing to discard it. Remove it by hand after checking which password applications use.`,
-          { account: account.name, target: account.target, secret: account.secret },
         );
       } else {
         await this.providerCall(account, 'promote the stale pending value of', () =>
