@@ -206,6 +206,11 @@ export const accountSchema = z.preprocess(
 );
 export type AccountConfig = z.output<typeof accountSchema>;
 
+/** The login roles an account manages: its role, or both roles of an alternating pair. */
+export function accountRoles(account: AccountConfig): string[] {
+  return account.strategy === 'alternating' ? account.roles : [account.role];
+}
+
 const hostPortSchema = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
 
 /** Redis for the queue: a single server (url), Sentinel (sentinels + name) or Cluster (cluster). */

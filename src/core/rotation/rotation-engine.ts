@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AccountConfig, PasswordPolicyConfig, Schedule } from '../config/config-schema.js';
+import { accountRoles, type AccountConfig, type PasswordPolicyConfig, type Schedule } from '../config/config-schema.js';
 import {
   AdminPrivilegeError,
   FenceLostError,
@@ -291,7 +291,7 @@ export class RotationEngine {
 
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
   private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<Plan> {
-    const roles = account.strategy === 'alternating' ? account.roles : [account.role];
+    const roles = accountRoles(account);
     const access = await this.deps.targets.withAdmin(account.target, account.name, (client) =>
       inspectRoleAccess(client, roles),
     );
@@ -518,7 +518,7 @@ export class RotationEngine {
       );
       if (current !== null && current.rotationId === stale.rotationId && current.password === stale.password) {
         // Already current: a promote that did not remove its pending copy.
-      } else if (!(account.strategy === 'alternating' ? account.roles : [account.role]).includes(stale.username)) {
+      } else if (!accountRoles(account).includes(stale.username)) {
         throw new ProviderError(
           `account ${account.name}: the provider holds a pending credential of rotation ${stale.rotationId ?? '(unknown)'} for role ${JSON.stringify(stale.username)}, which this account does not manage, and it still logs in to target ${account.target}; refusing to discard it. Remove it by hand after checking which password applications use.`,
           { account: account.name, target: account.target, secret: account.secret },
@@ -783,7 +783,7 @@ export class RotationEngine {
         await clearPassword(client, other);
       }
       if (opts.terminateSessions) {
-        const roles = account.strategy === 'alternating' ? account.roles : [account.role];
+        const roles = accountRoles(account);
         try {
           let ended = 0;
           for (const role of roles) ended += await terminateSessions(client, role);

@@ -1,6 +1,6 @@
 import type { ClientBase } from 'pg';
 import { quoteIdent } from '../../core/pg/quote.js';
-import type { AccountConfig, PgrotateConfig } from '../../core/config/config-schema.js';
+import { accountRoles, type AccountConfig, type PgrotateConfig } from '../../core/config/config-schema.js';
 import {
   SEVERITIES,
   severityRank,
@@ -111,7 +111,7 @@ export async function runSecurityAudit(input: AuditInput): Promise<AuditReport> 
   const managed = new Map<string, AccountConfig>();
   for (const a of input.config.accounts) {
     if (a.target !== input.target) continue;
-    for (const role of a.strategy === 'alternating' ? a.roles : [a.role]) managed.set(role, a);
+    for (const role of accountRoles(a)) managed.set(role, a);
   }
   const ctx: Ctx = { ...input, admin, managed, withPassword: null, findings: [], notChecked: [], roles: [] };
   const roles = await readRoles(ctx);
