@@ -47,8 +47,9 @@ export interface SecretProvider {
   getPrevious(secret: string): Promise<SecretValue | null>;
   /**
    * Store `value` as pending. When a pending value with the same rotation id already exists it is
-   * kept and returned unchanged; a pending value of another rotation is a ProviderError (the
-   * engine decides what to do about it first).
+   * kept and returned unchanged; a pending value of another rotation is a PendingConflictError
+   * carrying that value (the engine decides what to do about it, then stages again). The common
+   * case (no pending value) should cost the store one write.
    */
   stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue>;
   /** Make the pending value of `rotationId` current; a no-op when it already is. */
