@@ -28,9 +28,10 @@ class FakeFence {
   released = 0;
   runningCalls = 0;
   constructor(private readonly log: string[]) {}
-  async running(): Promise<null> {
+  /** The first thing the protocol reads after the hook (the unfinished rotation taken with the lock). */
+  get runningAtAcquire(): null {
     this.runningCalls++;
-    this.log.push('fence.running');
+    this.log.push('fence.runningAtAcquire');
     throw new Error('the protocol went on past the hook');
   }
   async release(): Promise<void> {
@@ -112,7 +113,7 @@ describe('RotationEngine afterFence hook', () => {
         return null;
       },
     });
-    expect(t.log.slice(0, 3)).toEqual(['tryAcquireFence', 'afterFence', 'fence.running']);
+    expect(t.log.slice(0, 3)).toEqual(['tryAcquireFence', 'afterFence', 'fence.runningAtAcquire']);
     expect(result.outcome).toBe('failed');
     expect(result.detail).toBeNull();
     expect(t.fence.released).toBe(1);

@@ -227,7 +227,14 @@ describe('rotation state machine: terminate sessions', () => {
     expect(h.targets.sql.at(-1)?.params).toEqual(['billing_app']);
     // Ended in the record step: after the password was applied, verified and promoted.
     expect(stmts.findIndex((s) => s.startsWith('ALTER ROLE'))).toBeLessThan(stmts.length - 1);
-    expect(h.state.calls.slice(-3)).toEqual(['advance:promoted', 'succeed', 'release']);
+    expect(h.state.calls.slice(-2)).toEqual(['succeed', 'release']);
+    // The audit trail keeps the order: the steps, then the sessions ended, then the success.
+    expect(h.state.auditKinds().slice(-4)).toEqual([
+      'rotation.verified',
+      'rotation.promoted',
+      'sessions.terminated',
+      'rotation.succeeded',
+    ]);
     expect(h.state.audits.find((e) => e.kind === 'sessions.terminated')).toEqual({
       account: 'billing',
       rotationId: res.rotationId,
@@ -301,65 +308,73 @@ describe('rotation state machine: faults in the middle of a rotation', () => {
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
-    expect(h.state.calls).toEqual([
-      'acquire',
-      'resume',
-      'advance:applied',
-      'advance:verified',
-      'advance:promoted',
-      'succeed',
-      'release',
-    ]);
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
     expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });
 
-  it('promote fails: resumable at verified; the resume only promotes and records', async () => {
+  it('promote fails: resumable at staged; the resume applies the same value again, verifies, promotes and records', async () => {
     const h = singleUser();
     h.provider.failNext('promotePending', new Error('throttled'));
     const first = await h.rotate();
     expect(first.error?.message).toMatch(
       /could not promote the pending value of secret pg\/app in provider mem: throttled/,
     );
-    expect(h.state.calls).toEqual([
-      'acquire',
-      'create',
-      'advance:staged',
-      'advance:applied',
-      'advance:verified',
-      'noteError',
-      'release',
+    // Nothing was written between ALTER ROLE and the failed promote; the interruption records
+    // the steps passed (applied, verified) with their audit events.
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
+    expect(h.state.auditKinds()).toEqual([
+      'rotation.started',
+      'rotation.staged',
+      'rotation.applied',
+      'rotation.verified',
+      'rotation.interrupted',
     ]);
+    const staged = h.provider.peek('pg/app').pending;
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true });
-    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:promoted', 'succeed', 'release']);
-    expect(h.provider.ops()).toEqual(['promotePending']);
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
+    // One read of the pending value serves apply and verify.
+    expect(h.provider.ops()).toEqual(['getPending', 'promotePending']);
+    expect(h.targets.statements().filter((q) => q.startsWith('ALTER'))).toEqual([
+      `ALTER ROLE "billing_app" PASSWORD '<verifier>'`,
+    ]);
+    expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });
 
-  it('the fence lost at a step: the engine stops writing state and reports it; the next attempt resumes', async () => {
+  it('the fence lost at the staged write: the engine stops writing state and reports it; the next attempt keeps the staged value', async () => {
     const h = singleUser();
-    h.state.loseFenceAt = 'applied';
+    h.state.loseFenceAt = 'staged';
     const first = await h.rotate();
     expect(first.error).toBeInstanceOf(FenceLostError);
     // No noteError through a fence that is gone.
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'release']);
-    expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'staged', error: null });
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'release']);
+    expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'created', error: null });
     const staged = h.provider.peek('pg/app').pending;
     h.state.loseFenceAt = null;
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
-    // The password was applied before the fence was lost; the resume applies the same value again.
-    expect(h.state.calls).toEqual([
-      'acquire',
-      'resume',
-      'advance:applied',
-      'advance:verified',
-      'advance:promoted',
-      'succeed',
-      'release',
-    ]);
-    expect(h.targets.statements()[0]).toBe(`ALTER ROLE "billing_app" PASSWORD '<verifier>'`);
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:staged', 'succeed', 'release']);
     expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
+  });
+
+  it('the fence lost at the final record (after the promote): the next attempt proves the promoted value and records it, with no second password', async () => {
+    const h = singleUser();
+    h.state.loseFenceAt = 'recorded';
+    const first = await h.rotate();
+    expect(first.error).toBeInstanceOf(FenceLostError);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'succeed', 'release']);
+    expect(h.state.rotation(first.rotationId)).toMatchObject({ status: 'running', step: 'staged', error: null });
+    const promoted = h.provider.peek('pg/app').current;
+    expect(promoted?.rotationId).toBe(first.rotationId);
+    h.state.loseFenceAt = null;
+    h.clearCalls();
+    const second = await h.rotate();
+    expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
+    expect(h.targets.statements().filter((q) => q.startsWith('ALTER ROLE'))).toEqual([]);
+    expect(h.targets.logins).toEqual([{ user: 'billing_app', ok: true }]);
+    expect(h.provider.peek('pg/app').current).toEqual(promoted);
   });
 });

@@ -57,7 +57,7 @@ async function seedAt(
   const old = credential(previousRole);
   const next = credential(targetRole, record.id);
   await livePassword(h, previousRole, old.password);
-  if (at >= STEPS.indexOf('applied')) await livePassword(h, targetRole, next.password);
+  if (at >= STEPS.indexOf('applied') || opts.promoted) await livePassword(h, targetRole, next.password);
   const promoted = opts.promoted || at >= STEPS.indexOf('promoted');
   if (promoted) h.provider.seed('pg/app', { current: next, previous: old });
   else
@@ -68,16 +68,25 @@ async function seedAt(
   return { h, id: record.id, targetRole, old, next, appliedAt, expiry };
 }
 
-/** The fence steps still to be advanced after `step`, as the engine should ask for them. */
+/**
+ * The fence writes still to come after `step`: only `staged` is written on its own; apply,
+ * verify and promote are idempotent and go with the final record.
+ */
 function remainingAdvances(step: Step): string[] {
-  return STEPS.slice(STEPS.indexOf(step) + 1, STEPS.indexOf('promoted') + 1).map((s) => `advance:${s}`);
+  return step === 'created' ? ['advance:staged'] : [];
+}
+
+/** The audit events of the steps a resume from `step` passes, written with the final record. */
+function remainingStepEvents(step: Step): string[] {
+  return STEPS.slice(STEPS.indexOf(step) + 1, STEPS.indexOf('promoted') + 1).map((s) => `rotation.${s}`);
 }
 
 /** Provider calls a resume from `step` makes (see the engine's stage/apply/verify/promote). */
 const PROVIDER_OPS: Record<Step, string[]> = {
-  created: ['getPending', 'stagePending', 'promotePending'],
-  // apply and verify each read the pending value back: this process did not stage it.
-  staged: ['getPending', 'getPending', 'promotePending'],
+  // No read before staging: a conflicting pending value would come back as a PendingConflictError.
+  created: ['stagePending', 'promotePending'],
+  // apply reads the pending value back (this process did not stage it); verify re-uses it.
+  staged: ['getPending', 'promotePending'],
   applied: ['getPending', 'promotePending'],
   verified: ['promotePending'],
   promoted: [],
@@ -123,6 +132,8 @@ describe.each<Strategy>(['single-user', 'alternating'])(
         actor: 'worker-2',
         detail: { step },
       });
+      // Every step the resume passed is in the audit trail, in order, before the success.
+      expect(h.state.auditKinds()).toEqual(['rotation.resumed', ...remainingStepEvents(step), 'rotation.succeeded']);
       expect(h.provider.ops()).toEqual(PROVIDER_OPS[step]);
       expect(h.targets.statements()).toEqual(expectedSql(strategy, step));
       // No pre-flight on a resume: no catalogue inspection, no login-path probe.
@@ -161,7 +172,7 @@ describe.each<Strategy>(['single-user', 'alternating'])(
         const { h } = s;
         const res = await h.rotate();
         expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
-        expect(h.state.calls).toEqual(['acquire', 'resume', ...remainingAdvances(step), 'succeed', 'release']);
+        expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
         // Verify finds no pending value of this rotation and proves the promoted current instead;
         // promote is then a no-op.
         expect(h.provider.ops()).toEqual(
@@ -178,22 +189,33 @@ describe.each<Strategy>(['single-user', 'alternating'])(
       h.provider.seed('pg/app', { pending: null });
       const res = await h.rotate();
       expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
-      // apply found nothing to apply, went back to created, staged a new value.
-      expect(h.state.calls).toEqual([
-        'acquire',
-        'resume',
-        'advance:staged',
-        'advance:applied',
-        'advance:verified',
-        'advance:promoted',
-        'succeed',
-        'release',
-      ]);
-      expect(h.provider.ops()).toEqual(['getPending', 'getPending', 'stagePending', 'promotePending']);
+      // apply found nothing to apply and the current value is not this rotation's: back to
+      // created, a new value staged.
+      expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:staged', 'succeed', 'release']);
+      expect(h.provider.ops()).toEqual(['getPending', 'getCurrent', 'stagePending', 'promotePending']);
       const current = h.provider.peek('pg/app').current;
       expect(current?.rotationId).toBe(s.id);
       expect(current?.password).not.toBe(s.next.password);
       expect(await h.targets.accepts(s.targetRole, current?.password as string)).toBe(true);
+    });
+
+    it('resumes after staged when the provider had already promoted the value (a crash after promote, before the final record): no second password', async () => {
+      const s = await seedAt(strategy, 'staged', { promoted: true });
+      const { h } = s;
+      const res = await h.rotate();
+      expect(res).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: s.id });
+      expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
+      // apply finds no pending value, sees its own value current, and verify proves that one.
+      expect(h.provider.ops()).toEqual(['getPending', 'getCurrent', 'getPending', 'getCurrent', 'promotePending']);
+      expect(h.targets.statements().filter((q) => q.startsWith('ALTER ROLE') && q.includes('PASSWORD'))).toEqual([]);
+      expect(h.targets.logins).toEqual([{ user: s.targetRole, ok: true }]);
+      expect(h.provider.peek('pg/app')).toEqual({ current: s.next, pending: null, previous: s.old });
+      expect(h.state.auditKinds()).toEqual([
+        'rotation.resumed',
+        'rotation.verified',
+        'rotation.promoted',
+        'rotation.succeeded',
+      ]);
     });
 
     it('resumes after created with the value already staged (crash between stagePending and recording it): keeps that value', async () => {
@@ -201,7 +223,7 @@ describe.each<Strategy>(['single-user', 'alternating'])(
       const { h } = s;
       const res = await h.rotate();
       expect(res.outcome).toBe('succeeded');
-      expect(h.provider.ops()).toEqual(['getPending', 'stagePending', 'promotePending']);
+      expect(h.provider.ops()).toEqual(['stagePending', 'promotePending']);
       expect(h.state.auditKinds()).not.toContain('rotation.stale-pending-discarded');
       expect(h.provider.peek('pg/app').current?.password).toBe(s.next.password);
     });

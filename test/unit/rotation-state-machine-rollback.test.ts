@@ -70,9 +70,9 @@ describe('rotation state machine: rollback when verify does not prove the new pa
       `ALTER ROLE "billing_app" PASSWORD '<verifier>'`,
       `ALTER ROLE "billing_app" PASSWORD '<verifier>'`,
     ]);
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending', 'getCurrent', 'discardPending']);
     expect(h.provider.calls.at(-1)).toEqual({ op: 'discardPending', secret: 'pg/app', rotationId: id });
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'fail', 'release']);
     expect(h.state.auditKinds().at(-1)).toBe('rotation.failed');
     expect(h.state.rotation(id)).toMatchObject({
       status: 'failed',
@@ -96,7 +96,7 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     answerExcept(h, FAULT, old.password);
     const res = await h.rotate();
     expect(res.error?.message).toMatch(/timeout expired; the previous credential was restored$/);
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'fail', 'release']);
     expect(h.provider.peek('pg/app').pending).toBeNull();
     h.targets.loginOverride = null;
     expect(await h.targets.accepts('billing_app', old.password)).toBe(true);
@@ -112,8 +112,8 @@ describe('rotation state machine: rollback when verify does not prove the new pa
       /did not log in to target main: .*; the pending credential is kept in the provider$/,
     );
     expect(h.targets.statements().slice(1)).toEqual([`ALTER ROLE "billing_app" PASSWORD '<verifier>'`]);
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent']);
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending', 'getCurrent']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'fail', 'release']);
     // I1: the password PostgreSQL now has is still readable from the provider.
     const pending = h.provider.peek('pg/app').pending;
     expect(pending?.rotationId).toBe(res.rotationId);
@@ -128,10 +128,11 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     const first = await h.rotate();
     expect(first.error?.message).toMatch(/timeout expired; the rotation stays resumable$/);
     // Not failed: the engine only notes the error on the running record.
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
+    // Still at staged: apply and verify are redone by the resume (both idempotent).
     expect(h.state.rotation(first.rotationId)).toMatchObject({
       status: 'running',
-      step: 'applied',
+      step: 'staged',
       error: expect.stringMatching(/resumable/),
     });
     expect(h.state.auditKinds().at(-1)).toBe('rotation.interrupted');
@@ -141,7 +142,7 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     h.clearCalls();
     const second = await h.rotate();
     expect(second).toMatchObject({ outcome: 'succeeded', resumed: true, rotationId: first.rotationId });
-    expect(h.state.calls).toEqual(['acquire', 'resume', 'advance:verified', 'advance:promoted', 'succeed', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'resume', 'succeed', 'release']);
     expect(h.provider.peek('pg/app').current?.password).toBe(staged?.password);
   });
 
@@ -157,8 +158,8 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     );
     expect(h.provider.ops()).not.toContain('discardPending');
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
-    expect(h.state.rotation(res.rotationId)).toMatchObject({ status: 'running', step: 'applied' });
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
+    expect(h.state.rotation(res.rotationId)).toMatchObject({ status: 'running', step: 'staged' });
   });
 
   it('alternating, refused, the other role is current: the new password is removed from the inactive role, pending discarded, rotation failed', async () => {
@@ -170,12 +171,12 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(res.error?.message).toMatch(
       /role "reports_b" did not log in .*; the new password was removed from inactive role "reports_b" \(applications keep using role "reports_a"\)$/,
     );
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'fail', 'release']);
     expect(h.targets.statements().slice(1)).toEqual([
       `ALTER ROLE "reports_b" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
       `ALTER ROLE "reports_b" PASSWORD NULL`,
     ]);
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'stagePending', 'getCurrent', 'discardPending']);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending', 'getCurrent', 'discardPending']);
     // A password nobody holds does not stay live; applications' role is untouched.
     expect(h.targets.roles.get('reports_b')?.verifier).toBeNull();
     expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
@@ -192,7 +193,7 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(res.error?.message).toMatch(
       /the new password could not be removed from inactive role "reports_b" \(.*connection refused\); the rotation stays resumable$/,
     );
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
   });
 
@@ -205,7 +206,7 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     expect(res.error?.message).toMatch(
       /role "reports_a" did not log in .*; the pending credential is kept in the provider$/,
     );
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'fail', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'fail', 'release']);
     expect(h.targets.statements().slice(1)).toEqual([
       `ALTER ROLE "reports_a" PASSWORD '<verifier>' VALID UNTIL 'infinity'`,
     ]);
@@ -219,7 +220,7 @@ describe('rotation state machine: rollback when verify does not prove the new pa
     answerExcept(h, FAULT);
     const res = await h.rotate();
     expect(res.error?.message).toMatch(/the rotation stays resumable$/);
-    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'advance:applied', 'noteError', 'release']);
+    expect(h.state.calls).toEqual(['acquire', 'create', 'advance:staged', 'noteError', 'release']);
     expect(h.provider.peek('pg/app').pending?.rotationId).toBe(res.rotationId);
   });
 });
@@ -231,9 +232,10 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     h.provider.seed('pg/app', { pending: stale });
     const res = await h.rotate();
     expect(res.outcome).toBe('succeeded');
+    // Staging meets the stale value (a conflict carrying it), deals with it, stages again.
     expect(h.provider.calls.slice(0, 4)).toEqual([
       { op: 'getCurrent', secret: 'pg/app' },
-      { op: 'getPending', secret: 'pg/app' },
+      { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
       { op: 'discardPending', secret: 'pg/app', rotationId: 'stale-rotation-1' },
       { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
     ]);
@@ -264,7 +266,7 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     expect(res.outcome).toBe('succeeded');
     expect(h.provider.calls.slice(0, 5)).toEqual([
       { op: 'getCurrent', secret: 'pg/app' },
-      { op: 'getPending', secret: 'pg/app' },
+      { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
       { op: 'getCurrent', secret: 'pg/app' },
       { op: 'promotePending', secret: 'pg/app', rotationId: 'stale-rotation-2' },
       { op: 'stagePending', secret: 'pg/app', rotationId: res.rotationId },
@@ -298,7 +300,7 @@ describe('rotation state machine: a stale pending value of another rotation', ()
       h.provider.calls
         .slice(1, 5)
         .map((c) => `${c.op}${c.rotationId ? `:${c.rotationId === res.rotationId ? 'new' : c.rotationId}` : ''}`),
-    ).toEqual(['getPending', 'getCurrent', 'discardPending:rotation-0', 'stagePending:new']);
+    ).toEqual(['stagePending:new', 'getCurrent', 'discardPending:rotation-0', 'stagePending:new']);
     expect(h.state.auditKinds()).toContain('rotation.stale-pending-discarded');
     expect(res.warnings).toEqual([]);
   });
@@ -346,7 +348,7 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     expect(res.error?.message).toMatch(
       /pending credential of rotation stale-rotation-5 for role "someone_else", which this account does not manage, and it still logs in to target main; refusing to discard it/,
     );
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending', 'getCurrent']);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending', 'getCurrent']);
     expect(h.provider.peek('pg/app').pending).toEqual(stale);
     expect(h.targets.statements()).toHaveLength(1);
     expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);
@@ -380,7 +382,7 @@ describe('rotation state machine: a stale pending value of another rotation', ()
     expect(res.error?.message).toMatch(
       /cannot tell whether the stale pending credential logs in to target main: timeout expired/,
     );
-    expect(h.provider.ops()).toEqual(['getCurrent', 'getPending']);
+    expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending']);
     expect(h.provider.peek('pg/app').pending).toEqual(stale);
     expect(h.state.calls).toEqual(['acquire', 'create', 'noteError', 'release']);
   });

@@ -36,6 +36,7 @@ import { nextDueAfter } from '../schedule/next-due.js';
 import type { RotationFence } from '../state/rotation-fence.js';
 import type { RotationRecord } from '../state/rotation-record.js';
 import type { StateStore } from '../state/state-store.js';
+import { PendingConflictError } from '../provider/pending-conflict-error.js';
 import type { RotatedSecretValue, SecretProvider, SecretValue } from '../provider/secret-provider.js';
 import { failpoint } from './failpoint.js';
 
@@ -202,7 +203,7 @@ export class RotationEngine {
         return result;
       }
       const provider = this.deps.provider(account.provider);
-      let rotation = await fence.running();
+      let rotation = fence.runningAtAcquire;
       let plan: Plan | null = null;
       if (rotation && opts.dryRun) {
         // A dry run changes nothing, and resuming would: say what a real run would do.
@@ -215,8 +216,11 @@ export class RotationEngine {
         return result;
       }
       if (rotation) {
-        result.resumed = true;
+        // null: its holder finished it just before our lock (the read came with the lock).
         rotation = await fence.resume(rotation, opts.requestedBy ?? null, opts.terminateSessions ?? false);
+      }
+      if (rotation) {
+        result.resumed = true;
         log.info({ rotationId: rotation.id, step: rotation.step }, 'resuming unfinished rotation');
       } else {
         plan = await this.preflight(account, provider, opts);
@@ -412,6 +416,13 @@ export class RotationEngine {
     );
   }
 
+  /**
+   * The steps from wherever the record stands. Only `staged` is written on its own: apply, verify
+   * and promote are idempotent, so they are reported to the fence (`passed`) and written with the
+   * final record (or the failure), and nothing but the verify login stands between ALTER ROLE and
+   * the promote. A resume from `staged` redoes them: apply sets the pending value's verifier again,
+   * or, when an earlier attempt already promoted it, verify proves the current value instead.
+   */
   private async run(ctx: Ctx): Promise<Completed> {
     const { account, fence } = ctx;
     for (;;) {
@@ -425,12 +436,13 @@ export class RotationEngine {
         case 'staged': {
           const appliedAt = await this.apply(ctx);
           if (appliedAt === null) {
-            // The pending value vanished before it was applied; stage a new one.
-            ctx.rotation.step = 'created';
+            // No pending value of this rotation: promoted by an attempt that died before its
+            // record (verify proves the current value), or gone before it was applied (stage anew).
+            ctx.rotation.step = (await this.promotedEarlier(ctx)) ? 'applied' : 'created';
             break;
           }
           await failpoint('after-apply', account.name, this.deps.env);
-          await fence.advance(ctx.rotation.id, 'applied', { appliedAt });
+          fence.passed('applied', appliedAt);
           ctx.rotation.step = 'applied';
           ctx.rotation.appliedAt = appliedAt;
           break;
@@ -438,7 +450,7 @@ export class RotationEngine {
         case 'applied':
           await this.verify(ctx);
           await failpoint('after-verify', account.name, this.deps.env);
-          await fence.advance(ctx.rotation.id, 'verified');
+          fence.passed('verified');
           ctx.rotation.step = 'verified';
           break;
         case 'verified': {
@@ -446,27 +458,38 @@ export class RotationEngine {
             ctx.provider.promotePending(account.secret, ctx.rotation.id),
           );
           await failpoint('after-promote', account.name, this.deps.env);
-          // Decided once and stored, so a resumed record step sets the same expiry.
-          const oldExpiry = this.oldCredentialExpiry(ctx);
-          await fence.advance(ctx.rotation.id, 'promoted', { oldCredentialExpiresAt: oldExpiry });
+          fence.passed('promoted');
           ctx.rotation.step = 'promoted';
-          ctx.rotation.oldCredentialExpiresAt = oldExpiry;
+          // A record written by an older version may already hold the expiry; else decide it now.
+          ctx.rotation.oldCredentialExpiresAt ??= this.oldCredentialExpiry(ctx);
           break;
         }
         case 'promoted':
         case 'recorded':
+          ctx.rotation.oldCredentialExpiresAt ??= this.oldCredentialExpiry(ctx);
           return this.record(ctx);
       }
     }
   }
 
-  /** Step 1: a new password, stored as pending in the provider. PostgreSQL is untouched. */
+  /** Is the provider's current value already this rotation's (promoted by an attempt that died)? */
+  private async promotedEarlier(ctx: Ctx): Promise<boolean> {
+    const { account, provider, rotation } = ctx;
+    const current = await this.providerCall(account, 'read the current value of', () =>
+      provider.getCurrent(account.secret),
+    );
+    if (current?.rotationId !== rotation.id) return false;
+    this.deps.redactor.add(current.password);
+    return true;
+  }
+
+  /**
+   * Step 1: a new password, stored as pending in the provider. PostgreSQL is untouched. A pending
+   * value of another rotation comes back as a PendingConflictError carrying it: it is dealt with
+   * (clearStalePending) and the new value staged again; the common case costs one provider call.
+   */
   private async stage(ctx: Ctx): Promise<void> {
     const { account, provider, rotation } = ctx;
-    const pending = await this.providerCall(account, 'read the pending value of', () =>
-      provider.getPending(account.secret),
-    );
-    if (pending && pending.rotationId !== rotation.id) await this.clearStalePending(ctx, pending);
     const endpoint = this.deps.targets.endpoint(account.target);
     const value: RotatedSecretValue = {
       username: rotation.targetRole,
@@ -482,9 +505,17 @@ export class RotationEngine {
     const nextDue = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     if (nextDue) value.nextDueAt = nextDue.toISOString();
     this.deps.redactor.add(value.password);
-    const staged = await this.providerCall(account, 'stage a pending value in', () =>
-      provider.stagePending(account.secret, value),
-    );
+    const stageOnce = () =>
+      this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
+    let staged: SecretValue;
+    try {
+      staged = await stageOnce();
+    } catch (err) {
+      const conflict = err instanceof ProviderError ? err.cause : undefined;
+      if (!(conflict instanceof PendingConflictError)) throw err;
+      await this.clearStalePending(ctx, conflict.existing);
+      staged = await stageOnce();
+    }
     this.deps.redactor.add(staged.password);
     ctx.staged = staged;
   }
@@ -571,6 +602,8 @@ export class RotationEngine {
       (await this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret)));
     if (!pending || pending.rotationId !== rotation.id) return null;
     this.deps.redactor.add(pending.password);
+    // A resumed rotation read it back: verify uses the value just applied, without a second read.
+    ctx.staged = pending;
     const verifier = await scramVerifier(pending.password, this.deps.defaults.scramIterations);
     // The inactive role of an alternating pair may carry an old expiry; the new password must not.
     // renewValidUntil sets the expiry in the same statement, so password and expiry never diverge.

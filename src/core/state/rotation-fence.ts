@@ -25,19 +25,59 @@ export interface Completion {
   warnings: string[];
 }
 
+/** A step passed without a write of its own, recorded with the fence's next write. */
+interface PassedStep {
+  step: Step;
+  at: Date;
+}
+
 /**
  * Exclusive right to advance one account's rotation (invariant I3). All writes go through the
  * connection that holds the advisory lock, so a process that lost the lock cannot write.
+ *
+ * Steps whose redo is idempotent (apply, verify, promote) are not written one by one: the
+ * engine reports them with `passed`, and the fence writes their audit events, with the times
+ * they happened, in the same statement as its next write (the final record, a failure or an
+ * interruption). A process killed in between leaves the last durable step, and the resume
+ * redoes the rest; nothing but the verify login stands between ALTER ROLE and the promote.
  */
 export class RotationFence {
   private released = false;
+  private passedSteps: PassedStep[] = [];
 
+  /**
+   * @param runningAtAcquire the unfinished rotation read in the statement that took the lock.
+   * Its snapshot may predate the lock by a moment, so `resume` re-checks that it still runs.
+   */
   constructor(
     private readonly store: StateTables,
     private readonly client: pg.PoolClient,
     readonly account: string,
     private readonly key: string,
+    readonly runningAtAcquire: RotationRecord | null = null,
   ) {}
+
+  /**
+   * Take the account's advisory lock on `client` and, in the same round trip, read its unfinished
+   * rotation; null (lock not taken) when another session holds it.
+   */
+  static async tryAcquire(store: StateTables, client: pg.PoolClient, account: string): Promise<RotationFence | null> {
+    const key = `pgrotate:${store.schema}:${account}`;
+    // The lock is taken in a subquery of its own, so it is called once whatever the join order.
+    const res = await client.query<{ locked: boolean } & RotationRow>(
+      `SELECT l.locked, r.* FROM (SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked) l
+       LEFT JOIN ${store.s}.rotations r ON l.locked AND r.account = $2 AND r.status = 'running'`,
+      [key, account],
+    );
+    const row = res.rows[0];
+    if (!row?.locked) return null;
+    return new RotationFence(store, client, account, key, row.id ? rotationFromRow(row) : null);
+  }
+
+  /** Note a step passed now; its audit event is written with the fence's next write. */
+  passed(step: Step, at: Date = new Date()): void {
+    this.passedSteps.push({ step, at });
+  }
 
   /** The unfinished rotation of this account, if a previous attempt left one. */
   async running(): Promise<RotationRecord | null> {
@@ -84,7 +124,11 @@ export class RotationFence {
    * Count another attempt at a rotation a previous process left unfinished. A resumer that asks
    * to end sessions (an offboarding) has the rest of the rotation do so, and the record says so.
    */
-  async resume(rotation: RotationRecord, actor: string | null, terminateSessions = false): Promise<RotationRecord> {
+  async resume(
+    rotation: RotationRecord,
+    actor: string | null,
+    terminateSessions = false,
+  ): Promise<RotationRecord | null> {
     return this.tx(async () => {
       const res = await this.q<RotationRow>(
         `UPDATE ${this.store.s}.rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL,
@@ -92,6 +136,8 @@ export class RotationFence {
          WHERE id = $1 AND status = 'running' RETURNING *`,
         [rotation.id, terminateSessions],
       );
+      // Finished by its holder between the read that came with the lock and now: nothing to resume.
+      if (!res.rows[0]) return null;
       await this.audit({
         account: this.account,
         rotationId: rotation.id,
@@ -109,6 +155,7 @@ export class RotationFence {
     step: Step,
     facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {},
   ): Promise<void> {
+    await this.flushPassed(rotationId);
     const res = await this.q(
       `WITH advanced AS (
          UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
@@ -123,7 +170,10 @@ export class RotationFence {
       });
   }
 
-  /** Finish successfully: the account's new state and the audit event, in one atomic statement. */
+  /**
+   * Finish successfully: the account's new state, the audit events of the steps passed since the
+   * last write and the success event, in one atomic statement.
+   */
   async succeed(rotation: RotationRecord, done: Completion): Promise<void> {
     const detail = this.store.redactor.scrubValue({
       role: done.activeRole,
@@ -132,10 +182,12 @@ export class RotationFence {
       sessionsEnded: done.sessionsEnded,
       ...(done.warnings.length ? { warnings: done.warnings } : {}),
     });
+    const passed = this.passedSteps;
     const res = await this.q<{ n: string }>(
       `WITH finished AS (
          UPDATE ${this.store.s}.rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
-           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3
+           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3,
+           applied_at = COALESCE($12, applied_at)
          WHERE id = $1 AND status = 'running' RETURNING id),
        acc AS (
          UPDATE ${this.store.s}.accounts SET active_role = $5, last_rotation_id = $1, last_rotated_at = clock_timestamp(),
@@ -143,8 +195,14 @@ export class RotationFence {
            consecutive_failures = 0, warnings = $9, updated_at = now()
          WHERE name = $4 AND EXISTS (SELECT 1 FROM finished)),
        ev AS (
-         INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail)
-         SELECT $4, id, 'rotation.succeeded', $7, $8 FROM finished)
+         INSERT INTO ${this.store.s}.audit_events (at, account, rotation_id, kind, actor, detail)
+         SELECT COALESCE(e.at, clock_timestamp()), $4, f.id, e.kind, e.actor, e.detail
+         FROM finished f,
+           unnest($10::text[] || 'rotation.succeeded'::text, $11::timestamptz[] || NULL::timestamptz,
+                  array_fill(NULL::text, ARRAY[cardinality($10::text[])]) || $7::text,
+                  array_fill('{}'::jsonb, ARRAY[cardinality($10::text[])]) || $8::jsonb)
+             WITH ORDINALITY AS e(kind, at, actor, detail, n)
+         ORDER BY e.n)
        SELECT count(*) AS n FROM finished`,
       [
         rotation.id,
@@ -156,22 +214,31 @@ export class RotationFence {
         rotation.requestedBy,
         JSON.stringify(detail),
         this.store.redactor.scrubValue(done.warnings),
+        passed.map((p) => `rotation.${p.step}`),
+        passed.map((p) => p.at),
+        rotation.appliedAt,
       ],
     );
     if (Number(res.rows[0]?.n) !== 1)
       throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, {
         account: this.account,
       });
+    this.passedSteps = [];
   }
 
-  /** Finish as failed (after a rollback, or when the rotation cannot go on). */
+  /**
+   * Finish as failed (after a rollback, or when the rotation cannot go on). The record keeps the
+   * furthest step the attempt reached, including steps passed without a write of their own.
+   */
   async fail(rotation: RotationRecord, error: string): Promise<void> {
     const message = this.store.redactor.scrub(error);
     await this.tx(async () => {
+      await this.flushPassed(rotation.id);
       await this.q(
-        `UPDATE ${this.store.s}.rotations SET status = 'failed', finished_at = clock_timestamp(), updated_at = clock_timestamp(), error = $2
+        `UPDATE ${this.store.s}.rotations SET status = 'failed', finished_at = clock_timestamp(), updated_at = clock_timestamp(), error = $2,
+           step = $3, applied_at = COALESCE($4, applied_at)
          WHERE id = $1 AND status = 'running'`,
-        [rotation.id, message],
+        [rotation.id, message, rotation.step, rotation.appliedAt],
       );
       await this.markAccountFailed(message);
       await this.audit({
@@ -188,6 +255,7 @@ export class RotationFence {
   async noteError(rotation: RotationRecord, error: string): Promise<void> {
     const message = this.store.redactor.scrub(error);
     await this.tx(async () => {
+      await this.flushPassed(rotation.id);
       await this.q(
         `UPDATE ${this.store.s}.rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
         [rotation.id, message],
@@ -203,9 +271,23 @@ export class RotationFence {
     });
   }
 
-  /** Append an audit event through the fenced connection. */
+  /** Append an audit event through the fenced connection (after those of the steps passed before it). */
   async audit(event: NewAuditEvent): Promise<void> {
+    if (event.rotationId) await this.flushPassed(event.rotationId);
     await this.store.audit(event, this.client);
+  }
+
+  /** Write the audit events of the steps passed since the last write, with their times. */
+  private async flushPassed(rotationId: string): Promise<void> {
+    if (this.passedSteps.length === 0) return;
+    const passed = this.passedSteps;
+    await this.q(
+      `INSERT INTO ${this.store.s}.audit_events (at, account, rotation_id, kind)
+       SELECT e.at, $1, $2, e.kind FROM unnest($3::text[], $4::timestamptz[]) WITH ORDINALITY AS e(kind, at, n)
+       ORDER BY e.n`,
+      [this.account, rotationId, passed.map((p) => `rotation.${p.step}`), passed.map((p) => p.at)],
+    );
+    this.passedSteps = [];
   }
 
   /** Give up the fence; safe to call twice. */

@@ -104,16 +104,9 @@ export class StateStore {
   async tryAcquireFence(account: string): Promise<RotationFence | null> {
     const client = await this.db.pool.connect();
     try {
-      const key = `pgrotate:${this.db.schema}:${account}`;
-      const res = await client.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-        [key],
-      );
-      if (!res.rows[0]?.locked) {
-        client.release();
-        return null;
-      }
-      return new RotationFence(this.db, client, account, key);
+      const fence = await RotationFence.tryAcquire(this.db, client, account);
+      if (!fence) client.release();
+      return fence;
     } catch (err) {
       client.release(err as Error);
       throw err;

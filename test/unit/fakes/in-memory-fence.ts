@@ -83,8 +83,10 @@ export class InMemoryState implements FenceStore {
     this.calls.push('acquire');
     if (this.heldElsewhere.has(account) || this.held.has(account)) return null;
     this.held.add(account);
+    // Like the real fence, the unfinished rotation comes with the lock (one round trip).
+    const running = this.rotations.find((x) => x.account === account && x.status === 'running');
     // The engine only calls the fence's public methods; InMemoryFence has all of them.
-    return new InMemoryFence(this, account) as unknown as RotationFence;
+    return new InMemoryFence(this, account, running ? { ...running } : null) as unknown as RotationFence;
   }
 
   async recordRefusal(
@@ -130,11 +132,18 @@ export class InMemoryState implements FenceStore {
 /** The fence of one account over InMemoryState; mirrors RotationFence's public methods. */
 export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
   private released = false;
+  /** Steps passed without a write; their audit events go with the next write, as in the real fence. */
+  private passedSteps: { step: Step; at: Date }[] = [];
 
   constructor(
     private readonly state: InMemoryState,
     readonly account: string,
+    readonly runningAtAcquire: RotationRecord | null = null,
   ) {}
+
+  passed(step: Step, at: Date = new Date()): void {
+    this.passedSteps.push({ step, at });
+  }
 
   async running(): Promise<RotationRecord | null> {
     this.check();
@@ -156,9 +165,15 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     return { ...record };
   }
 
-  async resume(rotation: RotationRecord, actor: string | null, terminateSessions = false): Promise<RotationRecord> {
+  async resume(
+    rotation: RotationRecord,
+    actor: string | null,
+    terminateSessions = false,
+  ): Promise<RotationRecord | null> {
     this.log('resume');
-    const r = this.live(rotation.id);
+    const found = this.state.rotation(rotation.id);
+    if (!found || found.status !== 'running') return null;
+    const r = found;
     r.attempts += 1;
     r.error = null;
     r.terminateSessions = r.terminateSessions || terminateSessions;
@@ -178,6 +193,7 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
     facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {},
   ): Promise<void> {
     this.log(`advance:${step}`);
+    this.flushPassed(rotationId);
     if (this.state.loseFenceAt === step)
       throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}`, {
         account: this.account,
@@ -192,7 +208,13 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
 
   async succeed(rotation: RotationRecord, done: Completion): Promise<void> {
     this.log('succeed');
+    if (this.state.loseFenceAt === 'recorded')
+      throw new FenceLostError(`lost the state-database connection holding the fence of account ${this.account}`, {
+        account: this.account,
+      });
     const r = this.live(rotation.id);
+    this.flushPassed(r.id);
+    if (rotation.appliedAt) r.appliedAt = rotation.appliedAt;
     Object.assign(r, {
       status: 'succeeded',
       step: 'recorded',
@@ -220,8 +242,10 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
 
   async fail(rotation: RotationRecord, error: string): Promise<void> {
     this.log('fail');
+    this.flushPassed(rotation.id);
     const r = this.state.rotation(rotation.id);
-    if (r && r.status === 'running') Object.assign(r, { status: 'failed', finishedAt: new Date(), error });
+    if (r && r.status === 'running')
+      Object.assign(r, { status: 'failed', step: rotation.step, finishedAt: new Date(), error });
     this.state.markFailed(this.account, error);
     this.state.audits.push({
       account: this.account,
@@ -234,6 +258,7 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
 
   async noteError(rotation: RotationRecord, error: string): Promise<void> {
     this.log('noteError');
+    this.flushPassed(rotation.id);
     const r = this.state.rotation(rotation.id);
     if (r && r.status === 'running') r.error = error;
     this.state.markFailed(this.account, error);
@@ -248,7 +273,14 @@ export class InMemoryFence implements Pick<RotationFence, keyof RotationFence> {
 
   async audit(event: NewAuditEvent): Promise<void> {
     this.check();
+    if (event.rotationId) this.flushPassed(event.rotationId);
     this.state.audits.push(event);
+  }
+
+  private flushPassed(rotationId: string): void {
+    for (const p of this.passedSteps)
+      this.state.audits.push({ account: this.account, rotationId, kind: `rotation.${p.step}` });
+    this.passedSteps = [];
   }
 
   async release(): Promise<void> {

@@ -1,3 +1,4 @@
+import { PendingConflictError } from '../../../src/core/provider/pending-conflict-error.js';
 import { ProviderError } from '../../../src/core/errors.js';
 import {
   secretPayload,
@@ -71,8 +72,9 @@ export class InMemoryProvider implements SecretProvider {
     const slot = this.slot(secret);
     if (slot.pending) {
       if (slot.pending.rotationId === value.rotationId) return copy(slot.pending) as SecretValue;
-      throw new ProviderError(
+      throw new PendingConflictError(
         `provider ${this.name}: secret ${secret} already has a pending value of rotation ${slot.pending.rotationId ?? '(unknown)'}`,
+        copy(slot.pending) as SecretValue,
         { secret },
       );
     }
