@@ -133,7 +133,9 @@ export class TargetConnector {
     } catch (err) {
       return classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
     } finally {
-      await client.end().catch(() => undefined);
+      // Not awaited: the answer is known, and the server's goodbye would only delay what waits
+      // on it (the promote, right after a verify login).
+      void client.end().catch(() => undefined);
     }
   }
 
