@@ -20,6 +20,7 @@ import { startTcpProxy, type TcpProxy } from './chaos/tcp-proxy.js';
 import { measureCli, type CliFigures } from './cli-startup.js';
 import { scanForLeaks, snapshotProcess } from './leak-scan.js';
 import { setUpOpenBaoPeer, type OpenBaoPeer } from './openbao-peer.js';
+import { applyPromoteWindows } from './apply-promote-window.js';
 import { startOutageReader, type RunningReader } from './outage-reader-run.js';
 import { meanReadIntervalMs, outagesOf, summariseOutages, type AccountOutages, type Attempt } from './outage-window.js';
 import { countLogLines, LOG_LINE_PREFIX, logMark, logSince, type Session } from './pg-log-counter.js';
@@ -79,6 +80,10 @@ interface RunFigures {
   store_calls_per_rotation: number | null;
   statements_by_verb: Record<string, number>;
   peak_rss_mb: number | null;
+  /** The single-user window from pgrotate's audit trail (ALTER ROLE → promote), every rotation of the run; null for the peer. */
+  apply_promote_ms_mean?: number | null;
+  apply_promote_ms_p50?: number | null;
+  apply_promote_ms_max?: number | null;
 }
 
 interface ProviderFigures extends Omit<RunFigures, 'statements_by_verb'> {
@@ -396,6 +401,7 @@ async function benchProviderRun(
     const profiler = process.env.BENCH_PROFILE ? await startProfile() : null;
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    const since = new Date();
     const a = takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy);
     const results = await runBounded(app.config.accounts, C, (acct) =>
       app.engine.rotate(acct, { reason: 'bench', requestedBy: 'bench' }),
@@ -422,7 +428,19 @@ async function benchProviderRun(
         if (v) bench.leaks.passwords.add(v.password);
       }
     }
-    return figuresBetween(bench, a, b, N - failed.length, isPgrotateSession, true, peak);
+    const figures = figuresBetween(bench, a, b, N - failed.length, isPgrotateSession, true, peak);
+    const su = await client(bench.server, bench.server.superuser, bench.server.superPassword, 'bench_state');
+    try {
+      const w = await applyPromoteWindows(su, `bench_${ps.bp.name}`, since);
+      Object.assign(figures, {
+        apply_promote_ms_mean: w.rotations ? round3(w.meanMs) : null,
+        apply_promote_ms_p50: w.rotations ? round3(w.p50Ms) : null,
+        apply_promote_ms_max: w.rotations ? round3(w.maxMs) : null,
+      });
+    } finally {
+      await su.end();
+    }
+    return figures;
   } finally {
     await close();
   }
@@ -815,6 +833,11 @@ async function main(): Promise<void> {
       `single-user outage (reader, ${su1.rotations} rotations seen, one read+login every ${round3(median(readIntervals.pgrotate))} ms): pgrotate mean ${round3(su1.meanMs)} ms, max ${su1.maxMs} ms; ` +
         `openbao (${su2.rotations} seen, every ${round3(median(readIntervals.peer))} ms): mean ${round3(su2.meanMs)} ms, max ${su2.maxMs} ms`,
     );
+    for (const f of figures)
+      if (f.apply_promote_ms_mean !== null && f.apply_promote_ms_mean !== undefined)
+        console.log(
+          `single-user window ALTER ROLE → promote (${f.provider}, audit trail, every rotation; medians over runs): mean ${f.apply_promote_ms_mean} ms, p50 ${f.apply_promote_ms_p50} ms, max ${f.apply_promote_ms_max} ms`,
+        );
     const own = snapshotProcess(process.pid);
     const scan = await scanForLeaks({
       passwords: leakInput.passwords,
@@ -873,6 +896,10 @@ async function main(): Promise<void> {
         single_user_outage_ms_mean: su1.rotations ? round3(su1.meanMs) : null,
         single_user_outage_ms_max: su1.rotations ? su1.maxMs : null,
         single_user_outage_rotations: su1.rotations,
+        // The same window from the audit trail, every rotation of the timed runs (medians over runs).
+        single_user_window_ms_mean: vaultFig?.apply_promote_ms_mean ?? null,
+        single_user_window_ms_p50: vaultFig?.apply_promote_ms_p50 ?? null,
+        single_user_window_ms_max: vaultFig?.apply_promote_ms_max ?? null,
         single_user_reader_interval_ms: readIntervals.pgrotate.length ? round3(median(readIntervals.pgrotate)) : null,
         // rotations/s of the outage pass (reader on; not in the medians).
         outage_pass_rotations_per_s: outagePass,

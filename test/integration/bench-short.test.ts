@@ -28,6 +28,8 @@ interface BenchJson {
   single_user_outage_ms_mean: number | null;
   single_user_outage_ms_max: number | null;
   single_user_outage_rotations: number;
+  single_user_window_ms_mean: number | null;
+  single_user_window_ms_max: number | null;
   single_user_reader_interval_ms: number | null;
   outage_pass_rotations_per_s: Record<string, number>;
   alternating_failed_logins: number | null;
@@ -108,6 +110,9 @@ describe('npm run bench (small run)', () => {
     expect(j.single_user_outage_rotations).toBe(8);
     expect(j.single_user_outage_ms_mean).toBeGreaterThanOrEqual(0);
     expect(j.single_user_outage_ms_max).toBeGreaterThanOrEqual(j.single_user_outage_ms_mean as number);
+    // The ALTER ROLE → promote window from the audit trail: every rotation, a positive span.
+    expect(j.single_user_window_ms_mean).toBeGreaterThan(0);
+    expect(j.single_user_window_ms_max).toBeGreaterThanOrEqual(j.single_user_window_ms_mean as number);
     expect(j.single_user_reader_interval_ms).toBeGreaterThan(0);
     expect(j.outage_pass_rotations_per_s.vault).toBeGreaterThan(0);
     expect(j.outage_pass_rotations_per_s['openbao-peer']).toBeGreaterThan(0);
