@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { TargetConfig } from '../../src/core/config/config-schema.js';
 import type { Endpoint } from '../../src/core/pg/connection-options.js';
-import { probeLoginPathOf, startupMessage } from '../../src/core/pg/login-path-probe.js';
+import { probeLoginPathOf } from '../../src/core/pg/login-path-probe.js';
 import { TargetConnector } from '../../src/core/pg/target-connector.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
 import { freePort } from '../support/free-port.js';
@@ -125,10 +125,14 @@ describe('login-path probe without a password (PostgreSQL 15)', () => {
       while (!serverSawEnd && !clientReset && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
       expect(clientReset).toBe(false);
       expect(serverSawEnd).toBe(true);
+      // Read the bytes by the protocol's layout, not with the probe's own encoder: one
+      // StartupMessage (length, protocol 3.0, name/value pairs) and not a byte more.
       const sent = Buffer.concat(fromClient);
-      expect(sent).toEqual(
-        startupMessage({ user: role, database: fx.targetDb, application_name: 'pgrotate-preflight' }),
-      );
+      expect(sent.readInt32BE(0)).toBe(sent.length);
+      expect(sent.readInt32BE(4)).toBe(3 << 16);
+      const fields = sent.subarray(8).toString('utf8').split('\0');
+      expect(fields).toEqual(['user', role, 'database', fx.targetDb, 'application_name', 'pgrotate-preflight', '', '']);
+      expect(sent.toString('utf8')).not.toContain('pw-app-password-1');
     } finally {
       relay.close();
     }
@@ -233,6 +237,42 @@ describe('login-path probe without a password (PostgreSQL 15)', () => {
     } finally {
       await tls.close();
     }
+  });
+  it('a peer that sends bytes after agreeing to TLS (unencrypted, so injectable): a fault, no handshake', async () => {
+    // A real PostgreSQL never does this; a man in the middle can (CVE-2021-23222 in libpq). The
+    // peer below plays that part, answering the SSLRequest with 'S' followed by a fake
+    // AuthenticationOk.
+    let got = Buffer.alloc(0);
+    const mitm = createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', (d: Buffer) => {
+        got = d;
+        s.write(Buffer.from([0x53, 0x52, 0, 0, 0, 8, 0, 0, 0, 0]));
+      });
+    });
+    const port = await listen(mitm);
+    try {
+      const r = await probeLoginPathOf({ ...endpoint, port, sslmode: 'require' }, 'whoever');
+      expect(r).toEqual({
+        open: false,
+        reason: 'fault',
+        message: `127.0.0.1:${port} sent unencrypted data after agreeing to TLS`,
+      });
+      expect([...got]).toEqual([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]); // the SSLRequest, nothing else
+    } finally {
+      mitm.close();
+    }
+  });
+
+  it('bad input is a fault naming it, never a throw: a missing CA file, a NUL in the role name', async () => {
+    const ca = await probeLoginPathOf({ ...endpoint, sslmode: 'verify-full', caFile: '/nonexistent/ca.pem' }, 'x');
+    expect(ca).toMatchObject({ open: false, reason: 'fault' });
+    expect(!ca.open && ca.message).toMatch(/cannot read the CA file for sslmode verify-full: .*\/nonexistent\/ca\.pem/);
+    expect(await probeLoginPathOf(endpoint, 'a\0b')).toEqual({
+      open: false,
+      reason: 'fault',
+      message: 'the role name contains a NUL byte',
+    });
   });
 });
 

@@ -60,7 +60,7 @@ function int32Message(code: number): Buffer {
 }
 
 /** A StartupMessage (protocol 3.0) with `params` as name/value pairs. */
-export function startupMessage(params: Record<string, string>): Buffer {
+function startupMessage(params: Record<string, string>): Buffer {
   const body = Buffer.from(`${Object.entries(params).flat().join('\0')}\0\0`, 'utf8');
   const head = Buffer.alloc(8);
   head.writeInt32BE(8 + body.length, 0);
@@ -77,7 +77,7 @@ function passwordMessage(password: string): Buffer {
 }
 
 /** The fields of an ErrorResponse body by their one-letter code (C: SQLSTATE, M: message). */
-export function errorFields(body: Buffer): Record<string, string> {
+function errorFields(body: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let i = 0;
   while (i < body.length && body[i] !== 0) {
