@@ -242,7 +242,7 @@ describe('login-path probe without a password (PostgreSQL 15)', () => {
     // A real PostgreSQL never does this; a man in the middle can (CVE-2021-23222 in libpq). The
     // peer below plays that part, answering the SSLRequest with 'S' followed by a fake
     // AuthenticationOk.
-    let got = Buffer.alloc(0);
+    let got: Buffer = Buffer.alloc(0);
     const mitm = createServer((s) => {
       s.on('error', () => undefined);
       s.once('data', (d: Buffer) => {
