@@ -164,6 +164,7 @@ export function probeLoginPathOf(endpoint: Endpoint, user: string, opts: ProbeOp
     };
 
     const onData = (d: Buffer) => {
+      if (done) return; // what follows the answer (a session's start, say) is not read
       inbox = inbox.length ? Buffer.concat([inbox, d]) : d;
       while (!done && inbox.length >= 5) {
         const len = inbox.readInt32BE(1);
