@@ -1,15 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TargetConfig } from '../config/config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { clientConfig, type Endpoint } from './connection-options.js';
 import type { LoginResult } from './login-result.js';
+import { probeLoginPathOf, type LoginPathProbe } from './login-path-probe.js';
 import { CredentialPool } from './credential-pool.js';
 import type { LiveCredential } from './live-credential.js';
 import { ResilientClient } from './resilient-client.js';
 
 export type { LoginResult } from './login-result.js';
+export type { LoginPathProbe } from './login-path-probe.js';
 
 /** Credentials of a target's admin login, resolved from config or from a provider. */
 export interface AdminCredentials {
@@ -18,10 +19,6 @@ export interface AdminCredentials {
   /** Set when the admin login's password comes from a provider and pgrotate may rotate it. */
   credential?: LiveCredential;
 }
-
-/** What the pre-flight's deliberately wrong password taught about the login path. */
-export type LoginPathProbe =
-  { open: true } | { open: false; reason: 'host-refused' | 'no-password-needed' | 'fault'; message: string };
 
 /**
  * node-postgres refuses SCRAM iteration counts above this by default (`scramMaxIterations`);
@@ -140,21 +137,15 @@ export class TargetConnector {
   }
 
   /**
-   * Is the path from here to a password check open for `user`? Logs in with a random password
-   * that cannot be right: pg_hba.conf answers before any password is checked, so 28P01 means
-   * "the password would be checked" (open), 28000 means this host is refused or asked for
-   * another method, and a session means the host does not check passwords at all (trust), so a
-   * verify login from here could prove nothing. Costs one failed login in the server log.
+   * Is the path from here to a password check open for `user`? Sends a startup message as the
+   * role and hangs up at the server's first answer (see login-path-probe.ts): a password request
+   * means open, 28000 means this host is refused, AuthenticationOk means the host does not check
+   * passwords (trust), so a verify login from here could prove nothing. No password is sent, no
+   * PBKDF2 runs and the server logs no failed login.
    */
   async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
-    const wrong = `pgrotate-probe-${randomBytes(24).toString('base64url')}`;
-    const r = await this.tryLogin(targetName, user, wrong, 'pgrotate-preflight');
-    if (r.ok)
-      return r.proof === 'session'
-        ? { open: false, reason: 'no-password-needed', message: 'a login with a wrong password succeeded' }
-        : { open: true };
-    if (r.refusal === 'password') return { open: true };
-    return { open: false, reason: r.refusal === 'host' ? 'host-refused' : 'fault', message: r.message };
+    const probe = await probeLoginPathOf(this.endpoint(targetName), user);
+    return probe.open ? probe : { ...probe, message: this.opts.redactor.scrub(probe.message) };
   }
 
   async close(): Promise<void> {
