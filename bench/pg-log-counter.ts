@@ -22,8 +22,16 @@ export interface Session {
 export interface LogCounts {
   /** New connections: sessions authorized plus logins refused at authentication (each a backend and a handshake). */
   connections: number;
-  /** Of those, the logins refused at authentication (pgrotate's pre-flight probe uses a wrong password on purpose). */
+  /** Of those, the logins refused at authentication (a wrong password, or pg_hba.conf). */
   refusedLogins: number;
+  /**
+   * Of those, connections that ended before authentication without a refusal: a backend was
+   * started ("connection received") and the client hung up at the password request, as
+   * pgrotate's pre-flight probe of the login path does. Their log lines name no user, so they
+   * are counted for everyone in the stretch of log (the bench reads a stretch in which only the
+   * measured system opens connections).
+   */
+  unauthenticated: number;
   statements: number;
   /** Statements by their first word (SELECT, INSERT, BEGIN, ALTER …), for the README's breakdown. */
   statementsByVerb: Record<string, number>;
@@ -31,11 +39,19 @@ export interface LogCounts {
 
 /** Count connections authorized and statements run by the sessions `wanted` accepts, in `text`. */
 export function countLogLines(text: string, wanted: (s: Session) => boolean): LogCounts {
-  const out: LogCounts = { connections: 0, refusedLogins: 0, statements: 0, statementsByVerb: {} };
+  const out: LogCounts = { connections: 0, refusedLogins: 0, unauthenticated: 0, statements: 0, statementsByVerb: {} };
+  // Backends started in this stretch, and those that got further than the password request.
+  const received = new Set<string>();
+  const settled = new Set<string>();
   for (const line of text.split('\n')) {
     const m = LINE.exec(line);
     if (!m) continue;
-    const [, , user = '', database = '', application = '', level, message = ''] = m;
+    const [, pid = '', user = '', database = '', application = '', level, message = ''] = m;
+    if (level === 'LOG' && message.startsWith('connection received:')) {
+      received.add(pid);
+      continue;
+    }
+    if (level === 'FATAL' || (level === 'LOG' && message.startsWith('connection authorized:'))) settled.add(pid);
     if (level === 'FATAL' && /^(?:password authentication failed|no pg_hba\.conf entry)/.test(message)) {
       // Refused before the session's application_name is applied: told apart by user and database only.
       if (wanted({ user, database, application })) {
@@ -61,6 +77,8 @@ export function countLogLines(text: string, wanted: (s: Session) => boolean): Lo
     const verb = text.startsWith('--') ? '(comment)' : (/^(\w+)/.exec(text)?.[1] ?? '?').toUpperCase();
     out.statementsByVerb[verb] = (out.statementsByVerb[verb] ?? 0) + 1;
   }
+  for (const pid of received) if (!settled.has(pid)) out.unauthenticated++;
+  out.connections += out.unauthenticated;
   return out;
 }
 

@@ -74,8 +74,10 @@ interface RunFigures {
   store_cpu_ms_per_rotation: number | null;
   pg_cpu_ms_per_rotation: number;
   pg_connections_per_rotation: number;
-  /** Of the connections, logins refused at authentication (pgrotate's pre-flight probe). */
+  /** Of the connections, logins refused at authentication (a wrong password or pg_hba.conf). */
   pg_refused_logins_per_rotation: number;
+  /** Of the connections, those closed at the password request (pgrotate's pre-flight probe of the login path). */
+  pg_unauthenticated_connections_per_rotation: number;
   pg_statements_per_rotation: number;
   store_calls_per_rotation: number | null;
   statements_by_verb: Record<string, number>;
@@ -252,6 +254,7 @@ function figuresBetween(
     pg_cpu_ms_per_rotation: per(b.pgCpu - a.pgCpu),
     pg_connections_per_rotation: per(counts.connections),
     pg_refused_logins_per_rotation: per(counts.refusedLogins),
+    pg_unauthenticated_connections_per_rotation: per(counts.unauthenticated),
     pg_statements_per_rotation: per(counts.statements),
     store_calls_per_rotation: a.calls === null || b.calls === null ? null : per(b.calls - a.calls),
     statements_by_verb: verbs,
@@ -804,7 +807,7 @@ async function main(): Promise<void> {
       String(f.rotations_per_s),
       f.runs_rotations_per_s.join(' '),
       `${dash(f.cpu_ms_per_rotation)} / ${dash(f.store_cpu_ms_per_rotation)} / ${f.pg_cpu_ms_per_rotation}`,
-      `${f.pg_connections_per_rotation} (${f.pg_refused_logins_per_rotation} refused)`,
+      `${f.pg_connections_per_rotation} (${f.pg_refused_logins_per_rotation} refused, ${f.pg_unauthenticated_connections_per_rotation} probe)`,
       String(f.pg_statements_per_rotation),
       dash(f.store_calls_per_rotation),
       dash(f.peak_rss_mb),
@@ -891,6 +894,7 @@ async function main(): Promise<void> {
         ratio_to_openbao: ratioToPeer,
         pg_connections_per_rotation: vaultFig?.pg_connections_per_rotation ?? null,
         pg_refused_logins_per_rotation: vaultFig?.pg_refused_logins_per_rotation ?? null,
+        pg_unauthenticated_connections_per_rotation: vaultFig?.pg_unauthenticated_connections_per_rotation ?? null,
         pg_statements_per_rotation: vaultFig?.pg_statements_per_rotation ?? null,
         store_calls_per_rotation: vaultFig?.store_calls_per_rotation ?? null,
         single_user_outage_ms_mean: su1.rotations ? round3(su1.meanMs) : null,

@@ -56,7 +56,12 @@ describe('countLogLines', () => {
     line(12, 'bench_role_2@bench_target:bench-reader', 'statement: SELECT 1'),
     line(13, 'bench_bao@bench_target:', 'connection authorized: user=bench_bao database=bench_target'),
     line(13, 'bench_bao@bench_target:', 'statement: -- ping'),
+    `2026-12-02 00:40:01.124 UTC [14] <@:> LOG:  connection received: host=127.0.0.1 port=50001`,
     `2026-12-02 00:40:01.124 UTC [14] <bench_role_3@bench_target:> FATAL:  password authentication failed for user "bench_role_3"`,
+    // A probe of the login path: a backend started, the client hung up at the password request.
+    `2026-12-02 00:40:01.124 UTC [15] <@:> LOG:  connection received: host=127.0.0.1 port=50002`,
+    `2026-12-02 00:40:01.124 UTC [16] <@:> LOG:  connection received: host=127.0.0.1 port=50003`,
+    line(16, 'bench_role_4@bench_target:', 'connection authorized: user=bench_role_4 database=bench_target'),
     line(
       11,
       'bench_rotator@bench_state:pgrotate-state',
@@ -68,14 +73,23 @@ describe('countLogLines', () => {
 
   it("counts the chosen sessions' authorized connections and statements, by first word", () => {
     const pgrotate = countLogLines(log, (s) => !s.application.startsWith('bench') && s.user !== 'bench_bao');
+    // Two authorized (verify, role_4), one refused, one unauthenticated (pid 15).
     expect(pgrotate).toEqual({
-      connections: 2,
+      connections: 4,
       refusedLogins: 1,
+      unauthenticated: 1,
       statements: 3,
       statementsByVerb: { SELECT: 1, ALTER: 1, WITH: 1 },
     });
     const bao = countLogLines(log, (s) => s.user === 'bench_bao');
-    expect(bao).toEqual({ connections: 1, refusedLogins: 0, statements: 1, statementsByVerb: { '(comment)': 1 } });
+    // Connections without a user are counted for whoever reads the stretch (pid 15 here too).
+    expect(bao).toEqual({
+      connections: 2,
+      refusedLogins: 0,
+      unauthenticated: 1,
+      statements: 1,
+      statementsByVerb: { '(comment)': 1 },
+    });
   });
 });
 
