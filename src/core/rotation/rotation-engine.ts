@@ -30,7 +30,7 @@ import {
   type RoleInfo,
 } from '../pg/role-admin.js';
 import { quoteIdent } from '../pg/quote.js';
-import type { LoginResult, TargetConnector } from '../pg/target-connector.js';
+import type { LoginPathProbe, LoginResult, TargetConnector } from '../pg/target-connector.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { nextDueAfter } from '../schedule/next-due.js';
 import type { RotationFence } from '../state/rotation-fence.js';
@@ -296,9 +296,17 @@ export class RotationEngine {
   /** Checks made before anything changes: the role(s), the admin login, the provider. */
   private async preflight(account: AccountConfig, provider: SecretProvider, opts: RotateOptions): Promise<Plan> {
     const roles = accountRoles(account);
-    const access = await this.deps.targets.withAdmin(account.target, account.name, (client) =>
+    // The catalogue, the provider and (for a single role) the login path are asked at once; their
+    // answers are judged in the same order as before, so the first problem reported is the same.
+    const inspection = this.deps.targets.withAdmin(account.target, account.name, (client) =>
       inspectRoleAccess(client, roles),
     );
+    const currentRead = settledLater(
+      this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret)),
+    );
+    const probeFor = (role: string) => settledLater(this.deps.targets.probeLoginPath(account.target, role));
+    const singleProbe = account.strategy === 'single-user' ? probeFor(account.role) : null;
+    const access = await inspection;
     const own = this.deps.ownLogin?.(account) ?? null;
     if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
       throw new AdminPrivilegeError(
@@ -361,9 +369,7 @@ export class RotationEngine {
       const limitNote = connectionLimitNote(info);
       if (limitNote) warnings.push(limitNote);
     }
-    const current = await this.providerCall(account, 'read the current value of', () =>
-      provider.getCurrent(account.secret),
-    );
+    const current = await currentRead;
     this.deps.redactor.add(current?.password);
     let plan: Plan;
     if (account.strategy === 'single-user') {
@@ -376,7 +382,7 @@ export class RotationEngine {
         warnings,
       };
     }
-    await this.checkLoginPath(account, plan.targetRole);
+    await this.checkLoginPath(account, plan.targetRole, singleProbe ?? probeFor(plan.targetRole));
     return plan;
   }
 
@@ -396,8 +402,8 @@ export class RotationEngine {
    * here, so verify can succeed; otherwise a first rotation would replace the password only the
    * applications knew with one nobody can prove.
    */
-  private async checkLoginPath(account: AccountConfig, role: string): Promise<void> {
-    const probe = await this.deps.targets.probeLoginPath(account.target, role);
+  private async checkLoginPath(account: AccountConfig, role: string, probing: Promise<LoginPathProbe>): Promise<void> {
+    const probe = await probing;
     if (probe.open) return;
     const where = `role ${JSON.stringify(role)} on target ${account.target}`;
     if (probe.reason === 'fault') {
@@ -889,6 +895,15 @@ export class RotationEngine {
       },
     );
   }
+}
+
+/**
+ * The same promise, marked as handled: it is awaited later, after other checks that may throw
+ * first, and an early rejection must not count as unhandled meanwhile.
+ */
+function settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 /** A note when the role has no free session left: verify then rests on the server's answer. */
