@@ -5,7 +5,9 @@ import type { Logger } from '../src/core/logging/logger.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
+import { RotationMemory } from './vault-rotation-memory.js';
 import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from '../src/core/provider/vault-paths.js';
+import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import {
   parseSecretObject,
   parseSecretText,
@@ -23,7 +25,12 @@ import {
 //  - previous: version N-1 of the current secret, which KV v2 keeps by itself.
 // Promote writes the new current version with check-and-set on the version it read, so a
 // concurrent writer makes the promote fail loudly instead of being overwritten; rotation facts
-// (id, time) go to the secret's custom metadata.
+// (id, time) go to the secret's custom metadata when `rotationMetadata` is on.
+//
+// A warm rotation costs four calls: getCurrent (GET), stage (POST with cas 0), promote (POST
+// with cas = the version getCurrent saw) and the pending's metadata DELETE. Stage writes first
+// and reads only when the write is refused; promote uses what this instance itself saw and wrote
+// (see RotationMemory) and falls back to reading the store whenever that is missing or stale.
 
 export interface VaultProviderOptions {
   name: string;
@@ -34,6 +41,8 @@ export interface VaultProviderOptions {
   caFile?: string | undefined;
   pendingPrefix?: string | undefined;
   timeoutMs?: number | undefined;
+  /** Also merge-patch pgrotate_rotation_id / pgrotate_rotated_at into the secret's custom metadata (a 5th call). */
+  rotationMetadata?: boolean | undefined;
   redactor: Redactor;
   log: Logger;
 }
@@ -65,6 +74,7 @@ export class VaultProvider implements SecretProvider {
   private readonly pendingPrefix: string;
   private mountChecked: Promise<void> | null = null;
   private mountOk = false;
+  private readonly memory = new RotationMemory();
 
   constructor(private readonly opts: VaultProviderOptions) {
     this.name = opts.name;
@@ -95,7 +105,10 @@ export class VaultProvider implements SecretProvider {
   async getCurrent(secret: string): Promise<SecretValue | null> {
     const p = await this.paths(secret, 'read');
     const r = await this.readKv(p.data, p.display.data, secret);
-    return r.data ? this.decode(r.data, secret) : null;
+    const value = r.data ? this.decode(r.data, secret) : null;
+    // The check-and-set version for this rotation's promote: a stale one only costs a re-read.
+    this.memory.sawCurrent(secret, r.version);
+    return value;
   }
 
   async getPending(secret: string): Promise<SecretValue | null> {
@@ -115,27 +128,57 @@ export class VaultProvider implements SecretProvider {
   async stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue> {
     const p = await this.paths(secret, 'stage a pending value for');
     this.opts.redactor.add(value.password);
-    const existing = await this.readKv(p.pendingData, p.display.pendingData, secret);
-    if (existing.data) {
-      const staged = this.decode(existing.data, secret);
-      if (staged.rotationId === value.rotationId) return staged;
-      throw this.otherPending(secret, staged.rotationId);
+    const stored = secretPayload(value);
+    // Write first: cas 0 creates the pending path only if it does not exist, which it does not
+    // once the last pending value was promoted or discarded (its metadata is deleted). Only a
+    // refused write needs a read, to tell a retry of this rotation from another rotation's value.
+    let cas = 0;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.write(p.pendingData, p.display.pendingData, secret, stored, cas);
+        // Remembered only now that it is exactly what the store holds.
+        this.memory.staged(secret, stored);
+        return value;
+      } catch (err) {
+        // The write may have landed or not (a timeout): nothing staged is remembered.
+        this.memory.unstage(secret);
+        if (!(err instanceof CasMismatch)) throw err;
+      }
+      const existing = await this.readKv(p.pendingData, p.display.pendingData, secret);
+      if (existing.data) {
+        const staged = this.decode(existing.data, secret);
+        if (staged.rotationId !== value.rotationId) throw this.otherPending(secret, staged);
+        this.memory.staged(secret, staged);
+        return staged;
+      }
+      // Versions without a live latest one (deleted by hand): write on top of them.
+      cas = existing.version;
     }
-    try {
-      await this.write(p.pendingData, p.display.pendingData, secret, value, existing.version);
-    } catch (err) {
-      // Another process staged between our read and write: keep its value if it is ours.
-      if (!(err instanceof CasMismatch)) throw err;
-      const now = await this.readKv(p.pendingData, p.display.pendingData, secret);
-      const staged = now.data ? this.decode(now.data, secret) : null;
-      if (staged?.rotationId === value.rotationId) return staged;
-      throw this.otherPending(secret, staged?.rotationId);
-    }
-    return value;
+    throw new ProviderError(
+      `provider ${this.name}: the pending path of secret ${secret} changed twice while rotation ${value.rotationId} staged its value; nothing was staged, run the rotation again`,
+      { secret },
+    );
   }
 
   async promotePending(secret: string, rotationId: string): Promise<void> {
     const p = await this.paths(secret, 'promote the pending value of');
+    const seen = this.memory.take(secret);
+    if (seen?.staged?.rotationId === rotationId && seen.currentVersion !== undefined) {
+      // This instance staged the value and saw the current version: no read is needed. If
+      // anyone wrote current since, check-and-set refuses and the store is read as below.
+      try {
+        await this.write(p.data, p.display.data, secret, seen.staged, seen.currentVersion);
+      } catch (err) {
+        if (!(err instanceof CasMismatch)) throw err;
+        return this.promoteFromStore(p, secret, rotationId);
+      }
+      return this.finishPromote(p, secret, seen.staged);
+    }
+    return this.promoteFromStore(p, secret, rotationId);
+  }
+
+  /** Promote from what the store holds now: a resumed rotation, or one whose remembered version is stale. */
+  private async promoteFromStore(p: KvPaths, secret: string, rotationId: string): Promise<void> {
     const pendingRead = await this.readKv(p.pendingData, p.display.pendingData, secret);
     const pending = pendingRead.data ? this.decode(pendingRead.data, secret) : null;
     const current = await this.readKv(p.data, p.display.data, secret);
@@ -159,12 +202,18 @@ export class VaultProvider implements SecretProvider {
         { secret },
       );
     }
-    await this.recordMetadata(p, secret, pending);
+    await this.finishPromote(p, secret, pending);
+  }
+
+  /** After current holds the value: its rotation facts (opt-in), then the pending copy goes. */
+  private async finishPromote(p: KvPaths, secret: string, value: SecretValue): Promise<void> {
+    if (this.opts.rotationMetadata) await this.recordMetadata(p, secret, value);
     await this.deletePending(p, secret);
   }
 
   async discardPending(secret: string, rotationId: string): Promise<void> {
     const p = await this.paths(secret, 'discard the pending value of');
+    this.memory.forget(secret);
     const r = await this.readKv(p.pendingData, p.display.pendingData, secret);
     if (!r.data || r.data.rotationId !== rotationId) return;
     await this.deletePending(p, secret);
@@ -299,9 +348,10 @@ export class VaultProvider implements SecretProvider {
     return value;
   }
 
-  private otherPending(secret: string, rotationId: string | undefined): ProviderError {
-    return new ProviderError(
-      `provider ${this.name}: secret ${secret} already has a pending value of rotation ${rotationId ?? '(unknown)'}`,
+  private otherPending(secret: string, existing: SecretValue): PendingConflictError {
+    return new PendingConflictError(
+      `provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`,
+      existing,
       { secret },
     );
   }
@@ -409,6 +459,7 @@ export function createVaultProvider(
     caFile: config.caFile,
     pendingPrefix: config.pendingPrefix,
     timeoutMs: config.timeout,
+    rotationMetadata: config.rotationMetadata,
     redactor: deps.redactor,
     log: deps.log,
   });

@@ -29,7 +29,13 @@ path "secret/metadata/pgrotate-pending/pg/*" { capabilities = ["delete"] }
 
 function make(
   auth: VaultAuthMethod,
-  extra: { address?: string; namespace?: string; caFile?: string; warnings?: string[] } = {},
+  extra: {
+    address?: string;
+    namespace?: string;
+    caFile?: string;
+    warnings?: string[];
+    rotationMetadata?: boolean;
+  } = {},
 ): { p: VaultProvider; redactor: Redactor } {
   const redactor = new Redactor();
   const log = createLogger(redactor, { level: 'silent' });
@@ -44,6 +50,7 @@ function make(
     auth,
     namespace: extra.namespace,
     caFile: extra.caFile,
+    rotationMetadata: extra.rotationMetadata,
     timeoutMs: 3000,
     redactor,
     log: wrapped as typeof log,
@@ -76,7 +83,8 @@ describe('vault provider: auth methods and policy', () => {
     const warnings: string[] = [];
     const { p } = make(
       { method: 'token', token: (tok.json.auth as { client_token: string }).client_token },
-      { warnings },
+      // With the opt-in metadata write, so the documented policy is shown to cover it too.
+      { warnings, rotationMetadata: true },
     );
     const s = `pg/policy-${run}`;
     const v1 = await cycle(p, s);

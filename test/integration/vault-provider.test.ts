@@ -24,6 +24,7 @@ function provider(
     auth?: VaultAuthMethod;
     namespace?: string;
     redactor?: Redactor;
+    rotationMetadata?: boolean;
   } = {},
 ): VaultProvider {
   return new VaultProvider({
@@ -33,6 +34,7 @@ function provider(
     auth: opts.auth ?? { method: 'token', token: opts.token ?? bao().rootToken },
     namespace: opts.namespace,
     timeoutMs: 3000,
+    rotationMetadata: opts.rotationMetadata,
     redactor: opts.redactor ?? new Redactor(),
     log: quietLog(),
   });
@@ -76,7 +78,8 @@ describeProviderConformance('vault (OpenBao KV v2)', async () => {
 describe('vault provider: where values live', () => {
   let p: VaultProvider;
   beforeAll(() => {
-    p = provider();
+    // Rotation facts in custom metadata are opt-in (test/integration/vault-provider-calls.test.ts has it off).
+    p = provider({ rotationMetadata: true });
   });
   afterAll(async () => p.close());
 
@@ -188,8 +191,9 @@ describe('vault provider: bad input', () => {
     await expect(p.getCurrent('pg/app')).rejects.toThrow(
       /cannot read secret pg\/app: permission denied .*"read" capability on path "secret\/data\/pg\/app"/,
     );
+    // Staging writes first (create only if absent), so the missing capability is "create".
     await expect(p.stagePending('readonly/app', sampleValue())).rejects.toThrow(
-      /"read" capability on path "secret\/data\/pgrotate-pending\/readonly\/app"/,
+      /"create" capability on path "secret\/data\/pgrotate-pending\/readonly\/app"/,
     );
     const wrong = provider({ token: 'hvs.not-a-real-token-0000' });
     const err = await wrong.getCurrent('pg/app').catch((e: Error) => e);
@@ -265,6 +269,7 @@ describe('vault provider: bad input', () => {
       mount: 'secret',
       pendingPrefix: 'pgrotate-pending',
       timeout: 1000,
+      rotationMetadata: false,
     };
     expect(() => createVaultProvider('bao', base, deps)).toThrow(
       /providers\.bao: a vault provider needs "token" or "auth"/,

@@ -1,14 +1,18 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 // An HTTP proxy in front of a real store server (OpenBao) that records each call that crosses it
-// (method and path, without bodies), so cost tests count store calls per rotation.
+// (method and path, without bodies), so cost tests count store calls per rotation. `before` may
+// act on a call before it is forwarded (let another writer in between two calls of the client
+// under test, or fail the call with a 502 by throwing).
 
 export interface CountingHttpProxy {
   address: string;
   /** Calls since the last reset, in order, as "METHOD /path". */
   readonly calls: string[];
   /** The same calls with when they arrived and when their answer was complete (performance.now()). */
-  readonly timings: Array<{ call: string; start: number; end: number }>;
+  readonly timings: Array<{ call: string; start: number; end: number; status?: number }>;
+  /** Awaited before a call is forwarded; a throw answers the call with HTTP 502 instead. */
+  before: ((method: string, path: string) => Promise<void>) | null;
   reset(): void;
   close(): Promise<void>;
 }
@@ -17,35 +21,37 @@ export interface CountingHttpProxy {
 export async function startCountingHttpProxy(upstream: string): Promise<CountingHttpProxy> {
   const target = new URL(upstream);
   const calls: string[] = [];
-  const timings: Array<{ call: string; start: number; end: number }> = [];
+  const timings: Array<{ call: string; start: number; end: number; status?: number }> = [];
   const server: Server = createServer((req, res) => {
     const call = `${req.method ?? '?'} ${req.url ?? ''}`;
     calls.push(call);
-    const timing = { call, start: performance.now(), end: Number.NaN };
+    const timing: { call: string; start: number; end: number; status?: number } = {
+      call,
+      start: performance.now(),
+      end: Number.NaN,
+    };
     timings.push(timing);
-    res.on('finish', () => (timing.end = performance.now()));
-    const fwd = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: target.host },
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
+    res.on('finish', () => {
+      timing.end = performance.now();
+      timing.status = res.statusCode;
+    });
+    if (!proxy.before) return forward(req, res, target);
+    // The request body waits (paused) in the stream until it is piped on.
+    proxy.before(req.method ?? '?', req.url ?? '').then(
+      () => forward(req, res, target),
+      () => {
+        res.writeHead(502);
+        res.end();
       },
     );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return {
+  const proxy: CountingHttpProxy = {
     address: `http://127.0.0.1:${port}`,
     calls,
     timings,
+    before: null,
     reset() {
       calls.length = 0;
       timings.length = 0;
@@ -55,4 +61,24 @@ export async function startCountingHttpProxy(upstream: string): Promise<Counting
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return proxy;
+}
+
+/** Pass one call on to the upstream server and its answer back. */
+function forward(req: IncomingMessage, res: ServerResponse, target: URL): void {
+  const fwd = request(
+    {
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, host: target.host },
+    },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    },
+  );
+  fwd.on('error', () => res.destroy());
+  req.pipe(fwd);
 }

@@ -115,6 +115,8 @@ export const vaultProviderSchema = z.strictObject({
   pendingPrefix: checkedString(vaultPathProblem).default('pgrotate-pending'),
   /** Timeout of one HTTP request to Vault. */
   timeout: durationSchema.default(10_000),
+  /** Opt-in: each promote also merge-patches the rotation id and time into the secret's custom metadata. */
+  rotationMetadata: z.boolean().default(false),
   auth: z
     .union([
       z.strictObject({ method: z.literal('token'), token: z.string().min(1) }),
