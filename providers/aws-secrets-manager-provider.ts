@@ -8,6 +8,7 @@ import {
   type DescribeSecretCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
 import { ProviderError } from '../src/core/errors.js';
+import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { describeAwsError, isAwsAccessDenied, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
 import {
@@ -120,8 +121,10 @@ export class AwsSecretsManagerProvider implements SecretProvider {
 
     const pendingId = pendingVersion(info.stages);
     if (pendingId && pendingId !== value.rotationId) {
-      throw new ProviderError(
+      // The labels name the other rotation; its value is read so the engine need not read it again.
+      throw new PendingConflictError(
         `provider ${this.name}: secret ${secret} already has a pending value (AWSPENDING) of rotation ${pendingId}`,
+        await this.readPendingVersion(secret, pendingId),
         { secret },
       );
     }

@@ -11,6 +11,7 @@ import {
 } from '@azure/keyvault-secrets';
 import type { ProviderConfig } from '../src/core/config/config-schema.js';
 import { ProviderError } from '../src/core/errors.js';
+import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { createAzureCredential } from './azure-credential.js';
 import {
@@ -134,8 +135,9 @@ export class AzureKeyVaultProvider implements SecretProvider {
     const existing = await this.getPending(secret);
     if (existing) {
       if (existing.rotationId === value.rotationId) return existing;
-      throw new ProviderError(
+      throw new PendingConflictError(
         `provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`,
+        existing,
         { secret },
       );
     }

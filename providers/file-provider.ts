@@ -1,4 +1,5 @@
 import { ProviderError } from '../src/core/errors.js';
+import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import { groupCommitFor, type FileGroupCommit, type StoreBatch } from './file-group-commit.js';
 import { FileStoreIoError, readJsonObject } from './file-store-io.js';
 import {
@@ -60,8 +61,9 @@ export class FileProvider implements SecretProvider {
       const existing = this.parsed(store.pendingOf(secret), secret);
       if (existing) {
         if (existing.rotationId === value.rotationId) return existing;
-        throw new ProviderError(
+        throw new PendingConflictError(
           `provider ${this.name}: secret ${secret} already has a pending value of rotation ${existing.rotationId ?? '(unknown)'}`,
+          existing,
           { secret },
         );
       }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
 import type { RotatedSecretValue, SecretProvider, SecretValue } from '../../src/core/provider/secret-provider.js';
 
 // The provider conformance suite: every secret store passes the same behavioural checks the
@@ -133,6 +134,30 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       expect(await h.provider.getPending(s)).toBeNull();
       await h.provider.stagePending(s, other);
       expect((await h.provider.getPending(s))?.rotationId).toBe(other.rotationId);
+    });
+
+    it("staging with another rotation's pending value present throws PendingConflictError carrying that value", async () => {
+      const s = h.secretName();
+      const mine = sampleValue();
+      const other = sampleValue();
+      await h.provider.stagePending(s, mine);
+      const err = await h.provider.stagePending(s, other).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(PendingConflictError);
+      const conflict = err as PendingConflictError;
+      expect(conflict.existing).toMatchObject({
+        username: mine.username,
+        password: mine.password,
+        rotationId: mine.rotationId,
+      });
+      expect(conflict.message).toContain(s);
+      expect(conflict.message).toContain(mine.rotationId);
+      expect(conflict.message).not.toContain(mine.password);
+      expect(conflict.message).not.toContain(other.password);
+      // Nothing changed: the first rotation's value is still the pending one.
+      expect((await h.provider.getPending(s))?.password).toBe(mine.password);
     });
 
     it('promoting a rotation that was never staged is an error naming the secret', async () => {
