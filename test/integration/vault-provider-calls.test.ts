@@ -305,6 +305,59 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     expect((await p.getPending(s))?.password).toBe(after.password);
   });
 
+  it('two instances (two processes) promoting the same rotation at once: one new version, never a lost or foreign value', async () => {
+    for (let round = 0; round < 4; round++) {
+      const s = secretName();
+      const a = provider();
+      const b = provider();
+      await rotate(a, s);
+      await b.getCurrent(s);
+      const v = value();
+      await a.getCurrent(s);
+      await a.stagePending(s, v);
+      const before = await currentVersion(s);
+      // a promotes from memory, b (a resumed copy of the rotation) from the store.
+      const outcomes = await Promise.allSettled([a.promotePending(s, v.rotationId), b.promotePending(s, v.rotationId)]);
+      for (const o of outcomes) {
+        if (o.status === 'rejected') {
+          errors.push(String((o.reason as Error).message));
+          // The loser of a check-and-set race gives the error it always gave; nothing was overwritten.
+          expect((o.reason as Error).message).toMatch(new RegExp(`secret ${s} was changed by another writer`));
+        }
+      }
+      expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
+      // A rerun (what the engine does after an error) finishes in either instance.
+      await b.promotePending(s, v.rotationId);
+      await a.promotePending(s, v.rotationId);
+      expect(await currentVersion(s)).toBe(before + 1);
+      expect((await consumerRead(s))?.password).toBe(v.password);
+      expect((await root()('GET', `secret/metadata/pgrotate-pending/${s}`)).status).toBe(404);
+    }
+  });
+
+  it('a stage whose write landed but whose answer was lost: the retry finds its own value and promote still needs no read', async () => {
+    const s = secretName();
+    const p = provider();
+    await rotate(p, s);
+    const v = value();
+    await p.getCurrent(s);
+    // As if an earlier attempt's write reached OpenBao and its answer did not reach pgrotate.
+    expect(
+      (await root()('POST', `secret/data/pgrotate-pending/${s}`, { options: { cas: 0 }, data: { ...v } })).status,
+    ).toBe(200);
+    proxy.reset();
+    const staged = await p.stagePending(s, { ...v, password: `retry-${randomUUID()}` });
+    expect(staged.password).toBe(v.password);
+    await p.promotePending(s, v.rotationId);
+    expect(calls(proxy)).toEqual([
+      `POST data/pgrotate-pending/${s}`,
+      `GET data/pgrotate-pending/${s}`,
+      `POST data/${s}`,
+      `DELETE metadata/pgrotate-pending/${s}`,
+    ]);
+    expect(await consumerRead(s)).toEqual({ ...v });
+  });
+
   it('rotation metadata: off by default (no PATCH), on with rotationMetadata (a 5th call), and a refused PATCH is only a warning', async () => {
     const deps = { redactor: new Redactor(), log: rawLogger(logs) };
     const config = (extra: Record<string, unknown>) =>
