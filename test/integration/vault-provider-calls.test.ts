@@ -38,7 +38,12 @@ function rawLogger(lines: string[]): Logger {
 
 /** What the provider sent, as "METHOD path-inside-the-mount" (query kept). */
 function calls(proxy: CountingHttpProxy): string[] {
-  return proxy.requests.map((r) => `${r.method} ${r.path.replace(/^\/v1\/secret\//, '')}`);
+  return proxy.calls.map((c) => c.replace(' /v1/secret/', ' '));
+}
+
+/** The HTTP status of each call, in the same order. */
+function statuses(proxy: CountingHttpProxy): Array<number | undefined> {
+  return proxy.timings.map((t) => t.status);
 }
 
 async function consumerRead(secret: string): Promise<(SecretValue & Record<string, unknown>) | null> {
@@ -115,10 +120,10 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
 
     const v2 = value();
     expect((await p.getCurrent(s))?.password).toBe(v1.password);
-    const afterGet = proxy.requests.length;
+    const afterGet = proxy.calls.length;
     expect(await p.stagePending(s, v2)).toEqual(v2);
     await p.promotePending(s, v2.rotationId);
-    const stageAndPromote = proxy.requests.length - afterGet;
+    const stageAndPromote = proxy.calls.length - afterGet;
 
     expect(calls(proxy)).toEqual([
       `GET data/${s}`,
@@ -126,9 +131,9 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
       `POST data/${s}`,
       `DELETE metadata/pgrotate-pending/${s}`,
     ]);
-    expect(proxy.requests.map((r) => r.status)).toEqual([200, 200, 200, 204]);
+    expect(statuses(proxy)).toEqual([200, 200, 200, 204]);
     expect(stageAndPromote).toBeLessThanOrEqual(3);
-    expect(proxy.requests.length).toBeLessThanOrEqual(4);
+    expect(proxy.calls.length).toBeLessThanOrEqual(4);
     // The same result as before: the new value is current, the old one previous, pending gone.
     expect(await consumerRead(s)).toEqual({ ...v2 });
     expect(await currentVersion(s)).toBe(2);
@@ -174,7 +179,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     const again = await second.stagePending(s, { ...v3, password: `retry-${randomUUID()}` });
     expect(again.password).toBe(v3.password);
     expect(calls(proxy)).toEqual([`POST data/pgrotate-pending/${s}`, `GET data/pgrotate-pending/${s}`]);
-    expect(proxy.requests[0]?.status).toBe(400);
+    expect(statuses(proxy)[0]).toBe(400);
     // Promoting a rotation nobody staged is refused after reading, naming the secret.
     await second.discardPending(s, v3.rotationId);
     const err = await failure(second.promotePending(s, v3.rotationId));
@@ -203,7 +208,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
       `POST data/${s}`,
       `DELETE metadata/pgrotate-pending/${s}`,
     ]);
-    expect(proxy.requests.map((r) => r.status)).toEqual([400, 200, 200, 200, 204]);
+    expect(statuses(proxy)).toEqual([400, 200, 200, 200, 204]);
     expect((await consumerRead(s))?.password).toBe(v2.password);
     expect(await currentVersion(s)).toBe(3);
 
@@ -371,7 +376,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     proxy.reset();
     await rotate(off, sOff);
     expect(calls(proxy).some((c) => c.startsWith('PATCH'))).toBe(false);
-    expect(proxy.requests.length).toBe(4);
+    expect(proxy.calls.length).toBe(4);
     const mdOff = (await root()('GET', `secret/metadata/${sOff}`)).json.data as {
       custom_metadata: Record<string, string> | null;
     };
