@@ -174,15 +174,35 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     expect(again.code, again.stdout).toBe(0);
   });
 
-  /** Run `rotate` paused after apply; once `role`'s password changes, pg_hba.conf starts rejecting it. */
+  it('pg_hba.conf trusting the role between apply and verify: a login without a password request is no proof; the previous credential is restored', async () => {
+    const role = await fx.createRole(`vt_${fx.suffix}`);
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'vt', target: 'main', role, provider: 'local', secret: 'pg/vt' }],
+      defaults: { verifyAttempts: 1 },
+    });
+    expect((await fx.cli(['--config', path, 'rotate', 'vt'], env)).code).toBe(0);
+    const previous = await provider.getCurrent('pg/vt');
+    const r = await rotateWithRejectAfterApply(path, env, 'vt', role, 'trust');
+    expect(r.code, r.stderr).toBe(1);
+    const result = rotateJson(r.stdout);
+    expect(result.error?.message).toMatch(
+      /account vt: the new credential of role "vt_\w+" did not log in to target main: the server let role "vt_\w+" in without asking for a password .*proves nothing; the previous credential was restored/,
+    );
+    expect((await provider.getCurrent('pg/vt'))?.password).toBe(previous?.password);
+    expect(await provider.getPending('pg/vt')).toBeNull();
+    expect(await fx.canLogin(role, previous?.password as string)).toBe(true);
+  });
+
+  /** Run `rotate` paused after apply; once `role`'s password changes, pg_hba.conf starts rejecting (or trusting) it. */
   async function rotateWithRejectAfterApply(
     path: string,
     env: NodeJS.ProcessEnv,
     account: string,
     role: string,
+    method: 'reject' | 'trust' = 'reject',
   ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const before = await rolpassword(role);
-    const line = `host all ${role} 127.0.0.1/32 reject`;
+    const line = `host all ${role} 127.0.0.1/32 ${method}`;
     const child = fx.cliProcess(['--config', path, 'rotate', account, '--json'], {
       ...env,
       PGROTATE_FAILPOINT: 'pause-after-apply:4000',

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { TargetConfig } from '../config/config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
@@ -55,6 +56,9 @@ export interface TargetConnectorOptions {
 }
 
 /** Admin connection pools and test logins for the configured targets. */
+/** The server messages that ask a client for a password (node-postgres's event names). */
+const PASSWORD_REQUESTS = ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL'];
+
 export class TargetConnector {
   private readonly pools = new Map<string, Promise<pg.Pool>>();
 
@@ -116,8 +120,20 @@ export class TargetConnector {
   ): Promise<LoginResult> {
     const client = new pg.Client(this.clientConfig(targetName, user, password, applicationName));
     client.on('error', () => undefined);
+    // A login proves a password only if the server asked for one: pg_hba.conf may have changed
+    // to trust (or to a method that takes no password) since the pre-flight probe.
+    let passwordAsked = false;
+    const connection = (client as unknown as { connection: EventEmitter }).connection;
+    for (const request of PASSWORD_REQUESTS) connection.once(request, () => (passwordAsked = true));
+    const unproven = (): LoginResult => ({
+      ok: false,
+      authFailure: false,
+      refusal: 'host',
+      message: `the server let role ${JSON.stringify(user)} in without asking for a password (pg_hba.conf trust, or a method that takes none), so the login proves nothing`,
+    });
     try {
       await client.connect();
+      if (!passwordAsked) return unproven();
       const res = await client.query<{ u: string }>('SELECT current_user AS u');
       if (res.rows[0]?.u !== user)
         return {
@@ -128,7 +144,9 @@ export class TargetConnector {
         };
       return { ok: true, proof: 'session' };
     } catch (err) {
-      return classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
+      const r = classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
+      // A connection limit after the password exchange is proof only if there was an exchange.
+      return r.ok && !passwordAsked ? unproven() : r;
     } finally {
       // Not awaited: the answer is known, and the server's goodbye would only delay what waits
       // on it (the promote, right after a verify login).
