@@ -135,6 +135,8 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     checkUsage(command, rest, values);
     const concurrency = positiveInt(values.concurrency, 'concurrency');
     const limit = positiveInt(values.limit, 'limit');
+    // Before any module that imports node-postgres (audit's below, the app's), see preload-pg.ts.
+    await (await import('./preload-pg.js')).preloadPg();
     // Checked before the config is read, like every usage error (audit loads its module only when used).
     const failOn =
       command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
