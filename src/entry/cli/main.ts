@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { App } from '../../core/app.js';
+import type { PgrotateConfig } from '../../core/config/config-schema.js';
 import { ExitCode, PgrotateError, UsageError, messageOf } from '../../core/errors.js';
 import { Redactor } from '../../core/logging/redactor.js';
 import type { CliIo } from './cli-io.js';
@@ -85,6 +86,23 @@ function positiveInt(text: string, flag: string): number {
 }
 
 /**
+ * The targets the first rotations of `rotate` will connect to as admin: those of the accounts
+ * that start at once (the first `concurrency` of them). None when the rotations go to the
+ * workers' queue instead (a dry run never does).
+ */
+function rotateTargets(
+  config: PgrotateConfig,
+  names: string[],
+  values: { all: boolean; 'dry-run': boolean },
+  concurrency: number,
+): string[] {
+  if (config.queue !== undefined && !values['dry-run']) return [];
+  const byName = new Map(config.accounts.map((a) => [a.name, a]));
+  const accounts = values.all ? config.accounts : names.map((n) => byName.get(n));
+  return accounts.slice(0, concurrency).flatMap((a) => (a ? [a.target] : []));
+}
+
+/**
  * `target` with every write passed through the redactor first, forwarded synchronously (nothing
  * is buffered here, so nothing is lost at exit). Command output is the last line of defence for
  * the values of env:/file: references and every other known secret.
@@ -143,7 +161,14 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     const { configPath, loadConfigFile } = await import('../../core/config/load-config.js');
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
     const log = (await import('../../core/logging/logger.js')).createLogger(redactor, { destination: io.stderr });
-    app = await (await import('../../app/app-context.js')).createApp(loaded, { redactor, log, env: io.env });
+    app = await (
+      await import('../../app/app-context.js')
+    ).createApp(loaded, {
+      redactor,
+      log,
+      env: io.env,
+      warmTargets: command === 'rotate' ? rotateTargets(loaded.config, rest, values, concurrency) : [],
+    });
     switch (command) {
       case 'rotate':
         return await (
