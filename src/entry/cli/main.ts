@@ -53,6 +53,19 @@ const OPTIONS = {
   'since-last': { type: 'boolean', default: false },
 } as const;
 
+/** Each command's module (the same specifiers the switch in runCli imports). */
+const COMMAND_MODULES: Record<string, string> = {
+  rotate: './commands/rotate-command.js',
+  status: './commands/status-command.js',
+  history: './commands/history-command.js',
+  'run-due': './commands/run-due-command.js',
+  worker: './commands/worker-command.js',
+  offboard: './commands/offboard-command.js',
+  serve: './commands/serve-command.js',
+  audit: './commands/audit-command.js',
+  verify: './commands/verify-command.js',
+};
+
 /** Positional arguments each command takes: [min, max] (max null: any number). */
 const ARITY: Record<string, [number, number | null, string]> = {
   rotate: [0, null, 'ACCOUNT... or --all'],
@@ -161,9 +174,11 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     const { configPath, loadConfigFile } = await import('../../core/config/load-config.js');
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
     const log = (await import('../../core/logging/logger.js')).createLogger(redactor, { destination: io.stderr });
-    app = await (
-      await import('../../app/app-context.js')
-    ).createApp(loaded, {
+    const { createApp } = await import('../../app/app-context.js');
+    // The command's own code loads while createApp waits on the state database's login (the
+    // switch below then finds it in the module cache); a failure here shows up there again.
+    void import(COMMAND_MODULES[command] as string).catch(() => undefined);
+    app = await createApp(loaded, {
       redactor,
       log,
       env: io.env,
