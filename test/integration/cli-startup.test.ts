@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileProvider } from '../../providers/file-provider.js';
 import { createApp } from '../../src/app/app-context.js';
 import { parseConfigText } from '../../src/core/config/load-config.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
@@ -99,6 +100,24 @@ describe('CLI start-up: the admin connection opens while the state database conn
     expect(viaQueue.during.filter((r) => r.datname === fx.targetDb)).toEqual([]);
   });
 
+  it('a wrong admin password: the warm-up stays silent, the rotation reports it naming account and target, the password appears nowhere', async () => {
+    const role = await fx.createRole(`warm_bad_${fx.suffix}`);
+    const wrong = `wrong-admin-${fx.suffix}-Pw`;
+    const { path, env } = fx.writeConfig({
+      accounts: [{ name: 'warm-bad', target: 'main', role, provider: 'local', secret: 'pg/warm-bad' }],
+      targetExtra: { admin: { username: fx.rotator, password: 'env:WARM_BAD_ADMIN_PASSWORD' } },
+    });
+    const r = await fx.cli(['--config', path, 'rotate', 'warm-bad', '--json'], {
+      ...env,
+      WARM_BAD_ADMIN_PASSWORD: wrong,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/account warm-bad: target main \(.*\): cannot connect as admin/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(wrong);
+    const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+    expect(await provider.getPending('pg/warm-bad')).toBeNull();
+  });
+
   it('a state database that cannot be reached fails as before and leaves no admin session open', async () => {
     const { path, env } = fx.writeConfig({ accounts: [] });
     const loaded = parseConfigText(
@@ -108,7 +127,12 @@ describe('CLI start-up: the admin connection opens while the state database conn
       }),
       env,
     );
-    await expect(createApp(loaded, { env, warmTargets: ['main'] })).rejects.toThrow(/state database/);
+    const failed = await createApp(loaded, { env, warmTargets: ['main'] }).then(
+      () => null,
+      (err: unknown) => err as Error,
+    );
+    expect(failed?.message).toMatch(/state database/);
+    expect(failed?.message).not.toContain(fx.rotatorPassword);
     const su = await fx.superClient();
     try {
       const left = await until(
