@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
@@ -116,6 +117,28 @@ describe('CLI start-up: the admin connection opens while the state database conn
     expect(`${r.stdout}${r.stderr}`).not.toContain(wrong);
     const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
     expect(await provider.getPending('pg/warm-bad')).toBeNull();
+  });
+
+  it('rotate naming an unknown account fails at once even when a named account has a target that never answers', async () => {
+    // Accepts connections and never answers: a connection attempt lasts its whole timeout.
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const role = await fx.createRole(`warm_slow_${fx.suffix}`);
+      const { path, env } = fx.writeConfig({
+        accounts: [{ name: 'warm-slow', target: 'main', role, provider: 'local', secret: 'pg/warm-slow' }],
+        targetExtra: { port, connectTimeout: '8s' },
+      });
+      const t0 = Date.now();
+      const r = await fx.cli(['--config', path, 'rotate', 'warm-slow', 'no-such-account'], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/unknown account "no-such-account"/);
+      // Well under the 8 s connect timeout that a warm-up of the slow target would have waited for.
+      expect(Date.now() - t0).toBeLessThan(6_000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('a state database that cannot be reached fails as before and leaves no admin session open', async () => {

@@ -112,6 +112,9 @@ function rotateTargets(
   if (config.queue !== undefined && !values['dry-run']) return [];
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
   const accounts = values.all ? config.accounts : names.map((n) => byName.get(n));
+  // A name that is not in the config fails the command before any rotation: nothing to open then
+  // (closing would otherwise wait for a slow target's connection attempt).
+  if (accounts.some((a) => a === undefined)) return [];
   return accounts.slice(0, concurrency).flatMap((a) => (a ? [a.target] : []));
 }
 
