@@ -94,8 +94,9 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const warming = warmAdmin(targets, config.targets, opts.warmTargets ?? []);
   const closeEarly = async (): Promise<void> => {
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
-    await warming;
-    await targets.close();
+    // Not waited for: a warm-up still trying a slow target must not hold up the state database's
+    // error; its pool closes as soon as the attempt settles.
+    void warming.then(() => targets.close());
   };
 
   const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');

@@ -141,6 +141,27 @@ describe('CLI start-up: the admin connection opens while the state database conn
     }
   });
 
+  it('a state database that refuses fails at once even while the warm-up waits on a target that never answers', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const { path, env } = fx.writeConfig({ accounts: [], targetExtra: { port, connectTimeout: '8s' } });
+      const loaded = parseConfigText(
+        JSON.stringify({
+          ...(JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>),
+          state: { url: `postgres://${fx.rotator}@${fx.server.host}:1/${fx.stateDb}`, password: fx.rotatorPassword },
+        }),
+        env,
+      );
+      const t0 = Date.now();
+      await expect(createApp(loaded, { env, warmTargets: ['main'] })).rejects.toThrow(/state database/);
+      expect(Date.now() - t0).toBeLessThan(6_000);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('a state database that cannot be reached fails as before and leaves no admin session open', async () => {
     const { path, env } = fx.writeConfig({ accounts: [] });
     const loaded = parseConfigText(
