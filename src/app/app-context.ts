@@ -92,6 +92,8 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
 
   // Started before anything waits on the state database, so the two logins overlap.
   const warming = warmAdmin(targets, config.targets, opts.warmTargets ?? []);
+  let warmed = false;
+  void warming.then(() => (warmed = true));
   const closeEarly = async (): Promise<void> => {
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     // Not waited for: a warm-up still trying a slow target must not hold up the state database's
@@ -178,7 +180,10 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     async close() {
       // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
       await alerts.close(10_000);
-      await targets.close();
+      // A warm-up still trying a slow target that the command never came to use (an account
+      // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
+      if (warmed) await targets.close();
+      else void warming.then(() => targets.close());
       await state.close().catch(() => undefined);
       await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     },

@@ -141,6 +141,29 @@ describe('CLI start-up: the admin connection opens while the state database conn
     }
   });
 
+  it('an account busy elsewhere exits 3 at once even while the warm-up waits on a target that never answers', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    const holder = await fx.rotatorClient(fx.stateDb);
+    try {
+      const role = await fx.createRole(`warm_busy_${fx.suffix}`);
+      const { path, env } = fx.writeConfig({
+        accounts: [{ name: 'warm-busy', target: 'main', role, provider: 'local', secret: 'pg/warm-busy' }],
+        targetExtra: { port, connectTimeout: '8s' },
+      });
+      // Another process's rotation of the account: its fence (src/core/state/state-store.ts).
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', ['pgrotate:pgrotate:warm-busy']);
+      const t0 = Date.now();
+      const r = await fx.cli(['--config', path, 'rotate', 'warm-busy'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(3);
+      expect(Date.now() - t0).toBeLessThan(6_000);
+    } finally {
+      await holder.end();
+      silent.close();
+    }
+  });
+
   it('a state database that refuses fails at once even while the warm-up waits on a target that never answers', async () => {
     const silent = createServer((socket) => socket.on('error', () => undefined));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
