@@ -53,6 +53,8 @@ export function measureCli(opts: {
   role: string;
   helpRuns?: number;
   rotateRuns?: number;
+  /** Write the config as block YAML (what operators write) instead of JSON (what the bench uses by default). */
+  yaml?: (value: unknown) => string;
 }): CliFigures {
   const main = join(opts.repoRoot, 'dist', 'src', 'entry', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build`);
@@ -63,10 +65,12 @@ export function measureCli(opts: {
   const dir = mkdtempSync(join(tmpdir(), 'pgrotate-bench-cli-'));
   try {
     const config = join(dir, 'pgrotate.yaml');
-    // JSON is YAML: the config is written as JSON so no YAML library is needed here.
+    // JSON is YAML: by default the config is written as JSON so no YAML library is needed here
+    // (the CLI then loads none either); `yaml` measures the config as operators write it.
+    const format = opts.yaml ?? ((value: unknown) => JSON.stringify(value));
     writeFileSync(
       config,
-      JSON.stringify({
+      format({
         state: {
           url: `postgres://${opts.state.user}@${opts.state.host}:${opts.state.port}/${opts.state.database}`,
           password: 'env:BENCH_CLI_ADMIN_PASSWORD',

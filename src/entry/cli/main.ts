@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { App } from '../../core/app.js';
+import type { PgrotateConfig } from '../../core/config/config-schema.js';
 import { ExitCode, PgrotateError, UsageError, messageOf } from '../../core/errors.js';
 import { Redactor } from '../../core/logging/redactor.js';
 import type { CliIo } from './cli-io.js';
@@ -52,6 +53,19 @@ const OPTIONS = {
   'since-last': { type: 'boolean', default: false },
 } as const;
 
+/** Each command's module (the same specifiers the switch in runCli imports). */
+const COMMAND_MODULES: Record<string, string> = {
+  rotate: './commands/rotate-command.js',
+  status: './commands/status-command.js',
+  history: './commands/history-command.js',
+  'run-due': './commands/run-due-command.js',
+  worker: './commands/worker-command.js',
+  offboard: './commands/offboard-command.js',
+  serve: './commands/serve-command.js',
+  audit: './commands/audit-command.js',
+  verify: './commands/verify-command.js',
+};
+
 /** Positional arguments each command takes: [min, max] (max null: any number). */
 const ARITY: Record<string, [number, number | null, string]> = {
   rotate: [0, null, 'ACCOUNT... or --all'],
@@ -82,6 +96,26 @@ function positiveInt(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive whole number`);
   return n;
+}
+
+/**
+ * The targets the first rotations of `rotate` will connect to as admin: those of the accounts
+ * that start at once (the first `concurrency` of them). None when the rotations go to the
+ * workers' queue instead (a dry run never does).
+ */
+function rotateTargets(
+  config: PgrotateConfig,
+  names: string[],
+  values: { all: boolean; 'dry-run': boolean },
+  concurrency: number,
+): string[] {
+  if (config.queue !== undefined && !values['dry-run']) return [];
+  const byName = new Map(config.accounts.map((a) => [a.name, a]));
+  const accounts = values.all ? config.accounts : names.map((n) => byName.get(n));
+  // A name that is not in the config fails the command before any rotation: nothing to open then
+  // (closing would otherwise wait for a slow target's connection attempt).
+  if (accounts.some((a) => a === undefined)) return [];
+  return accounts.slice(0, concurrency).flatMap((a) => (a ? [a.target] : []));
 }
 
 /**
@@ -135,13 +169,24 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     checkUsage(command, rest, values);
     const concurrency = positiveInt(values.concurrency, 'concurrency');
     const limit = positiveInt(values.limit, 'limit');
+    // Before any module that imports node-postgres (audit's below, the app's), see preload-pg.ts.
+    await (await import('./preload-pg.js')).preloadPg();
     // Checked before the config is read, like every usage error (audit loads its module only when used).
     const failOn =
       command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
     const { configPath, loadConfigFile } = await import('../../core/config/load-config.js');
     const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
     const log = (await import('../../core/logging/logger.js')).createLogger(redactor, { destination: io.stderr });
-    app = await (await import('../../app/app-context.js')).createApp(loaded, { redactor, log, env: io.env });
+    const { createApp } = await import('../../app/app-context.js');
+    // The command's own code loads while createApp waits on the state database's login (the
+    // switch below then finds it in the module cache); a failure here shows up there again.
+    void import(COMMAND_MODULES[command] as string).catch(() => undefined);
+    app = await createApp(loaded, {
+      redactor,
+      log,
+      env: io.env,
+      warmTargets: command === 'rotate' ? rotateTargets(loaded.config, rest, values, concurrency) : [],
+    });
     switch (command) {
       case 'rotate':
         return await (
