@@ -1,6 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { TargetConfig } from '../../src/core/config/config-schema.js';
@@ -9,6 +8,7 @@ import { probeLoginPathOf } from '../../src/core/pg/login-path-probe.js';
 import { TargetConnector } from '../../src/core/pg/target-connector.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
 import { freePort } from '../support/free-port.js';
+import { setHbaLine } from '../support/pg-hba.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 
@@ -28,21 +28,7 @@ describe('login-path probe without a password (PostgreSQL 15)', () => {
     await fx?.cleanup();
   });
 
-  /** Put `line` at the top of pg_hba.conf (or take it out again) and reload. */
-  async function hba(line: string, present: boolean): Promise<void> {
-    const file = join(fx.server.dataDir, 'pg_hba.conf');
-    const lines = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l !== line);
-    writeFileSync(file, (present ? [line, ...lines] : lines).join('\n'));
-    const c = await fx.superClient();
-    try {
-      await c.query('SELECT pg_reload_conf()');
-    } finally {
-      await c.end();
-    }
-    await new Promise((r) => setTimeout(r, 300)); // the postmaster rereads the file on SIGHUP
-  }
+  const hba = (line: string, present: boolean) => setHbaLine(fx, line, present);
 
   async function withHba<T>(line: string, fn: () => Promise<T>): Promise<T> {
     await hba(line, true);

@@ -1,9 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
+import { setHbaLine } from '../support/pg-hba.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 
@@ -42,21 +41,7 @@ describe('login proof and pre-flight (PostgreSQL 15)', () => {
     }
   }
 
-  /** Put `line` at the top of pg_hba.conf (or take it out again) and reload. */
-  async function hba(line: string, present: boolean): Promise<void> {
-    const file = join(fx.server.dataDir, 'pg_hba.conf');
-    const lines = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l !== line);
-    writeFileSync(file, (present ? [line, ...lines] : lines).join('\n'));
-    const c = await fx.superClient();
-    try {
-      await c.query('SELECT pg_reload_conf()');
-    } finally {
-      await c.end();
-    }
-    await new Promise((r) => setTimeout(r, 300)); // the postmaster rereads the file on SIGHUP
-  }
+  const hba = (line: string, present: boolean) => setHbaLine(fx, line, present);
 
   function rotateJson(stdout: string): Result {
     return (JSON.parse(stdout) as { results: Result[] }).results[0] as Result;
