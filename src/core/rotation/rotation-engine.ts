@@ -466,12 +466,11 @@ export class RotationEngine {
           await failpoint('after-promote', account.name, this.deps.env);
           fence.passed('promoted');
           ctx.rotation.step = 'promoted';
-          // A record written by an older version may already hold the expiry; else decide it now.
-          ctx.rotation.oldCredentialExpiresAt ??= this.oldCredentialExpiry(ctx);
           break;
         }
         case 'promoted':
         case 'recorded':
+          // A record written by an older version may already hold the expiry; else decide it now.
           ctx.rotation.oldCredentialExpiresAt ??= this.oldCredentialExpiry(ctx);
           return this.record(ctx);
       }
