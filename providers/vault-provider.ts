@@ -29,8 +29,9 @@ import {
 //
 // A warm rotation costs four calls: getCurrent (GET), stage (POST with cas 0), promote (POST
 // with cas = the version getCurrent saw) and the pending's metadata DELETE. Stage writes first
-// and reads only when the write is refused; promote uses what this instance itself saw and wrote
-// (see RotationMemory) and falls back to reading the store whenever that is missing or stale.
+// and reads only when the write is refused; promote writes the value the caller staged on the
+// version this instance saw (see RotationMemory) and falls back to reading the store whenever
+// either is missing or stale.
 
 export interface VaultProviderOptions {
   name: string;
@@ -136,19 +137,14 @@ export class VaultProvider implements SecretProvider {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await this.write(p.pendingData, p.display.pendingData, secret, stored, cas);
-        // Remembered only now that it is exactly what the store holds.
-        this.memory.staged(secret, stored);
         return value;
       } catch (err) {
-        // The write may have landed or not (a timeout): nothing staged is remembered.
-        this.memory.unstage(secret);
         if (!(err instanceof CasMismatch)) throw err;
       }
       const existing = await this.readKv(p.pendingData, p.display.pendingData, secret);
       if (existing.data) {
         const staged = this.decode(existing.data, secret);
         if (staged.rotationId !== value.rotationId) throw this.otherPending(secret, staged);
-        this.memory.staged(secret, staged);
         return staged;
       }
       // Versions without a live latest one (deleted by hand): write on top of them.
@@ -160,19 +156,19 @@ export class VaultProvider implements SecretProvider {
     );
   }
 
-  async promotePending(secret: string, rotationId: string): Promise<void> {
+  async promotePending(secret: string, rotationId: string, staged?: SecretValue): Promise<void> {
     const p = await this.paths(secret, 'promote the pending value of');
-    const seen = this.memory.take(secret);
-    if (seen?.staged?.rotationId === rotationId && seen.currentVersion !== undefined) {
-      // This instance staged the value and saw the current version: no read is needed. If
-      // anyone wrote current since, check-and-set refuses and the store is read as below.
+    const currentVersion = this.memory.take(secret);
+    if (staged?.rotationId === rotationId && currentVersion !== undefined) {
+      // The caller holds the value it staged and this instance saw the current version: no read
+      // is needed. If anyone wrote current since, check-and-set refuses and the store is read.
       try {
-        await this.write(p.data, p.display.data, secret, seen.staged, seen.currentVersion);
+        await this.write(p.data, p.display.data, secret, staged, currentVersion);
       } catch (err) {
         if (!(err instanceof CasMismatch)) throw err;
         return this.promoteFromStore(p, secret, rotationId);
       }
-      return this.finishPromote(p, secret, seen.staged);
+      return this.finishPromote(p, secret, staged);
     }
     return this.promoteFromStore(p, secret, rotationId);
   }

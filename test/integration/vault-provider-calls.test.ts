@@ -95,12 +95,15 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     errors.push(String((err as Error).message), String((err as Error).stack));
     return err as Error;
   };
-  /** One full rotation of `secret` through `p`, so the instance is warm (mount checked). */
+  /**
+   * One full rotation of `secret` through `p`, so the instance is warm (mount checked); like the
+   * engine, the promote is handed the value the stage answered.
+   */
   const rotate = async (p: VaultProvider, secret: string) => {
     const v = value();
     await p.getCurrent(secret);
-    await p.stagePending(secret, v);
-    await p.promotePending(secret, v.rotationId);
+    const staged = await p.stagePending(secret, v);
+    await p.promotePending(secret, v.rotationId, staged);
     return v;
   };
 
@@ -121,8 +124,9 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     const v2 = value();
     expect((await p.getCurrent(s))?.password).toBe(v1.password);
     const afterGet = proxy.calls.length;
-    expect(await p.stagePending(s, v2)).toEqual(v2);
-    await p.promotePending(s, v2.rotationId);
+    const staged2 = await p.stagePending(s, v2);
+    expect(staged2).toEqual(v2);
+    await p.promotePending(s, v2.rotationId, staged2);
     const stageAndPromote = proxy.calls.length - afterGet;
 
     expect(calls(proxy)).toEqual([
@@ -192,14 +196,14 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     await rotate(p, s);
     const v2 = value();
     await p.getCurrent(s);
-    await p.stagePending(s, v2);
+    const staged2 = await p.stagePending(s, v2);
     // A person writes the secret after the rotation read it (version 1 -> 2).
     const manual = `manual-${randomUUID()}`;
     expect((await root()('POST', `secret/data/${s}`, { data: { username: 'someone', password: manual } })).status).toBe(
       200,
     );
     proxy.reset();
-    await p.promotePending(s, v2.rotationId);
+    await p.promotePending(s, v2.rotationId, staged2);
     // Refused with cas 1, then today's reads and a write on top of the version read (2).
     expect(calls(proxy)).toEqual([
       `POST data/${s}`,
@@ -216,7 +220,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     // stays for the resumed rotation, and the error is the one the provider always gave.
     const v3 = value();
     await p.getCurrent(s);
-    await p.stagePending(s, v3);
+    const staged3 = await p.stagePending(s, v3);
     let other = 0;
     proxy.before = async (method, path) => {
       if (method === 'POST' && path === `/v1/secret/data/${s}`) {
@@ -227,7 +231,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
       }
     };
     try {
-      const err = await failure(p.promotePending(s, v3.rotationId));
+      const err = await failure(p.promotePending(s, v3.rotationId, staged3));
       expect(err.message).toMatch(new RegExp(`secret ${s} was changed by another writer.*expected version 4`));
     } finally {
       proxy.before = null;
@@ -245,13 +249,13 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     await rotate(p, s);
     const v2 = value();
     await p.getCurrent(s);
-    await p.stagePending(s, v2);
+    const staged2b = await p.stagePending(s, v2);
     // The promote's write lands, then its pending delete fails (as if the process died there).
     proxy.before = async (method) => {
       if (method === 'DELETE') throw new Error('cut off');
     };
     try {
-      await failure(p.promotePending(s, v2.rotationId));
+      await failure(p.promotePending(s, v2.rotationId, staged2b));
     } finally {
       proxy.before = null;
     }
@@ -269,10 +273,10 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     // The same instance promoting twice in a row is idempotent as well.
     const v3 = value();
     await p.getCurrent(s);
-    await p.stagePending(s, v3);
-    await p.promotePending(s, v3.rotationId);
+    const staged3b = await p.stagePending(s, v3);
+    await p.promotePending(s, v3.rotationId, staged3b);
     proxy.reset();
-    await p.promotePending(s, v3.rotationId);
+    await p.promotePending(s, v3.rotationId, staged3b);
     expect(calls(proxy)).toEqual([`GET data/pgrotate-pending/${s}`, `GET data/${s}`]);
   });
 
@@ -299,7 +303,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
       // The refused rotation cannot promote the other's value.
       await failure(q.promotePending(s, other.rotationId));
     }
-    await p.promotePending(s, mine.rotationId);
+    await p.promotePending(s, mine.rotationId, mine);
     expect((await consumerRead(s))?.password).toBe(mine.password);
     // A pending path whose versions were deleted by hand (not destroyed) is written on top of.
     const v = value();
@@ -319,10 +323,13 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
       await b.getCurrent(s);
       const v = value();
       await a.getCurrent(s);
-      await a.stagePending(s, v);
+      const staged = await a.stagePending(s, v);
       const before = await currentVersion(s);
-      // a promotes from memory, b (a resumed copy of the rotation) from the store.
-      const outcomes = await Promise.allSettled([a.promotePending(s, v.rotationId), b.promotePending(s, v.rotationId)]);
+      // a promotes what it staged, b (a resumed copy of the rotation) from the store.
+      const outcomes = await Promise.allSettled([
+        a.promotePending(s, v.rotationId, staged),
+        b.promotePending(s, v.rotationId),
+      ]);
       for (const o of outcomes) {
         if (o.status === 'rejected') {
           errors.push(String((o.reason as Error).message));
@@ -353,7 +360,7 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     proxy.reset();
     const staged = await p.stagePending(s, { ...v, password: `retry-${randomUUID()}` });
     expect(staged.password).toBe(v.password);
-    await p.promotePending(s, v.rotationId);
+    await p.promotePending(s, v.rotationId, staged);
     expect(calls(proxy)).toEqual([
       `POST data/pgrotate-pending/${s}`,
       `GET data/pgrotate-pending/${s}`,

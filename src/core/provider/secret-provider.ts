@@ -52,8 +52,13 @@ export interface SecretProvider {
    * case (no pending value) should cost the store one write.
    */
   stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue>;
-  /** Make the pending value of `rotationId` current; a no-op when it already is. */
-  promotePending(secret: string, rotationId: string): Promise<void>;
+  /**
+   * Make the pending value of `rotationId` current; a no-op when it already is. `staged`, when
+   * the caller holds it, is that pending value exactly as this rotation staged it (stagePending's
+   * answer) or read it back (getPending): a provider may write it instead of reading the pending
+   * value again, so no provider needs to keep a password of its own between the calls.
+   */
+  promotePending(secret: string, rotationId: string, staged?: SecretValue): Promise<void>;
   /** Remove the pending value if it belongs to `rotationId`. */
   discardPending(secret: string, rotationId: string): Promise<void>;
   /** Release connections and timers. */

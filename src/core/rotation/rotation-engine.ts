@@ -461,7 +461,7 @@ export class RotationEngine {
           break;
         case 'verified': {
           await this.providerCall(account, 'promote the pending value of', () =>
-            ctx.provider.promotePending(account.secret, ctx.rotation.id),
+            ctx.provider.promotePending(account.secret, ctx.rotation.id, ctx.staged),
           );
           await failpoint('after-promote', account.name, this.deps.env);
           fence.passed('promoted');
