@@ -93,6 +93,8 @@ interface ProviderFigures extends Omit<RunFigures, 'statements_by_verb'> {
   accounts: number;
   /** rotations/s of every run, in order (the figures above are medians over them). */
   runs_rotations_per_s: number[];
+  /** Fastest run ÷ slowest run: a provider whose runs disagree shows here, not only in the median. */
+  runs_spread: number | null;
   ratio: number;
   /** Per rotation, summed over every run's PostgreSQL log (the statements' first words). */
   statements_by_verb: Record<string, number>;
@@ -601,6 +603,13 @@ async function startProfile(): Promise<{ stop: (file: string) => Promise<void> }
   };
 }
 
+/** Fastest ÷ slowest of a system's runs (1 = steady), or null with fewer than two runs. */
+function spreadOf(rates: number[]): number | null {
+  if (rates.length < 2) return null;
+  const lo = Math.min(...rates);
+  return lo > 0 ? round3(Math.max(...rates) / lo) : null;
+}
+
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
@@ -786,6 +795,7 @@ async function main(): Promise<void> {
           ...m,
           ratio: round3(m.rotations_per_s / rawConn),
           runs_rotations_per_s: rs.map((r) => r.rotations_per_s),
+          runs_spread: spreadOf(rs.map((r) => r.rotations_per_s)),
         };
       });
     const peerMedian = peerRuns.length ? medianFigures(peerRuns) : null;
@@ -796,6 +806,7 @@ async function main(): Promise<void> {
       'system',
       'rotations/s',
       'runs',
+      'spread',
       'CPU ms/rot orch / store / PG',
       'PG conn/rot',
       'PG stmt/rot',
@@ -806,6 +817,7 @@ async function main(): Promise<void> {
       `pgrotate ${f.provider}`,
       String(f.rotations_per_s),
       f.runs_rotations_per_s.join(' '),
+      dash(f.runs_spread),
       `${dash(f.cpu_ms_per_rotation)} / ${dash(f.store_cpu_ms_per_rotation)} / ${f.pg_cpu_ms_per_rotation}`,
       `${f.pg_connections_per_rotation} (${f.pg_refused_logins_per_rotation} refused, ${f.pg_unauthenticated_connections_per_rotation} probe)`,
       String(f.pg_statements_per_rotation),
@@ -817,6 +829,7 @@ async function main(): Promise<void> {
         'openbao rotate-role',
         String(peerMedian.rotations_per_s),
         peerRuns.map((r) => r.rotations_per_s).join(' '),
+        dash(spreadOf(peerRuns.map((r) => r.rotations_per_s))),
         `– / ${dash(peerMedian.store_cpu_ms_per_rotation)} / ${peerMedian.pg_cpu_ms_per_rotation}`,
         `${peerMedian.pg_connections_per_rotation} (${peerMedian.pg_refused_logins_per_rotation} refused)`,
         String(peerMedian.pg_statements_per_rotation),
@@ -918,6 +931,7 @@ async function main(): Promise<void> {
           ? {
               ...peerMedian,
               runs_rotations_per_s: peerRuns.map((r) => r.rotations_per_s),
+              runs_spread: spreadOf(peerRuns.map((r) => r.rotations_per_s)),
               roles_changed_per_run: peerRuns.map((r) => r.roles_changed),
               roles_scram_per_run: peerRuns.map((r) => r.roles_scram),
               single_user_outage_ms_mean: su2.rotations ? round3(su2.meanMs) : null,

@@ -60,6 +60,34 @@ describe('azure key vault provider specifics (Lowkey Vault)', { timeout: 120_000
     });
   });
 
+  it('a vault that refuses purges is asked once, not on every stage, and never retried', async () => {
+    // Lowkey's default vault may not purge (as Azure with purge protection): it answers 500, which
+    // the SDK's retry policy would retry three times with back-off on every stage (the azure
+    // bench's second run: 3.2 rotations/s against 26.9 in the first).
+    const info = lowkey();
+    const proxy = await startAzureDenyProxy(info);
+    try {
+      const provider = lowkeyProvider({ ...info, vaultUrl: proxy.vaultUrl });
+      const s = uniqueSecretName();
+      let last = sampleValue();
+      await provider.stagePending(s, last);
+      await provider.promotePending(s, last.rotationId);
+      for (let i = 0; i < 4; i++) {
+        last = sampleValue();
+        await provider.stagePending(s, last); // the companion deleted by the last promote is in the way
+        await provider.promotePending(s, last.rotationId);
+      }
+      // (A 401 is the bearer-challenge handshake of a client's first request, not an attempt.)
+      const purges = proxy.forwarded.filter((r) => r.startsWith('purge ') && !r.endsWith(' 401'));
+      expect(purges).toEqual([`purge ${azurePendingName(s)} 500`]);
+      expect(proxy.forwarded.filter((r) => r.startsWith('recover ') && r.endsWith(' 200')).length).toBe(4);
+      expect((await provider.getCurrent(s))?.password).toBe(last.password);
+      await provider.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('promote after a crash between "new version written" and "pending deleted" writes no second version', async () => {
     const info = lowkey();
     const provider = lowkeyProvider(info);

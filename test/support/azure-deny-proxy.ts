@@ -19,6 +19,8 @@ export interface AzureDenyProxy {
   deny: Set<AzureSecretOperation>;
   /** "operation secret" of every refused request, in order. */
   refused: string[];
+  /** "operation secret status" of every request forwarded to the emulator, in order. */
+  forwarded: string[];
   close(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export async function startAzureDenyProxy(lowkey: LowkeyVaultInfo): Promise<Azur
   const upstream = new URL(lowkey.vaultUrl);
   const deny = new Set<AzureSecretOperation>();
   const refused: string[] = [];
+  const forwarded: string[] = [];
   const server: Server = createServer({ pfx, passphrase: 'changeit' }, (req, res) => {
     const op = classifyRequest(req.method ?? 'GET', req.url ?? '/');
     // Unauthenticated requests get the emulator's 401 challenge, as on Azure (authentication first).
@@ -88,6 +91,7 @@ export async function startAzureDenyProxy(lowkey: LowkeyVaultInfo): Promise<Azur
         headers,
       },
       (answer) => {
+        if (op) forwarded.push(`${op.operation} ${op.secret} ${answer.statusCode ?? 0}`);
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
@@ -104,6 +108,7 @@ export async function startAzureDenyProxy(lowkey: LowkeyVaultInfo): Promise<Azur
     vaultUrl: `https://localhost:${port}`,
     deny,
     refused,
+    forwarded,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
