@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { policyAlphabet } from '../password/password-generator.js';
 import { CronSyntaxError, parseCron } from '../schedule/cron.js';
-import { parseDuration } from './duration.js';
+import { durationProblem, parseDuration } from './duration.js';
 import { azureSecretNameProblem } from '../provider/azure-secret-name.js';
 import { vaultPathProblem, vaultSecretNameProblem } from '../provider/vault-paths.js';
 import { hostProblem, identifierProblem, postgresUrlProblem } from './name-checks.js';
+import { serverKey } from './server-identity.js';
+import { sharedRoleIssues } from './shared-role-check.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
 // path rather than a silently ignored setting.
@@ -13,10 +15,7 @@ import { hostProblem, identifierProblem, postgresUrlProblem } from './name-check
 export const durationSchema = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === null) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid duration "${text}" (use a whole number and s, m, h, d or w, e.g. 90d)`,
-    });
+    ctx.addIssue({ code: 'custom', message: durationProblem(text) ?? `invalid duration "${text}"` });
     return z.NEVER;
   }
   return ms;
@@ -452,6 +451,7 @@ export const configSchema = z
         }
       }
     });
+    for (const issue of sharedRoleIssues(cfg.accounts, cfg.targets)) ctx.addIssue({ code: 'custom', ...issue });
     for (const [group, members] of Object.entries(cfg.groups)) {
       if (members.includes(group))
         ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists itself` });
@@ -492,8 +492,7 @@ export const configSchema = z
         target &&
         stateLogin &&
         account.role === stateLogin.user &&
-        target.host === stateLogin.host &&
-        target.port === stateLogin.port &&
+        serverKey(target.host, target.port) === serverKey(stateLogin.host, stateLogin.port) &&
         !sameRef(cfg.state.password, account)
       ) {
         // Rotating it would leave every later command with a stale state password.
