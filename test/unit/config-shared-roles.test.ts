@@ -123,6 +123,18 @@ describe('accounts that manage the same role', () => {
     accepts(config([single('a', 'app'), single('b', 'App'), pair('c', 'APP', 'aPP')]));
   });
 
+  it('a role name that came from an env: reference is scrubbed from the message, which still names both accounts', () => {
+    const text = config([single('a', 'env:SHARED_ROLE'), single('b', 'env:SHARED_ROLE')]);
+    let msg = '';
+    try {
+      parseConfigText(text, { ...ENV, SHARED_ROLE: 'role-from-a-secret-file' }, 'test.yaml');
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/accounts\[1\]\.role: accounts "a" \(accounts\[0\]\) and "b" both manage role/);
+    expect(msg).not.toContain('role-from-a-secret-file');
+  });
+
   it('serverKey folds only spellings that are certainly one server', () => {
     expect(serverKey('LocalHost', 5432)).toBe(serverKey('127.0.0.1', 5432));
     expect(serverKey('localhost', 5432)).not.toBe(serverKey('localhost', 5433));
