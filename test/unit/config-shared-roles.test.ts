@@ -143,6 +143,14 @@ describe('accounts that manage the same role', () => {
     expect(serverKey('/tmp', 5432)).not.toBe(serverKey('localhost', 5432));
   });
 
+  it('rotating the admin login of another target on the same server is refused, naming that target', () => {
+    const targets = { main: {}, alias: { host: 'localhost', database: 'other' }, elsewhere: { port: 5433 } };
+    expect(errorOf(config([single('adm', 'rotator', 'alias')], targets))).toMatch(
+      /accounts\[0\]\.role: account "adm" rotates rotator, the admin login of target main;.*\n.*the admin login of target alias;/,
+    );
+    expect(errorOf(config([single('adm', 'rotator', 'alias')], targets))).not.toMatch(/target elsewhere/);
+  });
+
   it('the state login check uses the same notion of one server', () => {
     const text = config([single('state-login', 'pgrotate')], { main: { host: 'LOCALHOST' } });
     expect(errorOf(text)).toMatch(

@@ -485,6 +485,13 @@ export const configSchema = z
       'secret' in ref &&
       ref.provider === account.provider &&
       ref.secret === account.secret;
+    // Targets by their admin login (server and user name), for the check below.
+    const adminLogins = new Map<string, string[]>();
+    for (const [name, t] of Object.entries(cfg.targets)) {
+      if (!('username' in t.admin)) continue;
+      const key = `${serverKey(t.host, t.port)}\u0000${t.admin.username}`;
+      adminLogins.set(key, [...(adminLogins.get(key) ?? []), name]);
+    }
     cfg.accounts.forEach((account, i) => {
       const target = cfg.targets[account.target];
       if (
@@ -502,17 +509,15 @@ export const configSchema = z
           message: `account "${account.name}" rotates ${account.role}, the state database's login; set state.password: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
         });
       }
-      if (
-        account.strategy === 'single-user' &&
-        target &&
-        'username' in target.admin &&
-        target.admin.username === account.role
-      ) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['accounts', i, 'role'],
-          message: `account "${account.name}" rotates ${account.role}, the admin login of target ${account.target}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
-        });
+      // The admin login of any target on the same server is the same role (roles are cluster-wide).
+      if (account.strategy === 'single-user' && target) {
+        for (const name of adminLogins.get(`${serverKey(target.host, target.port)}\u0000${account.role}`) ?? []) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['accounts', i, 'role'],
+            message: `account "${account.name}" rotates ${account.role}, the admin login of target ${name}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+          });
+        }
       }
       if (account.strategy === 'alternating' && ownSources.has(`${account.provider}\u0000${account.secret}`)) {
         ctx.addIssue({
