@@ -15,41 +15,44 @@ export interface SharedRoleIssue {
   message: string;
 }
 
-interface Claim {
-  index: number;
-  account: string;
-  target: string;
-}
-
 /** Every role that a second account also manages on the same server, each naming both accounts. */
 export function sharedRoleIssues(
   accounts: readonly AccountRoles[],
   targets: Readonly<Record<string, { host: string; port: number } | undefined>>,
 ): SharedRoleIssue[] {
-  const claims = new Map<string, Claim>();
+  // Server and role -> index of the first account naming it: one Map entry per role and nothing
+  // else allocated per account, since configs for large fleets hold 100k accounts.
+  const claims = new Map<string, number>();
   const issues: SharedRoleIssue[] = [];
-  accounts.forEach((account, index) => {
-    const target = Object.hasOwn(targets, account.target) ? targets[account.target] : undefined;
-    if (!target) return; // an unknown target is reported on its own
-    const roles: Array<[string, Array<string | number>]> =
-      'roles' in account ? account.roles.map((r, j) => [r, ['roles', j]]) : [[account.role, ['role']]];
-    for (const [role, key] of roles) {
-      const id = `${serverKey(target.host, target.port)}\u0000${role}`;
-      const first = claims.get(id);
-      if (!first) {
-        claims.set(id, { index, account: account.name, target: account.target });
-        continue;
-      }
-      if (first.index === index) continue; // the pair's own two roles are checked by its schema
-      const where =
-        first.target === account.target
-          ? `target ${account.target}`
-          : `targets ${first.target} and ${account.target}, the same server ${target.host}:${target.port}`;
-      issues.push({
-        path: ['accounts', index, ...key],
-        message: `accounts "${first.account}" (accounts[${first.index}]) and "${account.name}" both manage role ${JSON.stringify(role)} on ${where}; each rotation would make the other account's stored credential stop logging in, so give each account its own role`,
-      });
+  // Each target's server once: large fleets have many accounts per target.
+  const servers = new Map<string, string>();
+  for (const [name, t] of Object.entries(targets)) if (t) servers.set(name, serverKey(t.host, t.port));
+  const claim = (index: number, server: string, role: string, key: Array<string | number>) => {
+    const id = `${server}\u0000${role}`;
+    const firstIndex = claims.get(id);
+    if (firstIndex === undefined) {
+      claims.set(id, index);
+      return;
     }
-  });
+    if (firstIndex === index) return; // the pair's own two roles are checked by its schema
+    const first = accounts[firstIndex] as AccountRoles;
+    const account = accounts[index] as AccountRoles;
+    const target = targets[account.target] as { host: string; port: number };
+    const where =
+      first.target === account.target
+        ? `target ${account.target}`
+        : `targets ${first.target} and ${account.target}, the same server ${target.host}:${target.port}`;
+    issues.push({
+      path: ['accounts', index, ...key],
+      message: `accounts "${first.name}" (accounts[${firstIndex}]) and "${account.name}" both manage role ${JSON.stringify(role)} on ${where}; each rotation would make the other account's stored credential stop logging in, so give each account its own role`,
+    });
+  };
+  for (let index = 0; index < accounts.length; index++) {
+    const account = accounts[index] as AccountRoles;
+    const server = servers.get(account.target);
+    if (server === undefined) continue; // an unknown target is reported on its own
+    if ('roles' in account) account.roles.forEach((role, j) => claim(index, server, role, ['roles', j]));
+    else claim(index, server, account.role, ['role']);
+  }
   return issues;
 }
