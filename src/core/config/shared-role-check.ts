@@ -1,8 +1,8 @@
 import { serverKey } from './server-identity.js';
 
 // Two accounts that manage the same role take its password from each other: each rotation of
-// one leaves the other's stored credential dead (and an alternating pair sets a role it rotates
-// away from to PASSWORD NULL). So a role may belong to one account only, per server: roles are
+// one leaves the other's stored credential dead (and an alternating pair expires the role it
+// switches away from, or sets its password to NULL on a rollback). So a role may belong to one account only, per server: roles are
 // cluster-wide, so targets on the same host and port share them whatever their `database`.
 // Role names are compared exactly, as pgrotate always quotes them (Billing and billing are two roles).
 
