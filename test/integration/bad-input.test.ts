@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file-provider.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
+import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 import { freePort } from '../support/free-port.js';
@@ -162,6 +163,50 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
     await su.query(`DROP ROLE ${quoteIdent(role)}`);
     await su.end();
   });
+
+  // PostgreSQL 15 needs no ADMIN OPTION (the single-role test above covers it there).
+  if (serverName !== 'pg15')
+    it('an alternating pair lacking ADMIN OPTION on both roles (16+) gets both GRANTs in one error; nothing changed', async () => {
+      // Both created by the superuser with passwords, so the rotator holds no ADMIN OPTION on either.
+      const c = await fx.superClient();
+      const roles = [`noadm_a_${fx.suffix}`, `noadm_b_${fx.suffix}`];
+      for (const role of roles)
+        await c.query(
+          `CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD '${await scramVerifier('noadm-initial-password')}'`,
+        );
+      await c.end();
+      const { path, env } = fx.writeConfig({
+        accounts: [
+          {
+            name: 'noadm-pair',
+            target: 'main',
+            strategy: 'alternating',
+            roles,
+            gracePeriod: '1h',
+            provider: 'local',
+            secret: 'pg/noadm-pair',
+          },
+        ],
+      });
+      const r = await fx.cliProcess(['--config', path, 'rotate', 'noadm-pair'], env);
+      expect(r.code).toBe(1);
+      const grant = (role: string) => `GRANT "${role}" TO "${fx.rotator}" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
+      expect(r.stdout).toContain(
+        `account noadm-pair: cannot change the password of roles "${roles[0]}" and "${roles[1]}" on target main: admin login ${fx.rotator} has no ADMIN OPTION on them (PostgreSQL 16+): ${grant(roles[0] as string)}; ${grant(roles[1] as string)}`,
+      );
+      for (const role of roles) expect(await fx.canLogin(role, 'noadm-initial-password')).toBe(true);
+      const provider = new FileProvider({ name: 'local', path: fx.secretsFile });
+      expect(await provider.getPending('pg/noadm-pair')).toBeNull();
+      expect(await provider.getCurrent('pg/noadm-pair')).toBeNull();
+      expect(await runningRotations()).toBe(0);
+      // The GRANTs as printed are what the admin needs: run them (as the superuser) and it rotates.
+      const su = await fx.superClient();
+      for (const role of roles) await su.query(grant(role));
+      const ok = await fx.cliProcess(['--config', path, 'rotate', 'noadm-pair'], env);
+      expect(ok.code, ok.stdout).toBe(0);
+      await su.query(`DROP ROLE ${roles.map((role) => quoteIdent(role)).join(', ')}`);
+      await su.end();
+    });
 
   it('an expired login is refused before anything changes; the previous credential stays current', async () => {
     const role = await fx.createRole(`rb_${fx.suffix}`);

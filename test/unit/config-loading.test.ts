@@ -205,7 +205,9 @@ describe('config', () => {
     expect(errorOf(VALID.replace('gracePeriod: 24h', 'gracePeriod: 24 hours'))).toMatch(
       /accounts\[1\]\.gracePeriod: invalid duration "24 hours"/,
     );
-    expect(errorOf(VALID.replace('{ every: 90d }', '{ every: 0d }'))).toMatch(/defaults\.schedule.*invalid duration/);
+    expect(errorOf(VALID.replace('{ every: 90d }', '{ every: 0d }'))).toMatch(
+      /defaults\.schedule\.every: duration "0d" must be positive/,
+    );
     expect(errorOf(VALID.replace('gracePeriod: 24h', 'gracePeriod: 100d'))).toMatch(
       /accounts\[1\]\.gracePeriod: .*shorter than the rotation interval/,
     );

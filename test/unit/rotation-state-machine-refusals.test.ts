@@ -188,6 +188,35 @@ describe('rotation state machine: pre-flight refusals change nothing (I5)', () =
     expect(h.targets.statements().filter((s) => s.startsWith('ALTER'))).toEqual([]);
   });
 
+  it('PostgreSQL 16: an alternating pair missing ADMIN OPTION on both roles names both GRANTs in one error', async () => {
+    const h = alternating();
+    const old = credential('reports_a');
+    h.provider.seed('pg/app', { current: old });
+    h.targets.admin.serverVersion = 160000;
+    for (const role of ['reports_a', 'reports_b'])
+      Object.assign(h.targets.roles.get(role) as object, { adminOption: false });
+    const res = await h.rotate();
+    expect(res.outcome).toBe('failed');
+    expect(res.error).toBeInstanceOf(AdminPrivilegeError);
+    expect(res.error?.message).toBe(
+      'account reports: cannot change the password of roles "reports_a" and "reports_b" on target main: admin login rotator has no ADMIN OPTION on them (PostgreSQL 16+): ' +
+        'GRANT "reports_a" TO "rotator" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; GRANT "reports_b" TO "rotator" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE',
+    );
+    expect(h.provider.peek('pg/app')).toEqual({ current: old, pending: null, previous: null });
+    expect(h.targets.statements().filter((s) => s.startsWith('ALTER'))).toEqual([]);
+  });
+
+  it('PostgreSQL 16: a pair missing ADMIN OPTION on one role names that role only', async () => {
+    const h = alternating();
+    h.provider.seed('pg/app', { current: credential('reports_a') });
+    h.targets.admin.serverVersion = 160000;
+    Object.assign(h.targets.roles.get('reports_a') as object, { adminOption: false });
+    const res = await h.rotate();
+    expect(res.error?.message).toBe(
+      'account reports: cannot change the password of role "reports_a" on target main: admin login rotator has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT "reports_a" TO "rotator" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE',
+    );
+  });
+
   it('a superuser role with allowSuperuser: true is rotated by a superuser admin', async () => {
     const h = singleUser({ allowSuperuser: true });
     h.targets.admin.superuser = true;

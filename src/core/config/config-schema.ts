@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { policyAlphabet } from '../password/password-generator.js';
 import { CronSyntaxError, parseCron } from '../schedule/cron.js';
-import { parseDuration } from './duration.js';
+import { durationProblem, parseDuration } from './duration.js';
 import { azureSecretNameProblem } from '../provider/azure-secret-name.js';
 import { vaultPathProblem, vaultSecretNameProblem } from '../provider/vault-paths.js';
 import { hostProblem, identifierProblem, postgresUrlProblem } from './name-checks.js';
+import { serverKey } from './server-identity.js';
+import { sharedRoleIssues } from './shared-role-check.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
 // path rather than a silently ignored setting.
@@ -13,10 +15,7 @@ import { hostProblem, identifierProblem, postgresUrlProblem } from './name-check
 export const durationSchema = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === null) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `invalid duration "${text}" (use a whole number and s, m, h, d or w, e.g. 90d)`,
-    });
+    ctx.addIssue({ code: 'custom', message: durationProblem(text) ?? `invalid duration "${text}"` });
     return z.NEVER;
   }
   return ms;
@@ -452,6 +451,7 @@ export const configSchema = z
         }
       }
     });
+    for (const issue of sharedRoleIssues(cfg.accounts, cfg.targets)) ctx.addIssue({ code: 'custom', ...issue });
     for (const [group, members] of Object.entries(cfg.groups)) {
       if (members.includes(group))
         ctx.addIssue({ code: 'custom', path: ['groups', group], message: `group "${group}" lists itself` });
@@ -485,6 +485,13 @@ export const configSchema = z
       'secret' in ref &&
       ref.provider === account.provider &&
       ref.secret === account.secret;
+    // Targets by their admin login (server and user name), for the check below.
+    const adminLogins = new Map<string, string[]>();
+    for (const [name, t] of Object.entries(cfg.targets)) {
+      if (!('username' in t.admin)) continue;
+      const key = `${serverKey(t.host, t.port)}\u0000${t.admin.username}`;
+      adminLogins.set(key, [...(adminLogins.get(key) ?? []), name]);
+    }
     cfg.accounts.forEach((account, i) => {
       const target = cfg.targets[account.target];
       if (
@@ -492,8 +499,7 @@ export const configSchema = z
         target &&
         stateLogin &&
         account.role === stateLogin.user &&
-        target.host === stateLogin.host &&
-        target.port === stateLogin.port &&
+        serverKey(target.host, target.port) === serverKey(stateLogin.host, stateLogin.port) &&
         !sameRef(cfg.state.password, account)
       ) {
         // Rotating it would leave every later command with a stale state password.
@@ -503,17 +509,15 @@ export const configSchema = z
           message: `account "${account.name}" rotates ${account.role}, the state database's login; set state.password: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
         });
       }
-      if (
-        account.strategy === 'single-user' &&
-        target &&
-        'username' in target.admin &&
-        target.admin.username === account.role
-      ) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['accounts', i, 'role'],
-          message: `account "${account.name}" rotates ${account.role}, the admin login of target ${account.target}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
-        });
+      // The admin login of any target on the same server is the same role (roles are cluster-wide).
+      if (account.strategy === 'single-user' && target) {
+        for (const name of adminLogins.get(`${serverKey(target.host, target.port)}\u0000${account.role}`) ?? []) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['accounts', i, 'role'],
+            message: `account "${account.name}" rotates ${account.role}, the admin login of target ${name}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+          });
+        }
       }
       if (account.strategy === 'alternating' && ownSources.has(`${account.provider}\u0000${account.secret}`)) {
         ctx.addIssue({

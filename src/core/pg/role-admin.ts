@@ -147,6 +147,16 @@ export async function inspectRoleAccess(client: ClientBase, roles: string[]): Pr
   return { admin, roles: found };
 }
 
+/** The statement that gives the admin ADMIN OPTION on `role` without its data privileges. */
+function adminOptionGrant(admin: AdminInfo, role: string): string {
+  return `GRANT ${quoteIdent(role)} TO ${quoteIdent(admin.name)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
+}
+
+/** PostgreSQL 16+ without ADMIN OPTION on the role: the one refusal that differs per role (its GRANT). */
+function lacksAdminOption(admin: AdminInfo, role: RoleInfo & { adminOption: boolean | null }): boolean {
+  return !admin.superuser && !role.superuser && admin.createRole && admin.serverVersion >= 160000 && !role.adminOption;
+}
+
 /**
  * Why the admin may not change `role`'s password, or null when it may. PostgreSQL 15 lets any
  * CREATEROLE login alter non-superuser roles; 16 and later also require ADMIN OPTION on the role
@@ -157,8 +167,43 @@ export function adminCannotAlter(admin: AdminInfo, role: RoleInfo & { adminOptio
   if (role.superuser)
     return `admin login ${admin.name} is not a superuser, and only a superuser may change a superuser's password`;
   if (!admin.createRole) return `admin login ${admin.name} lacks CREATEROLE`;
-  if (admin.serverVersion >= 160000 && !role.adminOption) {
-    return `admin login ${admin.name} has no ADMIN OPTION on the role (PostgreSQL 16+): GRANT ${quoteIdent(role.name)} TO ${quoteIdent(admin.name)} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`;
+  if (lacksAdminOption(admin, role)) {
+    return `admin login ${admin.name} has no ADMIN OPTION on the role (PostgreSQL 16+): ${adminOptionGrant(admin, role.name)}`;
   }
   return null;
+}
+
+/**
+ * Every role of `roles` whose password the admin may not change, in one text naming `target`
+ * (null when it may change them all). Roles refused for the same reason share one clause, and
+ * roles lacking ADMIN OPTION get one GRANT each, so a pair missing both is fixed in one go.
+ */
+export function adminCannotAlterAny(
+  admin: AdminInfo,
+  roles: ReadonlyArray<RoleInfo & { adminOption: boolean | null }>,
+  target: string,
+): string | null {
+  const byReason = new Map<string, string[]>();
+  const withoutOption: string[] = [];
+  for (const role of roles) {
+    if (lacksAdminOption(admin, role)) {
+      withoutOption.push(role.name);
+      continue;
+    }
+    const why = adminCannotAlter(admin, role);
+    if (why) byReason.set(why, [...(byReason.get(why) ?? []), role.name]);
+  }
+  const subject = (names: string[]) =>
+    `${names.length === 1 ? 'role' : 'roles'} ${names.map((n) => JSON.stringify(n)).join(' and ')}`;
+  const clauses = [...byReason].map(
+    ([why, names]) => `cannot change the password of ${subject(names)} on target ${target}: ${why}`,
+  );
+  if (withoutOption.length > 0) {
+    const them = withoutOption.length === 1 ? 'the role' : 'them';
+    const grants = withoutOption.map((n) => adminOptionGrant(admin, n)).join('; ');
+    clauses.push(
+      `cannot change the password of ${subject(withoutOption)} on target ${target}: admin login ${admin.name} has no ADMIN OPTION on ${them} (PostgreSQL 16+): ${grants}`,
+    );
+  }
+  return clauses.length > 0 ? clauses.join('; ') : null;
 }

@@ -20,7 +20,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Redactor } from '../logging/redactor.js';
 import { generatePassword } from '../password/password-generator.js';
 import {
-  adminCannotAlter,
+  adminCannotAlterAny,
   clearPassword,
   inspectRoleAccess,
   roleValidUntil,
@@ -347,17 +347,19 @@ export class RotationEngine {
           },
         );
       }
-      // Any role may change its own password (pgrotate rotating its admin login).
-      const denied = role === access.admin.name ? null : adminCannotAlter(access.admin, info);
-      if (denied) {
-        throw new AdminPrivilegeError(
-          `account ${account.name}: cannot change the password of role ${JSON.stringify(role)} on target ${account.target}: ${denied}`,
-          {
-            account: account.name,
-            target: account.target,
-          },
-        );
-      }
+    }
+    // Every role the admin may not alter, in one error (a pair missing ADMIN OPTION on both roles
+    // would otherwise take two runs to fix). Any role may change its own password (pgrotate
+    // rotating its admin login). Each role exists here: the loop above refused a missing one.
+    const others = roles
+      .filter((r) => r !== access.admin.name)
+      .map((r) => access.roles.get(r) as RoleInfo & { adminOption: boolean | null });
+    const denied = adminCannotAlterAny(access.admin, others, account.target);
+    if (denied) {
+      throw new AdminPrivilegeError(`account ${account.name}: ${denied}`, {
+        account: account.name,
+        target: account.target,
+      });
     }
     const warnings: string[] = [];
     let roleValidUntil: Date | null | undefined;
