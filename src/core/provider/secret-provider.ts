@@ -95,11 +95,6 @@ export interface SecretProvider {
 
 const OWNED: ReadonlySet<string> = new Set(OWNED_SECRET_KEYS);
 
-/** Is `key` one of the fields pgrotate writes (so never a kept key)? */
-export function isOwnedSecretKey(key: string): boolean {
-  return OWNED.has(key);
-}
-
 /**
  * What a provider stores for `value`: exactly the documented fields in a stable order, then the
  * kept keys in their stored order. A kept key can never replace an owned field.
