@@ -147,9 +147,8 @@ export class AzureKeyVaultProvider implements SecretProvider {
         { secret },
       );
     }
-    const { nextDueAt } = value;
-    const stored = secretPayload(value);
-    this.opts.redactor?.add(stored.password);
+    const { nextDueAt, ...staged } = value;
+    this.opts.redactor?.add(value.password);
     const tags: Record<string, string> = {
       [TAG_MANAGED_BY]: 'pgrotate',
       [TAG_ROTATION_ID]: value.rotationId,
@@ -159,12 +158,12 @@ export class AzureKeyVaultProvider implements SecretProvider {
     if (nextDueAt) tags[TAG_NEXT_DUE] = nextDueAt;
     await this.write(
       azurePendingName(secret),
-      JSON.stringify(stored),
+      JSON.stringify(secretPayload(staged)),
       { contentType: CONTENT_TYPE, tags },
       secret,
       'purge',
     );
-    return stored;
+    return staged;
   }
 
   async promotePending(secret: string, rotationId: string): Promise<void> {

@@ -86,7 +86,8 @@ export class FileProvider implements SecretProvider {
           { secret },
         );
       }
-      store.promote(secret, pending, current ?? undefined);
+      // Written as stored: the owned fields and the keys pgrotate keeps for the secret's owner.
+      store.promote(secret, secretPayload(pending), current ? secretPayload(current) : undefined);
     });
   }
 

@@ -129,14 +129,13 @@ export class VaultProvider implements SecretProvider {
   async stagePending(secret: string, value: RotatedSecretValue): Promise<SecretValue> {
     const p = await this.paths(secret, 'stage a pending value for');
     this.opts.redactor.add(value.password);
-    const stored = secretPayload(value);
     // Write first: cas 0 creates the pending path only if it does not exist, which it does not
     // once the last pending value was promoted or discarded (its metadata is deleted). Only a
     // refused write needs a read, to tell a retry of this rotation from another rotation's value.
     let cas = 0;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await this.write(p.pendingData, p.display.pendingData, secret, stored, cas);
+        await this.write(p.pendingData, p.display.pendingData, secret, value, cas);
         return value;
       } catch (err) {
         if (!(err instanceof CasMismatch)) throw err;

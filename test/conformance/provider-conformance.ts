@@ -181,6 +181,58 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       }
     });
 
+    it('keeps the keys pgrotate does not own through stage, promote, previous and the next rotation; owned keys are its own', async () => {
+      const s = h.secretName();
+      const oldPassword = `old-${randomUUID()}`;
+      const fields = {
+        username: 'app_user',
+        password: oldPassword,
+        host: 'old-host.example.internal',
+        port: 5432,
+        engine: 'postgres' as const,
+      };
+      if (h.seedRaw) {
+        // As RDS or a person wrote it: no rotation facts, keys pgrotate has never seen.
+        await h.seedRaw(s, JSON.stringify({ ...fields, ...KEPT }));
+      } else {
+        const first = sampleValue({ ...fields, extra: KEPT });
+        await h.provider.stagePending(s, first);
+        await h.provider.promotePending(s, first.rotationId);
+      }
+      const current = await h.provider.getCurrent(s);
+      expect(current?.extra).toEqual(KEPT);
+      const before = stored(await h.consumerRead(s));
+      expect(before).toMatchObject({ ...KEPT, password: oldPassword });
+
+      // Stage: the pending value carries the kept keys; consumers still read the old value.
+      const v1 = sampleValue({ extra: current?.extra as Record<string, unknown> });
+      expect((await h.provider.stagePending(s, v1)).extra).toEqual(KEPT);
+      expect((await h.provider.getPending(s))?.extra).toEqual(KEPT);
+      expect(stored(await h.consumerRead(s))).toEqual(before);
+
+      // Promote, read back from the store (a resumed rotation holds no staged value).
+      await h.provider.promotePending(s, v1.rotationId);
+      const after1 = stored(await h.consumerRead(s));
+      expect(after1).toEqual({ ...secretFieldsOf(v1), ...KEPT });
+      expect(JSON.stringify(after1)).not.toContain(oldPassword);
+      const previous = await h.provider.getPrevious(s);
+      expect(previous?.password).toBe(oldPassword);
+      expect(previous?.extra).toEqual(KEPT);
+
+      // A second rotation, promoted with the value it staged (the warm path); the kept keys may
+      // not replace an owned field even when they name one.
+      const v2 = sampleValue({
+        extra: { ...((await h.provider.getCurrent(s))?.extra ?? {}), password: oldPassword, username: 'intruder' },
+      });
+      const staged2 = await h.provider.stagePending(s, v2);
+      await h.provider.promotePending(s, v2.rotationId, staged2);
+      const after2 = stored(await h.consumerRead(s));
+      expect(after2).toEqual({ ...secretFieldsOf(v2), ...KEPT });
+      expect(JSON.stringify(after2)).not.toContain(oldPassword);
+      expect((await h.provider.getCurrent(s))?.extra).toEqual(KEPT);
+      expect((await h.provider.getPrevious(s))?.extra).toEqual(KEPT);
+    });
+
     it('a current value that is not JSON, or lacks username, is a clear error naming the secret', async () => {
       if (!h.seedRaw) return expect(h.seedRaw).toBeUndefined();
       const notJson = h.secretName();
@@ -196,6 +248,34 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
       expect(err?.message).not.toContain('x-secret-value');
     });
   });
+}
+
+/** Keys of a real RDS-created secret and of a team's Vault secret, with every JSON value kind. */
+const KEPT: Record<string, unknown> = {
+  dbInstanceIdentifier: 'billing-db-1',
+  dbClusterIdentifier: 'billing-cluster',
+  proxy: 'billing-proxy.proxy-abc.us-east-1.rds.amazonaws.com',
+  masterarn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1a2b3c',
+  pool_size: 20,
+  sslmode: 'verify-full',
+  owner_team: 'payments',
+  readOnly: false,
+  replicas: ['r1', 'r2'],
+  labels: { tier: 'gold', cost: { centre: 42 } },
+  retired: null,
+};
+
+/** The owned fields of a value as the engine writes them (schedule metadata excluded). */
+function secretFieldsOf(v: RotatedSecretValue): Record<string, unknown> {
+  const { username, password, host, port, dbname, engine, rotatedAt, rotationId } = v;
+  return { username, password, host, port, dbname, engine, rotatedAt, rotationId };
+}
+
+/** What a consumer read holds as stored JSON: raw reads as they are, parsed ones with their kept keys flattened. */
+function stored(v: SecretValue | null): Record<string, unknown> | null {
+  if (!v) return null;
+  const { extra, ...fields } = v;
+  return { ...fields, ...(extra ?? {}) };
 }
 
 function escape(s: string): string {

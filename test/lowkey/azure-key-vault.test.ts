@@ -222,6 +222,40 @@ describe('azure key vault rotation end to end (Lowkey Vault, pg15)', { timeout: 
     }
   });
 
+  it("the secret's own keys survive a first and a second rotation, and a crash after stage with its resume", async () => {
+    const info = lowkey();
+    const client = consumerClient(info);
+    const provider = lowkeyProvider(info);
+    const initial = `initial-${randomUUID()}`;
+    const role = await fx.createRole(`azk_${fx.suffix}`, { password: initial });
+    const secret = uniqueSecretName('pg-kept');
+    const kept = { pool_size: 20, sslmode: 'verify-full', owner_team: 'payments', labels: { tier: 'gold' } };
+    await client.setSecret(secret, JSON.stringify({ username: role, password: initial, engine: 'postgres', ...kept }));
+    const { path, env } = configFor([{ name: 'az-kept', target: 'main', role, provider: 'az', secret }]);
+    const raw = async () => JSON.parse((await client.getSecret(secret)).value ?? 'null') as Record<string, unknown>;
+    const seen = [initial];
+    for (let i = 0; i < 2; i++) {
+      const r = await fx.cli(['--config', path, 'rotate', 'az-kept'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const current = await raw();
+      expect(current).toMatchObject({ ...kept, username: role, dbname: fx.targetDb });
+      for (const old of seen) expect(JSON.stringify(current)).not.toContain(old);
+      expect(await fx.canLogin(role, current.password as string)).toBe(true);
+      seen.push(current.password as string);
+    }
+    const crashed = await fx.cliProcess(['--config', path, 'rotate', 'az-kept'], {
+      ...env,
+      PGROTATE_FAILPOINT: 'after-stage',
+    });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect((await provider.getPending(secret))?.extra).toEqual(kept);
+    const rerun = await fx.cliProcess(['--config', path, 'rotate', 'az-kept'], env);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(await raw()).toMatchObject(kept);
+    expect((await provider.getPrevious(secret))?.extra).toEqual(kept);
+    await provider.close();
+  });
+
   it('alternating: the roles take turns and each consumer read logs in', async () => {
     const info = lowkey();
     const client = consumerClient(info);

@@ -83,8 +83,9 @@ function remainingStepEvents(step: Step): string[] {
 
 /** Provider calls a resume from `step` makes (see the engine's stage/apply/verify/promote). */
 const PROVIDER_OPS: Record<Step, string[]> = {
-  // No read before staging: a conflicting pending value would come back as a PendingConflictError.
-  created: ['stagePending', 'promotePending'],
+  // No pending read before staging (a conflicting pending value comes back as a
+  // PendingConflictError); the current value is read for the keys the new value keeps.
+  created: ['getCurrent', 'stagePending', 'promotePending'],
   // apply reads the pending value back (this process did not stage it); verify re-uses it.
   staged: ['getPending', 'promotePending'],
   applied: ['getPending', 'promotePending'],
@@ -223,7 +224,7 @@ describe.each<Strategy>(['single-user', 'alternating'])(
       const { h } = s;
       const res = await h.rotate();
       expect(res.outcome).toBe('succeeded');
-      expect(h.provider.ops()).toEqual(['stagePending', 'promotePending']);
+      expect(h.provider.ops()).toEqual(['getCurrent', 'stagePending', 'promotePending']);
       expect(h.state.auditKinds()).not.toContain('rotation.stale-pending-discarded');
       expect(h.provider.peek('pg/app').current?.password).toBe(s.next.password);
     });

@@ -19,7 +19,35 @@ export const secretValueSchema = z.object({
   rotatedAt: z.string().optional(),
   rotationId: z.string().optional(),
 });
-export type SecretValue = z.output<typeof secretValueSchema>;
+
+/**
+ * The keys pgrotate writes and overwrites at every rotation. Every other key of a stored secret
+ * (an RDS secret's dbInstanceIdentifier, a team's pool_size) belongs to its owner and is kept.
+ */
+export const OWNED_SECRET_KEYS = [
+  'username',
+  'password',
+  'host',
+  'port',
+  'dbname',
+  'engine',
+  'rotatedAt',
+  'rotationId',
+] as const;
+
+/** Keys of a stored secret that pgrotate does not own, with their values exactly as stored. */
+export type KeptSecretKeys = Record<string, unknown>;
+
+export type SecretValue = z.output<typeof secretValueSchema> & {
+  /**
+   * The stored secret's keys pgrotate does not own, when it has any: written back beside the
+   * owned fields (never over them), so consumers that read them keep working across rotations.
+   */
+  extra?: KeptSecretKeys;
+};
+
+/** The JSON object a provider stores for a value: the owned fields, then the kept keys. */
+export type StoredSecret = Record<string, unknown>;
 
 /** A value written by pgrotate always carries every field. */
 export interface RotatedSecretValue extends SecretValue {
@@ -65,13 +93,17 @@ export interface SecretProvider {
   close(): Promise<void>;
 }
 
-const SECRET_FIELDS = ['username', 'password', 'host', 'port', 'dbname', 'engine', 'rotatedAt', 'rotationId'] as const;
+const OWNED: ReadonlySet<string> = new Set(OWNED_SECRET_KEYS);
 
-/** Exactly the documented fields of a value, in a stable order: what a provider stores. */
-export function secretPayload(value: SecretValue): SecretValue {
-  const out: Record<string, unknown> = {};
-  for (const key of SECRET_FIELDS) if (value[key] !== undefined) out[key] = value[key];
-  return out as SecretValue;
+/**
+ * What a provider stores for `value`: exactly the documented fields in a stable order, then the
+ * kept keys in their stored order. A kept key can never replace an owned field.
+ */
+export function secretPayload(value: SecretValue): StoredSecret {
+  const out: StoredSecret = {};
+  for (const key of OWNED_SECRET_KEYS) if (value[key] !== undefined) out[key] = value[key];
+  for (const [key, v] of Object.entries(value.extra ?? {})) if (!OWNED.has(key)) setOwn(out, key, v);
+  return out;
 }
 
 /** Parse a stored secret's text, with an error naming the provider and secret (never the text). */
@@ -99,5 +131,24 @@ export function parseSecretObject(json: unknown, where: { provider: string; secr
       },
     );
   }
-  return parsed.data;
+  const value: SecretValue = parsed.data;
+  const extra = keptKeysOf(json as Record<string, unknown>);
+  if (extra) value.extra = extra;
+  return value;
+}
+
+/** The keys of a stored object that pgrotate does not own, or undefined when there are none. */
+function keptKeysOf(json: Record<string, unknown>): KeptSecretKeys | undefined {
+  let extra: KeptSecretKeys | undefined;
+  for (const [key, v] of Object.entries(json)) {
+    if (OWNED.has(key)) continue;
+    extra ??= {};
+    setOwn(extra, key, v);
+  }
+  return extra;
+}
+
+/** `obj[key] = v` as an own data property, so a stored key named "__proto__" stays a plain key. */
+function setOwn(obj: Record<string, unknown>, key: string, v: unknown): void {
+  Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
 }

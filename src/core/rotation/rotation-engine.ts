@@ -37,8 +37,9 @@ import type { RotationFence } from '../state/rotation-fence.js';
 import type { RotationRecord } from '../state/rotation-record.js';
 import type { StateStore } from '../state/state-store.js';
 import { PendingConflictError } from '../provider/pending-conflict-error.js';
-import type { RotatedSecretValue, SecretProvider, SecretValue } from '../provider/secret-provider.js';
+import type { KeptSecretKeys, RotatedSecretValue, SecretProvider, SecretValue } from '../provider/secret-provider.js';
 import { failpoint } from './failpoint.js';
+import { keptSecretKeys } from './kept-secret-keys.js';
 
 export interface RotateOptions {
   reason?: string | undefined;
@@ -135,6 +136,8 @@ interface Ctx {
   staged?: SecretValue;
   /** The single-user role's VALID UNTIL as pre-flight read it; undefined when not read (a resumed rotation). */
   roleValidUntil?: Date | null;
+  /** The current secret's keys pgrotate does not own, as pre-flight read them (null: none); undefined when not read. */
+  kept?: KeptSecretKeys | null;
   /** Who asked for the sessions to end: this attempt's requester when it asked, else the rotation's. */
   sessionsActor: string | null;
   warnings: string[];
@@ -145,6 +148,8 @@ interface Plan {
   targetRole: string;
   previousRole: string | null;
   roleValidUntil?: Date | null;
+  /** The keys the new value keeps from the current secret; null when it has none. */
+  kept: KeptSecretKeys | null;
   warnings: string[];
 }
 
@@ -255,6 +260,7 @@ export class RotationEngine {
         warnings: result.warnings,
       };
       if (plan && plan.roleValidUntil !== undefined) ctx.roleValidUntil = plan.roleValidUntil;
+      if (plan) ctx.kept = plan.kept;
       const done = await this.run(ctx);
       const { sessionsError, ...facts } = done;
       Object.assign(result, facts, { outcome: 'succeeded' });
@@ -373,14 +379,17 @@ export class RotationEngine {
     }
     const current = await currentRead;
     this.deps.redactor.add(current?.password);
+    // Refused now, before anything changes, when a kept key would carry the old password on.
+    const kept = this.keptKeys(account, current);
     let plan: Plan;
     if (account.strategy === 'single-user') {
-      plan = { targetRole: account.role, previousRole: current ? account.role : null, roleValidUntil, warnings };
+      plan = { targetRole: account.role, previousRole: current ? account.role : null, roleValidUntil, kept, warnings };
     } else {
       const active = current && account.roles.includes(current.username) ? current.username : null;
       plan = {
         targetRole: active === account.roles[0] ? account.roles[1] : account.roles[0],
         previousRole: active,
+        kept,
         warnings,
       };
     }
@@ -485,9 +494,11 @@ export class RotationEngine {
     const current = await this.providerCall(account, 'read the current value of', () =>
       provider.getCurrent(account.secret),
     );
-    if (current?.rotationId !== rotation.id) return false;
-    this.deps.redactor.add(current.password);
-    return true;
+    this.deps.redactor.add(current?.password);
+    if (current?.rotationId === rotation.id) return true;
+    // Staged anew next: the value it keeps keys from is the one just read.
+    ctx.kept = this.keptKeys(account, current);
+    return false;
   }
 
   /**
@@ -512,6 +523,10 @@ export class RotationEngine {
     const nextDue = nextDueAfter(account.schedule ?? this.deps.defaults.schedule, new Date(), account.name);
     if (nextDue) value.nextDueAt = nextDue.toISOString();
     this.deps.redactor.add(value.password);
+    // The pending value carries the kept keys, so the promote (maybe by a resumed attempt) keeps
+    // them. A resumed rotation did not run pre-flight: it reads the current value for them.
+    const kept = ctx.kept !== undefined ? ctx.kept : await this.readKeptKeys(ctx);
+    if (kept) value.extra = kept;
     const stageOnce = () =>
       this.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
     let staged: SecretValue;
@@ -525,6 +540,22 @@ export class RotationEngine {
     }
     this.deps.redactor.add(staged.password);
     ctx.staged = staged;
+  }
+
+  /** The current value's kept keys, read for a rotation that is resumed before its stage. */
+  private async readKeptKeys(ctx: Ctx): Promise<KeptSecretKeys | null> {
+    const { account, provider } = ctx;
+    const current = await this.providerCall(account, 'read the current value of', () =>
+      provider.getCurrent(account.secret),
+    );
+    this.deps.redactor.add(current?.password);
+    return this.keptKeys(account, current);
+  }
+
+  /** The keys pgrotate does not own in `current`, refused when one holds its password (kept-secret-keys.ts). */
+  private keptKeys(account: AccountConfig, current: SecretValue | null): KeptSecretKeys | null {
+    const where = { account: account.name, target: account.target, provider: account.provider, secret: account.secret };
+    return keptSecretKeys(current, where) ?? null;
   }
 
   /**

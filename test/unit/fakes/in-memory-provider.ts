@@ -1,6 +1,7 @@
 import { PendingConflictError } from '../../../src/core/provider/pending-conflict-error.js';
 import { ProviderError } from '../../../src/core/errors.js';
 import {
+  parseSecretObject,
   secretPayload,
   type RotatedSecretValue,
   type SecretProvider,
@@ -78,7 +79,8 @@ export class InMemoryProvider implements SecretProvider {
         { secret },
       );
     }
-    slot.pending = secretPayload(value);
+    // Stored and read back as a real store would: the owned fields and the kept keys only.
+    slot.pending = parseSecretObject(secretPayload(value), { provider: this.name, secret });
     return copy(slot.pending) as SecretValue;
   }
 
