@@ -3,6 +3,8 @@ import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app/app-context.js';
+import type { TargetConfig } from '../../src/core/config/config-schema.js';
+import { TargetConnector } from '../../src/core/pg/target-connector.js';
 import { parseConfigText } from '../../src/core/config/load-config.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
@@ -28,7 +30,7 @@ describe('login-path probe reuse within a window (PostgreSQL 15)', () => {
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
     proxy = await startCountingPgProxy({ host: fx.server.host, port: fx.server.port });
-    for (const name of ['twice', 'hba', 'first'])
+    for (const name of ['twice', 'hba', 'first', 'conn'])
       roles.push(await fx.createRole(`pw${name}_${fx.suffix}`, { password: `${name}-initial-password-1` }));
     const config = {
       state: {
@@ -46,7 +48,7 @@ describe('login-path probe reuse within a window (PostgreSQL 15)', () => {
         },
       },
       defaults: { verifyAttempts: 2 },
-      accounts: roles.map((role, i) => ({
+      accounts: roles.slice(0, 3).map((role, i) => ({
         name: `a${i}`,
         target: 'main',
         role,
@@ -165,5 +167,39 @@ describe('login-path probe reuse within a window (PostgreSQL 15)', () => {
     expect(r.outcome).toBe('failed');
     expect(r.error?.message).toMatch(/pg_hba\.conf refuses a password login as role .* Nothing was changed/);
     expect(await rolpassword(role)).toBe(before);
+  });
+
+  it('the connector: concurrent requests share one probe; a refused answer is never reused', async () => {
+    const role = roles[3] as string;
+    const target = { host: '127.0.0.1', port: proxy.port, database: fx.targetDb, sslmode: 'disable' };
+    const t = new TargetConnector({
+      targets: { main: target as unknown as TargetConfig },
+      resolveAdmin: async () => ({ username: fx.rotator, password: fx.rotatorPassword }),
+      redactor: new Redactor(),
+      probeReuseMs: 60_000,
+    });
+    try {
+      const both = await Promise.all([
+        t.probeLoginPath('main', role, { reuse: true }),
+        t.probeLoginPath('main', role, { reuse: true }),
+      ]);
+      expect(both).toEqual([{ open: true }, { open: true, reused: true }]);
+      expect(probes(role)).toBe(1);
+      // Without `reuse` a probe is always sent.
+      expect(await t.probeLoginPath('main', role)).toEqual({ open: true });
+      expect(probes(role)).toBe(2);
+      const line = `host all ${role} 127.0.0.1/32 reject`;
+      await setHbaLine(fx, line, true);
+      try {
+        expect(await t.probeLoginPath('main', role)).toMatchObject({ open: false, reason: 'host-refused' });
+      } finally {
+        await setHbaLine(fx, line, false);
+      }
+      // The refusal replaced the open answer and is not kept: the next request probes again.
+      expect(await t.probeLoginPath('main', role, { reuse: true })).toEqual({ open: true });
+      expect(probes(role)).toBe(4);
+    } finally {
+      await t.close();
+    }
   });
 });
