@@ -1,11 +1,16 @@
 import { Agent, request } from 'node:http';
+import pg from 'pg';
 import { runBounded } from '../src/core/concurrency/run-bounded.js';
+import { clientConfig, type Endpoint } from '../src/core/pg/connection-options.js';
 
 // The benchmark's reference row: OpenBao's own database secrets engine rotating the same number
 // of PostgreSQL roles on the same server — static roles, SCRAM-SHA-256 verifiers computed in
 // OpenBao (password_authentication=scram-sha-256), `POST database/rotate-role/<name>` over
 // keep-alive HTTP with pgrotate's concurrency. It proves no login and writes to no separate store;
-// it is the speed a rotation without those steps reaches here.
+// it is the speed a rotation without those steps reaches here. `rotateAllVerified` is the fair
+// peer: what an operator must add to have pgrotate's proof — after each rotate-role, read the
+// new password (`GET static-creds/<name>`) and log in with it as the role (a new connection over
+// the same endpoint and TLS mode as pgrotate's verify login), checking current_user.
 
 export interface PeerServer {
   /** http://127.0.0.1:<port> of an OpenBao server. */
@@ -18,6 +23,15 @@ export interface OpenBaoPeer {
   names: string[];
   /** Rotate every role once (`rotate-role`), `concurrency` at a time; the count that failed. */
   rotateAll(concurrency: number): Promise<{ failed: number; firstError?: string }>;
+  /**
+   * Rotate every role once and prove each new password: rotate-role, then static-creds, then a
+   * new login as the role on `target` with that password and `SELECT current_user`. `failed`
+   * counts roles where any step failed; `logins` the logins that proved the role.
+   */
+  rotateAllVerified(
+    concurrency: number,
+    target: Endpoint,
+  ): Promise<{ failed: number; logins: number; firstError?: string }>;
   close(): void;
 }
 
@@ -97,6 +111,35 @@ export async function setUpOpenBaoPeer(opts: {
         if (res.status >= 300 || res.status === 0) errors.push(`${name}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
       });
       return { failed: errors.length, ...(errors[0] ? { firstError: errors[0] } : {}) };
+    },
+    async rotateAllVerified(concurrency, target) {
+      const errors: string[] = [];
+      let logins = 0;
+      await runBounded(names, concurrency, async (name) => {
+        try {
+          const rotated = await call(agent, server, 'POST', `${mount}/rotate-role/${name}`);
+          if (rotated.status >= 300)
+            throw new Error(`rotate-role: HTTP ${rotated.status} ${rotated.text.slice(0, 200)}`);
+          const creds = await call(agent, server, 'GET', `${mount}/static-creds/${name}`);
+          if (creds.status >= 300) throw new Error(`static-creds: HTTP ${creds.status}`);
+          const data = (JSON.parse(creds.text) as { data?: { username?: string; password?: string } }).data;
+          if (!data?.username || !data.password) throw new Error('static-creds: no username or password');
+          const c = new pg.Client(clientConfig(target, data.username, data.password, 'bench-peer-verify'));
+          try {
+            await c.connect();
+            const who = (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+            if (who !== data.username) throw new Error(`logged in as ${String(who)} instead of ${data.username}`);
+            logins++;
+          } finally {
+            // Not awaited, as pgrotate's verify login: the answer is known, the goodbye would only delay.
+            void c.end().catch(() => undefined);
+          }
+        } catch (err) {
+          // Errors name the role, never the password (static-creds' text is not quoted above).
+          errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+      return { failed: errors.length, logins, ...(errors[0] ? { firstError: errors[0] } : {}) };
     },
     close: () => agent.destroy(),
   };

@@ -11,12 +11,13 @@ import { freePort } from '../src/core/net/free-port.js';
 import { parseConfigText } from '../src/core/config/load-config.js';
 import { createLogger } from '../src/core/logging/logger.js';
 import { Redactor } from '../src/core/logging/redactor.js';
+import { clientConfig, type Endpoint } from '../src/core/pg/connection-options.js';
 import { quoteIdent } from '../src/core/pg/quote.js';
 import { scramVerifier } from '../src/core/scram/scram-verifier.js';
 import { startPgServer, stopPgServer, type PgServerInfo } from '../test/support/pg-server.js';
 import { startBaoServer, type BaoServer } from '../test/support/bao-server.js';
 import type { BenchProvider, BenchProviderInstance } from './bench-provider.js';
-import { startTcpProxy, type TcpProxy } from './chaos/tcp-proxy.js';
+import { startCountingProxy, type CountingProxy } from './counting-proxy-run.js';
 import { measureCli, type CliFigures } from './cli-startup.js';
 import { scanForLeaks, snapshotProcess } from './leak-scan.js';
 import { setUpOpenBaoPeer, type OpenBaoPeer } from './openbao-peer.js';
@@ -31,8 +32,11 @@ import { repoRoot } from './repo-root.js';
 // and measure on the same server the physical limits a rotation cannot beat: the rate of new
 // authenticated connections (verify needs one per rotation) and of ALTER ROLE ... PASSWORD.
 // Interleaved with pgrotate's runs (--runs K, medians reported), OpenBao's own database secrets
-// engine rotates as many roles on the same server (the peer row). Per rotation it counts, from
-// PostgreSQL's log and a proxy in front of OpenBao, the connections, statements and store calls;
+// engine rotates as many roles on the same server (the peer row), once as it is and once with the
+// login an operator must add to prove each new password (the fair peer), and a plain loop measures
+// the raw bound of a rotation here (one ALTER ROLE and one new SCRAM login). Per rotation it counts,
+// from PostgreSQL's log and a proxy in front of OpenBao (a child process, so pgrotate's measured
+// CPU is its own), the connections, statements and store calls;
 // a reader measures the outage an application sees; and the CLI's start-up is timed.
 
 const { values: args } = parseArgs({
@@ -205,6 +209,16 @@ function readerSample(): number[] {
 const isPgrotateSession = (s: Session) =>
   !s.application.startsWith('bench') && s.user !== 'bench_bao' && s.user !== 'postgres';
 const isPeerSession = (s: Session) => s.user === 'bench_bao';
+/** The verified peer's sessions: OpenBao's, and the operator's login as each peer role. */
+const isPeerRoleLogin = (s: Session) => s.user.startsWith('bench_peer_');
+const isVerifiedPeerSession = (s: Session) => isPeerSession(s) || isPeerRoleLogin(s);
+/** The target as pgrotate's verify login reaches it (the bench's targets.main: same host, TLS mode). */
+const targetEndpoint = (bench: Bench): Endpoint => ({
+  host: bench.server.host,
+  port: bench.server.port,
+  database: 'bench_target',
+  sslmode: 'disable',
+});
 
 /** Counters read before and after a timed stretch. */
 interface Marks {
@@ -216,15 +230,25 @@ interface Marks {
   calls: number | null;
 }
 
-function takeMarks(bench: Bench, storePid: number | null, proxy: TcpProxy | null): Marks {
-  return {
-    t: process.hrtime.bigint(),
-    cpu: process.cpuUsage(),
+async function takeMarks(
+  bench: Bench,
+  storePid: number | null,
+  proxy: CountingProxy | null,
+  edge: 'start' | 'end',
+): Promise<Marks> {
+  // The clock and this process's CPU are read closest to the stretch: last at its start, first at
+  // its end, so the other reads (the proxy's IPC round trip, /proc for the servers' CPU, which costs
+  // this process a few ms) fall outside it.
+  const own = () => ({ t: process.hrtime.bigint(), cpu: process.cpuUsage() });
+  const mine = edge === 'end' ? own() : null;
+  const calls = proxy ? await proxy.httpRequests() : null;
+  const rest = {
     log: logMark(bench.server.logFile),
     pgCpu: treeCpuMs(bench.pgPid, { reaped: true }),
     storeCpu: storePid === null ? null : treeCpuMs(storePid, { reaped: true }),
-    calls: proxy ? proxy.httpRequests() : null,
+    calls,
   };
+  return { ...(mine ?? own()), ...rest };
 }
 
 /** The figures of a timed stretch between two marks, per rotation. */
@@ -268,7 +292,7 @@ function figuresBetween(
 interface ProviderSetup {
   bp: BenchProvider;
   inst: BenchProviderInstance;
-  proxy: TcpProxy | null;
+  proxy: CountingProxy | null;
   config: Record<string, unknown>;
   env: NodeJS.ProcessEnv;
   accounts: Array<{ name: string; target: string; role: string; provider: string; secret: string }>;
@@ -277,12 +301,13 @@ interface ProviderSetup {
 async function setUpProvider(bench: Bench, bp: BenchProvider): Promise<ProviderSetup> {
   const inst = await bp.setup();
   if (inst.auditFile) bench.leaks.auditFiles.push(inst.auditFile);
-  let proxy: TcpProxy | null = null;
+  let proxy: CountingProxy | null = null;
   let providerConfig = inst.config;
   if (inst.bao) {
-    // pgrotate reaches OpenBao through a proxy that counts its HTTP requests; the reader and the peer go direct.
+    // pgrotate reaches OpenBao through a proxy that counts its HTTP requests; the reader and the peer
+    // go direct. The proxy runs in a child process: its per-byte work is not pgrotate's CPU.
     const url = new URL(inst.bao.address);
-    proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    proxy = await startCountingProxy({ host: url.hostname, port: Number(url.port) });
     providerConfig = { ...inst.config, address: `http://127.0.0.1:${proxy.port}` };
   }
   const roles = rolesOf(bp.name);
@@ -407,11 +432,11 @@ async function benchProviderRun(
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
     const since = new Date();
-    const a = takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy);
+    const a = await takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy, 'start');
     const results = await runBounded(app.config.accounts, C, (acct) =>
       app.engine.rotate(acct, { reason: 'bench', requestedBy: 'bench' }),
     );
-    const b = takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy);
+    const b = await takeMarks(bench, ps.inst.bao?.pid ?? null, ps.proxy, 'end');
     clearInterval(sampler);
     if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${ps.bp.name}.run${run}.cpuprofile`);
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -491,9 +516,9 @@ async function peerRun(
           untilRotated: true,
         })
       : null;
-  const a = takeMarks(bench, bao.pid, null);
+  const a = await takeMarks(bench, bao.pid, null, 'start');
   const res = await peer.rotateAll(C);
-  const b = takeMarks(bench, bao.pid, null);
+  const b = await takeMarks(bench, bao.pid, null, 'end');
   if (res.failed) console.error(`openbao peer: ${res.failed} rotate-role calls failed, first: ${res.firstError}`);
   if (reader) {
     const { attempts } = await reader.finish();
@@ -507,6 +532,77 @@ async function peerRun(
     roles_changed: changed.length,
     roles_scram: changed.filter((r) => after.get(r)?.startsWith('SCRAM-SHA-256$')).length,
   };
+}
+
+interface VerifiedPeerRun extends PeerRun {
+  /** Logins the operator's loop made that proved the role (from its own count), and those PostgreSQL logged. */
+  logins_proved: number;
+  pg_role_logins: number;
+}
+
+/**
+ * The fair peer: one timed pass of rotate-role + static-creds + a login as the role with the new
+ * password, over the peer's N roles. The CPU column is the bench process's (the operator's loop:
+ * HTTP calls and the SCRAM client), as pgrotate's is its own process's.
+ */
+async function verifiedPeerRun(
+  bench: Bench,
+  peer: OpenBaoPeer,
+  bao: { address: string; token: string; pid: number },
+  roles: string[],
+): Promise<VerifiedPeerRun> {
+  const before = await verifiers(bench, roles);
+  const a = await takeMarks(bench, bao.pid, null, 'start');
+  const res = await peer.rotateAllVerified(C, targetEndpoint(bench));
+  const b = await takeMarks(bench, bao.pid, null, 'end');
+  if (res.failed) console.error(`openbao verified peer: ${res.failed} roles failed, first: ${res.firstError}`);
+  const after = await verifiers(bench, roles);
+  const changed = roles.filter((r) => after.get(r) && after.get(r) !== before.get(r));
+  const roleLogins = countLogLines(logSince(bench.server.logFile, a.log, b.log), isPeerRoleLogin).connections;
+  return {
+    ...figuresBetween(bench, a, b, N - res.failed, isVerifiedPeerSession, true, 0),
+    peak_rss_mb: null,
+    roles_changed: changed.length,
+    roles_scram: changed.filter((r) => after.get(r)?.startsWith('SCRAM-SHA-256$')).length,
+    logins_proved: res.logins,
+    pg_role_logins: roleLogins,
+  };
+}
+
+/**
+ * The raw bound of a rotation on this server: C loops, each doing per role one
+ * `ALTER ROLE … PASSWORD '<SCRAM verifier>'` on its admin connection and then one new SCRAM login
+ * as the role with that password (`SELECT current_user`), over the N roles given. Nothing else: no
+ * store, no state, no hashing of a new verifier (it is computed once, before the clock starts).
+ */
+async function rawBoundRate(bench: Bench, roles: string[]): Promise<{ rate: number; logins: number }> {
+  const password = `raw-bound-${randomBytes(9).toString('base64url')}`;
+  const verifier = await scramVerifier(password);
+  const admins = await Promise.all(
+    Array.from({ length: C }, () => client(bench.server, 'bench_rotator', bench.adminPw, 'bench_target')),
+  );
+  let next = 0;
+  let logins = 0;
+  const t0 = process.hrtime.bigint();
+  try {
+    await Promise.all(
+      admins.map(async (admin) => {
+        while (next < roles.length) {
+          const role = roles[next++] as string;
+          await admin.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD '${verifier}'`);
+          const c = new pg.Client(clientConfig(targetEndpoint(bench), role, password, 'bench-raw-bound'));
+          await c.connect();
+          const who = (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+          void c.end().catch(() => undefined);
+          if (who !== role) throw new Error(`raw bound: logged in as ${String(who)} instead of ${role}`);
+          logins++;
+        }
+      }),
+    );
+    return { rate: roles.length / (Number(process.hrtime.bigint() - t0) / 1e9), logins };
+  } finally {
+    await Promise.all(admins.map((c) => c.end()));
+  }
 }
 
 /** Alternating accounts rotated `rounds` times while the reader logs in with each current value: refused logins. */
@@ -659,6 +755,7 @@ async function main(): Promise<void> {
     const allRoles = [
       ...providers.flatMap((bp) => rolesOf(bp.name)),
       ...rolesOf('peer'),
+      ...rolesOf('rawbound'),
       ...altPairs.flat(),
       'bench_cli_one',
     ];
@@ -710,6 +807,8 @@ async function main(): Promise<void> {
     // Interleaved: each run rotates all N through every provider, then through the peer.
     const runs = new Map<string, RunFigures[]>(setups.map((ps) => [ps.bp.name, []]));
     const peerRuns: PeerRun[] = [];
+    const verifiedRuns: VerifiedPeerRun[] = [];
+    const rawBoundRuns: number[] = [];
     const outages: AccountOutages[] = [];
     const peerOutages: AccountOutages[] = [];
     for (let run = 0; run < RUNS; run++) {
@@ -729,7 +828,17 @@ async function main(): Promise<void> {
         console.log(
           `run ${run + 1}/${RUNS} openbao rotate-role: ${f.rotations_per_s} rotations/s (${f.roles_changed}/${N} verifiers changed)`,
         );
+        const v = await verifiedPeerRun(bench, peer, peerBao, rolesOf('peer'));
+        verifiedRuns.push(v);
+        console.log(
+          `run ${run + 1}/${RUNS} openbao rotate-role + verify login: ${v.rotations_per_s} rotations/s (${v.logins_proved}/${N} logins proved, ${v.pg_role_logins} in the server log)`,
+        );
       }
+      const rb = await rawBoundRate(bench, rolesOf('rawbound'));
+      rawBoundRuns.push(round3(rb.rate));
+      console.log(
+        `run ${run + 1}/${RUNS} raw bound (ALTER ROLE + new SCRAM login): ${round3(rb.rate)} rotations/s (${rb.logins}/${N} logins)`,
+      );
     }
     // The outage pass: one more vault-provider run and one more peer run with the reader, kept
     // out of the medians above (the reader's logins and reads load the same two cores).
@@ -799,6 +908,8 @@ async function main(): Promise<void> {
         };
       });
     const peerMedian = peerRuns.length ? medianFigures(peerRuns) : null;
+    const verifiedMedian = verifiedRuns.length ? medianFigures(verifiedRuns) : null;
+    const rawBound = rawBoundRuns.length ? round3(median(rawBoundRuns)) : null;
     const su1 = summariseOutages(outages);
     const su2 = summariseOutages(peerOutages);
     const dash = (x: number | null | undefined) => (x === null || x === undefined ? '–' : String(x));
@@ -837,6 +948,31 @@ async function main(): Promise<void> {
         '–',
       ]);
     }
+    if (verifiedMedian) {
+      rows.push([
+        'openbao rotate-role + verify login',
+        String(verifiedMedian.rotations_per_s),
+        verifiedRuns.map((r) => r.rotations_per_s).join(' '),
+        dash(spreadOf(verifiedRuns.map((r) => r.rotations_per_s))),
+        `${dash(verifiedMedian.cpu_ms_per_rotation)} / ${dash(verifiedMedian.store_cpu_ms_per_rotation)} / ${verifiedMedian.pg_cpu_ms_per_rotation}`,
+        `${verifiedMedian.pg_connections_per_rotation} (${verifiedMedian.pg_refused_logins_per_rotation} refused)`,
+        String(verifiedMedian.pg_statements_per_rotation),
+        '–',
+        '–',
+      ]);
+    }
+    if (rawBound !== null)
+      rows.push([
+        'raw bound: ALTER ROLE + new login',
+        String(rawBound),
+        rawBoundRuns.join(' '),
+        dash(spreadOf(rawBoundRuns)),
+        '–',
+        '1',
+        '2',
+        '–',
+        '–',
+      ]);
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  '));
     const vaultFig = figures.find((f) => f.provider === vault?.bp.name) ?? null;
@@ -844,7 +980,13 @@ async function main(): Promise<void> {
       vaultFig && peerMedian && peerMedian.rotations_per_s > 0
         ? round3(vaultFig.rotations_per_s / peerMedian.rotations_per_s)
         : null;
-    console.log(`ratio to openbao rotate-role (vault provider): ${dash(ratioToPeer)}`);
+    const ratioTo = (x: number | null | undefined) =>
+      vaultFig && x !== null && x !== undefined && x > 0 ? round3(vaultFig.rotations_per_s / x) : null;
+    const ratioToVerified = ratioTo(verifiedMedian?.rotations_per_s);
+    const ratioToRawBound = ratioTo(rawBound);
+    console.log(
+      `vault provider's ratio to openbao rotate-role: ${dash(ratioToPeer)}; to rotate-role + verify login (the fair peer): ${dash(ratioToVerified)}; to the raw bound: ${dash(ratioToRawBound)}`,
+    );
     console.log(
       `single-user outage (reader, ${su1.rotations} rotations seen, one read+login every ${round3(median(readIntervals.pgrotate))} ms): pgrotate mean ${round3(su1.meanMs)} ms, max ${su1.maxMs} ms; ` +
         `openbao (${su2.rotations} seen, every ${round3(median(readIntervals.peer))} ms): mean ${round3(su2.meanMs)} ms, max ${su2.maxMs} ms`,
@@ -905,6 +1047,13 @@ async function main(): Promise<void> {
         // Issue 16's figures: the vault provider against OpenBao's rotate-role, per rotation, measured.
         peer_openbao_rotations_per_s: peerMedian?.rotations_per_s ?? null,
         ratio_to_openbao: ratioToPeer,
+        // The fair peer (rotate-role, then static-creds and a login as the role) and the raw bound
+        // (one ALTER ROLE + one new SCRAM login per rotation, measured in each run).
+        peer_openbao_verified_rotations_per_s: verifiedMedian?.rotations_per_s ?? null,
+        ratio_to_openbao_verified: ratioToVerified,
+        raw_bound_rotations_per_s: rawBound,
+        raw_bound_runs_rotations_per_s: rawBoundRuns,
+        ratio_to_raw_bound: ratioToRawBound,
         pg_connections_per_rotation: vaultFig?.pg_connections_per_rotation ?? null,
         pg_refused_logins_per_rotation: vaultFig?.pg_refused_logins_per_rotation ?? null,
         pg_unauthenticated_connections_per_rotation: vaultFig?.pg_unauthenticated_connections_per_rotation ?? null,
@@ -938,6 +1087,16 @@ async function main(): Promise<void> {
               single_user_outage_ms_max: su2.rotations ? su2.maxMs : null,
               single_user_outage_rotations: su2.rotations,
               single_user_reader_interval_ms: readIntervals.peer.length ? round3(median(readIntervals.peer)) : null,
+            }
+          : null,
+        peer_openbao_verified: verifiedMedian
+          ? {
+              ...verifiedMedian,
+              runs_rotations_per_s: verifiedRuns.map((r) => r.rotations_per_s),
+              runs_spread: spreadOf(verifiedRuns.map((r) => r.rotations_per_s)),
+              roles_changed_per_run: verifiedRuns.map((r) => r.roles_changed),
+              logins_proved_per_run: verifiedRuns.map((r) => r.logins_proved),
+              pg_role_logins_per_run: verifiedRuns.map((r) => r.pg_role_logins),
             }
           : null,
         not_measured: skipped,

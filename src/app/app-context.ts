@@ -27,6 +27,8 @@ export interface AppOptions {
   env?: NodeJS.ProcessEnv;
   /** Delay between verify attempts (tests shorten it). */
   verifyBackoffMs?: number;
+  /** How long an open login-path probe serves the same role's next rotations (tests shorten it; default 10 s). */
+  probeReuseMs?: number;
   /**
    * Targets the command is about to use: their admin connections open while the state database
    * connects instead of after it (see warmAdmin). Only targets whose admin password is in the config.
@@ -88,6 +90,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     resolveAdmin,
     redactor,
     scramIterations: config.defaults.scramIterations,
+    ...(opts.probeReuseMs !== undefined ? { probeReuseMs: opts.probeReuseMs } : {}),
   });
 
   // Started before anything waits on the state database, so the two logins overlap.

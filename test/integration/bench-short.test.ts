@@ -21,6 +21,11 @@ interface BenchJson {
   rotations_per_s: number;
   peer_openbao_rotations_per_s: number | null;
   ratio_to_openbao: number | null;
+  peer_openbao_verified_rotations_per_s: number | null;
+  ratio_to_openbao_verified: number | null;
+  raw_bound_rotations_per_s: number | null;
+  raw_bound_runs_rotations_per_s: number[];
+  ratio_to_raw_bound: number | null;
   pg_connections_per_rotation: number | null;
   pg_refused_logins_per_rotation: number | null;
   pg_statements_per_rotation: number | null;
@@ -40,6 +45,7 @@ interface BenchJson {
   providers: Array<{
     provider: string;
     succeeded: number;
+    rotations_per_s: number;
     pg_connections_per_rotation: number;
     store_calls_per_rotation: number | null;
     store_cpu_ms_per_rotation: number | null;
@@ -50,6 +56,14 @@ interface BenchJson {
     roles_scram_per_run: number[];
     pg_statements_per_rotation: number;
     store_cpu_ms_per_rotation: number | null;
+  } | null;
+  peer_openbao_verified: {
+    succeeded: number;
+    roles_changed_per_run: number[];
+    logins_proved_per_run: number[];
+    pg_role_logins_per_run: number[];
+    pg_connections_per_rotation: number;
+    cpu_ms_per_rotation: number | null;
   } | null;
   not_measured: Record<string, string>;
   leaks: number;
@@ -80,6 +94,11 @@ describe('npm run bench (small run)', () => {
     const context = `${stdout}\n${stderr.slice(-4000)}`;
     expect(code, context).toBe(0);
     expect(stdout, context).toMatch(/^\s*openbao rotate-role\s+[\d.]+/m);
+    expect(stdout, context).toMatch(/^\s*openbao rotate-role \+ verify login\s+[\d.]+/m);
+    expect(stdout, context).toMatch(/^\s*raw bound: ALTER ROLE \+ new login\s+[\d.]+/m);
+    expect(stdout, context).toMatch(
+      /to rotate-role \+ verify login \(the fair peer\): [\d.]+; to the raw bound: [\d.]+/,
+    );
     const j = JSON.parse(readFileSync(jsonFile, 'utf8')) as BenchJson;
     expect(j.not_measured, context).toEqual({});
     expect(j.leaks).toBe(0);
@@ -94,6 +113,28 @@ describe('npm run bench (small run)', () => {
     expect(j.peer_openbao?.roles_scram_per_run).toEqual([20]);
     expect(j.peer_openbao_rotations_per_s).toBeGreaterThan(0);
     expect(j.ratio_to_openbao).toBeCloseTo(j.rotations_per_s / (j.peer_openbao_rotations_per_s as number), 2);
+    // The fair peer rotated every role again and proved each new password with a login as the
+    // role: its own count, and PostgreSQL's log (one authorized connection per peer role).
+    const verified = j.peer_openbao_verified;
+    expect(verified?.succeeded).toBe(20);
+    expect(verified?.roles_changed_per_run).toEqual([20]);
+    expect(verified?.logins_proved_per_run).toEqual([20]);
+    expect(verified?.pg_role_logins_per_run).toEqual([20]);
+    expect(verified?.pg_connections_per_rotation).toBeGreaterThanOrEqual(1);
+    expect(verified?.cpu_ms_per_rotation).toBeGreaterThan(0);
+    for (const k of [
+      'peer_openbao_verified_rotations_per_s',
+      'ratio_to_openbao_verified',
+      'raw_bound_rotations_per_s',
+      'ratio_to_raw_bound',
+    ] as const) {
+      expect(typeof j[k], k).toBe('number');
+      expect(j[k], k).toBeGreaterThan(0);
+    }
+    expect(j.raw_bound_runs_rotations_per_s).toHaveLength(1);
+    const vaultRate = j.providers.find((p) => p.provider === 'vault')?.rotations_per_s as number;
+    expect(j.ratio_to_openbao_verified).toBeCloseTo(vaultRate / (j.peer_openbao_verified_rotations_per_s as number), 2);
+    expect(j.ratio_to_raw_bound).toBeCloseTo(vaultRate / (j.raw_bound_rotations_per_s as number), 2);
     // ALTER ROLE at least (plus the pool's own statements) for the peer; OpenBao's CPU was read.
     expect(j.peer_openbao?.pg_statements_per_rotation).toBeGreaterThanOrEqual(1);
     expect(j.peer_openbao?.store_cpu_ms_per_rotation).toBeGreaterThan(0);

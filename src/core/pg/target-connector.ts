@@ -13,6 +13,14 @@ import { ResilientClient } from './resilient-client.js';
 export type { LoginResult } from './login-result.js';
 export type { LoginPathProbe } from './login-path-probe.js';
 
+/** A probe's answer, and whether it was an earlier probe's (see TargetConnector.probeLoginPath). */
+export type LoginPathAnswer = LoginPathProbe & { reused?: true };
+
+/** How long an open probe result of a role on a target may serve that role's later rotations. */
+export const DEFAULT_PROBE_REUSE_MS = 10_000;
+/** Above this many remembered probes, expired ones are swept on the next probe. */
+const PROBE_SWEEP_AT = 1000;
+
 /** Credentials of a target's admin login, resolved from config or from a provider. */
 export interface AdminCredentials {
   username: string;
@@ -53,6 +61,8 @@ export interface TargetConnectorOptions {
   poolSize?: number;
   /** The SCRAM iteration count pgrotate writes; its own logins must accept verifiers that strong. */
   scramIterations?: number;
+  /** How long an open login-path probe may be reused for the same role and target (ms; 0: never). */
+  probeReuseMs?: number;
 }
 
 /** Admin connection pools and test logins for the configured targets. */
@@ -61,6 +71,8 @@ const PASSWORD_REQUESTS = ['authenticationCleartextPassword', 'authenticationMD5
 
 export class TargetConnector {
   private readonly pools = new Map<string, Promise<pg.Pool>>();
+  /** Probes by target and role, with when each started (performance.now()); only open ones are reused. */
+  private readonly probes = new Map<string, { startedAt: number; answer: Promise<LoginPathProbe> }>();
 
   constructor(private readonly opts: TargetConnectorOptions) {}
 
@@ -160,10 +172,29 @@ export class TargetConnector {
    * means open, 28000 means this host is refused, AuthenticationOk means the host does not check
    * passwords (trust), so a verify login from here could prove nothing. No password is sent, no
    * PBKDF2 runs and the server logs no failed login.
+   *
+   * With `reuse`, an open answer for the same target and role from a probe started less than
+   * `probeReuseMs` ago (or still under way) serves instead, marked `reused`; a closed or failed
+   * answer is never reused. The caller decides when that is safe (see the engine's pre-flight).
    */
-  async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
-    const probe = await probeLoginPathOf(this.endpoint(targetName), user);
-    return probe.open ? probe : { ...probe, message: this.opts.redactor.scrub(probe.message) };
+  async probeLoginPath(targetName: string, user: string, opts: { reuse?: boolean } = {}): Promise<LoginPathAnswer> {
+    const key = `${targetName}\0${user}`;
+    const windowMs = this.opts.probeReuseMs ?? DEFAULT_PROBE_REUSE_MS;
+    const earlier = this.probes.get(key);
+    if (opts.reuse && windowMs > 0 && earlier && performance.now() - earlier.startedAt < windowMs) {
+      const answer = await earlier.answer;
+      if (answer.open) return { ...answer, reused: true };
+    }
+    if (this.probes.size >= PROBE_SWEEP_AT) {
+      const now = performance.now();
+      for (const [k, p] of this.probes) if (now - p.startedAt >= windowMs) this.probes.delete(k);
+    }
+    const entry = { startedAt: performance.now(), answer: probeLoginPathOf(this.endpoint(targetName), user) };
+    this.probes.set(key, entry);
+    const probe = await entry.answer;
+    if (probe.open) return probe;
+    if (this.probes.get(key) === entry) this.probes.delete(key);
+    return { ...probe, message: this.opts.redactor.scrub(probe.message) };
   }
 
   async close(): Promise<void> {

@@ -310,8 +310,11 @@ export class RotationEngine {
     const currentRead = settledLater(
       this.providerCall(account, 'read the current value of', () => provider.getCurrent(account.secret)),
     );
-    const probeFor = (role: string) => settledLater(this.deps.targets.probeLoginPath(account.target, role));
-    const singleProbe = account.strategy === 'single-user' ? probeFor(account.role) : null;
+    // A single role's probe starts now, with the current value still being read: it may reuse a
+    // probe of the same role from moments ago, which is checked below once the value is known.
+    const probeFor = (role: string, reuse: boolean) =>
+      settledLater(this.deps.targets.probeLoginPath(account.target, role, { reuse }));
+    const singleProbe = account.strategy === 'single-user' ? probeFor(account.role, true) : null;
     const access = await inspection;
     const own = this.deps.ownLogin?.(account) ?? null;
     if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
@@ -393,7 +396,14 @@ export class RotationEngine {
         warnings,
       };
     }
-    await this.checkLoginPath(account, plan.targetRole, singleProbe ?? probeFor(plan.targetRole));
+    // An earlier probe's answer may serve only a rotation whose refused verify the rollback undoes
+    // (a previous credential to restore, or an inactive role applications do not use). A first
+    // rotation has nothing to restore, so it probes afresh: that is what the probe protects.
+    const undoable =
+      account.strategy === 'single-user' ? current?.username === account.role : plan.previousRole !== null;
+    let probing = singleProbe ?? probeFor(plan.targetRole, undoable);
+    if (!undoable && (await probing).reused) probing = probeFor(plan.targetRole, false);
+    await this.checkLoginPath(account, plan.targetRole, probing);
     return plan;
   }
 
