@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import type { App } from '../../core/app.js';
 import type { HttpConfig } from '../../core/config/config-schema.js';
 import { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
+import { msUntil, settleWithin } from '../../core/concurrency/settle-within.js';
 import { ConfigError, messageOf } from '../../core/errors.js';
 import { PgrotateMetrics } from '../../services/metrics/pgrotate-metrics.js';
 import { API_ROUTES, type ApiContext } from './api-routes.js';
@@ -32,7 +33,11 @@ export interface RunningHttpServer {
   url: string;
   port: number;
   metrics: PgrotateMetrics;
-  close(): Promise<void>;
+  /**
+   * Stop listening and wait for requests in flight; with `by` (ms since epoch) no longer than
+   * that, then drop their connections. False when requests were cut short.
+   */
+  close(by?: number): Promise<boolean>;
 }
 
 /** Refused-call audit events written per minute at most; more are only logged (a flood must not fill the table). */
@@ -188,13 +193,18 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     url,
     port: bound,
     metrics,
-    async close() {
+    async close(by?: number) {
       unobserve();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let finished = true;
+      if (by === undefined) await closed;
+      else finished = await settleWithin(closed, msUntil(by));
+      // A request still running at the deadline (an offboarding rotating here) loses its
+      // connection; its rotations are crash-safe and resume on the next run.
+      if (!finished) server.closeAllConnections();
       await rotations.close();
+      return finished;
     },
   };
 }
