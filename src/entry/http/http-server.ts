@@ -9,6 +9,7 @@ import { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
 import { msUntil, settleWithin } from '../../core/concurrency/settle-within.js';
 import { ConfigError, messageOf } from '../../core/errors.js';
 import { PgrotateMetrics } from '../../services/metrics/pgrotate-metrics.js';
+import { OffboardJoins } from '../../services/offboard/offboard-joins.js';
 import { API_ROUTES, type ApiContext } from './api-routes.js';
 import { HttpError } from './request-body.js';
 import { TokenAuth } from './token-auth.js';
@@ -70,7 +71,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     ...(queueDepth ? { queueDepth } : {}),
   });
   const unobserve = app.rotationObservers.add(metrics.observe);
-  const ctx: ApiContext = { app, rotations, background: new Set() };
+  const ctx: ApiContext = { app, rotations, background: new Set(), offboards: new OffboardJoins() };
 
   let refusalWindow = { start: Date.now(), count: 0 };
   const auditRefusal = async (
