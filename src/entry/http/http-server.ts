@@ -27,6 +27,8 @@ export interface HttpServerDeps {
   queueDepth?: () => Promise<number>;
   /** A registry to add pgrotate's metrics to; a fresh one by default. */
   registry?: Registry;
+  /** How long `POST /v1/offboard` waits before answering 202 (OFFBOARD_RESPONSE_WAIT_MS); tests shorten it. */
+  offboardResponseWaitMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -71,7 +73,13 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     ...(queueDepth ? { queueDepth } : {}),
   });
   const unobserve = app.rotationObservers.add(metrics.observe);
-  const ctx: ApiContext = { app, rotations, background: new Set(), offboards: new OffboardJoins() };
+  const ctx: ApiContext = {
+    app,
+    rotations,
+    background: new Set(),
+    offboards: new OffboardJoins(),
+    ...(deps.offboardResponseWaitMs !== undefined ? { offboardResponseWaitMs: deps.offboardResponseWaitMs } : {}),
+  };
 
   let refusalWindow = { start: Date.now(), count: 0 };
   const auditRefusal = async (
