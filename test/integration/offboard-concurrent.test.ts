@@ -121,6 +121,8 @@ describe('concurrent offboarding of the same principal', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const passwords: string[] = [];
+    const answers: unknown[] = [];
     try {
       await eventually(
         async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 200,
@@ -135,6 +137,7 @@ describe('concurrent offboarding of the same principal', () => {
           }).then(async (r) => ({ status: r.status, body: (await r.json()) as Report })),
         ),
       );
+      answers.push(...responses);
       expect(
         responses.map((r) => r.status),
         JSON.stringify(responses.find((r) => r.status !== 200)?.body),
@@ -159,12 +162,20 @@ describe('concurrent offboarding of the same principal', () => {
       expect(responses.filter((r) => r.body.joined === false)).toHaveLength(1);
       expect(await auditCount('offboard.requested', principal)).toBe(20);
       expect(await auditCount('offboard.completed', principal)).toBe(1);
-      for (const name of names) await expectCurrentLogsIn(fx, provider, `oc-${run}/${name}`);
+      for (const name of names) {
+        const current = await expectCurrentLogsIn(fx, provider, `oc-${run}/${name}`);
+        passwords.push(current.password);
+      }
     } finally {
       child.kill('SIGTERM');
       expect(await exited, out.slice(-2000)).toBe(0);
     }
+    // I4: neither the answers nor the server's log carry a password or the token.
     expect(out).not.toContain(HR_TOKEN);
+    for (const pw of passwords) {
+      expect(out).not.toContain(pw);
+      expect(JSON.stringify(answers)).not.toContain(pw);
+    }
   }, 60_000);
 
   const offboardCli = async (path: string, env: NodeJS.ProcessEnv, principal: string) => {

@@ -46,7 +46,7 @@ export async function startOffboard(
   app: App,
   rotations: RotationDispatch,
   req: OffboardRequest,
-  joins: OffboardJoins = {},
+  joins: JoinHooks = {},
 ): Promise<StartedOffboard> {
   checkPrincipal(app, req);
   const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
@@ -99,7 +99,7 @@ export async function startOffboard(
 }
 
 /** How an offboarding that other requests may join (offboard-joins.ts) is told about them. */
-export interface OffboardJoins {
+export interface JoinHooks {
   /** Actors of the requests that joined it so far (read when it finishes). */
   joinedBy?: string[];
   /** Called once its rotations are done, before the outcome is recorded: no request joins after. */
