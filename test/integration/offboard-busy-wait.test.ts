@@ -9,6 +9,8 @@ import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { startHttpServer, type RunningHttpServer } from '../../src/entry/http/http-server.js';
 import { settleBusy } from '../../src/services/offboard/busy-accounts.js';
+import { OffboardJoins } from '../../src/services/offboard/offboard-joins.js';
+import { RotationDispatch } from '../../src/services/dispatch/rotation-dispatch.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
 import { eventually, stateClient, writeJobsConfig } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
@@ -33,7 +35,10 @@ describe('offboarding waits for busy accounts, and answers what happened', () =>
 
   beforeAll(async () => {
     fx = await createPgFixture(pgServer('pg15'));
-    roles = await Promise.all(['bw_a', 'bw_b', 'bw_c'].map((n) => fx.createRole(`${n}_${fx.suffix}`)));
+    roles = await Promise.all(['bw_a', 'bw_b', 'bw_c', 'bw_d'].map((n) => fx.createRole(`${n}_${fx.suffix}`)));
+    const su = await fx.superClient();
+    await su.query(`GRANT pg_signal_backend TO ${fx.rotator}`);
+    await su.end();
     const account = (name: string, role: string, exposedTo: string[]) => ({
       name,
       target: 'main',
@@ -50,6 +55,7 @@ describe('offboarding waits for busy accounts, and answers what happened', () =>
           account('bw-a', roles[0] as string, ['gina']),
           account('bw-b', roles[1] as string, ['hank']),
           account('bw-c', roles[2] as string, ['ivan']),
+          account('bw-d', roles[3] as string, ['kate']),
           // A role that does not exist: its rotation fails for real.
           account('bw-missing', `bw_missing_${fx.suffix}`, ['jack']),
         ],
@@ -155,6 +161,51 @@ describe('offboarding waits for busy accounts, and answers what happened', () =>
     expect(waited).toBeGreaterThanOrEqual(450);
     expect(waited).toBeLessThan(2000);
     expect((await other.done).code).toBe(0);
+  });
+
+  it('in one process: a request asking no more joins the running offboarding; one that also ends sessions runs its own rotation after it', async () => {
+    const joins = new OffboardJoins();
+    const rotations = new RotationDispatch(slowApp);
+    const req = (actor: string, terminateSessions: boolean) => ({
+      principal: 'kate',
+      terminateSessions,
+      actor,
+      timeoutMs: 30_000,
+    });
+    try {
+      const lead = await joins.start(slowApp, rotations, req('test:lead', false));
+      const same = await joins.start(slowApp, rotations, req('test:same', false));
+      // Once the leader's rotation holds the account (else this one may take the fence first, and
+      // then satisfies the leader: also right, but not what this test is about).
+      await eventually(async () => (await rotationsOf('bw-d')).length === 1, 'the leader rotating', 20_000, 20);
+      const more = await joins.start(slowApp, rotations, req('test:more', true));
+      expect([lead.joined, same.joined, more.joined]).toEqual([false, true, false]);
+      const [a, b, c] = await Promise.all([lead.done, same.done, more.done]);
+      // The joiner got the leader's very report.
+      expect(b).toBe(a);
+      expect(a?.results[0]).toMatchObject({ account: 'bw-d', outcome: 'succeeded', sessionsEnded: null });
+      // The leader's rotation ended no sessions, so it could not satisfy the request that asked
+      // for that: that one waited for the fence and rotated again, ending sessions.
+      expect(c?.results[0]).toMatchObject({ account: 'bw-d', outcome: 'succeeded', sessionsEnded: 0 });
+      expect(c?.results[0]?.rotationId).not.toBe(a?.results[0]?.rotationId);
+      expect((await rotationsOf('bw-d')).map((r) => r.id)).toEqual([
+        a?.results[0]?.rotationId,
+        c?.results[0]?.rotationId,
+      ]);
+      const c2 = await stateClient(fx);
+      const completed = (
+        await c2.query<{ actor: string; detail: { joinedBy: string[] } }>(
+          "SELECT actor, detail FROM pgrotate.audit_events WHERE kind = 'offboard.completed' AND detail->>'principal' = 'kate' ORDER BY id",
+        )
+      ).rows;
+      await c2.end();
+      expect(completed.map((r) => [r.actor, r.detail.joinedBy])).toEqual([
+        ['test:lead', ['test:same']],
+        ['test:more', []],
+      ]);
+    } finally {
+      await rotations.close();
+    }
   });
 
   const post = async (srv: RunningHttpServer, principal: string) => {
