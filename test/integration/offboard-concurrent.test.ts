@@ -194,6 +194,9 @@ describe('concurrent offboarding of the same principal', () => {
     }
     const rows = await rotationsOf(names);
     expect(rows.every((r) => r.status === 'succeeded')).toBe(true);
+    console.log(
+      `two offboard processes: ${[a, b].map((r) => r.report?.results.map((x) => x.outcome).join('/')).join(' | ')}; ${rows.length} rotations for ${names.length} accounts`,
+    );
     const ids = new Set(rows.map((r) => r.id));
     const results = [...(a.report?.results ?? []), ...(b.report?.results ?? [])];
     for (const name of names) {
