@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { App } from '../../core/app.js';
 import type { ApiAction } from '../../core/config/config-schema.js';
 import type { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
+import { settleWithin } from '../../core/concurrency/settle-within.js';
 import { UnknownPrincipalError, messageOf } from '../../core/errors.js';
 import type { OffboardJoins } from '../../services/offboard/offboard-joins.js';
 import type { OffboardSummary } from '../../services/offboard/offboard-principal.js';
@@ -65,21 +66,6 @@ export function offboardStatus(summary: OffboardSummary): number {
   const failed = new Set(summary.failed);
   const busyOnly = summary.results.filter((r) => failed.has(r.account)).every((r) => r.outcome === 'busy');
   return busyOnly ? 409 : 502;
-}
-
-/** The value of `work` if it settles within `ms`, else undefined (it carries on). */
-async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** HTTP status for one requested rotation's outcome. */
@@ -192,8 +178,8 @@ export const API_ROUTES: ApiRoute[] = [
           },
         };
       }
-      const summary = await within(started.done, ctx.offboardResponseWaitMs ?? OFFBOARD_RESPONSE_WAIT_MS);
-      if (!summary) {
+      const finished = await settleWithin(started.done, ctx.offboardResponseWaitMs ?? OFFBOARD_RESPONSE_WAIT_MS);
+      if (!finished) {
         // Still rotating here (or waiting for another process's rotation of the same accounts):
         // answer before the caller's HTTP timeout; the outcome is audited and alerted as queued ones are.
         inBackground();
@@ -208,6 +194,8 @@ export const API_ROUTES: ApiRoute[] = [
           },
         };
       }
+      // `done` never rejects (startOffboard), so a settled one has its summary.
+      const summary = await started.done;
       return { status: offboardStatus(summary), body: { ...summary, joined: started.joined } };
     },
   },
