@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { App } from '../src/core/app.js';
 import { queueSettings } from '../src/core/config/config-schema.js';
+import { msUntil, settleWithin } from '../src/core/concurrency/settle-within.js';
 import { messageOf } from '../src/core/errors.js';
 import { syncAccounts } from './account-sync.js';
 import { retryDelay } from './backoff.js';
@@ -16,11 +17,16 @@ import { stateConnectionConfig } from './state-connection.js';
 // queue due accounts; rotation jobs run with a global concurrency and a per-target limit.
 // Failed attempts are retried with capped, jittered exponential backoff; after the last one
 // the account is marked failed and cooled down. Stopping waits a bounded time for running
-// rotations; one cut short is resumable (its job lock lapses and another worker resumes it).
+// rotations (queue.shutdownTimeout); one cut short is resumable (its job lock lapses and another
+// worker resumes it from its recorded step).
 
 export interface RunningWorker {
-  /** Stop taking jobs, wait up to the shutdown timeout for running ones, close everything. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking jobs, wait up to the shutdown timeout for running ones, close everything, all by
+   * `by` (ms since epoch). `drained` false: rotations were still running and nothing was closed;
+   * the process must exit now, leaving them to resume elsewhere.
+   */
+  stop(by: number): Promise<{ drained: boolean }>;
 }
 
 type TickData = Record<string, never>;
@@ -146,25 +152,26 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
   );
 
   return {
-    async stop() {
+    async stop(by) {
       clearInterval(watchdog);
       abort.abort();
       const closing = Promise.all([tickWorker.close(), rotationWorker.close()]);
-      const timedOut = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((r) => setTimeout(() => r(true), q.shutdownTimeout).unref()),
-      ]);
-      if (timedOut)
+      const drained = await settleWithin(closing, Math.min(q.shutdownTimeout, msUntil(by)));
+      if (!drained) {
+        // Stop waiting. Closing the queue, the limiter or (later) the pools would wait for those
+        // rotations again, or fail them half-way; exiting is a crash they are built to survive:
+        // their records stay running at the last durable step, the process's connections (and
+        // with them the fence and slot locks) close, and the jobs' locks lapse after lockDuration.
         log.warn(
           { timeoutMs: q.shutdownTimeout },
-          'rotations still running at the shutdown timeout; they will resume on another worker',
+          'rotations still running at the shutdown timeout; exiting, they will resume on another worker',
         );
-      else log.info('worker stopped');
-      await Promise.race([
-        Promise.all([rotations.close(), ticks.close()]),
-        new Promise((r) => setTimeout(r, 2000).unref()),
-      ]).catch(() => undefined);
-      await limiter.close();
+        return { drained: false };
+      }
+      log.info('worker stopped');
+      await settleWithin(Promise.all([rotations.close(), ticks.close()]), msUntil(by));
+      await settleWithin(limiter.close(), msUntil(by));
+      return { drained: true };
     },
   };
 }

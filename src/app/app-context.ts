@@ -1,4 +1,5 @@
-import type { App } from '../core/app.js';
+import type { App, AppCloseOptions } from '../core/app.js';
+import { msUntil, settleWithin } from '../core/concurrency/settle-within.js';
 import type { AccountConfig, TargetConfig } from '../core/config/config-schema.js';
 import type { LoadedConfig } from '../core/config/load-config.js';
 import { ConfigError, UnknownAccountError, messageOf } from '../core/errors.js';
@@ -163,6 +164,24 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     ownLogin: (account) => ownLogins.get(`${account.provider}\u0000${account.secret}`) ?? null,
   });
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
+  let closing: Promise<void> | null = null;
+  const closeApp = async ({ by, abandon = false }: AppCloseOptions): Promise<void> => {
+    const left = () => (by === undefined ? Number.POSITIVE_INFINITY : msUntil(by));
+    // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
+    await alerts.close(Math.min(10_000, left()));
+    // Work still running here holds pool connections: ending the pools would wait for it.
+    if (abandon) return;
+    const closeAll = async () => {
+      // A warm-up still trying a slow target that the command never came to use (an account
+      // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
+      if (warmed) await targets.close();
+      else void warming.then(() => targets.close());
+      await state.close().catch(() => undefined);
+      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    };
+    if (by === undefined) await closeAll();
+    else await settleWithin(closeAll(), left());
+  };
   return {
     config,
     redactor,
@@ -180,15 +199,9 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
       if (!a) throw new UnknownAccountError(`unknown account "${name}" (not in ${loaded.source})`, { account: name });
       return a;
     },
-    async close() {
-      // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
-      await alerts.close(10_000);
-      // A warm-up still trying a slow target that the command never came to use (an account
-      // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
-      if (warmed) await targets.close();
-      else void warming.then(() => targets.close());
-      await state.close().catch(() => undefined);
-      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    close(closeOpts: AppCloseOptions = {}) {
+      closing ??= closeApp(closeOpts);
+      return closing;
     },
   };
 }

@@ -33,5 +33,16 @@ export interface App {
   alerts: AlertDispatcher;
   /** The account named `name`, or an error that names it. */
   account(name: string): AccountConfig;
-  close(): Promise<void>;
+  /**
+   * Flush alerts and close the pools and providers; the first call decides, later ones return the
+   * same promise. `by` (ms since epoch) bounds it all; `abandon`: work is still running in this
+   * process (cut short at shutdown), so only the alerts are flushed and the exit closes the rest.
+   */
+  close(opts?: AppCloseOptions): Promise<void>;
+}
+
+/** How `App.close` ends a process. */
+export interface AppCloseOptions {
+  by?: number;
+  abandon?: boolean;
 }

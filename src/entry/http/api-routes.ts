@@ -2,8 +2,10 @@ import { z } from 'zod';
 import type { App } from '../../core/app.js';
 import type { ApiAction } from '../../core/config/config-schema.js';
 import type { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
+import { settleWithin } from '../../core/concurrency/settle-within.js';
 import { UnknownPrincipalError, messageOf } from '../../core/errors.js';
-import { startOffboard } from '../../services/offboard/offboard-principal.js';
+import type { OffboardJoins } from '../../services/offboard/offboard-joins.js';
+import type { OffboardSummary } from '../../services/offboard/offboard-principal.js';
 import type { RunResult } from '../../core/rotation/run-result.js';
 import { accountStatuses, statusJson } from '../../services/status/account-status.js';
 import { HttpError, readJsonBody } from './request-body.js';
@@ -24,6 +26,10 @@ export interface ApiContext {
   rotations: RotationDispatch;
   /** Offboardings answered with 202 whose rotations are still being awaited. */
   background: Set<Promise<unknown>>;
+  /** Offboardings running in this process, which identical requests join. */
+  offboards: OffboardJoins;
+  /** Tests shorten OFFBOARD_RESPONSE_WAIT_MS. */
+  offboardResponseWaitMs?: number;
 }
 
 export interface ApiRoute {
@@ -45,6 +51,22 @@ const offboardBody = z.strictObject({
   /** Accept a principal no account or group names (answer 200 with nothing rotated) instead of 404. */
   allowNone: z.boolean().default(false),
 });
+
+/** How long `POST /v1/offboard` without a queue waits for the outcome before answering 202. */
+export const OFFBOARD_RESPONSE_WAIT_MS = 50_000;
+
+/**
+ * HTTP status for an offboarding's outcome: 200 when every account was rotated (by this request
+ * or a rotation that satisfied it); 409 when the only problem is accounts another rotation still
+ * held at the end of the wait; 502 when a rotation failed (the database or the secret store did
+ * not let it finish; the body says which account and why). 500 stays for pgrotate's own errors.
+ */
+export function offboardStatus(summary: OffboardSummary): number {
+  if (summary.failed.length === 0) return 200;
+  const failed = new Set(summary.failed);
+  const busyOnly = summary.results.filter((r) => failed.has(r.account)).every((r) => r.outcome === 'busy');
+  return busyOnly ? 409 : 502;
+}
 
 /** HTTP status for one requested rotation's outcome. */
 function statusOf(result: RunResult): number {
@@ -115,18 +137,21 @@ export const API_ROUTES: ApiRoute[] = [
     action: 'offboard',
     async handle(ctx, req, _params, requester) {
       const body = await readJsonBody(req, offboardBody);
-      const started = await startOffboard(ctx.app, ctx.rotations, {
-        principal: body.principal,
-        terminateSessions: body.terminateSessions,
-        actor: requester,
-        timeoutMs: 60 * 60_000,
-        allowNone: body.allowNone,
-      }).catch((err: unknown) => {
-        if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);
-        throw err;
-      });
-      if (started.jobIds) {
-        // The workers rotate; the outcome is recorded (and alerted) when they are done.
+      const started = await ctx.offboards
+        .start(ctx.app, ctx.rotations, {
+          principal: body.principal,
+          terminateSessions: body.terminateSessions,
+          actor: requester,
+          timeoutMs: 60 * 60_000,
+          allowNone: body.allowNone,
+        })
+        .catch((err: unknown) => {
+          if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);
+          throw err;
+        });
+      // The first request of a running offboarding watches it to the end; those that joined it share that.
+      const inBackground = () => {
+        if (started.joined) return;
         const waiting = started.done
           .then((s) =>
             ctx.app.log.info(
@@ -139,10 +164,39 @@ export const API_ROUTES: ApiRoute[] = [
           )
           .finally(() => ctx.background.delete(waiting));
         ctx.background.add(waiting);
-        return { status: 202, body: { principal: body.principal, accounts: started.accounts, queued: started.jobIds } };
+      };
+      if (started.jobIds) {
+        // The workers rotate; the outcome is recorded (and alerted) when they are done.
+        inBackground();
+        return {
+          status: 202,
+          body: {
+            principal: body.principal,
+            accounts: started.accounts,
+            queued: started.jobIds,
+            joined: started.joined,
+          },
+        };
       }
+      const finished = await settleWithin(started.done, ctx.offboardResponseWaitMs ?? OFFBOARD_RESPONSE_WAIT_MS);
+      if (!finished) {
+        // Still rotating here (or waiting for another process's rotation of the same accounts):
+        // answer before the caller's HTTP timeout; the outcome is audited and alerted as queued ones are.
+        inBackground();
+        return {
+          status: 202,
+          body: {
+            principal: body.principal,
+            accounts: started.accounts,
+            running: true,
+            joined: started.joined,
+            poll: '/v1/accounts',
+          },
+        };
+      }
+      // `done` never rejects (startOffboard), so a settled one has its summary.
       const summary = await started.done;
-      return { status: summary.failed.length > 0 ? 500 : 200, body: summary };
+      return { status: offboardStatus(summary), body: { ...summary, joined: started.joined } };
     },
   },
 ];

@@ -6,8 +6,10 @@ import { Registry } from 'prom-client';
 import type { App } from '../../core/app.js';
 import type { HttpConfig } from '../../core/config/config-schema.js';
 import { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
+import { msUntil, settleWithin } from '../../core/concurrency/settle-within.js';
 import { ConfigError, messageOf } from '../../core/errors.js';
 import { PgrotateMetrics } from '../../services/metrics/pgrotate-metrics.js';
+import { OffboardJoins } from '../../services/offboard/offboard-joins.js';
 import { API_ROUTES, type ApiContext } from './api-routes.js';
 import { HttpError } from './request-body.js';
 import { TokenAuth } from './token-auth.js';
@@ -25,6 +27,8 @@ export interface HttpServerDeps {
   queueDepth?: () => Promise<number>;
   /** A registry to add pgrotate's metrics to; a fresh one by default. */
   registry?: Registry;
+  /** How long `POST /v1/offboard` waits before answering 202 (OFFBOARD_RESPONSE_WAIT_MS); tests shorten it. */
+  offboardResponseWaitMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -32,7 +36,11 @@ export interface RunningHttpServer {
   url: string;
   port: number;
   metrics: PgrotateMetrics;
-  close(): Promise<void>;
+  /**
+   * Stop listening and wait for requests in flight; with `by` (ms since epoch) no longer than
+   * that, then drop their connections. False when requests were cut short.
+   */
+  close(by?: number): Promise<boolean>;
 }
 
 /** Refused-call audit events written per minute at most; more are only logged (a flood must not fill the table). */
@@ -65,7 +73,13 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     ...(queueDepth ? { queueDepth } : {}),
   });
   const unobserve = app.rotationObservers.add(metrics.observe);
-  const ctx: ApiContext = { app, rotations, background: new Set() };
+  const ctx: ApiContext = {
+    app,
+    rotations,
+    background: new Set(),
+    offboards: new OffboardJoins(),
+    ...(deps.offboardResponseWaitMs !== undefined ? { offboardResponseWaitMs: deps.offboardResponseWaitMs } : {}),
+  };
 
   let refusalWindow = { start: Date.now(), count: 0 };
   const auditRefusal = async (
@@ -188,13 +202,18 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     url,
     port: bound,
     metrics,
-    async close() {
+    async close(by?: number) {
       unobserve();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let finished = true;
+      if (by === undefined) await closed;
+      else finished = await settleWithin(closed, msUntil(by));
+      // A request still running at the deadline (an offboarding rotating here) loses its
+      // connection; its rotations are crash-safe and resume on the next run.
+      if (!finished) server.closeAllConnections();
       await rotations.close();
+      return finished;
     },
   };
 }

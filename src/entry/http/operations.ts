@@ -4,7 +4,8 @@ import { startHttpServer, type RunningHttpServer } from './http-server.js';
 
 export interface Operations {
   http: RunningHttpServer | null;
-  close(): Promise<void>;
+  /** Stop the watcher and the HTTP server (by `by`, ms since epoch, when given); false when requests were cut short. */
+  close(by?: number): Promise<boolean>;
 }
 
 /**
@@ -33,9 +34,9 @@ export async function startOperations(
   }
   return {
     http,
-    async close() {
+    async close(by?: number) {
       watcher?.stop();
-      await http?.close();
+      return (await http?.close(by)) ?? true;
     },
   };
 }

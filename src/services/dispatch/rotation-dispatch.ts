@@ -18,6 +18,11 @@ import { failedResult, type RunResult } from '../../core/rotation/run-result.js'
  */
 export type DispatchRequest = Omit<RotationRequest, 'kind' | 'requestedAt'> & {
   kind: Exclude<RotationRequest['kind'], 'scheduled'>;
+  /**
+   * The request's time when it was taken earlier (a request tried again after waiting keeps its
+   * original time, so a rotation that started after it still satisfies it); else taken now.
+   */
+  requestedAt?: number | undefined;
 };
 
 export interface DispatchOptions {
@@ -59,7 +64,7 @@ export class RotationDispatch {
     if (opts.direct && (!this.queued || opts.direct.dryRun))
       return { jobIds: null, results: this.runDirect(accounts, request, opts.direct, opts.progress) };
     // Requests and rotations are compared on the state database's clock (see rotation-runner).
-    const timed = { ...request, requestedAt: await this.app.state.now() };
+    const timed = { ...request, requestedAt: request.requestedAt ?? (await this.app.state.now()) };
     if (!this.queued) return { jobIds: null, results: runInline(this.app, accounts, timed, opts.progress) };
     const queue = await this.queue();
     const jobIds = await queue.enqueueRequest(accounts, timed);

@@ -3,6 +3,7 @@ import type { RotationDispatch } from '../dispatch/rotation-dispatch.js';
 import { UnknownPrincipalError, messageOf } from '../../core/errors.js';
 import { failedResult, type RunResult } from '../../core/rotation/run-result.js';
 import { accountsExposedTo, isNamedPrincipal, principalNames } from './affected-accounts.js';
+import { settleBusy } from './busy-accounts.js';
 
 // Offboarding, shared by `pgrotate offboard` and `POST /v1/offboard`: audit the request, rotate
 // every account the principal could have seen (through the queue when one is configured, else
@@ -45,11 +46,9 @@ export async function startOffboard(
   app: App,
   rotations: RotationDispatch,
   req: OffboardRequest,
+  joins: JoinHooks = {},
 ): Promise<StartedOffboard> {
-  // A typo that reports "0 rotated" would leave the person's access in place unnoticed.
-  if (req.principal.trim() === '' || (!req.allowNone && !isNamedPrincipal(app.config, req.principal))) {
-    throw new UnknownPrincipalError(req.principal);
-  }
+  checkPrincipal(app, req);
   const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
   await app.state.audit({
     kind: 'offboard.requested',
@@ -61,11 +60,15 @@ export async function startOffboard(
       terminateSessions: req.terminateSessions,
     },
   });
+  // Taken once: a rotation tried again after waiting for a busy account is compared with it.
+  const requestedAt = await app.state.now();
+  const deadline = Date.now() + req.timeoutMs;
   const job = {
     kind: 'offboard' as const,
     reason: `offboarding ${req.principal}`,
     requestedBy: req.actor,
     terminateSessions: req.terminateSessions,
+    requestedAt,
   };
   let jobIds: string[] | null = null;
   let running: Promise<RunResult[]>;
@@ -78,14 +81,45 @@ export async function startOffboard(
     });
     jobIds = dispatched.jobIds;
     running = dispatched.results ?? Promise.resolve([]);
+    // Run here: an account busy with another rotation is waited for, not failed (busy-accounts.ts).
+    // (Queued jobs retry a busy account themselves.)
+    if (!jobIds) {
+      const retry = async (accounts: string[]) =>
+        (await rotations.request(accounts, job, { wait: null })).results ?? Promise.resolve([]);
+      running = running.then((results) => settleBusy(app, results, deadline, retry));
+    }
   }
   const done = running
     .catch((err: unknown) => affected.map((a) => failedResult(a, app.redactor.scrub(messageOf(err)))))
-    .then((results) => finishOffboard(app, req, results));
+    .then((results) => {
+      joins.onRotated?.();
+      return finishOffboard(app, req, results, joins.joinedBy ?? []);
+    });
   return { accounts: affected, jobIds, done };
 }
 
-async function finishOffboard(app: App, req: OffboardRequest, results: RunResult[]): Promise<OffboardSummary> {
+/** How an offboarding that other requests may join (offboard-joins.ts) is told about them. */
+export interface JoinHooks {
+  /** Actors of the requests that joined it so far (read when it finishes). */
+  joinedBy?: string[];
+  /** Called once its rotations are done, before the outcome is recorded: no request joins after. */
+  onRotated?: () => void;
+}
+
+/** Refuse a blank principal, and one nobody names unless `allowNone`, before anything is recorded. */
+export function checkPrincipal(app: App, req: Pick<OffboardRequest, 'principal' | 'allowNone'>): void {
+  // A typo that reports "0 rotated" would leave the person's access in place unnoticed.
+  if (req.principal.trim() === '' || (!req.allowNone && !isNamedPrincipal(app.config, req.principal))) {
+    throw new UnknownPrincipalError(req.principal);
+  }
+}
+
+async function finishOffboard(
+  app: App,
+  req: OffboardRequest,
+  results: RunResult[],
+  joinedBy: string[],
+): Promise<OffboardSummary> {
   // Skipped means a rotation that started after the request already did all it asked for
   // (the runner checks sessions and expiry too). Anything short of that is a failure.
   const done = (r: RunResult) =>
@@ -98,7 +132,7 @@ async function finishOffboard(app: App, req: OffboardRequest, results: RunResult
     await app.state.audit({
       kind: 'offboard.completed',
       actor: req.actor,
-      detail: { principal: req.principal, rotated, failed, sessionsEnded },
+      detail: { principal: req.principal, rotated, failed, sessionsEnded, joinedBy },
     });
   } catch (err) {
     app.log.error(
@@ -111,7 +145,7 @@ async function finishOffboard(app: App, req: OffboardRequest, results: RunResult
     account: null,
     target: null,
     message: `offboarding ${req.principal}: ${rotated.length} account(s) rotated, ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}`,
-    detail: { principal: req.principal, requestedBy: req.actor, rotated, failed, sessionsEnded },
+    detail: { principal: req.principal, requestedBy: req.actor, joinedBy, rotated, failed, sessionsEnded },
     at: new Date(),
   });
   return summary;

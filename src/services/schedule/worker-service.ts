@@ -1,12 +1,17 @@
 import { createQueueBackend } from '../../../jobs/queue-backend.js';
 import { startRotationWorker } from '../../../jobs/rotation-worker.js';
 import type { App } from '../../core/app.js';
+import { msUntil, settleWithin } from '../../core/concurrency/settle-within.js';
+import { queueSettings } from '../../core/config/config-schema.js';
 import { AuditScheduler } from '../audit/audit-scheduler.js';
 
 /** A running worker: the queue's scheduler and rotation jobs, and the scheduled security audits. */
 export interface RunningWorker {
-  /** Take no new jobs, finish the ones in flight, stop the audits, close the queue. */
-  stop(): Promise<void>;
+  /**
+   * Take no new jobs, give the ones in flight up to queue.shutdownTimeout, stop the audits, close
+   * the queue, all by `by` (ms since epoch). `drained` false: work was cut short; exit now.
+   */
+  stop(by: number): Promise<{ drained: boolean }>;
 }
 
 /** Start the rotation worker on the configured queue backend, and the scheduled audits (`audit: { every }`). */
@@ -25,10 +30,17 @@ export async function startWorker(app: App): Promise<RunningWorker> {
   });
   audits.start();
   return {
-    async stop() {
-      await audits.stop();
-      await worker.stop();
-      await backend.close();
+    async stop(by) {
+      // An audit run in flight is read-only: it gets the same wait as the rotations, no more.
+      const auditsStopped = settleWithin(
+        audits.stop(),
+        Math.min(queueSettings(app.config).shutdownTimeout, msUntil(by)),
+      );
+      const { drained } = await worker.stop(by);
+      const quiet = (await auditsStopped) && drained;
+      // The backend's connections serve the jobs still running: with those, the exit closes them.
+      if (quiet) await settleWithin(backend.close(), msUntil(by));
+      return { drained: quiet };
     },
   };
 }

@@ -20,8 +20,8 @@ export interface OffboardArgs {
  * `pgrotate offboard PRINCIPAL [--terminate-sessions]`: rotate now every account the principal
  * could have seen (directly or through a group). A principal nobody names is refused (exit 2)
  * unless --allow-none. With a queue configured the rotations go to
- * the workers ahead of scheduled work and this waits for them; otherwise they run here. Exits
- * 1 unless every affected account was rotated.
+ * the workers ahead of scheduled work and this waits for them; otherwise they run here, and an
+ * account another rotation holds is waited for (up to the timeout), not failed.
  */
 export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): Promise<number> {
   const progress = (done: number, total: number) => {
@@ -57,5 +57,18 @@ export async function offboardCommand(app: App, args: OffboardArgs, io: CliIo): 
         `${args.terminateSessions ? `, ${sessionsEnded} sessions ended` : ''}\n`,
     );
   }
-  return failed.length > 0 ? ExitCode.failed : ExitCode.ok;
+  return offboardExitCode(summary);
+}
+
+/**
+ * 0 when every affected account was rotated, by this run or by a rotation that satisfied it
+ * (`skipped`: it started after the request and did all it asked, e.g. another `offboard` of the
+ * same person); 3 when the only problem is accounts another rotation still held at the end of
+ * the wait; 1 when a rotation failed.
+ */
+export function offboardExitCode(summary: OffboardSummary): number {
+  if (summary.failed.length === 0) return ExitCode.ok;
+  const failed = new Set(summary.failed);
+  const busyOnly = summary.results.filter((r) => failed.has(r.account)).every((r) => r.outcome === 'busy');
+  return busyOnly ? ExitCode.busy : ExitCode.failed;
 }

@@ -1,9 +1,14 @@
 import type { App } from '../../../core/app.js';
+import { queueSettings } from '../../../core/config/config-schema.js';
 import { ExitCode } from '../../../core/errors.js';
 import { startOperations } from '../../http/operations.js';
 import type { CliIo } from '../cli-io.js';
+import { armExitBackstop } from './exit-backstop.js';
 
-/** `pgrotate serve [--listen HOST:PORT]`: the HTTP API, health and metrics until SIGTERM or SIGINT. */
+/**
+ * `pgrotate serve [--listen HOST:PORT]`: the HTTP API, health and metrics until SIGTERM or
+ * SIGINT; requests in flight get queue.shutdownTimeout, the exit the close budget after it.
+ */
 export async function serveCommand(
   app: App,
   args: { listen?: string | undefined },
@@ -19,7 +24,9 @@ export async function serveCommand(
   const ops = await startOperations(app, { http: true, ...(args.listen ? { listen: args.listen } : {}) });
   io.stdout.write(`pgrotate serving on ${ops.http?.url}\n`);
   await stop;
+  const { waitBy, exitBy } = armExitBackstop(app, queueSettings(app.config).shutdownTimeout, stopSignal === undefined);
   app.log.info('stopping the HTTP server');
-  await ops.close();
+  const served = await ops.close(waitBy);
+  await app.close({ by: exitBy, abandon: !served });
   return ExitCode.ok;
 }
