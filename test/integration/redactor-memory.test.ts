@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeJobsConfig } from '../support/jobs-fixture.js';
 import { REPO_ROOT, createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { baoApi, type BaoServerInfo } from '../support/bao-server.js';
+import { retainerPaths } from '../support/heap-retainers.js';
 import { pgServer, service } from '../support/provided.js';
 
 // Issue 13, defect 3: a long-running process must not keep the passwords of finished rotations.
@@ -163,11 +164,13 @@ describe.each(['file', 'vault'] as const)(
         }
         expect(passwords.size).toBe(ROUNDS * 4);
         const heap = readFileSync(summary.snapshot, 'latin1');
-        rmSync(summary.snapshot);
         // The snapshot does hold the strings a live process keeps (the account names, say)...
         expect(heap).toContain('rm-alt');
         // ...but none of the passwords, and neither do the child's logs.
         const inHeap = [...passwords].filter((p) => heap.includes(p));
+        // What kept them, so a failure names its cause.
+        if (inHeap.length > 0) console.log(retainerPaths(summary.snapshot, inHeap).join('\n\n'));
+        rmSync(summary.snapshot);
         console.log(
           `${store}: heap snapshot ${Math.round(heap.length / 1e6)} MB, ${inHeap.length} of ${passwords.size} passwords found in it`,
         );

@@ -868,7 +868,7 @@ export class RotationEngine {
     } catch (err) {
       const detail = this.deps.redactor.scrub(messageOf(err));
       throw new ProviderError(
-        `account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`,
+        `account ${account.name} (target ${account.target}): could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`,
         {
           account: account.name,
           target: account.target,
