@@ -2,9 +2,9 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 
 // An HTTP proxy in front of a real store server (OpenBao) that records each call that crosses it
 // (method and path, without bodies) and the TCP connections clients open to it, so cost tests
-// count store calls and connections per rotation. `before` may
-// act on a call before it is forwarded (let another writer in between two calls of the client
-// under test, or fail the call with a 502 by throwing).
+// count store calls and connections per rotation. `before` may act on a call before it is
+// forwarded (let another writer in between two calls of the client under test, or fail the call
+// with a 502 by throwing).
 
 export interface CountingHttpProxy {
   address: string;
@@ -19,6 +19,8 @@ export interface CountingHttpProxy {
   /** Awaited before a call is forwarded; a throw answers the call with HTTP 502 instead. */
   before: ((method: string, path: string) => Promise<void>) | null;
   reset(): void;
+  /** Close every client connection now (a server dropping its idle kept-alive connections). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -74,6 +76,9 @@ export async function startCountingHttpProxy(upstream: string): Promise<Counting
       calls.length = 0;
       timings.length = 0;
       connections = 0;
+    },
+    dropConnections() {
+      server.closeAllConnections();
     },
     async close() {
       server.closeAllConnections();
