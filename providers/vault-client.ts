@@ -97,12 +97,7 @@ export class VaultClient {
     // never answers fails the call instead of hanging it.
     const deadline = Date.now() + this.opts.timeoutMs;
     for (let hop = 0; ; hop++) {
-      const answer = await this.exchange(method, url, headers, payload, deadline).catch((err: unknown) => {
-        // The server may close an idle pooled connection just as it is reused: that request
-        // never reached it, so it is sent once more on a new connection.
-        if (err instanceof StaleSocket) return this.exchange(method, url, headers, payload, deadline);
-        throw err;
-      });
+      const answer = await this.exchangeFresh(method, url, headers, payload, deadline);
       if ((answer.status === 307 || answer.status === 308) && answer.location && hop < MAX_REDIRECTS) {
         url = new URL(answer.location, url);
         continue;
@@ -120,6 +115,29 @@ export class VaultClient {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+  }
+
+  /**
+   * One HTTP request, sent again when a pooled connection turns out to have been closed by the
+   * server just as it was reused (after a server restart every idle one has): such a request
+   * never reached the server. Every call pgrotate makes survives a repeat anyway (KV writes
+   * carry check-and-set, the delete and the token calls are idempotent).
+   */
+  private async exchangeFresh(
+    method: VaultMethod,
+    url: URL,
+    headers: Record<string, string>,
+    payload: string | undefined,
+    deadline: number,
+  ): Promise<{ status: number; location: string | undefined; text: string }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.exchange(method, url, headers, payload, deadline);
+      } catch (err) {
+        // Each stale connection found is gone from the pool, so this ends on a new one.
+        if (!(err instanceof StaleSocket) || attempt > MAX_FREE_SOCKETS) throw err;
+      }
+    }
   }
 
   /** One HTTP request and its whole answer as text. */
@@ -181,7 +199,11 @@ export class VaultClient {
 }
 
 /** Internal: a reused pooled connection was closed by the server before this request's answer. */
-class StaleSocket extends Error {}
+class StaleSocket extends VaultCallError {
+  constructor() {
+    super(null, [], 'ECONNRESET', undefined);
+  }
+}
 
 function parseJson(text: string): unknown {
   if (text === '') return undefined;
