@@ -136,7 +136,7 @@ describe.each(['pg15', 'pg18'] as const)('bad input on %s', (serverName) => {
     });
     const r = await fx.cli(['--config', path, 'rotate', 'ro'], env);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/account ro \(target main\): could not .* secret pg\/ro in provider ro/);
+    expect(r.stdout).toMatch(/account ro: could not .* secret pg\/ro in provider ro/);
     expect(await fx.canLogin(role, 'ro-initial-password')).toBe(true);
   });
 

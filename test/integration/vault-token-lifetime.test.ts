@@ -145,7 +145,7 @@ describe('vault provider: the token lives as long as the process (pg15 + OpenBao
       expect(r.code, out).not.toBe(0);
       expect(out).toMatch(
         new RegExp(
-          `account ${account} \\(target main\\): could not .* secret ${secret} in provider bao: .*the Vault token is expired or revoked`,
+          `account ${account}: could not .* secret ${secret} in provider bao: .*the Vault token is expired or revoked.*\\(target main\\)`,
         ),
       );
       expect(out).not.toMatch(/capability/);
