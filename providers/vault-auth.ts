@@ -9,8 +9,12 @@ import { VaultCallError, type VaultClient } from './vault-client.js';
 //    when two thirds of its TTL have passed, by a timer (so an idle long-running worker keeps it)
 //    and again lazily before a call (timers do not fire while a machine sleeps).
 //  - approle / kubernetes: log in, and log in again when two thirds of the token's TTL have
-//    passed or when Vault rejects the token (it may have been revoked). The Kubernetes
-//    service-account JWT is re-read from its file at every login: the kubelet rotates it.
+//    passed (by the same timer, and lazily) or when Vault rejects the token (it may have been
+//    revoked). The Kubernetes service-account JWT is re-read from its file at every login: the
+//    kubelet rotates it.
+// Both start when the provider is built (start()), not at its first call: a worker whose first
+// rotation comes after the token's TTL would otherwise find the token expired. The timer is
+// unref'd and the start-up call is cut off by close(), so a short CLI command still exits at once.
 
 export type VaultAuthMethod =
   | { method: 'token'; token: string }
@@ -57,6 +61,40 @@ export class VaultAuth {
   /** Whether a rejected token can be replaced by logging in again. */
   get canRelogin(): boolean {
     return this.method.method !== 'token';
+  }
+
+  /**
+   * Look the token up (or log in) now and schedule its renewal, without waiting: a failure here
+   * is only logged, since the first call tries again and reports it in terms of its secret.
+   */
+  start(): void {
+    if (this.closed || this.inFlight) return;
+    this.refresh().catch((err: unknown) => {
+      if (this.closed) return;
+      this.deps.log.debug(
+        {
+          provider: this.deps.provider,
+          error: this.deps.redactor.scrub(err instanceof Error ? err.message : String(err)),
+        },
+        'vault authentication at start-up failed; the first call tries again',
+      );
+    });
+  }
+
+  /**
+   * After Vault refused `token` a call: whether the token itself is gone (expired, revoked or
+   * unknown) rather than lacking a capability. Vault and OpenBao answer both with HTTP 403; a
+   * token that is gone cannot even look itself up, and that refusal is the bare "permission
+   * denied" (an ACL refusal of a live token comes wrapped as "1 error occurred: ...").
+   */
+  async isGone(token: string): Promise<boolean> {
+    try {
+      await this.deps.client.send('GET', 'auth/token/lookup-self', { token });
+      return false;
+    } catch (err) {
+      if (!(err instanceof VaultCallError) || err.status !== 403) return false;
+      return err.errors.some((e) => /^\s*permission denied\s*$|invalid token|bad token|token (is )?expired/i.test(e));
+    }
   }
 
   /** A token that is valid now (renewing or logging in first when due). */
@@ -179,8 +217,8 @@ export class VaultAuth {
     this.renewAt = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 * RENEW_FRACTION : null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    // Only a renewable given token needs a timer: a login method can always log in again.
-    if (this.renewAt !== null && this.method.method === 'token' && renewable && !this.closed) {
+    // A given token that cannot be renewed needs no timer: nothing can extend it.
+    if (this.renewAt !== null && (this.method.method !== 'token' || renewable) && !this.closed) {
       this.timer = setTimeout(
         () => {
           this.timer = null;

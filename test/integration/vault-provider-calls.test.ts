@@ -156,6 +156,23 @@ describe('vault provider: OpenBao calls per rotation and the fallback paths', ()
     ]);
   });
 
+  it('connections are kept alive: 20 sequential rotations use one TCP connection; a dropped one is replaced', async () => {
+    const p = provider();
+    const s = secretName();
+    await rotate(p, s);
+    proxy.reset();
+    for (let i = 0; i < 20; i++) await rotate(p, s);
+    expect(proxy.calls.length).toBe(20 * 4);
+    // Issue 25.2: every call used to open its own connection (80 here).
+    expect(proxy.connections).toBeLessThanOrEqual(2);
+    // The server closes its idle connections (an idle timeout, a restart): the next calls open a new one.
+    proxy.dropConnections();
+    const v = await rotate(p, s);
+    expect((await consumerRead(s))?.password).toBe(v.password);
+    expect(proxy.connections).toBeLessThanOrEqual(3);
+    expect(statuses(proxy).every((st) => st !== undefined && st < 300)).toBe(true);
+  });
+
   it('a rotation resumed by a new provider instance (a new process) reads the store before it promotes', async () => {
     const s = secretName();
     const first = provider();

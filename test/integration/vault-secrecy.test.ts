@@ -69,7 +69,7 @@ describe('vault provider: secrecy', () => {
       PGROTATE_LOG_LEVEL: 'debug',
     });
     expect(bad.code).not.toBe(0);
-    expect(bad.stdout + bad.stderr).toMatch(/permission denied/);
+    expect(bad.stdout + bad.stderr).toMatch(/the Vault token is expired or revoked/);
     runs.push(bad);
 
     const passwords = new Set<string>(['initial-unmanaged-password-9', fx.rotatorPassword]);

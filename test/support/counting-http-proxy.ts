@@ -1,9 +1,10 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 // An HTTP proxy in front of a real store server (OpenBao) that records each call that crosses it
-// (method and path, without bodies), so cost tests count store calls per rotation. `before` may
-// act on a call before it is forwarded (let another writer in between two calls of the client
-// under test, or fail the call with a 502 by throwing).
+// (method and path, without bodies) and the TCP connections clients open to it, so cost tests
+// count store calls and connections per rotation. `before` may act on a call before it is
+// forwarded (let another writer in between two calls of the client under test, or fail the call
+// with a 502 by throwing).
 
 export interface CountingHttpProxy {
   address: string;
@@ -11,9 +12,15 @@ export interface CountingHttpProxy {
   readonly calls: string[];
   /** The same calls with when they arrived and when their answer was complete (performance.now()). */
   readonly timings: Array<{ call: string; start: number; end: number; status?: number }>;
+  /** TCP connections clients opened to the proxy since the last reset. */
+  readonly connections: number;
+  /** Client connections open now (idle kept-alive ones included). */
+  readonly openConnections: number;
   /** Awaited before a call is forwarded; a throw answers the call with HTTP 502 instead. */
   before: ((method: string, path: string) => Promise<void>) | null;
   reset(): void;
+  /** Close every client connection now (a server dropping its idle kept-alive connections). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -45,16 +52,33 @@ export async function startCountingHttpProxy(upstream: string): Promise<Counting
       },
     );
   });
+  let connections = 0;
+  let openConnections = 0;
+  server.on('connection', (socket) => {
+    connections++;
+    openConnections++;
+    socket.on('close', () => openConnections--);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   const proxy: CountingHttpProxy = {
     address: `http://127.0.0.1:${port}`,
     calls,
     timings,
+    get connections() {
+      return connections;
+    },
+    get openConnections() {
+      return openConnections;
+    },
     before: null,
     reset() {
       calls.length = 0;
       timings.length = 0;
+      connections = 0;
+    },
+    dropConnections() {
+      server.closeAllConnections();
     },
     async close() {
       server.closeAllConnections();

@@ -161,7 +161,10 @@ export class TargetConnector {
       return r.ok && !passwordAsked ? unproven() : r;
     } finally {
       // Not awaited: the answer is known, and the server's goodbye would only delay what waits
-      // on it (the promote, right after a verify login).
+      // on it (the promote, right after a verify login). Until that goodbye arrives the client
+      // stays reachable from its socket, so it must not keep the password it logged in with: on
+      // a busy machine the goodbye can come after the rotation has ended (issue 24.6).
+      forgetPassword(client);
       void client.end().catch(() => undefined);
     }
   }
@@ -250,4 +253,11 @@ export class TargetConnector {
       );
     });
   }
+}
+
+/** Drop the password a login client holds (pg keeps it on the client and its connection parameters). */
+function forgetPassword(client: pg.Client): void {
+  const c = client as unknown as { password: unknown; connectionParameters: { password: unknown } };
+  c.password = null;
+  c.connectionParameters.password = null;
 }

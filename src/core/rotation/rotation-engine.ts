@@ -904,14 +904,14 @@ export class RotationEngine {
     return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
   }
 
-  /** Run a provider operation; failures become ProviderErrors naming the account and secret. */
+  /** Run a provider operation; failures become ProviderErrors naming the account, secret, provider and target. */
   private async providerCall<T>(account: AccountConfig, what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       const detail = this.deps.redactor.scrub(messageOf(err));
       throw new ProviderError(
-        `account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail}`,
+        `account ${account.name}: could not ${what} secret ${account.secret} in provider ${account.provider}: ${detail} (target ${account.target})`,
         {
           account: account.name,
           target: account.target,
