@@ -44,7 +44,7 @@ describe('state schema dump', () => {
     expect(existsSync(FILE), `${STATE_SCHEMA_DUMP} is missing: run \`${REGENERATE_COMMAND}\` and commit it`).toBe(true);
     expect(
       dump,
-      `the migrated state schema differs from ${STATE_SCHEMA_DUMP} (diff below: + is the committed file). ` +
+      `the migrated state schema differs from ${STATE_SCHEMA_DUMP} (diff below: - the committed file, + this migration). ` +
         `If the change is intended (a new migration), run \`${REGENERATE_COMMAND}\` and commit the file.`,
     ).toBe(readFileSync(FILE, 'utf8'));
   });
