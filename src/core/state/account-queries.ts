@@ -2,8 +2,8 @@ import type { StateTables } from './state-tables.js';
 import { STATE_SQL } from './state-statements.js';
 import type { AccountState, AccountTimes, DueAccount } from './state-types.js';
 
-// Statements on `<schema>.accounts`: one row per account pgrotate knows, with its schedule,
-// last outcome and the scheduler's claim (queued_at).
+// Statements on `accounts` (their texts are in state-statements.ts): one row per account
+// pgrotate knows, with its schedule, last outcome and the scheduler's claim (queued_at).
 
 /** Record a failure that happened before any rotation record existed (bad input, unreachable). */
 export async function recordRefusal(

@@ -2,7 +2,7 @@ import type { StateTables } from './state-tables.js';
 import { STATE_SQL } from './state-statements.js';
 import type { AuditEvent } from './state-types.js';
 
-// Reads of `<schema>.audit_events` (appends go through StateTables.audit).
+// Reads of `audit_events` (appends go through StateTables.audit).
 
 /** Audit events of one account, oldest first (the newest `limit`). */
 export async function accountHistory(db: StateTables, account: string, limit: number): Promise<AuditEvent[]> {

@@ -3,7 +3,7 @@ import { STATE_SQL } from './state-statements.js';
 import { rotationFromRow, type RotationRecord, type RotationRow } from './rotation-record.js';
 import type { RequestFacts, RequestStanding } from './state-types.js';
 
-// Read-only statements on `<schema>.rotations` made outside a fence (writes go through the
+// Read-only statements on `rotations` made outside a fence (writes go through the
 // fence, see rotation-fence.ts).
 
 /** The unfinished rotation of an account, if any. */

@@ -38,7 +38,8 @@ export type { ChangedAccount, PlannedAccount } from './account-sync-queries.js';
 
 // The control database: per-account state, rotation records and the audit trail. Nothing
 // secret is ever written here; audit details pass through the redactor as a last guard. Every
-// statement lives in a query module of this folder; the pool and the schema stay private.
+// statement is a named one of state-statements.ts, sent by a module of this folder; the pool and
+// the schema stay private.
 
 export interface StateStoreOptions {
   pool: pg.Pool;
