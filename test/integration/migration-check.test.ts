@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS, migrate } from '../../src/core/state/migrations.js';
+import { migrate, stateMigrations } from '../../src/core/state/migrations.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
+
+const MIGRATIONS = stateMigrations();
 
 // Every CLI run checks the state schema at start: once it is current that is one statement
 // (no transaction, no advisory lock, no DDL), counted here from PostgreSQL's statement log.

@@ -1,8 +1,9 @@
 import type { StateTables } from './state-tables.js';
+import { STATE_SQL } from './state-statements.js';
 import type { AccountState, AccountTimes, DueAccount } from './state-types.js';
 
-// Statements on `<schema>.accounts`: one row per account pgrotate knows, with its schedule,
-// last outcome and the scheduler's claim (queued_at).
+// Statements on `accounts` (their texts are in state-statements.ts): one row per account
+// pgrotate knows, with its schedule, last outcome and the scheduler's claim (queued_at).
 
 /** Record a failure that happened before any rotation record existed (bad input, unreachable). */
 export async function recordRefusal(
@@ -10,34 +11,24 @@ export async function recordRefusal(
   account: { name: string; target: string; strategy: string },
   message: string,
 ): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO ${db.s}.accounts (name, target, strategy, last_status, last_error, consecutive_failures, updated_at)
-     VALUES ($1, $2, $3, 'failed', $4, 1, now())
-     ON CONFLICT (name) DO UPDATE SET last_status = 'failed', last_error = EXCLUDED.last_error,
-       consecutive_failures = ${db.s}.accounts.consecutive_failures + 1, updated_at = now()`,
-    [account.name, account.target, account.strategy, message],
-  );
+  await db.pool.query(STATE_SQL.recordRefusal, [account.name, account.target, account.strategy, message]);
 }
 
 /** One account's recorded state, or null. */
 export async function getAccount(db: StateTables, name: string): Promise<AccountState | null> {
-  const res = await db.pool.query(`SELECT * FROM ${db.s}.accounts WHERE name = $1`, [name]);
+  const res = await db.pool.query(STATE_SQL.account, [name]);
   return res.rows[0] ? accountFromRow(res.rows[0]) : null;
 }
 
 /** Every recorded account, by name. */
 export async function listAccounts(db: StateTables): Promise<AccountState[]> {
-  const res = await db.pool.query(`SELECT * FROM ${db.s}.accounts ORDER BY name`);
+  const res = await db.pool.query(STATE_SQL.allAccounts);
   return res.rows.map(accountFromRow);
 }
 
 /** The due accounts (at most `limit`), oldest due first, and the state database's clock. */
 export async function findDueAccounts(db: StateTables, limit: number): Promise<{ due: DueAccount[]; now: number }> {
-  const res = await db.pool.query<{ name: string; due_ms: string; now_ms: string }>(
-    `SELECT name, floor(extract(epoch FROM next_due_at) * 1000)::bigint AS due_ms, floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
-       FROM ${db.s}.accounts WHERE next_due_at <= now() ORDER BY next_due_at LIMIT $1`,
-    [limit],
-  );
+  const res = await db.pool.query<{ name: string; due_ms: string; now_ms: string }>(STATE_SQL.dueAccounts, [limit]);
   const now = res.rows[0] ? Number(res.rows[0].now_ms) : Date.now();
   return { due: res.rows.map((r) => ({ name: r.name, dueAt: Number(r.due_ms) })), now };
 }
@@ -51,16 +42,10 @@ export async function claimDueAccounts(
   limit: number,
   reofferMs: number,
 ): Promise<{ due: DueAccount[]; now: number }> {
-  const res = await db.pool.query<{ name: string; due_ms: string; now_ms: string }>(
-    `WITH due AS (
-       SELECT name FROM ${db.s}.accounts
-        WHERE next_due_at <= now() AND (queued_at IS NULL OR queued_at < now() - $2::double precision * interval '1 millisecond')
-        ORDER BY next_due_at LIMIT $1
-        FOR UPDATE SKIP LOCKED)
-     UPDATE ${db.s}.accounts a SET queued_at = now() FROM due WHERE a.name = due.name
-     RETURNING a.name, floor(extract(epoch FROM a.next_due_at) * 1000)::bigint AS due_ms, floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms`,
-    [limit, reofferMs],
-  );
+  const res = await db.pool.query<{ name: string; due_ms: string; now_ms: string }>(STATE_SQL.claimDueAccounts, [
+    limit,
+    reofferMs,
+  ]);
   const now = res.rows[0] ? Number(res.rows[0].now_ms) : Date.now();
   return { due: res.rows.map((r) => ({ name: r.name, dueAt: Number(r.due_ms) })), now };
 }
@@ -71,10 +56,7 @@ export async function claimDueAccounts(
  */
 export async function releaseClaim(db: StateTables, account: string, claimedAt: number): Promise<void> {
   // queued_at has microseconds, claimedAt is floored to the millisecond: same claim if within it.
-  await db.pool.query(
-    `UPDATE ${db.s}.accounts SET queued_at = NULL WHERE name = $1 AND queued_at < to_timestamp(($2::double precision + 1) / 1000)`,
-    [account, claimedAt],
-  );
+  await db.pool.query(STATE_SQL.releaseClaim, [account, claimedAt]);
 }
 
 /** Rotation times of the named accounts, by name, with the state database's clock. */
@@ -86,10 +68,7 @@ export async function accountTimes(db: StateTables, names: string[]): Promise<Ac
     next_due_at: Date | null;
     last_status: string | null;
     now: Date;
-  }>(
-    `SELECT name, target, last_rotated_at, next_due_at, last_status, now() AS now FROM ${db.s}.accounts WHERE name = ANY($1::text[]) ORDER BY name`,
-    [names],
-  );
+  }>(STATE_SQL.accountTimes, [names]);
   return res.rows.map((r) => ({
     name: r.name,
     target: r.target,
@@ -106,12 +85,10 @@ export async function overdueAccounts(
   names: string[],
   afterMs: number,
 ): Promise<Array<{ name: string; target: string; nextDueAt: Date }>> {
-  const res = await db.pool.query<{ name: string; target: string; next_due_at: Date }>(
-    `SELECT name, target, next_due_at FROM ${db.s}.accounts
-      WHERE next_due_at < now() - ($1::double precision * interval '1 millisecond') AND name = ANY($2::text[])
-      ORDER BY next_due_at`,
-    [afterMs, names],
-  );
+  const res = await db.pool.query<{ name: string; target: string; next_due_at: Date }>(STATE_SQL.overdueAccounts, [
+    afterMs,
+    names,
+  ]);
   return res.rows.map((r) => ({ name: r.name, target: r.target, nextDueAt: r.next_due_at }));
 }
 
@@ -123,10 +100,7 @@ export async function planNextDue(
   next: Date | null,
   scheduleKey: string,
 ): Promise<void> {
-  await db.pool.query(
-    `UPDATE ${db.s}.accounts SET next_due_at = $2, schedule = $3 WHERE name = $1 AND last_rotation_id = $4`,
-    [account, next, scheduleKey, rotationId],
-  );
+  await db.pool.query(STATE_SQL.planNextDue, [account, next, scheduleKey, rotationId]);
 }
 
 /**
@@ -141,14 +115,7 @@ export async function coolDownAccount(
   message: string,
   scheduled: boolean,
 ): Promise<Date | null> {
-  const res = await db.pool.query<{ next: Date }>(
-    `UPDATE ${db.s}.accounts SET next_due_at = CASE WHEN $4::boolean OR next_due_at IS NULL
-         THEN now() + ($2::double precision * interval '1 millisecond')
-         ELSE LEAST(next_due_at, now() + ($2::double precision * interval '1 millisecond')) END,
-       last_status = 'failed', last_error = $3, updated_at = now()
-     WHERE name = $1 RETURNING next_due_at AS next`,
-    [account, cooldownMs, message, scheduled],
-  );
+  const res = await db.pool.query<{ next: Date }>(STATE_SQL.coolDownAccount, [account, cooldownMs, message, scheduled]);
   return res.rows[0]?.next ?? null;
 }
 

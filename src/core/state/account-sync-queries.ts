@@ -1,4 +1,5 @@
 import type { StateTables } from './state-tables.js';
+import { STATE_SQL } from './state-statements.js';
 
 // The statements of an account sync (config -> accounts table), in one transaction serialised
 // by an advisory lock, so several processes may sync at once. The planning (which due time an
@@ -37,37 +38,23 @@ export async function syncAccountRows(
   const client = await db.pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`pgrotate:${db.schema}:account-sync`]);
+    await client.query(STATE_SQL.lockForTransaction, [`pgrotate:${db.schema}:account-sync`]);
     // Names and schedule keys travel as one newline-separated text each (neither can contain a
     // newline): node-postgres would build an escaped, quoted string per element of a text[]
     // parameter, and for 100,000 accounts that garbage was a large part of a worker's start-up peak.
     const joinedNames = names.join('\n');
     // The database compares; only accounts that are new or need re-planning come back.
     const res = await client.query<{ name: string; last_rotated_at: Date | null; is_new: boolean }>(
-      `SELECT c.name, a.last_rotated_at, a.name IS NULL AS is_new
-         FROM unnest(string_to_array($1, E'\\n'), string_to_array($2, E'\\n')) AS c(name, key)
-         LEFT JOIN ${db.s}.accounts a ON a.name = c.name
-        WHERE a.name IS NULL OR a.schedule IS DISTINCT FROM c.key OR (a.next_due_at IS NULL AND c.key <> 'manual')`,
+      STATE_SQL.changedAccounts,
       [joinedNames, keys.join('\n')],
     );
     const rows = plan(res.rows.map((r) => ({ name: r.name, lastRotatedAt: r.last_rotated_at, isNew: r.is_new })));
     // One JSON text per batch: a single string to send, where five text[] parameters were
     // 50,000 escaped strings (start-up memory with a new fleet of 100,000 accounts).
     for (let i = 0; i < rows.length; i += BATCH) {
-      await client.query(
-        `INSERT INTO ${db.s}.accounts (name, target, strategy, schedule, next_due_at)
-         SELECT name, target, strategy, schedule, next_due_at
-           FROM json_to_recordset($1::json) AS r(name text, target text, strategy text, schedule text, next_due_at timestamptz)
-         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy,
-           schedule = EXCLUDED.schedule, next_due_at = EXCLUDED.next_due_at, updated_at = now()`,
-        [JSON.stringify(rows.slice(i, i + BATCH))],
-      );
+      await client.query(STATE_SQL.writePlannedAccounts, [JSON.stringify(rows.slice(i, i + BATCH))]);
     }
-    const retired = await client.query(
-      `UPDATE ${db.s}.accounts SET next_due_at = NULL, schedule = 'not-configured', updated_at = now()
-       WHERE next_due_at IS NOT NULL AND NOT (name = ANY(string_to_array($1, E'\\n')))`,
-      [joinedNames],
-    );
+    const retired = await client.query(STATE_SQL.retireUnconfigured, [joinedNames]);
     await client.query('COMMIT');
     return { retired: retired.rowCount ?? 0 };
   } catch (err) {

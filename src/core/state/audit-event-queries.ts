@@ -1,14 +1,12 @@
 import type { StateTables } from './state-tables.js';
+import { STATE_SQL } from './state-statements.js';
 import type { AuditEvent } from './state-types.js';
 
-// Reads of `<schema>.audit_events` (appends go through StateTables.audit).
+// Reads of `audit_events` (appends go through StateTables.audit).
 
 /** Audit events of one account, oldest first (the newest `limit`). */
 export async function accountHistory(db: StateTables, account: string, limit: number): Promise<AuditEvent[]> {
-  const res = await db.pool.query(
-    `SELECT * FROM (SELECT * FROM ${db.s}.audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id`,
-    [account, limit],
-  );
+  const res = await db.pool.query(STATE_SQL.accountHistory, [account, limit]);
   return res.rows.map((r) => ({
     id: String(r.id),
     at: r.at as Date,

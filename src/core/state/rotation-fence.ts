@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FenceLostError, messageOf } from '../errors.js';
 import type { StateTables } from './state-tables.js';
+import { STATE_SQL } from './state-statements.js';
 import type { NewAuditEvent } from './state-types.js';
 import { rotationFromRow, type RotationRecord, type RotationRow, type Step } from './rotation-record.js';
 
@@ -63,12 +64,7 @@ export class RotationFence {
    */
   static async tryAcquire(store: StateTables, client: pg.PoolClient, account: string): Promise<RotationFence | null> {
     const key = `pgrotate:${store.schema}:${account}`;
-    // The lock is taken in a subquery of its own, so it is called once whatever the join order.
-    const res = await client.query<{ locked: boolean } & RotationRow>(
-      `SELECT l.locked, r.* FROM (SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked) l
-       LEFT JOIN ${store.s}.rotations r ON l.locked AND r.account = $2 AND r.status = 'running'`,
-      [key, account],
-    );
+    const res = await client.query<{ locked: boolean } & RotationRow>(STATE_SQL.tryFence, [key, account]);
     const row = res.rows[0];
     if (!row?.locked) return null;
     return new RotationFence(store, client, account, key, row.id ? rotationFromRow(row) : null);
@@ -81,10 +77,7 @@ export class RotationFence {
 
   /** The unfinished rotation of this account, if a previous attempt left one. */
   async running(): Promise<RotationRecord | null> {
-    const res = await this.q<RotationRow>(
-      `SELECT * FROM ${this.store.s}.rotations WHERE account = $1 AND status = 'running'`,
-      [this.account],
-    );
+    const res = await this.q<RotationRow>(STATE_SQL.runningRotation, [this.account]);
     return res.rows[0] ? rotationFromRow(res.rows[0]) : null;
   }
 
@@ -96,27 +89,18 @@ export class RotationFence {
       strategy: r.strategy,
       terminateSessions: r.terminateSessions,
     });
-    const res = await this.q<RotationRow>(
-      `WITH acc AS (
-         INSERT INTO ${this.store.s}.accounts (name, target, strategy) VALUES ($2, $9, $3)
-         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy, updated_at = now()),
-       ev AS (
-         INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind, actor, detail) VALUES ($2, $1, 'rotation.started', $7, $10))
-       INSERT INTO ${this.store.s}.rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
-       VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
-      [
-        r.id,
-        r.account,
-        r.strategy,
-        r.targetRole,
-        r.previousRole,
-        r.reason,
-        r.requestedBy,
-        r.terminateSessions,
-        r.target,
-        JSON.stringify(detail),
-      ],
-    );
+    const res = await this.q<RotationRow>(STATE_SQL.createRotation, [
+      r.id,
+      r.account,
+      r.strategy,
+      r.targetRole,
+      r.previousRole,
+      r.reason,
+      r.requestedBy,
+      r.terminateSessions,
+      r.target,
+      JSON.stringify(detail),
+    ]);
     return rotationFromRow(res.rows[0] as RotationRow);
   }
 
@@ -130,12 +114,7 @@ export class RotationFence {
     terminateSessions = false,
   ): Promise<RotationRecord | null> {
     return this.tx(async () => {
-      const res = await this.q<RotationRow>(
-        `UPDATE ${this.store.s}.rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL,
-           terminate_sessions = terminate_sessions OR $2
-         WHERE id = $1 AND status = 'running' RETURNING *`,
-        [rotation.id, terminateSessions],
-      );
+      const res = await this.q<RotationRow>(STATE_SQL.resumeRotation, [rotation.id, terminateSessions]);
       // Finished by its holder between the read that came with the lock and now: nothing to resume.
       if (!res.rows[0]) return null;
       await this.audit({
@@ -156,14 +135,13 @@ export class RotationFence {
     facts: { appliedAt?: Date; oldCredentialExpiresAt?: Date | null } = {},
   ): Promise<void> {
     await this.flushPassed(rotationId);
-    const res = await this.q(
-      `WITH advanced AS (
-         UPDATE ${this.store.s}.rotations SET step = $2, updated_at = clock_timestamp(),
-           applied_at = COALESCE($3, applied_at), old_credential_expires_at = COALESCE($4, old_credential_expires_at)
-         WHERE id = $1 AND status = 'running' RETURNING id, account)
-       INSERT INTO ${this.store.s}.audit_events (account, rotation_id, kind) SELECT account, id, $5 FROM advanced`,
-      [rotationId, step, facts.appliedAt ?? null, facts.oldCredentialExpiresAt ?? null, `rotation.${step}`],
-    );
+    const res = await this.q(STATE_SQL.advanceRotation, [
+      rotationId,
+      step,
+      facts.appliedAt ?? null,
+      facts.oldCredentialExpiresAt ?? null,
+      `rotation.${step}`,
+    ]);
     if (res.rowCount !== 1)
       throw new FenceLostError(`rotation ${rotationId} of account ${this.account} is no longer running`, {
         account: this.account,
@@ -183,42 +161,20 @@ export class RotationFence {
       ...(done.warnings.length ? { warnings: done.warnings } : {}),
     });
     const passed = this.passedSteps;
-    const res = await this.q<{ n: string }>(
-      `WITH finished AS (
-         UPDATE ${this.store.s}.rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
-           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3,
-           applied_at = COALESCE($12, applied_at)
-         WHERE id = $1 AND status = 'running' RETURNING id),
-       acc AS (
-         UPDATE ${this.store.s}.accounts SET active_role = $5, last_rotation_id = $1, last_rotated_at = clock_timestamp(),
-           old_credential_expires_at = $2, next_due_at = $6, last_status = 'succeeded', last_error = NULL,
-           consecutive_failures = 0, warnings = $9, updated_at = now()
-         WHERE name = $4 AND EXISTS (SELECT 1 FROM finished)),
-       ev AS (
-         INSERT INTO ${this.store.s}.audit_events (at, account, rotation_id, kind, actor, detail)
-         SELECT COALESCE(e.at, clock_timestamp()), $4, f.id, e.kind, e.actor, e.detail
-         FROM finished f,
-           unnest($10::text[] || 'rotation.succeeded'::text, $11::timestamptz[] || NULL::timestamptz,
-                  array_fill(NULL::text, ARRAY[cardinality($10::text[])]) || $7::text,
-                  array_fill('{}'::jsonb, ARRAY[cardinality($10::text[])]) || $8::jsonb)
-             WITH ORDINALITY AS e(kind, at, actor, detail, n)
-         ORDER BY e.n)
-       SELECT count(*) AS n FROM finished`,
-      [
-        rotation.id,
-        done.oldCredentialExpiresAt,
-        done.sessionsEnded,
-        this.account,
-        done.activeRole,
-        done.nextDueAt,
-        rotation.requestedBy,
-        JSON.stringify(detail),
-        this.store.redactor.scrubValue(done.warnings),
-        passed.map((p) => `rotation.${p.step}`),
-        passed.map((p) => p.at),
-        rotation.appliedAt,
-      ],
-    );
+    const res = await this.q<{ n: string }>(STATE_SQL.succeedRotation, [
+      rotation.id,
+      done.oldCredentialExpiresAt,
+      done.sessionsEnded,
+      this.account,
+      done.activeRole,
+      done.nextDueAt,
+      rotation.requestedBy,
+      JSON.stringify(detail),
+      this.store.redactor.scrubValue(done.warnings),
+      passed.map((p) => `rotation.${p.step}`),
+      passed.map((p) => p.at),
+      rotation.appliedAt,
+    ]);
     if (Number(res.rows[0]?.n) !== 1)
       throw new FenceLostError(`rotation ${rotation.id} of account ${this.account} is no longer running`, {
         account: this.account,
@@ -234,12 +190,7 @@ export class RotationFence {
     const message = this.store.redactor.scrub(error);
     await this.tx(async () => {
       await this.flushPassed(rotation.id);
-      await this.q(
-        `UPDATE ${this.store.s}.rotations SET status = 'failed', finished_at = clock_timestamp(), updated_at = clock_timestamp(), error = $2,
-           step = $3, applied_at = COALESCE($4, applied_at)
-         WHERE id = $1 AND status = 'running'`,
-        [rotation.id, message, rotation.step, rotation.appliedAt],
-      );
+      await this.q(STATE_SQL.failRotation, [rotation.id, message, rotation.step, rotation.appliedAt]);
       await this.markAccountFailed(message);
       await this.audit({
         account: this.account,
@@ -256,10 +207,7 @@ export class RotationFence {
     const message = this.store.redactor.scrub(error);
     await this.tx(async () => {
       await this.flushPassed(rotation.id);
-      await this.q(
-        `UPDATE ${this.store.s}.rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
-        [rotation.id, message],
-      );
+      await this.q(STATE_SQL.noteRotationError, [rotation.id, message]);
       await this.markAccountFailed(message);
       await this.audit({
         account: this.account,
@@ -281,12 +229,12 @@ export class RotationFence {
   private async flushPassed(rotationId: string): Promise<void> {
     if (this.passedSteps.length === 0) return;
     const passed = this.passedSteps;
-    await this.q(
-      `INSERT INTO ${this.store.s}.audit_events (at, account, rotation_id, kind)
-       SELECT e.at, $1, $2, e.kind FROM unnest($3::text[], $4::timestamptz[]) WITH ORDINALITY AS e(kind, at, n)
-       ORDER BY e.n`,
-      [this.account, rotationId, passed.map((p) => `rotation.${p.step}`), passed.map((p) => p.at)],
-    );
+    await this.q(STATE_SQL.insertPassedSteps, [
+      this.account,
+      rotationId,
+      passed.map((p) => `rotation.${p.step}`),
+      passed.map((p) => p.at),
+    ]);
     this.passedSteps = [];
   }
 
@@ -295,7 +243,7 @@ export class RotationFence {
     if (this.released) return;
     this.released = true;
     try {
-      await this.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key]);
+      await this.client.query(STATE_SQL.releaseFence, [this.key]);
       this.client.release();
     } catch (err) {
       // A broken connection has already dropped the lock with the session.
@@ -304,10 +252,7 @@ export class RotationFence {
   }
 
   private async markAccountFailed(message: string): Promise<void> {
-    await this.q(
-      `UPDATE ${this.store.s}.accounts SET last_status = 'failed', last_error = $2, consecutive_failures = consecutive_failures + 1, updated_at = now() WHERE name = $1`,
-      [this.account, message],
-    );
+    await this.q(STATE_SQL.markAccountFailed, [this.account, message]);
   }
 
   private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(

@@ -12,6 +12,8 @@ import { migrate } from './migrations.js';
 import { RotationFence } from './rotation-fence.js';
 import type { RotationRecord } from './rotation-record.js';
 import * as rotations from './rotation-queries.js';
+import { STATE_SQL } from './state-statements.js';
+import { withStateSearchPath } from './state-search-path.js';
 import { StateTables } from './state-tables.js';
 import type {
   AccountState,
@@ -36,7 +38,8 @@ export type { ChangedAccount, PlannedAccount } from './account-sync-queries.js';
 
 // The control database: per-account state, rotation records and the audit trail. Nothing
 // secret is ever written here; audit details pass through the redactor as a last guard. Every
-// statement lives in a query module of this folder; the pool and the schema stay private.
+// statement is a named one of state-statements.ts, sent by a module of this folder; the pool and
+// the schema stay private.
 
 export interface StateStoreOptions {
   pool: pg.Pool;
@@ -50,7 +53,7 @@ export class StateStore {
   /** Stored security-audit runs and findings. */
   readonly auditRuns: AuditRunStore;
 
-  constructor(opts: StateStoreOptions) {
+  private constructor(opts: StateStoreOptions) {
     this.db = new StateTables(opts.pool, opts.schema, opts.redactor);
     this.auditRuns = new AuditRunStore(this.db);
   }
@@ -62,10 +65,16 @@ export class StateStore {
     redactor: Redactor;
     credential?: LiveCredential;
   }): Promise<StateStore> {
+    // Every connection resolves the state statements' unqualified names in the schema.
+    const connection = {
+      max: 10,
+      ...opts.connection,
+      options: withStateSearchPath(opts.schema, opts.connection.options),
+    };
     // A state login that pgrotate rotates itself follows its provider (see LiveCredential).
     const pool = opts.credential
-      ? new CredentialPool({ max: 10, ...opts.connection }, opts.credential)
-      : new pg.Pool({ max: 10, ...opts.connection, Client: ResilientClient });
+      ? new CredentialPool(connection, opts.credential)
+      : new pg.Pool({ ...connection, Client: ResilientClient });
     // Clients that lose their server must not crash the process; the loss surfaces on the next
     // query instead (for a fence: as FenceLostError). Attached once per physical connection.
     pool.on('error', () => undefined);
@@ -85,14 +94,12 @@ export class StateStore {
 
   /** Fails unless the state database answers (readiness). */
   async ping(): Promise<void> {
-    await this.db.pool.query('SELECT 1');
+    await this.db.pool.query(STATE_SQL.ping);
   }
 
   /** The state database's clock in ms since epoch: requests and rotations are compared on one clock. */
   async now(): Promise<number> {
-    const res = await this.db.pool.query<{ ms: string }>(
-      'SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms',
-    );
+    const res = await this.db.pool.query<{ ms: string }>(STATE_SQL.clockMs);
     return Number(res.rows[0]?.ms ?? Date.now());
   }
 

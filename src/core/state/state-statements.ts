@@ -1,0 +1,217 @@
+// Every statement pgrotate sends to its state database after migrating, by name, each once. No
+// schema name appears in them: the state pool's connections resolve unqualified names in the
+// state schema (search_path, set in the startup packet: see state-search-path.ts), and a
+// migration runs with the same search_path (migrations.ts). test/unit/state-sql-boundary.test.ts
+// checks that no other file holds SQL on a state table, and that these texts name no schema.
+
+/**
+ * A `rotations` row (alias r) that did everything request $2/$3 asked for: it succeeded, started
+ * after the request (state-database clock), and when sessions were to end it ended them and
+ * expired the previous login at once (alternating accounts otherwise keep their previous role for
+ * the grace period). Part of two statements below.
+ */
+const SATISFIES_REQUEST = `r.account = $1 AND r.status = 'succeeded' AND r.started_at >= to_timestamp($2::double precision / 1000)
+    AND (NOT $3::boolean OR (r.terminate_sessions AND r.sessions_ended IS NOT NULL
+      AND (r.old_credential_expires_at IS NULL OR r.old_credential_expires_at <= r.finished_at)))`;
+
+/** The named statements on the state tables (and the locks and clock reads that go with them). */
+export const STATE_SQL = Object.freeze({
+  // --- the connection -------------------------------------------------------------------------
+
+  /** Readiness: the state database answers. */
+  ping: 'SELECT 1',
+  /** The state database's clock in ms since epoch. */
+  clockMs: 'SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms',
+  /** A transaction-level advisory lock on the text key $1 (an account sync, an audit run). */
+  lockForTransaction: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
+
+  // --- accounts -------------------------------------------------------------------------------
+
+  /** $1 name, $2 target, $3 strategy, $4 error: a refusal before any rotation record existed. */
+  recordRefusal: `INSERT INTO accounts (name, target, strategy, last_status, last_error, consecutive_failures, updated_at)
+     VALUES ($1, $2, $3, 'failed', $4, 1, now())
+     ON CONFLICT (name) DO UPDATE SET last_status = 'failed', last_error = EXCLUDED.last_error,
+       consecutive_failures = accounts.consecutive_failures + 1, updated_at = now()`,
+  /** One account's row by name ($1). */
+  account: 'SELECT * FROM accounts WHERE name = $1',
+  /** Every account's row, by name. */
+  allAccounts: 'SELECT * FROM accounts ORDER BY name',
+  /** At most $1 due accounts, oldest due first, with the clock. */
+  dueAccounts: `SELECT name, floor(extract(epoch FROM next_due_at) * 1000)::bigint AS due_ms, floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+       FROM accounts WHERE next_due_at <= now() ORDER BY next_due_at LIMIT $1`,
+  /** Claim at most $1 due accounts not queued within $2 ms (racing ticks skip each other's rows). */
+  claimDueAccounts: `WITH due AS (
+       SELECT name FROM accounts
+        WHERE next_due_at <= now() AND (queued_at IS NULL OR queued_at < now() - $2::double precision * interval '1 millisecond')
+        ORDER BY next_due_at LIMIT $1
+        FOR UPDATE SKIP LOCKED)
+     UPDATE accounts a SET queued_at = now() FROM due WHERE a.name = due.name
+     RETURNING a.name, floor(extract(epoch FROM a.next_due_at) * 1000)::bigint AS due_ms, floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms`,
+  /** Release account $1's claim made at $2 (ms, floored): a newer claim is left alone. */
+  releaseClaim:
+    'UPDATE accounts SET queued_at = NULL WHERE name = $1 AND queued_at < to_timestamp(($2::double precision + 1) / 1000)',
+  /** Rotation times of the accounts named in $1, with the clock. */
+  accountTimes:
+    'SELECT name, target, last_rotated_at, next_due_at, last_status, now() AS now FROM accounts WHERE name = ANY($1::text[]) ORDER BY name',
+  /** The accounts named in $2 whose due time passed more than $1 ms ago, oldest first. */
+  overdueAccounts: `SELECT name, target, next_due_at FROM accounts
+      WHERE next_due_at < now() - ($1::double precision * interval '1 millisecond') AND name = ANY($2::text[])
+      ORDER BY next_due_at`,
+  /** Account $1's next due time $2 and schedule key $3, if rotation $4 is still its last. */
+  planNextDue: 'UPDATE accounts SET next_due_at = $2, schedule = $3 WHERE name = $1 AND last_rotation_id = $4',
+  /** Account $1 failed ($3): due again after $2 ms ($4 scheduled) or sooner (a request). */
+  coolDownAccount: `UPDATE accounts SET next_due_at = CASE WHEN $4::boolean OR next_due_at IS NULL
+         THEN now() + ($2::double precision * interval '1 millisecond')
+         ELSE LEAST(next_due_at, now() + ($2::double precision * interval '1 millisecond')) END,
+       last_status = 'failed', last_error = $3, updated_at = now()
+     WHERE name = $1 RETURNING next_due_at AS next`,
+  /** Account $1's failure $2 during a fenced rotation. */
+  markAccountFailed:
+    "UPDATE accounts SET last_status = 'failed', last_error = $2, consecutive_failures = consecutive_failures + 1, updated_at = now() WHERE name = $1",
+
+  // --- account sync (config -> accounts) ------------------------------------------------------
+
+  /** Configured names $1 and schedule keys $2 (newline-joined) that are new or need re-planning. */
+  changedAccounts: `SELECT c.name, a.last_rotated_at, a.name IS NULL AS is_new
+         FROM unnest(string_to_array($1, E'\\n'), string_to_array($2, E'\\n')) AS c(name, key)
+         LEFT JOIN accounts a ON a.name = c.name
+        WHERE a.name IS NULL OR a.schedule IS DISTINCT FROM c.key OR (a.next_due_at IS NULL AND c.key <> 'manual')`,
+  /** Write the planned accounts of the JSON array $1. */
+  writePlannedAccounts: `INSERT INTO accounts (name, target, strategy, schedule, next_due_at)
+         SELECT name, target, strategy, schedule, next_due_at
+           FROM json_to_recordset($1::json) AS r(name text, target text, strategy text, schedule text, next_due_at timestamptz)
+         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy,
+           schedule = EXCLUDED.schedule, next_due_at = EXCLUDED.next_due_at, updated_at = now()`,
+  /** Retire the scheduled accounts not among the newline-joined names $1. */
+  retireUnconfigured: `UPDATE accounts SET next_due_at = NULL, schedule = 'not-configured', updated_at = now()
+       WHERE next_due_at IS NOT NULL AND NOT (name = ANY(string_to_array($1, E'\\n')))`,
+
+  // --- rotations ------------------------------------------------------------------------------
+
+  /** Account $1's unfinished rotation (at most one: rotations_one_running_per_account). */
+  runningRotation: "SELECT * FROM rotations WHERE account = $1 AND status = 'running'",
+  /** The accounts with an unfinished rotation. */
+  accountsWithRunningRotation: "SELECT account FROM rotations WHERE status = 'running'",
+  /** Rotation $4 satisfies request $2/$3 of account $1. */
+  rotationSatisfies: `SELECT 1 FROM rotations r WHERE ${SATISFIES_REQUEST} AND r.id = $4`,
+  /** Whether account $1's request $2/$3 still needs a rotation of its own: one round trip. */
+  requestStanding: `SELECT EXISTS (SELECT 1 FROM rotations WHERE account = $1 AND status = 'running') AS running,
+            d.id AS done_id,
+            -- Sessions ended for the request: when it ends sessions, every rotation that finished
+            -- after it ending sessions counts (one resumed for it, then the one that satisfies it,
+            -- perhaps in an attempt of the job that died before reporting), not only the last.
+            CASE WHEN d.id IS NULL OR NOT $3::boolean THEN d.sessions_ended
+                 ELSE (SELECT COALESCE(SUM(x.sessions_ended), 0)::int FROM rotations x
+                        WHERE x.account = $1 AND x.status = 'succeeded' AND x.terminate_sessions
+                          AND x.sessions_ended IS NOT NULL AND x.finished_at >= to_timestamp($2::double precision / 1000))
+            END AS done_sessions,
+            COALESCE((SELECT next_due_at IS NULL OR next_due_at > now() FROM accounts WHERE name = $1), false) AS not_due
+       FROM (SELECT 1) one
+       LEFT JOIN LATERAL (SELECT r.id, r.sessions_ended FROM rotations r WHERE ${SATISFIES_REQUEST} ORDER BY r.started_at DESC LIMIT 1) d ON true`,
+
+  // --- the fence (rotation-fence.ts) ----------------------------------------------------------
+
+  /**
+   * Try the session advisory lock on key $1 and, in the same round trip, read account $2's
+   * unfinished rotation. The lock is taken in a subquery of its own, so it is called once
+   * whatever the join order.
+   */
+  tryFence: `SELECT l.locked, r.* FROM (SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked) l
+       LEFT JOIN rotations r ON l.locked AND r.account = $2 AND r.status = 'running'`,
+  /** Give up the session advisory lock on key $1. */
+  releaseFence: 'SELECT pg_advisory_unlock(hashtextextended($1, 0))',
+  /** A new rotation record, its account row and its `rotation.started` event: one statement. */
+  createRotation: `WITH acc AS (
+         INSERT INTO accounts (name, target, strategy) VALUES ($2, $9, $3)
+         ON CONFLICT (name) DO UPDATE SET target = EXCLUDED.target, strategy = EXCLUDED.strategy, updated_at = now()),
+       ev AS (
+         INSERT INTO audit_events (account, rotation_id, kind, actor, detail) VALUES ($2, $1, 'rotation.started', $7, $10))
+       INSERT INTO rotations (id, account, strategy, status, step, target_role, previous_role, reason, requested_by, terminate_sessions)
+       VALUES ($1, $2, $3, 'running', 'created', $4, $5, $6, $7, $8) RETURNING *`,
+  /** One more attempt at unfinished rotation $1 ($2: it now ends sessions). */
+  resumeRotation: `UPDATE rotations SET attempts = attempts + 1, updated_at = clock_timestamp(), error = NULL,
+           terminate_sessions = terminate_sessions OR $2
+         WHERE id = $1 AND status = 'running' RETURNING *`,
+  /** Rotation $1 completed step $2 (with its facts $3, $4) and its audit event $5: one statement. */
+  advanceRotation: `WITH advanced AS (
+         UPDATE rotations SET step = $2, updated_at = clock_timestamp(),
+           applied_at = COALESCE($3, applied_at), old_credential_expires_at = COALESCE($4, old_credential_expires_at)
+         WHERE id = $1 AND status = 'running' RETURNING id, account)
+       INSERT INTO audit_events (account, rotation_id, kind) SELECT account, id, $5 FROM advanced`,
+  /**
+   * Rotation $1 succeeded: its record, account $4's new state, the audit events of the steps
+   * passed since the last write ($10 kinds at $11 times) and the success event, atomically.
+   */
+  succeedRotation: `WITH finished AS (
+         UPDATE rotations SET status = 'succeeded', step = 'recorded', finished_at = clock_timestamp(),
+           updated_at = clock_timestamp(), old_credential_expires_at = $2, sessions_ended = $3,
+           applied_at = COALESCE($12, applied_at)
+         WHERE id = $1 AND status = 'running' RETURNING id),
+       acc AS (
+         UPDATE accounts SET active_role = $5, last_rotation_id = $1, last_rotated_at = clock_timestamp(),
+           old_credential_expires_at = $2, next_due_at = $6, last_status = 'succeeded', last_error = NULL,
+           consecutive_failures = 0, warnings = $9, updated_at = now()
+         WHERE name = $4 AND EXISTS (SELECT 1 FROM finished)),
+       ev AS (
+         INSERT INTO audit_events (at, account, rotation_id, kind, actor, detail)
+         SELECT COALESCE(e.at, clock_timestamp()), $4, f.id, e.kind, e.actor, e.detail
+         FROM finished f,
+           unnest($10::text[] || 'rotation.succeeded'::text, $11::timestamptz[] || NULL::timestamptz,
+                  array_fill(NULL::text, ARRAY[cardinality($10::text[])]) || $7::text,
+                  array_fill('{}'::jsonb, ARRAY[cardinality($10::text[])]) || $8::jsonb)
+             WITH ORDINALITY AS e(kind, at, actor, detail, n)
+         ORDER BY e.n)
+       SELECT count(*) AS n FROM finished`,
+  /** Rotation $1 failed with $2, having reached step $3 (applied at $4). */
+  failRotation: `UPDATE rotations SET status = 'failed', finished_at = clock_timestamp(), updated_at = clock_timestamp(), error = $2,
+           step = $3, applied_at = COALESCE($4, applied_at)
+         WHERE id = $1 AND status = 'running'`,
+  /** Error $2 on rotation $1, which stays resumable. */
+  noteRotationError:
+    "UPDATE rotations SET error = $2, updated_at = clock_timestamp() WHERE id = $1 AND status = 'running'",
+
+  // --- audit events ---------------------------------------------------------------------------
+
+  /** One audit event. */
+  insertAuditEvent: 'INSERT INTO audit_events (account, rotation_id, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)',
+  /** Events of steps passed (kinds $3 at times $4) of account $1's rotation $2, in order. */
+  insertPassedSteps: `INSERT INTO audit_events (at, account, rotation_id, kind)
+       SELECT e.at, $1, $2, e.kind FROM unnest($3::text[], $4::timestamptz[]) WITH ORDINALITY AS e(kind, at, n)
+       ORDER BY e.n`,
+  /** The newest $2 events of account $1, oldest first. */
+  accountHistory:
+    'SELECT * FROM (SELECT * FROM audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id',
+
+  // --- security audits (audit-run-store.ts) ---------------------------------------------------
+
+  /** Whether target $1 has any stored run. */
+  auditRunExists: 'SELECT 1 FROM audit_runs WHERE target = $1 LIMIT 1',
+  /** Store target $1's run by $2 with report $3. */
+  insertAuditRun: 'INSERT INTO audit_runs (target, actor, report) VALUES ($1, $2, $3) RETURNING id::text AS id',
+  /** Target $1's open findings, locked for the run's transaction. */
+  openFindings:
+    'SELECT id::text AS id, "check", subject, severity, message, fix FROM audit_findings WHERE target = $1 AND resolved_at IS NULL FOR UPDATE',
+  /** Open finding $1 seen again by run $2, with its current text. */
+  refreshFinding: 'UPDATE audit_findings SET last_run_id = $2, severity = $3, message = $4, fix = $5 WHERE id = $1',
+  /** A finding first seen by run $7. */
+  openFinding: `INSERT INTO audit_findings (target, "check", subject, severity, message, fix, first_run_id, last_run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+           ON CONFLICT DO NOTHING`,
+  /** Findings $1 no longer seen by run $2. */
+  resolveFindings:
+    'UPDATE audit_findings SET resolved_at = clock_timestamp(), last_run_id = $2 WHERE id = ANY($1::bigint[])',
+  /** Target $1's newest run. */
+  latestAuditRun:
+    'SELECT id::text AS id, at, actor, report FROM audit_runs r WHERE target = $1 ORDER BY r.id DESC LIMIT 1',
+  /** Open findings per target and severity. */
+  openFindingCounts:
+    'SELECT target, severity, count(*)::int AS n FROM audit_findings WHERE resolved_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2',
+  /** Each target's last run time. */
+  lastAuditRuns: 'SELECT target, max(at) AS at FROM audit_runs GROUP BY 1 ORDER BY 1',
+  /** Claim target $1's audit if due, pushing its next run $2 ms ahead; a row back for the one claimer. */
+  claimAudit: `INSERT INTO audit_schedule AS a (target, next_run_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0))
+       ON CONFLICT (target) DO UPDATE SET next_run_at = EXCLUDED.next_run_at WHERE a.next_run_at <= clock_timestamp()
+       RETURNING 1`,
+});
+
+/** The name of a state statement. */
+export type StateStatement = keyof typeof STATE_SQL;
