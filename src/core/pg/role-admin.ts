@@ -60,16 +60,18 @@ export async function setValidUntil(client: ClientBase, role: string, at: Date):
 }
 
 /**
- * End the sessions of `role` other than pgrotate's own connection; returns how many were ended.
+ * End the sessions of `role` other than pgrotate's own connection and `ownPids` (pgrotate's own
+ * logins still closing); returns how many were ended.
  * A new password does not end sessions opened with the old one, so offboarding needs this.
  * A non-superuser admin needs pg_signal_backend (or membership in the role), and sees
  * backend_type as NULL for other roles' sessions, hence the IS NULL.
  */
-export async function terminateSessions(client: ClientBase, role: string): Promise<number> {
+export async function terminateSessions(client: ClientBase, role: string, ownPids: number[] = []): Promise<number> {
+  const others = ownPids.length > 0 ? ' AND pid <> ALL($2::int[])' : '';
   const res = await client.query<{ ended: boolean }>(
     `SELECT pg_catalog.pg_terminate_backend(pid) AS ended FROM pg_catalog.pg_stat_activity
-      WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid() AND (backend_type = 'client backend' OR backend_type IS NULL)`,
-    [role],
+      WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()${others} AND (backend_type = 'client backend' OR backend_type IS NULL)`,
+    ownPids.length > 0 ? [role, ownPids] : [role],
   );
   return res.rows.filter((r) => r.ended).length;
 }

@@ -73,6 +73,8 @@ export class TargetConnector {
   private readonly pools = new Map<string, Promise<pg.Pool>>();
   /** Probes by target and role, with when each started (performance.now()); only open ones are reused. */
   private readonly probes = new Map<string, { startedAt: number; answer: Promise<LoginPathProbe> }>();
+  /** Backend pids of this connector's own logins whose goodbye is still under way, by target and role. */
+  private readonly closingLogins = new Map<string, Set<number>>();
 
   constructor(private readonly opts: TargetConnectorOptions) {}
 
@@ -165,8 +167,37 @@ export class TargetConnector {
       // stays reachable from its socket, so it must not keep the password it logged in with: on
       // a busy machine the goodbye can come after the rotation has ended (issue 24.6).
       forgetPassword(client);
-      void client.end().catch(() => undefined);
+      this.closeLogin(targetName, user, client);
     }
+  }
+
+  /**
+   * Backend pids of logins as `user` that this connector opened and is still closing. Its own
+   * verify login (not awaited, above) can still be in pg_stat_activity when a rotation ends the
+   * role's sessions right after: it is pgrotate's, not an application's, so it is neither
+   * counted nor signalled (an offboarding reported "1 session ended" where there was none).
+   */
+  closingSessionsOf(targetName: string, user: string): number[] {
+    return [...(this.closingLogins.get(`${targetName}\0${user}`) ?? [])];
+  }
+
+  private closeLogin(targetName: string, user: string, client: pg.Client): void {
+    const pid = (client as unknown as { processID?: number | null }).processID;
+    const key = `${targetName}\0${user}`;
+    if (typeof pid === 'number') {
+      const pids = this.closingLogins.get(key) ?? new Set<number>();
+      pids.add(pid);
+      this.closingLogins.set(key, pids);
+    }
+    void client
+      .end()
+      .catch(() => undefined)
+      .finally(() => {
+        const pids = this.closingLogins.get(key);
+        if (typeof pid !== 'number' || !pids) return;
+        pids.delete(pid);
+        if (pids.size === 0) this.closingLogins.delete(key);
+      });
   }
 
   /**

@@ -867,7 +867,8 @@ export class RotationEngine {
         const roles = accountRoles(account);
         try {
           let ended = 0;
-          for (const role of roles) ended += await terminateSessions(client, role);
+          for (const role of roles)
+            ended += await terminateSessions(client, role, this.deps.targets.closingSessionsOf(account.target, role));
           sessionsEnded = ended;
         } catch (err) {
           // The new password is live: finish the rotation, and report the sessions as a failure.

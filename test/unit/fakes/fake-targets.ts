@@ -48,7 +48,10 @@ export interface LoginCall {
   ok: boolean;
 }
 
-type ConnectorSurface = Pick<TargetConnector, 'endpoint' | 'publicHost' | 'withAdmin' | 'tryLogin' | 'probeLoginPath'>;
+type ConnectorSurface = Pick<
+  TargetConnector,
+  'endpoint' | 'publicHost' | 'withAdmin' | 'tryLogin' | 'probeLoginPath' | 'closingSessionsOf'
+>;
 
 /** A simulated target database reached through the engine's `targets` dependency. */
 export class FakeTargets implements ConnectorSurface {
@@ -142,6 +145,12 @@ export class FakeTargets implements ConnectorSurface {
     const result = this.loginOverride?.(user, password) ?? (await this.check(user, password));
     this.logins.push({ user, ok: result.ok });
     return result;
+  }
+
+  /** The simulated server's logins end at once: none is ever still closing. */
+  closingSessionsOf(targetName: string): number[] {
+    this.known(targetName);
+    return [];
   }
 
   async probeLoginPath(targetName: string, user: string): Promise<LoginPathProbe> {
