@@ -86,11 +86,25 @@ function brokenLinks(page: string, text: string): string[] {
   return problems;
 }
 
-const docsPages = () =>
-  readdirSync(DOCS)
-    .filter((f) => f.endsWith('.md'))
-    .sort()
-    .map((f) => join(DOCS, f));
+/** Markdown files under `dir`, its sub-folders included (docs/engineering/), sorted. */
+const markdownUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? markdownUnder(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
+    )
+    .sort();
+
+const docsPages = () => markdownUnder(DOCS);
+
+/** Every Markdown file of the repository outside build output and dependencies (README, docs/, helm/). */
+const allMarkdown = (): string[] => {
+  const skip = new Set(['node_modules', 'dist', 'dist-bench', '.git', 'coverage']);
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((e) => !skip.has(e.name) && !e.isSymbolicLink())
+      .flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : []));
+  return walk(ROOT).sort();
+};
 
 describe('README and docs/', () => {
   it('keep the README under 300 lines', () => {
@@ -98,13 +112,27 @@ describe('README and docs/', () => {
     expect(lines).toBeLessThan(300);
   });
 
-  it('have no relative link to a missing file or heading', () => {
-    const pages = [README, ...docsPages()];
+  it('have no relative link to a missing file or heading, in any Markdown file of the repository', () => {
+    const pages = allMarkdown();
+    // Not vacuous: the README, every docs page (docs/engineering/ too) and the Helm chart's pages.
+    expect(pages).toEqual(expect.arrayContaining([README, ...docsPages(), join(ROOT, 'helm', 'README.md')]));
     const links = pages.flatMap((p) => linksIn(read(p))).filter((l) => !isExternal(l.target));
     // Not vacuous: the README links every page, and most links name a heading.
     expect(links.length).toBeGreaterThan(20);
     expect(links.filter((l) => l.target.includes('#')).length).toBeGreaterThan(10);
     expect(pages.flatMap((p) => brokenLinks(p, read(p)))).toEqual([]);
+  });
+
+  it('keep benchmark history and chaos-run logs in docs/engineering/, off the operator pages', () => {
+    const engineering = docsPages().filter((p) => p.startsWith(join(DOCS, 'engineering') + '/'));
+    expect(engineering.map((p) => relative(DOCS, p))).toEqual(
+      expect.arrayContaining(['engineering/benchmark-history.md', 'engineering/chaos-runs.md']),
+    );
+    // The operator pages stay short: what to run, what it checks, the current figures.
+    for (const page of ['benchmarks.md', 'chaos.md']) {
+      const lines = read(join(DOCS, page)).split('\n').length;
+      expect({ page, lines: lines < 150 }).toEqual({ page, lines: true });
+    }
   });
 
   it('link every docs page from the README, and back', () => {
