@@ -231,7 +231,13 @@ describe('file: references read only small regular files', () => {
 describe('large YAML configs', () => {
   it('a YAML config over 2 MiB is refused before parsing with a message recommending JSON; the same config as JSON loads', async () => {
     const accounts = Array.from({ length: 16_000 }, (_, i) =>
-      account({ name: `acct-${i}`, secret: `pg/acct-${i}`, exposedTo: ['alice', 'contractors'] }),
+      // Each its own role: two accounts on one role are refused at load.
+      account({
+        name: `acct-${i}`,
+        role: `big_${fx.suffix}_${i}`,
+        secret: `pg/acct-${i}`,
+        exposedTo: ['alice', 'contractors'],
+      }),
     );
     const { path, env } = fx.writeConfig({ accounts });
     const yaml = [
