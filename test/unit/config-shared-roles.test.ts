@@ -61,6 +61,14 @@ describe('accounts that manage the same role', () => {
     expect(msg).toMatch(/give each account its own role/);
   });
 
+  it('a fleet with one mistake repeated lists the first 50 problems and how many more', () => {
+    const accounts = Array.from({ length: 500 }, (_, i) => single(`acct-${i}`, 'shared_login'));
+    const lines = errorOf(config(accounts)).split('\n');
+    expect(lines.filter((l) => / both manage role "shared_login"/.test(l))).toHaveLength(50);
+    expect(lines.at(-1)).toBe('  ... and 449 more problems');
+    expect(lines[1]).toMatch(/^ {2}accounts\[1\]\.role: accounts "acct-0" \(accounts\[0\]\) and "acct-1"/);
+  });
+
   it('a single-user account on a role of an alternating pair is refused, in either order', () => {
     expect(errorOf(config([pair('reports', 'rep_a', 'rep_b'), single('rep-tool', 'rep_b')]))).toMatch(
       /accounts\[1\]\.role: accounts "reports" \(accounts\[0\]\) and "rep-tool" both manage role "rep_b" on target main/,

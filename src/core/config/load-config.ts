@@ -77,9 +77,24 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '
     // from env:/file: is a secret and is scrubbed like everywhere else.
     const redactor = new Redactor();
     for (const v of resolvedValues) redactor.add(v);
-    throw new ConfigError(`${source}: invalid config:\n${redactor.scrub(describeIssues(parsed.error.issues))}`);
+    throw new ConfigError(
+      `${source}: invalid config:\n${redactor.scrub(firstLines(describeIssues(parsed.error.issues), MAX_ISSUE_LINES))}`,
+    );
   }
   return { config: parsed.data, source, referencedValues: resolvedValues };
+}
+
+/**
+ * How many problems a config error lists: a generated fleet config with one mistake repeated (say
+ * 16,000 accounts on one role) gets the first ones and a count, not a screen per account.
+ */
+export const MAX_ISSUE_LINES = 50;
+
+/** The first `max` lines of `text`, then how many more there were. */
+function firstLines(text: string, max: number): string {
+  const lines = text.split('\n');
+  if (lines.length <= max) return text;
+  return [...lines.slice(0, max), `  ... and ${lines.length - max} more problems`].join('\n');
 }
 
 /** One line per problem, each starting with the key path. Values are never echoed. */
