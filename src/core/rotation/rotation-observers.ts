@@ -1,4 +1,4 @@
-import type { RotationResult } from './rotation-engine.js';
+import type { RotationResult } from './rotation-result.js';
 
 /** Told about each finished rotation attempt; must return quickly and never throw. */
 export type RotationObserver = (result: RotationResult, durationMs: number) => void;

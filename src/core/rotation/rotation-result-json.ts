@@ -1,5 +1,5 @@
 import { isPermanentError } from '../errors.js';
-import type { RotationOutcome, RotationResult } from './rotation-engine.js';
+import type { RotationOutcome, RotationResult } from './rotation-result.js';
 
 /** The documented JSON shape of one rotation's result (`rotate --json`, jobs, the HTTP API). */
 export interface RotationResultJson {

@@ -1,4 +1,4 @@
-import { newRotationResult } from './rotation-engine.js';
+import { newRotationResult } from './rotation-result.js';
 import { rotationResultJson, type RotationResultJson } from './rotation-result-json.js';
 
 // The result of one requested rotation as jobs, `run-due`, `rotate`, offboarding and the API

@@ -1,0 +1,191 @@
+import type { ClientBase } from 'pg';
+import { accountRoles } from '../config/config-schema.js';
+import { ProviderError, messageOf } from '../errors.js';
+import { generatePassword } from '../password/password-generator.js';
+import { setPasswordVerifier, terminateSessions } from '../pg/role-admin.js';
+import type { LoginResult } from '../pg/target-connector.js';
+import { PendingConflictError } from '../provider/pending-conflict-error.js';
+import type { KeptSecretKeys, RotatedSecretValue, SecretValue } from '../provider/secret-provider.js';
+import { scramVerifier } from '../scram/scram-verifier.js';
+import { nextDueAfter } from '../schedule/next-due.js';
+import { failpoint } from './failpoint.js';
+import type { Completed, RotationContext } from './rotation-context.js';
+import type { RotationIo } from './rotation-io.js';
+import { abandonLostPending, clearStalePending, rollBack } from './rotation-recovery.js';
+
+// The five steps of the protocol, one function each; rotation-engine.ts runs them in order and
+// resumes from the recorded one. Each is idempotent, so an interrupted one is simply redone.
+
+/**
+ * Step 1: a new password, stored as pending in the provider. PostgreSQL is untouched. A pending
+ * value of another rotation comes back as a PendingConflictError carrying it: it is dealt with
+ * (clearStalePending) and the new value staged again; the common case costs one provider call.
+ */
+export async function stage(io: RotationIo, ctx: RotationContext): Promise<void> {
+  const { account, provider, rotation } = ctx;
+  const { deps } = io;
+  const endpoint = deps.targets.endpoint(account.target);
+  const value: RotatedSecretValue = {
+    username: rotation.targetRole,
+    password: generatePassword(account.password ?? deps.defaults.password),
+    host: deps.targets.publicHost(account.target),
+    port: endpoint.port,
+    dbname: endpoint.database,
+    engine: 'postgres',
+    rotatedAt: new Date().toISOString(),
+    rotationId: rotation.id,
+  };
+  // Stores with their own expiry metadata (Azure's expiresOn) keep it in step with the schedule.
+  const nextDue = nextDueAfter(account.schedule ?? deps.defaults.schedule, new Date(), account.name);
+  if (nextDue) value.nextDueAt = nextDue.toISOString();
+  deps.redactor.add(value.password);
+  // The pending value carries the kept keys, so the promote (maybe by a resumed attempt) keeps
+  // them. A resumed rotation did not run pre-flight: it reads the current value for them.
+  const kept = ctx.kept !== undefined ? ctx.kept : await readKeptKeys(io, ctx);
+  if (kept) value.extra = kept;
+  const stageOnce = () =>
+    io.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
+  let staged: SecretValue;
+  try {
+    staged = await stageOnce();
+  } catch (err) {
+    const conflict = err instanceof ProviderError ? err.cause : undefined;
+    if (!(conflict instanceof PendingConflictError)) throw err;
+    await clearStalePending(io, ctx, conflict.existing);
+    staged = await stageOnce();
+  }
+  deps.redactor.add(staged.password);
+  ctx.staged = staged;
+}
+
+/** The current value's kept keys, read for a rotation that is resumed before its stage. */
+async function readKeptKeys(io: RotationIo, ctx: RotationContext): Promise<KeptSecretKeys | null> {
+  const current = await io.readCurrent(ctx.account, ctx.provider);
+  io.deps.redactor.add(current?.password);
+  return io.keptKeys(ctx.account, current);
+}
+
+/**
+ * Step 2: the SCRAM verifier of the pending password goes to PostgreSQL; the plaintext never
+ * does. Null when the provider holds no pending value of this rotation.
+ */
+export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date | null> {
+  const { account, provider, rotation } = ctx;
+  const pending = ctx.staged ?? (await io.readPending(account, provider));
+  if (!pending || pending.rotationId !== rotation.id) return null;
+  io.deps.redactor.add(pending.password);
+  // A resumed rotation read it back: verify uses the value just applied, without a second read.
+  ctx.staged = pending;
+  const verifier = await scramVerifier(pending.password, io.deps.defaults.scramIterations);
+  // The strategy's expiry goes in the same statement, so password and expiry never diverge.
+  const validUntil = ctx.strategy.appliedValidUntil();
+  await io.deps.targets.withAdmin(account.target, account.name, (client) =>
+    setPasswordVerifier(client, rotation.targetRole, verifier, validUntil),
+  );
+  io.followOwnLogin(account, rotation.targetRole, pending.password);
+  return new Date();
+}
+
+/** Is the provider's current value already this rotation's (promoted by an attempt that died)? */
+export async function promotedEarlier(io: RotationIo, ctx: RotationContext): Promise<boolean> {
+  const current = await io.readCurrent(ctx.account, ctx.provider);
+  io.deps.redactor.add(current?.password);
+  if (current?.rotationId === ctx.rotation.id) return true;
+  // Staged anew next: the value it keeps keys from is the one just read.
+  ctx.kept = io.keptKeys(ctx.account, current);
+  return false;
+}
+
+/** Step 3: log in with the pending password as an application would. */
+export async function verify(io: RotationIo, ctx: RotationContext): Promise<void> {
+  const { account, provider, rotation } = ctx;
+  const pending = ctx.staged ?? (await io.readPending(account, provider));
+  if (!pending || pending.rotationId !== rotation.id) {
+    // Already promoted by an attempt that crashed before recording it.
+    const current = await io.readCurrent(account, provider);
+    if (current?.rotationId === rotation.id) return verifyLogin(io, ctx, current);
+    return abandonLostPending(io, ctx, current);
+  }
+  return verifyLogin(io, ctx, pending);
+}
+
+/** Log in as the rotated role with `value`'s password, with backoff; a failure rolls back. */
+async function verifyLogin(io: RotationIo, ctx: RotationContext, value: SecretValue): Promise<void> {
+  const { account, rotation } = ctx;
+  const { deps } = io;
+  deps.redactor.add(value.password);
+  const attempts = deps.defaults.verifyAttempts;
+  let last: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'not attempted' };
+  for (let i = 0; i < attempts; i++) {
+    last = await deps.targets.tryLogin(account.target, rotation.targetRole, value.password);
+    if (last.ok) {
+      if (last.proof !== 'session') {
+        ctx.warnings.push(
+          `the server accepted the new password of role ${JSON.stringify(rotation.targetRole)} and then refused the session (${last.message}); new sessions are refused until one ends`,
+        );
+      }
+      return;
+    }
+    if (i < attempts - 1) await new Promise((r) => setTimeout(r, (deps.verifyBackoffMs ?? 250) * 2 ** i));
+  }
+  const message = `account ${account.name}: the new credential of role ${JSON.stringify(rotation.targetRole)} did not log in to target ${account.target}: ${last.message}`;
+  await rollBack(io, ctx, message, last.authFailure);
+}
+
+/** Step 4: the proven pending value becomes the provider's current value. */
+export async function promote(io: RotationIo, ctx: RotationContext): Promise<void> {
+  const { account, provider, rotation } = ctx;
+  await io.providerCall(account, 'promote the pending value of', () =>
+    provider.promotePending(account.secret, rotation.id, ctx.staged),
+  );
+}
+
+/** Step 5: expire the previous login (alternating), end sessions if asked, finish the record. */
+export async function record(io: RotationIo, ctx: RotationContext): Promise<Completed> {
+  const { account, rotation, fence } = ctx;
+  const expiry = rotation.oldCredentialExpiresAt;
+  const nextDueAt = nextDueAfter(account.schedule ?? io.deps.defaults.schedule, new Date(), account.name);
+  let ended: Pick<Completed, 'sessionsEnded' | 'sessionsError'> = { sessionsEnded: null, sessionsError: null };
+  await io.deps.targets.withAdmin(account.target, account.name, async (client) => {
+    const input = { rotation, nextDueAt, roleValidUntil: ctx.roleValidUntil, warnings: ctx.warnings };
+    await ctx.strategy.afterPromote(client, input);
+    if (ctx.opts.terminateSessions) ended = await endSessions(io, ctx, client);
+  });
+  const { sessionsEnded, sessionsError } = ended;
+  await auditSessions(ctx, ended);
+  await fence.succeed(rotation, {
+    activeRole: rotation.targetRole,
+    oldCredentialExpiresAt: expiry,
+    nextDueAt,
+    sessionsEnded,
+    warnings: ctx.warnings,
+  });
+  await failpoint('after-record', account.name, io.deps.env);
+  return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
+}
+
+/** End the sessions of the account's roles; a failure is reported, not thrown: the new password is live. */
+async function endSessions(io: RotationIo, ctx: RotationContext, client: ClientBase) {
+  try {
+    let ended = 0;
+    // pgrotate's own verify login may still be closing: it is left out by its backend pid.
+    for (const role of accountRoles(ctx.account))
+      ended += await terminateSessions(client, role, io.deps.targets.closingSessionsOf(ctx.account.target, role));
+    return { sessionsEnded: ended, sessionsError: null };
+  } catch (err) {
+    // The new password is live: finish the rotation, and report the sessions as a failure.
+    return { sessionsEnded: null, sessionsError: io.deps.redactor.scrub(messageOf(err)) };
+  }
+}
+
+/** The audit event of the sessions ended (or not) at record. */
+async function auditSessions(ctx: RotationContext, ended: Pick<Completed, 'sessionsEnded' | 'sessionsError'>) {
+  const { account, rotation, fence } = ctx;
+  const base = { account: account.name, rotationId: rotation.id, actor: ctx.sessionsActor };
+  if (ended.sessionsEnded !== null) {
+    await fence.audit({ ...base, kind: 'sessions.terminated', detail: { count: ended.sessionsEnded } });
+  }
+  if (ended.sessionsError !== null) {
+    await fence.audit({ ...base, kind: 'sessions.terminate-failed', detail: { error: ended.sessionsError } });
+  }
+}
