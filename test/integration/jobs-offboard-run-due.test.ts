@@ -133,7 +133,7 @@ describe('offboarding and run-due', () => {
 
   it('run-due rotates what is due inline and exits 1 if any rotation failed', async () => {
     const good = await Promise.all(
-      ['due-a', 'due-b', 'due-c'].map((n) => fx.createRole(`${n.replace('-', '_')}_${fx.suffix}`)),
+      ['due-a', 'due-b', 'due-c', 'due-manual'].map((n) => fx.createRole(`${n.replace('-', '_')}_${fx.suffix}`)),
     );
     const accounts = [
       ...['due-a', 'due-b', 'due-c'].map((name, i) => ({
@@ -153,7 +153,8 @@ describe('offboarding and run-due', () => {
       {
         name: 'due-manual',
         target: 'main',
-        role: good[0],
+        // Its own role: two accounts on one role are refused at load.
+        role: good[3],
         provider: 'local',
         secret: 'pg/due-manual',
         schedule: 'manual',
