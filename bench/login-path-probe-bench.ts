@@ -17,7 +17,7 @@ import { treeCpuMs } from './process-cpu.js';
 // time, CPU in this process, CPU of the server (postmaster and its reaped backends), and the
 // failed logins the server logged.
 //
-//   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/login-path-probe-bench.js [N] [rounds]
+//   npm run build && npm run build:bench && node dist-bench/bench/login-path-probe-bench.js [N] [rounds]
 
 const N = Number(process.argv[2] ?? 200);
 const ROUNDS = Number(process.argv[3] ?? 3);

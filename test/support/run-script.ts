@@ -36,4 +36,10 @@ export function ensureBenchBuilt(repoRoot: string, script: string): void {
     { cwd: repoRoot, encoding: 'utf8' },
   );
   if (res.status !== 0) throw new Error(`tsc -p tsconfig.bench.json failed: ${res.stdout}${res.stderr}`);
+  // The state migrations are .sql files, which tsc does not copy (npm run build:bench does both).
+  const sql = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'copy-sql.mjs'), 'dist-bench'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  if (sql.status !== 0) throw new Error(`copy-sql.mjs dist-bench failed: ${sql.stdout}${sql.stderr}`);
 }
