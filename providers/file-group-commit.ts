@@ -100,6 +100,9 @@ interface Queued {
   reject: (e: unknown) => void;
 }
 
+/** How each update of a batch ended, settled once the lock is released. */
+type Outcomes = Map<Queued, { ok: true } | { ok: false; err: unknown }>;
+
 /** The writer of one store (one main file) in this process. */
 export class FileGroupCommit {
   private readonly queue: Queued[] = [];
@@ -167,11 +170,8 @@ export class FileGroupCommit {
     this.stats.batches++;
     this.stats.updates += batch.length;
     // Settled only after the lock is released, so that a caller that goes on never finds it held.
-    const outcomes = new Map<Queued, { ok: true } | { ok: false; err: unknown }>();
-    const failOpen = (err: unknown) => {
-      for (const q of batch) if (!outcomes.has(q)) outcomes.set(q, { ok: false, err });
-    };
-    let prepared: PreparedWrite[] = [];
+    const outcomes: Outcomes = new Map();
+    const pending: { writes: PreparedWrite[] } = { writes: [] };
     let locked = false;
     try {
       await acquireFileLock(
@@ -189,40 +189,54 @@ export class FileGroupCommit {
           outcomes.set(q, { ok: false, err });
         }
       }
-      const plan = store.plan();
-      // The temp files of all phases are written and fsynced at once; only the renames are ordered.
-      const settled = await Promise.allSettled([
-        plan.phase1 === undefined ? null : prepareJsonWrite(this.sidecarPath, plan.phase1),
-        plan.phase2 === undefined ? null : prepareJsonWrite(this.path, plan.phase2),
-        plan.phase3 === undefined ? null : prepareJsonWrite(this.sidecarPath, plan.phase3),
-      ]);
-      prepared = settled.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
-      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const [w1, w2, w3] = settled.map((r) => (r as PromiseFulfilledResult<PreparedWrite | null>).value);
-      if (w1) await commitPrepared(w1);
-      prepared = prepared.filter((w) => w !== w1);
-      // Stages and discards are durable now, whatever happens to the promotes' writes.
-      for (const q of batch) if (!q.late && !outcomes.has(q)) outcomes.set(q, { ok: true });
-      // Test-only crash points between the phases (PGROTATE_FAILPOINT, keyed by the first secret).
-      await failpoint('file-commit-after-sidecar', batch[0]?.secret ?? '');
-      for (const w of [w2, w3]) {
-        if (!w) continue;
-        await commitPrepared(w);
-        prepared = prepared.filter((x) => x !== w);
-        if (w === w2) await failpoint('file-commit-after-main', batch[0]?.secret ?? '');
-      }
+      await this.commitPhases(batch, store, outcomes, pending);
       for (const q of batch) if (!outcomes.has(q)) outcomes.set(q, { ok: true });
     } catch (err) {
-      failOpen(err);
+      for (const q of batch) if (!outcomes.has(q)) outcomes.set(q, { ok: false, err });
     } finally {
-      await abandonPrepared(prepared);
+      await abandonPrepared(pending.writes);
       if (locked) await releaseFileLock(this.lockPath);
     }
     for (const q of batch) {
       const o = outcomes.get(q);
       if (o?.ok) q.resolve(q.result);
       else q.reject(o?.err);
+    }
+  }
+
+  /**
+   * Write the batch's plan: sidecar stage (phase 1), main file (2), sidecar cleanup (3). The
+   * updates that are not `late` succeed once phase 1 is durable. `pending.writes` holds the
+   * prepared temp files not yet renamed, for the caller to abandon.
+   */
+  private async commitPhases(
+    batch: Queued[],
+    store: StoreBatch,
+    outcomes: Outcomes,
+    pending: { writes: PreparedWrite[] },
+  ): Promise<void> {
+    const plan = store.plan();
+    // The temp files of all phases are written and fsynced at once; only the renames are ordered.
+    const settled = await Promise.allSettled([
+      plan.phase1 === undefined ? null : prepareJsonWrite(this.sidecarPath, plan.phase1),
+      plan.phase2 === undefined ? null : prepareJsonWrite(this.path, plan.phase2),
+      plan.phase3 === undefined ? null : prepareJsonWrite(this.sidecarPath, plan.phase3),
+    ]);
+    pending.writes = settled.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [w1, w2, w3] = settled.map((r) => (r as PromiseFulfilledResult<PreparedWrite | null>).value);
+    if (w1) await commitPrepared(w1);
+    pending.writes = pending.writes.filter((w) => w !== w1);
+    // Stages and discards are durable now, whatever happens to the promotes' writes.
+    for (const q of batch) if (!q.late && !outcomes.has(q)) outcomes.set(q, { ok: true });
+    // Test-only crash points between the phases (PGROTATE_FAILPOINT, keyed by the first secret).
+    await failpoint('file-commit-after-sidecar', batch[0]?.secret ?? '');
+    for (const w of [w2, w3]) {
+      if (!w) continue;
+      await commitPrepared(w);
+      pending.writes = pending.writes.filter((x) => x !== w);
+      if (w === w2) await failpoint('file-commit-after-main', batch[0]?.secret ?? '');
     }
   }
 }

@@ -1,18 +1,12 @@
 import type { App, AppCloseOptions } from '../core/app.js';
 import { msUntil, settleWithin } from '../core/concurrency/settle-within.js';
-import type { AccountConfig, TargetConfig } from '../core/config/config-schema.js';
+import type { AccountConfig, PgrotateConfig, TargetConfig } from '../core/config/config-schema.js';
 import type { LoadedConfig } from '../core/config/load-config.js';
 import { ConfigError, UnknownAccountError, messageOf } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logging/logger.js';
 import { Redactor } from '../core/logging/redactor.js';
 import { parsePostgresUrl, sslOptions } from '../core/pg/connection-options.js';
-import {
-  checkLogin,
-  LiveCredential,
-  providerSource,
-  verdictOf,
-  type CredentialSource,
-} from '../core/pg/live-credential.js';
+import { checkLogin, verdictOf, type LiveCredential } from '../core/pg/live-credential.js';
 import { TargetConnector, type AdminCredentials } from '../core/pg/target-connector.js';
 import { AlertDispatcher } from '../core/alerts/alert-dispatcher.js';
 import { alertOnRotationFailures } from '../core/alerts/rotation-alerts.js';
@@ -21,6 +15,7 @@ import { RotationObservers } from '../core/rotation/rotation-observers.js';
 import { StateStore } from '../core/state/state-store.js';
 import { createProvider } from '../../providers/provider-registry.js';
 import type { SecretProvider } from '../core/provider/secret-provider.js';
+import { OwnLogins } from './own-logins.js';
 
 export interface AppOptions {
   log?: Logger;
@@ -40,114 +35,21 @@ export interface AppOptions {
 /** Connect to the state database (migrating it), build providers, targets and the engine. */
 export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Promise<App> {
   const { config } = loaded;
-  const redactor = opts.redactor ?? new Redactor();
-  for (const value of loaded.referencedValues) redactor.add(value);
-  if (typeof config.state.password === 'string') redactor.add(config.state.password);
-  // A password inside state.url (discouraged, but valid) is a secret of its own, apart from the URL.
-  redactor.add(parsePostgresUrl(config.state.url, 'state.url').password);
-  for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
+  const redactor = secretsRedactor(loaded, opts.redactor ?? new Redactor());
   const log = opts.log ?? createLogger(redactor);
-
-  const providers = new Map<string, SecretProvider>();
-  for (const [name, pc] of Object.entries(config.providers)) {
-    providers.set(name, await createProvider(name, pc, { redactor, log, env: opts.env ?? process.env }));
-  }
-  const provider = (name: string): SecretProvider => {
-    const p = providers.get(name);
-    if (!p) throw new ConfigError(`unknown provider ${name}`);
-    return p;
-  };
-
-  // pgrotate's own logins whose passwords come from a provider, by provider and secret: an
-  // account with the same secret rotates that login, and this process follows at once.
-  const ownLogins = new Map<string, LiveCredential>();
-  const ownLogin = (
-    providerName: string,
-    secret: string,
-    label: string,
-    check: CredentialSource['check'],
-  ): LiveCredential => {
-    const key = `${providerName}\u0000${secret}`;
-    let credential = ownLogins.get(key);
-    if (!credential) {
-      credential = new LiveCredential(providerSource(provider(providerName), secret, label, check), redactor, label);
-      ownLogins.set(key, credential);
-    }
-    return credential;
-  };
-  const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
-    if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
-    const label = `admin secret ${target.admin.secret}`;
-    const credential = ownLogin(target.admin.provider, target.admin.secret, label, async (user, password) =>
-      verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')),
-    );
-    const value = await credential.resolve().catch((err: unknown) => {
-      throw new ConfigError(`target ${targetName}: ${redactor.scrub(messageOf(err))}`, { target: targetName });
-    });
-    return { ...value, credential };
-  };
-  const targets = new TargetConnector({
-    targets: config.targets,
-    resolveAdmin,
-    redactor,
-    scramIterations: config.defaults.scramIterations,
-    ...(opts.probeReuseMs !== undefined ? { probeReuseMs: opts.probeReuseMs } : {}),
-  });
+  const { providers, provider } = await openProviders(config, { redactor, log, env: opts.env ?? process.env });
+  const ownLogins = new OwnLogins(provider, redactor);
+  const targets = adminConnector(config, ownLogins, redactor, opts);
 
   // Started before anything waits on the state database, so the two logins overlap.
   const warming = warmAdmin(targets, config.targets, opts.warmTargets ?? []);
-  let warmed = false;
-  void warming.then(() => (warmed = true));
   const closeEarly = async (): Promise<void> => {
-    await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    await closeProviders(providers);
     // Not waited for: a warm-up still trying a slow target must not hold up the state database's
     // error; its pool closes as soon as the attempt settles.
-    void warming.then(() => targets.close());
+    void warming.settled.then(() => targets.close());
   };
-
-  const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
-  const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
-  let stateCredential: LiveCredential | null = null;
-  if (typeof config.state.password === 'object') {
-    const ref = config.state.password;
-    stateCredential = ownLogin(ref.provider, ref.secret, `state password secret ${ref.secret}`, (user, password) =>
-      checkLogin({
-        ...stateEndpoint,
-        user,
-        password,
-        ssl: stateSsl,
-        application_name: 'pgrotate-resolve',
-        connectionTimeoutMillis: 10_000,
-      }),
-    );
-    try {
-      await stateCredential.resolve();
-    } catch (err) {
-      await closeEarly();
-      throw new ConfigError(`state database: cannot read its password: ${redactor.scrub(messageOf(err))}`);
-    }
-  }
-
-  let state: StateStore;
-  try {
-    state = await StateStore.open({
-      connection: {
-        ...stateEndpoint,
-        ...(typeof config.state.password === 'string' ? { password: config.state.password } : {}),
-        ssl: stateSsl,
-        application_name: 'pgrotate-state',
-        connectionTimeoutMillis: 10_000,
-      },
-      schema: config.state.schema,
-      redactor,
-      ...(stateCredential ? { credential: stateCredential } : {}),
-    });
-  } catch (err) {
-    await closeEarly();
-    throw err instanceof Error && err.name === 'StateStoreError'
-      ? err
-      : new ConfigError(redactor.scrub(messageOf(err)));
-  }
+  const { state, stateCredential } = await openState(config, ownLogins, redactor, closeEarly);
   const rotationObservers = new RotationObservers();
   const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }) });
   alertOnRotationFailures(rotationObservers, alerts);
@@ -161,27 +63,10 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     defaults: config.defaults,
     env: opts.env,
     verifyBackoffMs: opts.verifyBackoffMs,
-    ownLogin: (account) => ownLogins.get(`${account.provider}\u0000${account.secret}`) ?? null,
+    ownLogin: (account) => ownLogins.find(account.provider, account.secret),
   });
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
   let closing: Promise<void> | null = null;
-  const closeApp = async ({ by, abandon = false }: AppCloseOptions): Promise<void> => {
-    const left = () => (by === undefined ? Number.POSITIVE_INFINITY : msUntil(by));
-    // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
-    await alerts.close(Math.min(10_000, left()));
-    // Work still running here holds pool connections: ending the pools would wait for it.
-    if (abandon) return;
-    const closeAll = async () => {
-      // A warm-up still trying a slow target that the command never came to use (an account
-      // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
-      if (warmed) await targets.close();
-      else void warming.then(() => targets.close());
-      await state.close().catch(() => undefined);
-      await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
-    };
-    if (by === undefined) await closeAll();
-    else await settleWithin(closeAll(), left());
-  };
   return {
     config,
     redactor,
@@ -200,10 +85,150 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
       return a;
     },
     close(closeOpts: AppCloseOptions = {}) {
-      closing ??= closeApp(closeOpts);
+      closing ??= closeApp(closeOpts, { alerts, closeTargets: warming.closeTargets, state, providers });
       return closing;
     },
   };
+}
+
+/** `redactor` knowing every secret of the config: referenced values, the state and admin passwords. */
+function secretsRedactor(loaded: LoadedConfig, redactor: Redactor): Redactor {
+  const { config } = loaded;
+  for (const value of loaded.referencedValues) redactor.add(value);
+  if (typeof config.state.password === 'string') redactor.add(config.state.password);
+  // A password inside state.url (discouraged, but valid) is a secret of its own, apart from the URL.
+  redactor.add(parsePostgresUrl(config.state.url, 'state.url').password);
+  for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
+  return redactor;
+}
+
+/** Every configured provider, made one after the other, and a lookup that names an unknown one. */
+async function openProviders(
+  config: PgrotateConfig,
+  deps: { redactor: Redactor; log: Logger; env: NodeJS.ProcessEnv },
+): Promise<{ providers: Map<string, SecretProvider>; provider: (name: string) => SecretProvider }> {
+  const providers = new Map<string, SecretProvider>();
+  for (const [name, pc] of Object.entries(config.providers)) providers.set(name, await createProvider(name, pc, deps));
+  const provider = (name: string): SecretProvider => {
+    const p = providers.get(name);
+    if (!p) throw new ConfigError(`unknown provider ${name}`);
+    return p;
+  };
+  return { providers, provider };
+}
+
+async function closeProviders(providers: Map<string, SecretProvider>): Promise<void> {
+  await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+}
+
+/** The targets' admin connections; a provider-held admin password is read when first needed. */
+function adminConnector(
+  config: PgrotateConfig,
+  ownLogins: OwnLogins,
+  redactor: Redactor,
+  opts: AppOptions,
+): TargetConnector {
+  const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
+    if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
+    const label = `admin secret ${target.admin.secret}`;
+    const credential = ownLogins.login(target.admin.provider, target.admin.secret, label, async (user, password) =>
+      verdictOf(await targets.tryLogin(targetName, user, password, 'pgrotate-resolve')),
+    );
+    const value = await credential.resolve().catch((err: unknown) => {
+      throw new ConfigError(`target ${targetName}: ${redactor.scrub(messageOf(err))}`, { target: targetName });
+    });
+    return { ...value, credential };
+  };
+  const targets: TargetConnector = new TargetConnector({
+    targets: config.targets,
+    resolveAdmin,
+    redactor,
+    scramIterations: config.defaults.scramIterations,
+    ...(opts.probeReuseMs !== undefined ? { probeReuseMs: opts.probeReuseMs } : {}),
+  });
+  return targets;
+}
+
+/**
+ * Open (and migrate) the state database, reading its password from a provider first when the
+ * config says so. On failure `closeEarly` runs before the error is thrown.
+ */
+async function openState(
+  config: PgrotateConfig,
+  ownLogins: OwnLogins,
+  redactor: Redactor,
+  closeEarly: () => Promise<void>,
+): Promise<{ state: StateStore; stateCredential: LiveCredential | null }> {
+  const stateEndpoint = parsePostgresUrl(config.state.url, 'state.url');
+  const stateSsl = sslOptions(config.state.sslmode, config.state.caFile);
+  let stateCredential: LiveCredential | null = null;
+  if (typeof config.state.password === 'object') {
+    const ref = config.state.password;
+    stateCredential = ownLogins.login(
+      ref.provider,
+      ref.secret,
+      `state password secret ${ref.secret}`,
+      (user, password) =>
+        checkLogin({
+          ...stateEndpoint,
+          user,
+          password,
+          ssl: stateSsl,
+          application_name: 'pgrotate-resolve',
+          connectionTimeoutMillis: 10_000,
+        }),
+    );
+    try {
+      await stateCredential.resolve();
+    } catch (err) {
+      await closeEarly();
+      throw new ConfigError(`state database: cannot read its password: ${redactor.scrub(messageOf(err))}`);
+    }
+  }
+  try {
+    const state = await StateStore.open({
+      connection: {
+        ...stateEndpoint,
+        ...(typeof config.state.password === 'string' ? { password: config.state.password } : {}),
+        ssl: stateSsl,
+        application_name: 'pgrotate-state',
+        connectionTimeoutMillis: 10_000,
+      },
+      schema: config.state.schema,
+      redactor,
+      ...(stateCredential ? { credential: stateCredential } : {}),
+    });
+    return { state, stateCredential };
+  } catch (err) {
+    await closeEarly();
+    throw err instanceof Error && err.name === 'StateStoreError'
+      ? err
+      : new ConfigError(redactor.scrub(messageOf(err)));
+  }
+}
+
+/** Close the app: queued alerts get a bounded chance first, then (unless abandoned) every pool, within `by`. */
+async function closeApp(
+  { by, abandon = false }: AppCloseOptions,
+  parts: {
+    alerts: AlertDispatcher;
+    closeTargets: () => Promise<void>;
+    state: StateStore;
+    providers: Map<string, SecretProvider>;
+  },
+): Promise<void> {
+  const left = () => (by === undefined ? Number.POSITIVE_INFINITY : msUntil(by));
+  // Give queued alerts (a failure just reported) a bounded chance to go out before exit.
+  await parts.alerts.close(Math.min(10_000, left()));
+  // Work still running here holds pool connections: ending the pools would wait for it.
+  if (abandon) return;
+  const closeAll = async () => {
+    await parts.closeTargets();
+    await parts.state.close().catch(() => undefined);
+    await closeProviders(parts.providers);
+  };
+  if (by === undefined) await closeAll();
+  else await settleWithin(closeAll(), left());
 }
 
 export type { App } from '../core/app.js';
@@ -214,17 +239,27 @@ export type { App } from '../core/app.js';
  * saves that rotation a login's round trips, spent while the state database connects. Never
  * fails: a target that cannot be reached is reported by the rotation that needs it, naming the
  * account, exactly as without this (a provider-held admin password is not read early either).
+ * `closeTargets` closes the targets' pools without waiting on an attempt still under way.
  */
 function warmAdmin(
   targets: TargetConnector,
   configured: Record<string, TargetConfig>,
   names: readonly string[],
-): Promise<void> {
+): { settled: Promise<void>; closeTargets: () => Promise<void> } {
   const wanted = [...new Set(names)].filter((name) => {
     const target = configured[name];
     return target !== undefined && 'username' in target.admin;
   });
-  return Promise.all(
+  const settled = Promise.all(
     wanted.map((name) => targets.withAdmin(name, undefined, async () => undefined).catch(() => undefined)),
   ).then(() => undefined);
+  let done = false;
+  void settled.then(() => (done = true));
+  const closeTargets = async () => {
+    // A warm-up still trying a slow target that the command never came to use (an account
+    // busy elsewhere) must not hold up the exit: that pool closes once the attempt settles.
+    if (done) await targets.close();
+    else void settled.then(() => targets.close());
+  };
+  return { settled, closeTargets };
 }

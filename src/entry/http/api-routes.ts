@@ -4,7 +4,7 @@ import type { ApiAction } from '../../core/config/config-schema.js';
 import type { RotationDispatch } from '../../services/dispatch/rotation-dispatch.js';
 import { settleWithin } from '../../core/concurrency/settle-within.js';
 import { UnknownPrincipalError, messageOf } from '../../core/errors.js';
-import type { OffboardJoins } from '../../services/offboard/offboard-joins.js';
+import type { JoinedOffboard, OffboardJoins } from '../../services/offboard/offboard-joins.js';
 import type { OffboardSummary } from '../../services/offboard/offboard-principal.js';
 import type { RunResult } from '../../core/rotation/run-result.js';
 import { accountStatuses, statusJson } from '../../services/status/account-status.js';
@@ -73,6 +73,26 @@ function statusOf(result: RunResult): number {
   if (result.outcome === 'succeeded' || result.outcome === 'skipped') return 200;
   if (result.outcome === 'busy') return 409;
   return 500;
+}
+
+/**
+ * Watch an offboarding answered with 202 to its end, logging the outcome. Only the request that
+ * started it watches; those that joined it share that watch.
+ */
+function watchInBackground(ctx: ApiContext, started: JoinedOffboard): void {
+  if (started.joined) return;
+  const waiting = started.done
+    .then((s) =>
+      ctx.app.log.info(
+        { principal: s.principal, rotated: s.rotated.length, failed: s.failed.length },
+        'offboarding finished',
+      ),
+    )
+    .catch((err: unknown) =>
+      ctx.app.log.error({ error: ctx.app.redactor.scrub(messageOf(err)) }, 'offboarding wait failed'),
+    )
+    .finally(() => ctx.background.delete(waiting));
+  ctx.background.add(waiting);
 }
 
 export const API_ROUTES: ApiRoute[] = [
@@ -149,25 +169,9 @@ export const API_ROUTES: ApiRoute[] = [
           if (err instanceof UnknownPrincipalError) throw new HttpError(404, err.message);
           throw err;
         });
-      // The first request of a running offboarding watches it to the end; those that joined it share that.
-      const inBackground = () => {
-        if (started.joined) return;
-        const waiting = started.done
-          .then((s) =>
-            ctx.app.log.info(
-              { principal: s.principal, rotated: s.rotated.length, failed: s.failed.length },
-              'offboarding finished',
-            ),
-          )
-          .catch((err: unknown) =>
-            ctx.app.log.error({ error: ctx.app.redactor.scrub(messageOf(err)) }, 'offboarding wait failed'),
-          )
-          .finally(() => ctx.background.delete(waiting));
-        ctx.background.add(waiting);
-      };
       if (started.jobIds) {
         // The workers rotate; the outcome is recorded (and alerted) when they are done.
-        inBackground();
+        watchInBackground(ctx, started);
         return {
           status: 202,
           body: {
@@ -182,7 +186,7 @@ export const API_ROUTES: ApiRoute[] = [
       if (!finished) {
         // Still rotating here (or waiting for another process's rotation of the same accounts):
         // answer before the caller's HTTP timeout; the outcome is audited and alerted as queued ones are.
-        inBackground();
+        watchInBackground(ctx, started);
         return {
           status: 202,
           body: {

@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { App } from '../../../core/app.js';
 import { createApp } from '../../../app/app-context.js';
 import { freePort } from '../../../core/net/free-port.js';
 import { parseConfigText } from '../../../core/config/load-config.js';
@@ -32,16 +33,15 @@ export async function demoCommand(io: CliIo): Promise<number> {
   const asRoot = userInfo().uid === 0;
   if (asRoot) chmodSync(dir, 0o755);
   const redactor = new Redactor();
-  const superPassword = generatePassword(DEMO_POLICY);
-  const rotatorPassword = generatePassword(DEMO_POLICY);
-  redactor.add(superPassword);
-  redactor.add(rotatorPassword);
+  const passwords = { superuser: generatePassword(DEMO_POLICY), rotator: generatePassword(DEMO_POLICY) };
+  redactor.add(passwords.superuser);
+  redactor.add(passwords.rotator);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     port,
     user: 'postgres',
-    password: superPassword,
+    password: passwords.superuser,
     authMethod: 'scram-sha-256',
     persistent: false,
     createPostgresUser: asRoot,
@@ -56,37 +56,58 @@ export async function demoCommand(io: CliIo): Promise<number> {
     started = true;
     await server.createDatabase('app');
     await server.createDatabase('pgrotate_state');
-
     say('demo: creating the rotator login (CREATEROLE, not superuser) and the application roles');
-    const admin = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: 'postgres',
-      password: superPassword,
-      database: 'app',
-    });
-    await admin.connect();
-    await admin.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD '${await scramVerifier(rotatorPassword)}'`);
-    await admin.query('GRANT ALL ON DATABASE pgrotate_state TO rotator');
-    await admin.query('ALTER DATABASE pgrotate_state OWNER TO rotator');
-    await admin.end();
-    // Roles created by the rotator itself: on PostgreSQL 16+ that gives it ADMIN OPTION on them.
-    const rotator = new pg.Client({
-      host: '127.0.0.1',
-      port,
-      user: 'rotator',
-      password: rotatorPassword,
-      database: 'app',
-    });
-    await rotator.connect();
-    await rotator.query('CREATE ROLE app_owner NOLOGIN');
-    await rotator.query('CREATE ROLE billing_app LOGIN');
-    await rotator.query('CREATE ROLE reports_a LOGIN IN ROLE app_owner');
-    await rotator.query('CREATE ROLE reports_b LOGIN IN ROLE app_owner');
-    await rotator.end();
-
+    await createDemoRoles(port, passwords);
     const secretsFile = join(dir, 'secrets.json');
-    const configText = `
+    const configText = demoConfigText(port, secretsFile);
+    const configFile = join(dir, 'pgrotate.yaml');
+    writeFileSync(configFile, configText, { mode: 0o600 });
+    say(`demo: config written to ${configFile}`);
+    const env = { ...io.env, DEMO_ROTATOR_PASSWORD: passwords.rotator };
+    const loaded = parseConfigText(configText, env, configFile);
+    const app = await createApp(loaded, {
+      redactor,
+      log: createLogger(redactor, { level: io.env.PGROTATE_LOG_LEVEL ?? 'warn' }),
+    });
+    let code: number;
+    try {
+      code = await runDemoRotations(app, io, secretsFile);
+    } finally {
+      await app.close();
+    }
+    say(code === ExitCode.ok ? '\ndemo: done, everything rotated and verified' : '\ndemo: FAILED');
+    return code;
+  } finally {
+    if (started) await server.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    say('demo: cleaned up');
+  }
+}
+
+/** The rotator login (CREATEROLE, owner of the state database) and the demo's application roles. */
+async function createDemoRoles(port: number, passwords: { superuser: string; rotator: string }): Promise<void> {
+  const connect = async (user: string, password: string) => {
+    const client = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'app' });
+    await client.connect();
+    return client;
+  };
+  const admin = await connect('postgres', passwords.superuser);
+  await admin.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD '${await scramVerifier(passwords.rotator)}'`);
+  await admin.query('GRANT ALL ON DATABASE pgrotate_state TO rotator');
+  await admin.query('ALTER DATABASE pgrotate_state OWNER TO rotator');
+  await admin.end();
+  // Roles created by the rotator itself: on PostgreSQL 16+ that gives it ADMIN OPTION on them.
+  const rotator = await connect('rotator', passwords.rotator);
+  await rotator.query('CREATE ROLE app_owner NOLOGIN');
+  await rotator.query('CREATE ROLE billing_app LOGIN');
+  await rotator.query('CREATE ROLE reports_a LOGIN IN ROLE app_owner');
+  await rotator.query('CREATE ROLE reports_b LOGIN IN ROLE app_owner');
+  await rotator.end();
+}
+
+/** The demo's config: the rotator's password comes from $DEMO_ROTATOR_PASSWORD, secrets go to `secretsFile`. */
+function demoConfigText(port: number, secretsFile: string): string {
+  return `
 state:
   url: postgres://rotator@127.0.0.1:${port}/pgrotate_state
   password: env:DEMO_ROTATOR_PASSWORD
@@ -103,46 +124,32 @@ accounts:
   - { name: billing-app, target: main, role: billing_app, provider: local, secret: pg/billing-app, exposedTo: [alice] }
   - { name: reports, target: main, strategy: alternating, roles: [reports_a, reports_b], gracePeriod: 1h, provider: local, secret: pg/reports }
 `;
-    const configFile = join(dir, 'pgrotate.yaml');
-    writeFileSync(configFile, configText, { mode: 0o600 });
-    say(`demo: config written to ${configFile}`);
-    const env = { ...io.env, DEMO_ROTATOR_PASSWORD: rotatorPassword };
-    const loaded = parseConfigText(configText, env, configFile);
-    const app = await createApp(loaded, {
-      redactor,
-      log: createLogger(redactor, { level: io.env.PGROTATE_LOG_LEVEL ?? 'warn' }),
-    });
-    let code: number = ExitCode.ok;
-    try {
-      const rotateArgs = {
-        accounts: [],
-        all: true,
-        dryRun: false,
-        terminateSessions: false,
-        json: false,
-        concurrency: 2,
-      };
-      say('\ndemo: first rotation of every account');
-      code = Math.max(code, await rotateCommand(app, { ...rotateArgs, reason: 'demo: first rotation' }, io));
-      say('\ndemo: second rotation (the alternating account switches roles; the old one expires in 1h)');
-      code = Math.max(code, await rotateCommand(app, { ...rotateArgs, reason: 'demo: second rotation' }, io));
-      say('\ndemo: status');
-      await statusCommand(app, { json: false }, io);
-      say('\ndemo: does each stored current credential log in?');
-      code = Math.max(code, await verifyCommand(app, { accounts: [], json: false }, io));
-      say('\ndemo: audit trail of billing-app');
-      await historyCommand(app, { account: 'billing-app', json: false, limit: 50 }, io);
-      say(
-        `\ndemo: the applications' credentials are in ${secretsFile} (mode 0600); pending values live apart in ${secretsFile}.pgrotate.json`,
-      );
-    } finally {
-      await app.close();
-    }
-    say(code === ExitCode.ok ? '\ndemo: done, everything rotated and verified' : '\ndemo: FAILED');
-    return code;
-  } finally {
-    if (started) await server.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-    say('demo: cleaned up');
-  }
+}
+
+/** Rotate every account twice, then show status, verify and history; the worst exit code. */
+async function runDemoRotations(app: App, io: CliIo, secretsFile: string): Promise<number> {
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  let code: number = ExitCode.ok;
+  const rotateArgs = {
+    accounts: [],
+    all: true,
+    dryRun: false,
+    terminateSessions: false,
+    json: false,
+    concurrency: 2,
+  };
+  say('\ndemo: first rotation of every account');
+  code = Math.max(code, await rotateCommand(app, { ...rotateArgs, reason: 'demo: first rotation' }, io));
+  say('\ndemo: second rotation (the alternating account switches roles; the old one expires in 1h)');
+  code = Math.max(code, await rotateCommand(app, { ...rotateArgs, reason: 'demo: second rotation' }, io));
+  say('\ndemo: status');
+  await statusCommand(app, { json: false }, io);
+  say('\ndemo: does each stored current credential log in?');
+  code = Math.max(code, await verifyCommand(app, { accounts: [], json: false }, io));
+  say('\ndemo: audit trail of billing-app');
+  await historyCommand(app, { account: 'billing-app', json: false, limit: 50 }, io);
+  say(
+    `\ndemo: the applications' credentials are in ${secretsFile} (mode 0600); pending values live apart in ${secretsFile}.pgrotate.json`,
+  );
+  return code;
 }
