@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
-import { createSecureContext, rootCertificates } from 'node:tls';
+import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
 import {
   SecretClient,
@@ -11,8 +9,10 @@ import {
 } from '@azure/keyvault-secrets';
 import type { ProviderConfig } from '../src/core/config/config-schema.js';
 import { ProviderError } from '../src/core/errors.js';
+import { AzureSoftDeleteWriter } from './azure-soft-delete.js';
 import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
+import { azureCaAgent, azureClientOptions } from './azure-client-options.js';
 import { createAzureCredential } from './azure-credential.js';
 import {
   AzureSecretDisabledError,
@@ -41,7 +41,7 @@ import {
 // a crash between "new version written" and "companion deleted" only finishes the deletion.
 // Soft delete: a deleted companion lingers as "deleted but recoverable", and Azure refuses to set a
 // secret of that name (409 Conflict). Staging then purges it (or, where purging is not allowed,
-// recovers it) and tries again, so a leftover never blocks a rotation.
+// recovers it) and tries again, so a leftover never blocks a rotation (azure-soft-delete.ts).
 //
 // A secret whose latest version cannot be read (disabled: Azure answers 403 SecretDisabled) is an
 // error, never "no current value": rotating over it would replace a credential nobody can see,
@@ -77,15 +77,18 @@ export class AzureKeyVaultProvider implements SecretProvider {
   private clientInstance: SecretClient | null = null;
   private purgeClientInstance: SecretClient | null = null;
   private agent: Agent | null = null;
-  /**
-   * Set once the vault has refused a purge (purge protection, or an emulator's 500): from then on a
-   * soft-deleted companion is recovered straight away instead of paying a refused purge per stage.
-   */
-  private purgeRefused = false;
+  /** setSecret over soft-deleted names (see azure-soft-delete.ts). */
+  private readonly writer: AzureSoftDeleteWriter;
 
   constructor(opts: AzureKeyVaultProviderOptions) {
     this.name = opts.name;
     this.opts = opts;
+    this.writer = new AzureSoftDeleteWriter({
+      client: () => this.client(),
+      purgeClient: () => this.purgeClient(),
+      failure: (what, secret, err, operation) => this.failure(what, secret, err, operation),
+      conflictTimeoutMs: opts.conflictTimeoutMs ?? 30_000,
+    });
   }
 
   async getCurrent(secret: string): Promise<SecretValue | null> {
@@ -156,7 +159,7 @@ export class AzureKeyVaultProvider implements SecretProvider {
       [TAG_PENDING_FOR]: secret,
     };
     if (nextDueAt) tags[TAG_NEXT_DUE] = nextDueAt;
-    await this.write(
+    await this.writer.write(
       azurePendingName(secret),
       JSON.stringify(secretPayload(staged)),
       { contentType: CONTENT_TYPE, tags },
@@ -190,7 +193,7 @@ export class AzureKeyVaultProvider implements SecretProvider {
       ...expiryOption(pending.properties.tags?.[TAG_NEXT_DUE]),
     };
     // The application's secret itself: a soft-deleted one is recovered (its history kept), not purged.
-    await this.write(secret, pending.value ?? '', options, secret, 'recover');
+    await this.writer.write(secret, pending.value ?? '', options, secret, 'recover');
     await this.deleteCompanion(secret, rotationId);
   }
 
@@ -227,40 +230,6 @@ export class AzureKeyVaultProvider implements SecretProvider {
     options.retryOptions = { maxRetries: 0 };
     this.purgeClientInstance = new SecretClient(this.opts.vaultUrl, this.opts.credential, options);
     return this.purgeClientInstance;
-  }
-
-  /** Options shared by both clients (one keep-alive agent between them). */
-  private clientOptions(): SecretClientOptions {
-    const options: SecretClientOptions = {
-      // A long-supported API version: real vaults, sovereign clouds and emulators all serve it.
-      serviceVersion: '7.5',
-      retryOptions: { maxRetries: this.opts.maxRetries ?? 3, retryDelayInMs: 400, maxRetryDelayInMs: 4_000 },
-      disableChallengeResourceVerification: this.opts.disableChallengeResourceVerification ?? false,
-      // The SDK logs request URLs and headers only; bodies (secret values) are never logged.
-      userAgentOptions: { userAgentPrefix: 'pgrotate' },
-    };
-    if (this.agent) options.agent = this.agent;
-    else if (this.opts.caFile) {
-      let pem: string;
-      try {
-        pem = readFileSync(this.opts.caFile, 'utf8');
-      } catch (err) {
-        throw new ProviderError(
-          `provider ${this.name}: cannot read caFile ${this.opts.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-        );
-      }
-      // Node replaces its trusted roots when `ca` is given; keep them and add the extra CA. Built
-      // once into a SecureContext on the client's own keep-alive agent: passed as `tlsOptions.ca`
-      // instead, Node's https.Agent concatenates all ~150 root PEMs into its connection-pool key on
-      // every request and parses them again for every new TLS connection (`npm run bench`: pgrotate's
-      // CPU per Azure rotation went from 52 ms to 28 ms with this).
-      this.agent = new Agent({
-        keepAlive: true,
-        secureContext: createSecureContext({ ca: [...rootCertificates, pem] }),
-      });
-      options.agent = this.agent;
-    }
-    return options;
   }
 
   /** The latest version of `name`, or null when it does not exist (or is deleted). */
@@ -303,77 +272,10 @@ export class AzureKeyVaultProvider implements SecretProvider {
     );
   }
 
-  /**
-   * setSecret, handling a name that is soft-deleted (409 Conflict): `prefer` says whether to purge
-   * the deleted secret (the pending companion: nothing in it is worth keeping; recovery is the
-   * fallback) or to recover it (the application's secret: its versions are history).
-   */
-  private async write(
-    name: string,
-    text: string,
-    options: SetSecretOptions,
-    secret: string,
-    prefer: 'purge' | 'recover',
-  ): Promise<void> {
-    const deadline = Date.now() + (this.opts.conflictTimeoutMs ?? 30_000);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client().setSecret(name, text, options);
-        return;
-      } catch (err) {
-        if (azureStatusOf(err) !== 409 || Date.now() > deadline)
-          throw this.failure(name === secret ? 'write' : 'write the pending value of', secret, err, 'set');
-      }
-      // Deleted but not purged, or a deletion/purge still in progress: clear the way and retry,
-      // at once when the way is clear, after a back-off while the name is still in transition.
-      if ((await this.clearDeleted(name, secret, prefer)) === 'in-transition')
-        await sleep(Math.min(2_000, 100 * 2 ** attempt));
-    }
-  }
-
-  /**
-   * Purge or recover a soft-deleted secret. A name still in transition (404: not in the deleted
-   * list yet; 409: deletion in progress, or purge refused under purge protection) is left for the
-   * caller's retry after the other step is tried, so purge protection falls back to recovery.
-   */
-  private async clearDeleted(
-    name: string,
-    secret: string,
-    prefer: 'purge' | 'recover',
-  ): Promise<'cleared' | 'in-transition'> {
-    // The application's own secret is never purged: its versions are the credential's history.
-    const steps: AzureSecretOperation[] = prefer === 'purge' && !this.purgeRefused ? ['purge', 'recover'] : ['recover'];
-    let lastError: unknown = null;
-    let lastStep: AzureSecretOperation = 'recover';
-    let inTransition = false;
-    for (const step of steps) {
-      try {
-        if (step === 'purge') await this.purge(name);
-        else await this.recover(name);
-        return 'cleared';
-      } catch (err) {
-        const status = azureStatusOf(err);
-        if (status === 404 || status === 409) inTransition = true;
-        else {
-          // A refusal (purge protection: 403; 400/405; Lowkey Vault's 500) will not change; a
-          // throttled or unavailable vault (429, 502-504) may purge next time.
-          if (step === 'purge' && [400, 403, 405, 500].includes(status ?? 0)) this.purgeRefused = true;
-          lastError = err;
-          lastStep = step;
-        }
-      }
-    }
-    if (inTransition) return 'in-transition';
-    throw this.failure(`${lastStep} the soft-deleted secret ${name} of`, secret, lastError, lastStep);
-  }
-
-  private async purge(name: string): Promise<void> {
-    await this.purgeClient().purgeDeletedSecret(name);
-  }
-
-  private async recover(name: string): Promise<void> {
-    const poller = await this.client().beginRecoverDeletedSecret(name, { intervalInMs: 250 });
-    await poller.pollUntilDone();
+  /** Options shared by both clients (one keep-alive agent between them, built on first use). */
+  private clientOptions(): SecretClientOptions {
+    if (!this.agent && this.opts.caFile) this.agent = azureCaAgent(this.name, this.opts.caFile);
+    return azureClientOptions(this.opts, this.agent);
   }
 
   /** Delete the pending companion if it (still) belongs to `rotationId`. */
@@ -430,10 +332,6 @@ function expiryOption(nextDueAt: string | undefined): { expiresOn?: Date } {
   if (!nextDueAt) return {};
   const at = new Date(nextDueAt);
   return Number.isNaN(at.getTime()) ? {} : { expiresOn: at };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Build the provider from its config entry (no network I/O: the client connects on first use). */

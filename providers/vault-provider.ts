@@ -5,12 +5,20 @@ import type { Logger } from '../src/core/logging/logger.js';
 import type { Redactor } from '../src/core/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
+import {
+  CasMismatch,
+  explainVaultError,
+  isPreflight,
+  NotFound,
+  vaultTokenGoneError,
+  type VaultOp,
+  type VaultWhere,
+} from './vault-call-errors.js';
+import { decodeKvData, kvMountProblem, type KvRead } from './vault-kv.js';
 import { RotationMemory } from './vault-rotation-memory.js';
 import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from '../src/core/provider/vault-paths.js';
 import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
 import {
-  parseSecretObject,
-  parseSecretText,
   secretPayload,
   type RotatedSecretValue,
   type SecretProvider,
@@ -48,23 +56,7 @@ export interface VaultProviderOptions {
   log: Logger;
 }
 
-interface KvRead {
-  /** The latest version's data, or null when the secret is absent or its latest version deleted. */
-  data: Record<string, unknown> | null;
-  /** Latest version number (0 when the secret never existed): the check-and-set value for a write. */
-  version: number;
-}
-
 type VaultProviderConfig = z.output<typeof vaultProviderSchema>;
-
-type Op = {
-  what: string;
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
-  path: string;
-  display: string;
-  capability: string;
-  secret: string;
-};
 
 /** Secret store on a Vault/OpenBao KV v2 mount. */
 export class VaultProvider implements SecretProvider {
@@ -76,11 +68,20 @@ export class VaultProvider implements SecretProvider {
   private mountChecked: Promise<void> | null = null;
   private mountOk = false;
   private readonly memory = new RotationMemory();
+  /** This provider as its error messages name it. */
+  private readonly where: VaultWhere;
 
   constructor(private readonly opts: VaultProviderOptions) {
     this.name = opts.name;
     this.mount = opts.mount.replace(/\/+$/, '');
     this.pendingPrefix = (opts.pendingPrefix ?? DEFAULT_PENDING_PREFIX).replace(/^\/+|\/+$/g, '');
+    this.where = {
+      provider: opts.name,
+      address: opts.address,
+      namespace: opts.namespace,
+      mount: this.mount,
+      redactor: opts.redactor,
+    };
     pathSegments(this.mount, 'mount', { provider: this.name });
     pathSegments(this.pendingPrefix, 'pendingPrefix', { provider: this.name });
     this.client = new VaultClient({
@@ -253,20 +254,9 @@ export class VaultProvider implements SecretProvider {
         return;
       throw err;
     }
-    const data = res.data as { type?: string; options?: { version?: string } | null } | undefined;
-    if (!data?.type) return;
-    if (data.type !== 'kv' && data.type !== 'generic') {
-      throw new ProviderError(
-        `provider ${this.name}: mount ${this.mount} is a "${data.type}" secrets engine, not KV version 2 (secret ${secret})`,
-        { secret },
-      );
-    }
-    if (data.options?.version !== '2') {
-      throw new ProviderError(
-        `provider ${this.name}: mount ${this.mount} is a KV version 1 mount; pgrotate needs KV version 2 for pending values, previous versions and check-and-set (upgrade it with "bao kv enable-versioning ${this.mount}") (secret ${secret})`,
-        { secret },
-      );
-    }
+    const problem = kvMountProblem(res.data, this.mount);
+    if (problem)
+      throw new ProviderError(`provider ${this.name}: mount ${this.mount} ${problem} (secret ${secret})`, { secret });
   }
 
   private async readKv(path: string, display: string, secret: string): Promise<KvRead> {
@@ -331,17 +321,9 @@ export class VaultProvider implements SecretProvider {
     });
   }
 
-  /** Decode stored data: the credential's fields, or one string field holding its JSON text. */
+  /** Decode stored data (see decodeKvData), teaching the redactor its password. */
   private decode(data: Record<string, unknown>, secret: string): SecretValue {
-    const where = { provider: this.name, secret };
-    const entries = Object.entries(data);
-    let value: SecretValue;
-    const only = entries[0];
-    if (entries.length === 1 && only && typeof only[1] === 'string' && !('username' in data) && !('password' in data)) {
-      value = parseSecretText(only[1], where);
-    } else {
-      value = parseSecretObject(data, where);
-    }
+    const value = decodeKvData(data, { provider: this.name, secret });
     this.opts.redactor.add(value.password);
     return value;
   }
@@ -355,13 +337,13 @@ export class VaultProvider implements SecretProvider {
   }
 
   /** One authenticated call, with Vault's failures explained in terms of this secret. */
-  private async send(op: Op, body?: unknown, headers?: Record<string, string>): Promise<Record<string, unknown>> {
+  private async send(op: VaultOp, body?: unknown, headers?: Record<string, string>): Promise<Record<string, unknown>> {
     for (let attempt = 0; ; attempt++) {
       let token: string;
       try {
         token = await this.auth.current();
       } catch (err) {
-        throw err instanceof VaultCallError ? this.explain(err, op) : err;
+        throw err instanceof VaultCallError ? explainVaultError(err, op, this.where) : err;
       }
       try {
         return await this.client.send(op.method, op.path, { token, body, ...(headers ? { headers } : {}) });
@@ -373,79 +355,12 @@ export class VaultProvider implements SecretProvider {
           continue;
         }
         if (err.status === 403 && !isPreflight(err) && !this.auth.canRelogin && (await this.auth.isGone(token)))
-          throw this.tokenGone(op);
-        throw this.explain(err, op);
+          throw vaultTokenGoneError(op, this.where);
+        throw explainVaultError(err, op, this.where);
       }
     }
   }
-
-  /** The given token no longer exists: no policy change helps, only a new token. */
-  private tokenGone(op: Op): ProviderError {
-    const at = `${this.opts.address}${this.opts.namespace ? ` (namespace ${this.opts.namespace})` : ''}`;
-    return new ProviderError(
-      `provider ${this.name}: cannot ${op.what} secret ${op.secret}: the Vault token is expired or revoked (Vault at ${at} refused it, and it cannot look itself up); configure a valid token for provider ${this.name} (a renewable or periodic one is kept alive by pgrotate)`,
-      { secret: op.secret, permanent: true },
-    );
-  }
-
-  private explain(err: VaultCallError, op: Op): Error {
-    const { secret } = op;
-    const at = `${this.opts.address}${this.opts.namespace ? ` (namespace ${this.opts.namespace})` : ''}`;
-    const detail = this.opts.redactor.scrub(err.errors.join('; '));
-    const prefix = `provider ${this.name}: cannot ${op.what} secret ${secret}`;
-    if (err.status === null && (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')) {
-      return new ProviderError(`${prefix}: Vault at ${at} did not answer within the provider's timeout (${err.code})`, {
-        secret,
-      });
-    }
-    if (err.status === null)
-      return new ProviderError(`${prefix}: Vault at ${at} is unreachable (${err.code ?? 'network error'})`, { secret });
-    if (err.status === 503 && /sealed/i.test(detail))
-      return new ProviderError(`${prefix}: Vault at ${at} is sealed`, { secret });
-    if (err.status === 404 && /no handler for route/i.test(detail)) {
-      return new ProviderError(
-        `${prefix}: mount ${this.mount} does not exist at ${at} (no handler for ${op.display})`,
-        { secret },
-      );
-    }
-    if (err.status === 404) return new NotFound(`${prefix}: not found`, err.body);
-    if (err.status === 400 && /check-and-set/i.test(detail))
-      return new CasMismatch(`${prefix}: check-and-set mismatch`);
-    if (err.status === 403) {
-      // A policy or mount problem: retrying cannot help, so the job fails at once (permanent).
-      if (isPreflight(err))
-        return new ProviderError(
-          `${prefix}: mount ${this.mount} does not exist or the token may not use it (at ${at})`,
-          { secret, permanent: true },
-        );
-      return new ProviderError(
-        `${prefix}: permission denied at ${at}: the token's policy needs the "${op.capability}" capability on path "${op.display}" (${detail || 'HTTP 403'})`,
-        { secret, permanent: true },
-      );
-    }
-    return new ProviderError(
-      `${prefix}: Vault at ${at} answered HTTP ${err.status} for ${op.display}${detail ? `: ${detail}` : ''}`,
-      { secret },
-    );
-  }
 }
-
-function isPreflight(err: VaultCallError): boolean {
-  return err.errors.some((e) => /preflight capability check/i.test(e));
-}
-
-/** Internal: a 404 from Vault (the body may carry version metadata). */
-class NotFound extends ProviderError {
-  constructor(
-    message: string,
-    readonly body: unknown,
-  ) {
-    super(message);
-  }
-}
-
-/** Internal: a check-and-set write found a different version. */
-class CasMismatch extends ProviderError {}
 
 /** Build a VaultProvider from its config entry (no network I/O: it connects on first use). */
 export function createVaultProvider(

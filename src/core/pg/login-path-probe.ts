@@ -121,8 +121,6 @@ function hangUp(s: Socket, raw: Socket, graceful: boolean): void {
  * throws: anything that is not a clear answer, including a timeout, is a `fault`.
  */
 export function probeLoginPathOf(endpoint: Endpoint, user: string, opts: ProbeOptions = {}): Promise<LoginPathProbe> {
-  const timeoutMs = opts.timeoutMs ?? endpoint.connectTimeoutMs ?? 10_000;
-  const where = `${endpoint.host}:${endpoint.port}`;
   if (user.includes('\0')) return Promise.resolve(fault('the role name contains a NUL byte'));
   let ssl: ConnectionOptions | false;
   try {
@@ -130,127 +128,162 @@ export function probeLoginPathOf(endpoint: Endpoint, user: string, opts: ProbeOp
   } catch (err) {
     return Promise.resolve(fault(`cannot read the CA file for sslmode ${endpoint.sslmode}: ${messageOf(err)}`));
   }
-  return new Promise<LoginPathProbe>((resolve) => {
-    let stage = `connecting to ${where}`;
-    let done = false;
-    let cleartextAnswered = false;
-    let inbox: Buffer = Buffer.alloc(0);
-    const raw = netConnect({ host: endpoint.host, port: endpoint.port });
-    let stream: Socket = raw;
+  return new Promise<LoginPathProbe>((resolve) => new ProbeSession(endpoint, user, opts, ssl, resolve).start());
+}
 
-    const finish = (result: LoginPathProbe, graceful: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      hangUp(stream, raw, graceful);
-      resolve(result);
-    };
-    const timer = setTimeout(() => finish(fault(`no answer within ${timeoutMs} ms while ${stage}`), false), timeoutMs);
-    // 'error' listeners stay on both sockets for good (a late error after the answer is ignored by
-    // finish), so no error of the probe's sockets is ever unhandled.
-    const watch = (s: Socket) => {
-      s.on('error', (err) => finish(fault(`${stage}: ${err.message}`), false));
-      s.on('close', () => finish(fault(`the server closed the connection while ${stage}`), false));
-    };
-    watch(raw);
+/** One probe's connection: its sockets, what it is waiting for, and the answer once there is one. */
+class ProbeSession {
+  private readonly where: string;
+  private readonly timeoutMs: number;
+  private stage: string;
+  private done = false;
+  private cleartextAnswered = false;
+  private inbox: Buffer = Buffer.alloc(0);
+  private raw!: Socket;
+  private stream!: Socket;
+  private timer: NodeJS.Timeout | undefined;
 
-    const startup = () => {
-      if (done) return;
-      stage = `waiting for ${where}'s answer to a startup message as ${JSON.stringify(user)}`;
-      stream.on('data', onData);
-      const params: Record<string, string> = { user, database: endpoint.database };
-      params.application_name = opts.applicationName ?? 'pgrotate-preflight';
-      stream.write(startupMessage(params));
-    };
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly user: string,
+    private readonly opts: ProbeOptions,
+    private readonly ssl: ConnectionOptions | false,
+    private readonly resolve: (result: LoginPathProbe) => void,
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? endpoint.connectTimeoutMs ?? 10_000;
+    this.where = `${endpoint.host}:${endpoint.port}`;
+    this.stage = `connecting to ${this.where}`;
+  }
 
-    const onData = (d: Buffer) => {
-      if (done) return; // what follows the answer (a session's start, say) is not read
-      inbox = inbox.length ? Buffer.concat([inbox, d]) : d;
-      while (!done && inbox.length >= 5) {
-        const len = inbox.readInt32BE(1);
-        if (len < 4 || len > MAX_ANSWER_BYTES)
-          return finish(fault(`${where} answered with a malformed message (length ${len})`), false);
-        if (inbox.length < 1 + len) return;
-        const type = String.fromCharCode(inbox[0] as number);
-        const body = inbox.subarray(5, 1 + len);
-        inbox = inbox.subarray(1 + len);
-        onMessage(type, body);
-      }
-    };
+  /** Connect; the answer arrives through `resolve`, exactly once. */
+  start(): void {
+    this.raw = netConnect({ host: this.endpoint.host, port: this.endpoint.port });
+    this.stream = this.raw;
+    this.timer = setTimeout(
+      () => this.finish(fault(`no answer within ${this.timeoutMs} ms while ${this.stage}`), false),
+      this.timeoutMs,
+    );
+    this.watch(this.raw);
+    this.raw.once('connect', () => this.onConnect());
+  }
 
-    const onMessage = (type: string, body: Buffer) => {
-      if (type === 'N') return; // a NoticeResponse says nothing about authentication
-      if (type === 'E') {
-        const f = errorFields(body);
-        const message = f.M ?? `error ${f.C ?? '(no code)'}`;
-        if (cleartextAnswered && f.C === '28P01') return finish({ open: true }, true);
-        if (f.C === '28000') return finish({ open: false, reason: 'host-refused', message }, true);
-        return finish(fault(message), true);
-      }
-      if (type !== 'R' || body.length < 4)
-        return finish(fault(`unexpected answer ${JSON.stringify(type)} from ${where} while ${stage}`), false);
-      const code = body.readInt32BE(0);
-      if (code === AUTH_OK) {
-        const message = cleartextAnswered
-          ? 'the server accepted a wrong password'
-          : 'the server accepted the login without asking for a password';
-        return finish({ open: false, reason: 'no-password-needed', message }, true);
-      }
-      if (cleartextAnswered)
-        return finish(fault(`unexpected authentication request ${code} after a password from ${where}`), false);
-      if (code === AUTH_MD5) return finish({ open: true }, true);
-      if (code === AUTH_SASL) {
-        const mechanisms = saslMechanisms(body);
-        if (mechanisms.includes('SCRAM-SHA-256')) return finish({ open: true }, true);
-        return finish(
-          fault(`${where} offers SASL mechanisms ${mechanisms.join(', ') || '(none)'}, not SCRAM-SHA-256`),
-          true,
-        );
-      }
-      if (code === AUTH_CLEARTEXT) {
-        cleartextAnswered = true;
-        stage = `waiting for ${where}'s answer to a wrong password as ${JSON.stringify(user)}`;
-        stream.write(passwordMessage(`pgrotate-probe-${randomBytes(24).toString('base64url')}`));
-        return;
-      }
-      const method = OTHER_METHODS[code] ?? `method ${code}`;
-      return finish(
-        {
-          open: false,
-          reason: 'host-refused',
-          message: `the server asks for ${method} authentication, not a password`,
-        },
+  private finish(result: LoginPathProbe, graceful: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    hangUp(this.stream, this.raw, graceful);
+    this.resolve(result);
+  }
+
+  // 'error' listeners stay on both sockets for good (a late error after the answer is ignored by
+  // finish), so no error of the probe's sockets is ever unhandled.
+  private watch(s: Socket): void {
+    s.on('error', (err) => this.finish(fault(`${this.stage}: ${err.message}`), false));
+    s.on('close', () => this.finish(fault(`the server closed the connection while ${this.stage}`), false));
+  }
+
+  private onConnect(): void {
+    if (this.done) return;
+    this.raw.setNoDelay(true);
+    if (!this.ssl) return this.startup();
+    this.stage = `negotiating TLS with ${this.where}`;
+    this.raw.once('data', (d: Buffer) => this.onSslAnswer(d));
+    this.raw.write(int32Message(SSL_REQUEST_CODE));
+  }
+
+  private onSslAnswer(d: Buffer): void {
+    if (this.done || !this.ssl) return;
+    const where = this.where;
+    const answer = d.toString('latin1', 0, 1);
+    if (answer === 'N')
+      return this.finish(
+        fault(`${where} does not support SSL connections, but sslmode ${this.endpoint.sslmode} requires TLS`),
+        false,
+      );
+    if (answer !== 'S')
+      return this.finish(fault(`${where} answered the TLS request with ${JSON.stringify(answer)}`), false);
+    // libpq too refuses bytes after 'S': they were not encrypted, so anyone on the path could have sent them.
+    if (d.length > 1) return this.finish(fault(`${where} sent unencrypted data after agreeing to TLS`), false);
+    // As node-postgres's verify login: the certificate is checked against `host`; SNI only for a DNS name.
+    const options: ConnectionOptions = { socket: this.raw, host: this.endpoint.host, ...this.ssl };
+    if (isIP(this.endpoint.host) === 0) options.servername = this.endpoint.host;
+    const tls = tlsConnect(options);
+    this.stream = tls;
+    this.watch(tls);
+    tls.once('secureConnect', () => this.startup());
+  }
+
+  private startup(): void {
+    if (this.done) return;
+    this.stage = `waiting for ${this.where}'s answer to a startup message as ${JSON.stringify(this.user)}`;
+    this.stream.on('data', (d: Buffer) => this.onData(d));
+    const params: Record<string, string> = { user: this.user, database: this.endpoint.database };
+    params.application_name = this.opts.applicationName ?? 'pgrotate-preflight';
+    this.stream.write(startupMessage(params));
+  }
+
+  private onData(d: Buffer): void {
+    if (this.done) return; // what follows the answer (a session's start, say) is not read
+    this.inbox = this.inbox.length ? Buffer.concat([this.inbox, d]) : d;
+    while (!this.done && this.inbox.length >= 5) {
+      const len = this.inbox.readInt32BE(1);
+      if (len < 4 || len > MAX_ANSWER_BYTES)
+        return this.finish(fault(`${this.where} answered with a malformed message (length ${len})`), false);
+      if (this.inbox.length < 1 + len) return;
+      const type = String.fromCharCode(this.inbox[0] as number);
+      const body = this.inbox.subarray(5, 1 + len);
+      this.inbox = this.inbox.subarray(1 + len);
+      this.onMessage(type, body);
+    }
+  }
+
+  private onMessage(type: string, body: Buffer): void {
+    if (type === 'N') return; // a NoticeResponse says nothing about authentication
+    if (type === 'E') return this.onError(errorFields(body));
+    if (type !== 'R' || body.length < 4)
+      return this.finish(
+        fault(`unexpected answer ${JSON.stringify(type)} from ${this.where} while ${this.stage}`),
+        false,
+      );
+    this.onAuthRequest(body.readInt32BE(0), body);
+  }
+
+  private onError(f: Record<string, string>): void {
+    const message = f.M ?? `error ${f.C ?? '(no code)'}`;
+    if (this.cleartextAnswered && f.C === '28P01') return this.finish({ open: true }, true);
+    if (f.C === '28000') return this.finish({ open: false, reason: 'host-refused', message }, true);
+    this.finish(fault(message), true);
+  }
+
+  private onAuthRequest(code: number, body: Buffer): void {
+    const where = this.where;
+    if (code === AUTH_OK) {
+      const message = this.cleartextAnswered
+        ? 'the server accepted a wrong password'
+        : 'the server accepted the login without asking for a password';
+      return this.finish({ open: false, reason: 'no-password-needed', message }, true);
+    }
+    if (this.cleartextAnswered)
+      return this.finish(fault(`unexpected authentication request ${code} after a password from ${where}`), false);
+    if (code === AUTH_MD5) return this.finish({ open: true }, true);
+    if (code === AUTH_SASL) {
+      const mechanisms = saslMechanisms(body);
+      if (mechanisms.includes('SCRAM-SHA-256')) return this.finish({ open: true }, true);
+      return this.finish(
+        fault(`${where} offers SASL mechanisms ${mechanisms.join(', ') || '(none)'}, not SCRAM-SHA-256`),
         true,
       );
-    };
-
-    raw.once('connect', () => {
-      if (done) return;
-      raw.setNoDelay(true);
-      if (!ssl) return startup();
-      const tlsOptions = ssl;
-      stage = `negotiating TLS with ${where}`;
-      raw.once('data', (d: Buffer) => {
-        if (done) return;
-        const answer = d.toString('latin1', 0, 1);
-        if (answer === 'N')
-          return finish(
-            fault(`${where} does not support SSL connections, but sslmode ${endpoint.sslmode} requires TLS`),
-            false,
-          );
-        if (answer !== 'S')
-          return finish(fault(`${where} answered the TLS request with ${JSON.stringify(answer)}`), false);
-        // libpq too refuses bytes after 'S': they were not encrypted, so anyone on the path could have sent them.
-        if (d.length > 1) return finish(fault(`${where} sent unencrypted data after agreeing to TLS`), false);
-        // As node-postgres's verify login: the certificate is checked against `host`; SNI only for a DNS name.
-        const options: ConnectionOptions = { socket: raw, host: endpoint.host, ...tlsOptions };
-        if (isIP(endpoint.host) === 0) options.servername = endpoint.host;
-        const tls = tlsConnect(options);
-        stream = tls;
-        watch(tls);
-        tls.once('secureConnect', startup);
-      });
-      raw.write(int32Message(SSL_REQUEST_CODE));
-    });
-  });
+    }
+    if (code === AUTH_CLEARTEXT) {
+      this.cleartextAnswered = true;
+      this.stage = `waiting for ${where}'s answer to a wrong password as ${JSON.stringify(this.user)}`;
+      this.stream.write(passwordMessage(`pgrotate-probe-${randomBytes(24).toString('base64url')}`));
+      return;
+    }
+    const method = OTHER_METHODS[code] ?? `method ${code}`;
+    this.finish(
+      { open: false, reason: 'host-refused', message: `the server asks for ${method} authentication, not a password` },
+      true,
+    );
+  }
 }

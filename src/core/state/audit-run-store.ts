@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import type { AuditReport, Finding } from '../audit/audit-types.js';
 import type { StateTables } from './state-tables.js';
 import { STATE_SQL } from './state-statements.js';
@@ -17,6 +18,21 @@ export interface StoredAuditRun {
   at: Date;
   actor: string | null;
   report: AuditReport;
+}
+
+/** An open finding as stored. */
+interface OpenFindingRow {
+  id: string;
+  check: string;
+  subject: string;
+  severity: Finding['severity'];
+  message: string;
+  fix: string;
+}
+
+/** Within one target, two findings are the same finding when check and subject match. */
+function findingKey(f: { check: string; subject: string }): string {
+  return `${f.check}\u0000${f.subject}`;
 }
 
 /**
@@ -41,60 +57,60 @@ export class AuditRunStore {
         JSON.stringify(this.store.redactor.scrubValue(report)),
       ]);
       const runId = run.rows[0]?.id as string;
-      const open = await client.query<{
-        id: string;
-        check: string;
-        subject: string;
-        severity: Finding['severity'];
-        message: string;
-        fix: string;
-      }>(STATE_SQL.openFindings, [report.target]);
-      const key = (f: { check: string; subject: string }) => `${f.check}\u0000${f.subject}`;
-      const openByKey = new Map(open.rows.map((r) => [key(r), r]));
-      const seen = new Set(report.findings.map(key));
-      const added: Finding[] = [];
-      for (const f of report.findings) {
-        const existing = openByKey.get(key(f));
-        if (existing) {
-          await client.query(STATE_SQL.refreshFinding, [existing.id, runId, f.severity, f.message, f.fix]);
-          continue;
-        }
-        added.push(f);
-        await client.query(STATE_SQL.openFinding, [
-          report.target,
-          f.check,
-          f.subject,
-          f.severity,
-          f.message,
-          f.fix,
-          runId,
-        ]);
-      }
-      // A check that could not run this time says nothing about its findings: keep them open.
-      const unchecked = new Set(report.notChecked.map((n) => n.check));
-      const resolved = open.rows.filter((r) => !seen.has(key(r)) && !unchecked.has(r.check));
-      if (resolved.length > 0) {
-        await client.query(STATE_SQL.resolveFindings, [resolved.map((r) => r.id), runId]);
-      }
+      const { added, resolved } = await this.applyFindings(client, report, runId);
       await client.query('COMMIT');
-      return {
-        runId,
-        first: earlier.rowCount === 0,
-        added,
-        resolved: resolved.map((r) => ({
-          check: r.check,
-          subject: r.subject,
-          severity: r.severity,
-          message: r.message,
-          fix: r.fix,
-        })),
-      };
+      return { runId, first: earlier.rowCount === 0, added, resolved };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
     }
+  }
+
+  /** Inside record's transaction: open the new findings, refresh the kept ones, resolve the rest. */
+  private async applyFindings(
+    client: PoolClient,
+    report: AuditReport,
+    runId: string,
+  ): Promise<{ added: Finding[]; resolved: Finding[] }> {
+    const open = await client.query<OpenFindingRow>(STATE_SQL.openFindings, [report.target]);
+    const openByKey = new Map(open.rows.map((r) => [findingKey(r), r]));
+    const seen = new Set(report.findings.map(findingKey));
+    const added: Finding[] = [];
+    for (const f of report.findings) {
+      const existing = openByKey.get(findingKey(f));
+      if (existing) {
+        await client.query(STATE_SQL.refreshFinding, [existing.id, runId, f.severity, f.message, f.fix]);
+        continue;
+      }
+      added.push(f);
+      await client.query(STATE_SQL.openFinding, [
+        report.target,
+        f.check,
+        f.subject,
+        f.severity,
+        f.message,
+        f.fix,
+        runId,
+      ]);
+    }
+    // A check that could not run this time says nothing about its findings: keep them open.
+    const unchecked = new Set(report.notChecked.map((n) => n.check));
+    const resolved = open.rows.filter((r) => !seen.has(findingKey(r)) && !unchecked.has(r.check));
+    if (resolved.length > 0) {
+      await client.query(STATE_SQL.resolveFindings, [resolved.map((r) => r.id), runId]);
+    }
+    return {
+      added,
+      resolved: resolved.map((r) => ({
+        check: r.check,
+        subject: r.subject,
+        severity: r.severity,
+        message: r.message,
+        fix: r.fix,
+      })),
+    };
   }
 
   /** The target's newest stored run, or null. */

@@ -1,0 +1,216 @@
+import { azureSecretNameProblem } from '../provider/azure-secret-name.js';
+import { vaultSecretNameProblem } from '../provider/vault-paths.js';
+import type { AccountConfig } from './account-config-schema.js';
+import type { Schedule } from './field-schemas.js';
+import type { ProviderConfig } from './provider-config-schema.js';
+import { serverKey } from './server-identity.js';
+import { type SharedRoleIssue, sharedRoleIssues } from './shared-role-check.js';
+import type { TargetConfig } from './target-config-schema.js';
+
+// The checks that span sections of the config (an account naming a target, a provider's rules
+// for secret names, pgrotate's own logins), run once the sections themselves parsed.
+
+/** A credential held by a provider: `{ provider, secret }`. */
+interface SecretRef {
+  provider: string;
+  secret: string;
+}
+
+/** The parts of a parsed config the cross-section checks read. */
+export interface CheckedConfig {
+  state: { url: string; password?: string | SecretRef | undefined };
+  groups: Record<string, string[]>;
+  providers: Record<string, ProviderConfig>;
+  targets: Record<string, TargetConfig>;
+  defaults: { schedule: Schedule };
+  accounts: AccountConfig[];
+}
+
+/** One problem, at its key path. */
+export type ConfigIssue = SharedRoleIssue;
+
+/** Every cross-section problem of `cfg`, in a stable order (accounts first). */
+export function configIssues(cfg: CheckedConfig): ConfigIssue[] {
+  return [
+    ...accountIssues(cfg),
+    ...sharedRoleIssues(cfg.accounts, cfg.targets),
+    ...groupIssues(cfg.groups),
+    ...statePasswordIssues(cfg),
+    ...ownLoginIssues(cfg),
+    ...targetAdminIssues(cfg),
+  ];
+}
+
+/** Why `secret` is not a usable name in `provider` (null when it is, or the provider has no rule). */
+function secretNameProblem(provider: ProviderConfig | undefined, secret: string, account: boolean): string | null {
+  if (provider?.type === 'vault') return vaultSecretNameProblem(secret, provider.pendingPrefix);
+  if (provider?.type === 'azure-key-vault') return azureSecretNameProblem(secret, account);
+  return null;
+}
+
+/** Per account: unique names, known target and provider, a valid secret name, coherent durations. */
+function accountIssues(cfg: CheckedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  cfg.accounts.forEach((account, i) => {
+    const at = (key: string): Array<string | number> => ['accounts', i, key];
+    const earlier = seen.get(account.name);
+    if (earlier !== undefined)
+      issues.push({
+        path: at('name'),
+        message: `duplicate account name "${account.name}" (also accounts[${earlier}])`,
+      });
+    seen.set(account.name, i);
+    if (!(account.target in cfg.targets))
+      issues.push({
+        path: at('target'),
+        message: `account "${account.name}" names unknown target "${account.target}"`,
+      });
+    if (!(account.provider in cfg.providers))
+      issues.push({
+        path: at('provider'),
+        message: `account "${account.name}" names unknown provider "${account.provider}"`,
+      });
+    const problem = secretNameProblem(cfg.providers[account.provider], account.secret, true);
+    if (problem) issues.push({ path: at('secret'), message: `account "${account.name}": secret ${problem}` });
+    issues.push(...durationIssues(account, cfg.defaults.schedule, at));
+  });
+  return issues;
+}
+
+/** renewValidUntil and gracePeriod against the rotation interval (when the schedule has one). */
+function durationIssues(
+  account: AccountConfig,
+  defaultSchedule: Schedule,
+  at: (key: string) => Array<string | number>,
+): ConfigIssue[] {
+  const schedule = account.schedule ?? defaultSchedule;
+  const every = typeof schedule === 'object' && 'every' in schedule ? schedule.every : null;
+  if (every === null) return [];
+  const issues: ConfigIssue[] = [];
+  if (account.renewValidUntil !== undefined && account.renewValidUntil <= every)
+    issues.push({
+      path: at('renewValidUntil'),
+      message: `account "${account.name}": renewValidUntil must be longer than the rotation interval, or the password would expire before the next rotation`,
+    });
+  if (account.strategy === 'alternating' && account.gracePeriod >= every)
+    issues.push({
+      path: at('gracePeriod'),
+      message: `account "${account.name}": gracePeriod must be shorter than the rotation interval, or a role would be re-keyed while still in use`,
+    });
+  return issues;
+}
+
+/** Groups list people only: not themselves, not other groups. */
+function groupIssues(groups: Record<string, string[]>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [group, members] of Object.entries(groups)) {
+    if (members.includes(group)) issues.push({ path: ['groups', group], message: `group "${group}" lists itself` });
+    const nested = members.filter((m) => m in groups);
+    if (nested.length > 0)
+      issues.push({
+        path: ['groups', group],
+        message: `group "${group}" lists groups (${nested.join(', ')}); list people only`,
+      });
+  }
+  return issues;
+}
+
+/** A state password read from a provider names a configured one. */
+function statePasswordIssues(cfg: CheckedConfig): ConfigIssue[] {
+  const password = cfg.state.password;
+  if (typeof password !== 'object' || password.provider in cfg.providers) return [];
+  return [
+    {
+      path: ['state', 'password', 'provider'],
+      message: `state password names unknown provider "${password.provider}"`,
+    },
+  ];
+}
+
+/** Whether `ref` (a state or admin password setting) reads the secret `account` writes. */
+function sameRef(ref: unknown, account: SecretRef): boolean {
+  return (
+    typeof ref === 'object' &&
+    ref !== null &&
+    'provider' in ref &&
+    'secret' in ref &&
+    ref.provider === account.provider &&
+    ref.secret === account.secret
+  );
+}
+
+/** Accounts that rotate pgrotate's own logins (the state login, a target's admin) must do so safely. */
+function ownLoginIssues(cfg: CheckedConfig): ConfigIssue[] {
+  // Secrets pgrotate itself reads its logins from.
+  const ownSources = new Set<string>();
+  if (typeof cfg.state.password === 'object')
+    ownSources.add(`${cfg.state.password.provider}\u0000${cfg.state.password.secret}`);
+  for (const t of Object.values(cfg.targets))
+    if ('provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
+  // Targets by their admin login (server and user name).
+  const adminLogins = new Map<string, string[]>();
+  for (const [name, t] of Object.entries(cfg.targets)) {
+    if (!('username' in t.admin)) continue;
+    const key = `${serverKey(t.host, t.port)}\u0000${t.admin.username}`;
+    adminLogins.set(key, [...(adminLogins.get(key) ?? []), name]);
+  }
+  const stateLogin = stateLoginOf(cfg.state.url);
+  const stateServer = stateLogin ? serverKey(stateLogin.host, stateLogin.port) : null;
+  const issues: ConfigIssue[] = [];
+  cfg.accounts.forEach((account, i) => {
+    const target = cfg.targets[account.target];
+    const server = target ? serverKey(target.host, target.port) : null;
+    if (account.strategy === 'single-user' && server !== null) {
+      if (account.role === stateLogin?.user && server === stateServer && !sameRef(cfg.state.password, account))
+        // Rotating it would leave every later command with a stale state password.
+        issues.push({
+          path: ['accounts', i, 'role'],
+          message: `account "${account.name}" rotates ${account.role}, the state database's login; set state.password: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+        });
+      // The admin login of any target on the same server is the same role (roles are cluster-wide).
+      for (const name of adminLogins.get(`${server}\u0000${account.role}`) ?? [])
+        issues.push({
+          path: ['accounts', i, 'role'],
+          message: `account "${account.name}" rotates ${account.role}, the admin login of target ${name}; set that target's admin: { provider: ${account.provider}, secret: ${account.secret} } so pgrotate reads the password it rotates`,
+        });
+    }
+    if (account.strategy === 'alternating' && ownSources.has(`${account.provider}\u0000${account.secret}`))
+      issues.push({
+        path: ['accounts', i, 'strategy'],
+        message: `account "${account.name}" manages pgrotate's own login (its secret is the state or an admin credential); use the single-user strategy, since pgrotate connects as one fixed user`,
+      });
+  });
+  return issues;
+}
+
+/** A target's admin credential read from a provider names a configured one, by a valid secret name. */
+function targetAdminIssues(cfg: CheckedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, target] of Object.entries(cfg.targets)) {
+    if (!('provider' in target.admin)) continue;
+    if (!(target.admin.provider in cfg.providers))
+      issues.push({
+        path: ['targets', name, 'admin', 'provider'],
+        message: `target "${name}" admin names unknown provider "${target.admin.provider}"`,
+      });
+    const problem = secretNameProblem(cfg.providers[target.admin.provider], target.admin.secret, false);
+    if (problem)
+      issues.push({ path: ['targets', name, 'admin', 'secret'], message: `target "${name}" admin secret ${problem}` });
+  }
+  return issues;
+}
+
+/** User, host and port of the state URL (null when it does not parse; the URL is checked elsewhere). */
+function stateLoginOf(url: string): { user: string; host: string; port: number } | null {
+  try {
+    const u = new URL(url);
+    return {
+      user: decodeURIComponent(u.username),
+      host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1'),
+      port: u.port ? Number(u.port) : 5432,
+    };
+  } catch {
+    return null;
+  }
+}
