@@ -18,8 +18,16 @@ export interface ConformanceHarness {
   cleanup(): Promise<void>;
 }
 
-/** A complete value as the engine writes it. */
+let lastRotatedAt = 0;
+
+/**
+ * A complete value as the engine writes it. Each one's rotatedAt is later than the one made before, as a
+ * later rotation's is (rotations of an account are fenced, one after another): values made in the
+ * same millisecond would tie, and a store that orders versions of one second by rotatedAt
+ * (Azure's timestamps have one-second resolution) could not tell them apart.
+ */
 export function sampleValue(overrides: Partial<RotatedSecretValue> = {}): RotatedSecretValue {
+  lastRotatedAt = Math.max(Date.now(), lastRotatedAt + 1);
   return {
     username: 'app_user',
     password: `pw-${randomUUID()}`,
@@ -27,7 +35,7 @@ export function sampleValue(overrides: Partial<RotatedSecretValue> = {}): Rotate
     port: 5432,
     dbname: 'app',
     engine: 'postgres',
-    rotatedAt: new Date().toISOString(),
+    rotatedAt: new Date(lastRotatedAt).toISOString(),
     rotationId: randomUUID(),
     ...overrides,
   };
