@@ -1,7 +1,12 @@
 import type { App } from '../../core/app.js';
 import type { RotationDispatch } from '../dispatch/rotation-dispatch.js';
-import { accountsExposedTo, principalNames } from './affected-accounts.js';
-import { checkPrincipal, startOffboard, type OffboardRequest, type StartedOffboard } from './offboard-principal.js';
+import {
+  auditOffboardRequested,
+  checkPrincipal,
+  startOffboard,
+  type OffboardRequest,
+  type StartedOffboard,
+} from './offboard-principal.js';
 
 // One process's offboardings by principal (the HTTP API's). An HR system that sends the same
 // request twice, or retries one still running, joins the offboarding in progress instead of
@@ -30,17 +35,7 @@ export class OffboardJoins {
     const current = this.running.get(req.principal);
     if (current && (current.terminateSessions || !req.terminateSessions)) {
       current.joinedBy.push(req.actor);
-      await app.state.audit({
-        kind: 'offboard.requested',
-        actor: req.actor,
-        detail: {
-          principal: req.principal,
-          via: principalNames(app.config, req.principal),
-          accounts: accountsExposedTo(app.config, req.principal).map((a) => a.name),
-          terminateSessions: req.terminateSessions,
-          joinedRunning: true,
-        },
-      });
+      await auditOffboardRequested(app, req, true);
       return { ...(await current.started), joined: true };
     }
     const joinedBy: string[] = [];

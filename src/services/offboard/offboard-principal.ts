@@ -38,6 +38,23 @@ export interface StartedOffboard {
   done: Promise<OffboardSummary>;
 }
 
+/** Audit an offboarding request (`joinedRunning`: it joined one in progress); returns the affected accounts. */
+export async function auditOffboardRequested(app: App, req: OffboardRequest, joinedRunning = false): Promise<string[]> {
+  const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
+  await app.state.audit({
+    kind: 'offboard.requested',
+    actor: req.actor,
+    detail: {
+      principal: req.principal,
+      via: principalNames(app.config, req.principal),
+      accounts: affected,
+      terminateSessions: req.terminateSessions,
+      ...(joinedRunning ? { joinedRunning: true } : {}),
+    },
+  });
+  return affected;
+}
+
 /**
  * Record the request and start the rotations through `rotations`; `done` finishes the record and
  * sends the alert. Close `rotations` after `done` settles.
@@ -49,17 +66,7 @@ export async function startOffboard(
   joins: JoinHooks = {},
 ): Promise<StartedOffboard> {
   checkPrincipal(app, req);
-  const affected = accountsExposedTo(app.config, req.principal).map((a) => a.name);
-  await app.state.audit({
-    kind: 'offboard.requested',
-    actor: req.actor,
-    detail: {
-      principal: req.principal,
-      via: principalNames(app.config, req.principal),
-      accounts: affected,
-      terminateSessions: req.terminateSessions,
-    },
-  });
+  const affected = await auditOffboardRequested(app, req);
   // Taken once: a rotation tried again after waiting for a busy account is compared with it.
   const requestedAt = await app.state.now();
   const deadline = Date.now() + req.timeoutMs;
