@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { policyAlphabet } from '../password/password-generator.js';
 import { CronSyntaxError, parseCron } from '../schedule/cron.js';
+import { isKnownTimeZone } from '../schedule/zone-clock.js';
 import { durationProblem, parseDuration } from './duration.js';
 import { hostProblem, identifierProblem } from './name-checks.js';
 
@@ -28,10 +29,15 @@ export const scheduleSchema = z.union([
         if (!(err instanceof CronSyntaxError)) throw err;
         ctx.addIssue({
           code: 'custom',
-          message: `cron expression "${c}": ${err.message} (five fields, UTC: minute hour day-of-month month day-of-week)`,
+          message: `cron expression "${c}": ${err.message} (five fields, UTC or timezone: minute hour day-of-month month day-of-week)`,
         });
       }
     }),
+    /** IANA zone whose wall clock the cron expression follows; UTC when absent. */
+    timezone: z
+      .string()
+      .refine(isKnownTimeZone, { error: (issue) => `unknown time zone ${JSON.stringify(issue.input)}` })
+      .optional(),
     window: durationSchema.optional(),
   }),
 ]);
