@@ -11,6 +11,8 @@ import {
 } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
+import { spreadOffset } from '../../src/core/schedule/spread-offset.js';
+import { wallAt } from '../../src/core/schedule/zone-clock.js';
 
 // Scheduling with the default queue backend (BullMQ on PostgreSQL, in the state database):
 // short-interval accounts rotate by themselves, manual ones do not, new accounts are spread,
@@ -101,5 +103,38 @@ describe('scheduled rotation (PostgreSQL queue backend)', () => {
     const perMinute = new Map<number, number>();
     for (const o of offsets) perMinute.set(Math.floor(o / 60_000), (perMinute.get(Math.floor(o / 60_000)) ?? 0) + 1);
     expect(Math.max(...perMinute.values())).toBeLessThanOrEqual(3);
+  });
+
+  it('cron in a time zone: due at the local time (plus the spread offset); a changed zone re-plans', async () => {
+    const accounts = ['tz-a', 'tz-b', 'tz-c'].map((name, i) => ({
+      name,
+      target: 'main',
+      role: `nobody_tz_${i}`,
+      provider: 'local',
+      secret: `pg/${name}`,
+    }));
+    const plan = async (timezone: string) => {
+      const schedule = { cron: '0 3 * * *', timezone, window: '1h' };
+      const { path, env } = writeJobsConfig(fx, { accounts, defaults: { schedule } }, {});
+      const res = await fx.cli(['--config', path, 'run-due'], env);
+      expect(res.code, res.stderr).toBe(0);
+      const c = await stateClient(fx);
+      const sql = "SELECT name, next_due_at, schedule FROM pgrotate.accounts WHERE name LIKE 'tz-%' ORDER BY name";
+      const rows = (await c.query<{ name: string; next_due_at: Date; schedule: string }>(sql)).rows;
+      await c.end();
+      expect(rows).toHaveLength(3);
+      return rows;
+    };
+    const t0 = Date.now();
+    for (const zone of ['Asia/Kathmandu', 'America/New_York']) {
+      for (const r of await plan(zone)) {
+        const cronTime = new Date(r.next_due_at.getTime() - spreadOffset(r.name, 3_600_000));
+        // 03:00 on the zone's wall clock (Kathmandu is +05:45, so never a whole UTC hour).
+        expect(wallAt(zone, cronTime).toISOString().slice(11, 19), `${r.name} ${zone}`).toBe('03:00:00');
+        expect(cronTime.getTime()).toBeGreaterThan(t0);
+        expect(cronTime.getTime() - t0).toBeLessThanOrEqual(86_400_000 + 60_000);
+        expect(r.schedule).toBe(`cron:0 3 * * *:3600000:${zone}`);
+      }
+    }
   });
 });
