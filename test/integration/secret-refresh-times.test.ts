@@ -50,7 +50,14 @@ describe('secret refresh times on pg15 (file provider)', () => {
           provider: 'local',
           secret: 'pg/srt-reports',
         },
-        { name: 'manual', target: 'main', role: single, schedule: 'manual', provider: 'local', secret: 'pg/srt-manual' },
+        {
+          name: 'manual',
+          target: 'main',
+          role: single,
+          schedule: 'manual',
+          provider: 'local',
+          secret: 'pg/srt-manual',
+        },
       ],
     });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseSecretObject } from '../../src/core/provider/secret-provider.js';
 import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, livePassword } from './fakes/scenario.js';
 
@@ -18,7 +19,13 @@ async function singleUser(schedule: unknown): Promise<Harness> {
 
 function alternating(extra: Record<string, unknown> = {}): Harness {
   const h = makeHarness({
-    account: { name: 'reports', strategy: 'alternating', roles: ['reports_a', 'reports_b'], gracePeriod: '1h', ...extra },
+    account: {
+      name: 'reports',
+      strategy: 'alternating',
+      roles: ['reports_a', 'reports_b'],
+      gracePeriod: '1h',
+      ...extra,
+    },
   });
   h.targets.addRole('reports_a');
   h.targets.addRole('reports_b');
@@ -133,5 +140,50 @@ describe('previousValidUntil: when the previous role stops working', () => {
     expect(current(h)).toMatchObject({ username: 'reports_b', rotatesAt, previousValidUntil: expiry.toISOString() });
     expect(h.targets.roles.get('reports_a')?.validUntil?.toISOString()).toBe(expiry.toISOString());
     expect(h.state.accounts.get('reports')?.nextDueAt?.toISOString()).toBe(rotatesAt);
+  });
+
+  it('an offboarding joining a staged rotation ends the previous login at record, not at the staged grace end', async () => {
+    const h = alternating();
+    const staged = new Date(Date.now() + HOUR);
+    const record = h.state.seedRunning({
+      account: 'reports',
+      strategy: 'alternating',
+      step: 'staged',
+      targetRole: 'reports_b',
+      previousRole: 'reports_a',
+      requestedBy: 'scheduler',
+      oldCredentialExpiresAt: staged,
+    });
+    const old = credential('reports_a');
+    await livePassword(h, 'reports_a', old.password);
+    const next = { ...credential('reports_b', record.id), previousValidUntil: staged.toISOString() };
+    h.provider.seed('pg/app', { current: old, pending: next });
+    const res = await h.rotate({ terminateSessions: true });
+    expect(res).toMatchObject({ outcome: 'succeeded', resumed: true });
+    const real = h.targets.roles.get('reports_a')?.validUntil as Date;
+    expect(real.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(res.oldCredentialExpiresAt?.getTime()).toBe(real.getTime());
+  });
+});
+
+describe('stale refresh times', () => {
+  it('a secret that held both (an earlier schedule) loses them when the new value has none; they are never kept keys', async () => {
+    const h = makeHarness({ account: { name: 'billing', role: 'billing_app', schedule: 'manual' } });
+    // Read as a real store reads its JSON: the two times are owned fields, `team` a kept key.
+    const json = {
+      ...credential('billing_app'),
+      rotatesAt: '2026-01-01T00:00:00.000Z',
+      previousValidUntil: 'x',
+      team: 't',
+    };
+    const old = parseSecretObject(json, { provider: 'mem', secret: 'pg/app' });
+    expect(old.extra).toEqual({ team: 't' });
+    h.provider.seed('pg/app', { current: old });
+    await livePassword(h, 'billing_app', old.password);
+    expect((await h.rotate()).outcome).toBe('succeeded');
+    const value = current(h);
+    expect(value).not.toHaveProperty('rotatesAt');
+    expect(value).not.toHaveProperty('previousValidUntil');
+    expect(value.extra).toEqual({ team: 't' });
   });
 });
