@@ -66,6 +66,8 @@ describe('secret format: kept keys', () => {
       'engine',
       'rotatedAt',
       'rotationId',
+      'rotatesAt',
+      'previousValidUntil',
     ]);
   });
 });

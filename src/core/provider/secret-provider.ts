@@ -18,6 +18,10 @@ export const secretValueSchema = z.object({
   engine: z.string().optional(),
   rotatedAt: z.string().optional(),
   rotationId: z.string().optional(),
+  /** When pgrotate next rotates this credential (absent: a manual schedule). */
+  rotatesAt: z.string().optional(),
+  /** When the previous role's password stops working (alternating accounts that had one). */
+  previousValidUntil: z.string().optional(),
 });
 
 /**
@@ -33,6 +37,8 @@ export const OWNED_SECRET_KEYS = [
   'engine',
   'rotatedAt',
   'rotationId',
+  'rotatesAt',
+  'previousValidUntil',
 ] as const;
 
 /** Keys of a stored secret that pgrotate does not own, with their values exactly as stored. */

@@ -25,6 +25,7 @@ export async function stage(io: RotationIo, ctx: RotationContext): Promise<void>
   const { account, provider, rotation } = ctx;
   const { deps } = io;
   const endpoint = deps.targets.endpoint(account.target);
+  const now = new Date();
   const value: RotatedSecretValue = {
     username: rotation.targetRole,
     password: generatePassword(account.password ?? deps.defaults.password),
@@ -32,12 +33,17 @@ export async function stage(io: RotationIo, ctx: RotationContext): Promise<void>
     port: endpoint.port,
     dbname: endpoint.database,
     engine: 'postgres',
-    rotatedAt: new Date().toISOString(),
+    rotatedAt: now.toISOString(),
     rotationId: rotation.id,
   };
-  // Stores with their own expiry metadata (Azure's expiresOn) keep it in step with the schedule.
-  const nextDue = nextDueAfter(account.schedule ?? deps.defaults.schedule, new Date(), account.name);
-  if (nextDue) value.nextDueAt = nextDue.toISOString();
+  // The secret says when to refresh (rotatesAt: record keeps it as the next due time), and stores
+  // with their own expiry metadata (Azure's expiresOn) keep it in step with the schedule.
+  const nextDue = nextDueAfter(account.schedule ?? deps.defaults.schedule, now, account.name);
+  if (nextDue) value.nextDueAt = value.rotatesAt = nextDue.toISOString();
+  // Decided once, here: record sets this very instant as the previous role's VALID UNTIL.
+  const oldExpiry = ctx.strategy.stagedOldCredentialExpiry(rotation, !!ctx.opts.terminateSessions);
+  rotation.oldCredentialExpiresAt = oldExpiry;
+  if (oldExpiry) value.previousValidUntil = oldExpiry.toISOString();
   deps.redactor.add(value.password);
   // The pending value carries the kept keys, so the promote (maybe by a resumed attempt) keeps
   // them. A resumed rotation did not run pre-flight: it reads the current value for them.
@@ -143,8 +149,9 @@ export async function promote(io: RotationIo, ctx: RotationContext): Promise<voi
 /** Step 5: expire the previous login (alternating), end sessions if asked, finish the record. */
 export async function record(io: RotationIo, ctx: RotationContext): Promise<Completed> {
   const { account, rotation, fence } = ctx;
-  const expiry = rotation.oldCredentialExpiresAt;
-  const nextDueAt = nextDueAfter(account.schedule ?? io.deps.defaults.schedule, new Date(), account.name);
+  const expiry = oldExpiryAtRecord(ctx);
+  rotation.oldCredentialExpiresAt = expiry;
+  const nextDueAt = recordedNextDue(io, ctx);
   let ended: Pick<Completed, 'sessionsEnded' | 'sessionsError'> = { sessionsEnded: null, sessionsError: null };
   await io.deps.targets.withAdmin(account.target, account.name, async (client) => {
     const input = { rotation, nextDueAt, roleValidUntil: ctx.roleValidUntil, warnings: ctx.warnings };
@@ -162,6 +169,31 @@ export async function record(io: RotationIo, ctx: RotationContext): Promise<Comp
   });
   await failpoint('after-record', account.name, io.deps.env);
   return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
+}
+
+/**
+ * When the replaced credential stops working: the instant staged in the secret (previousValidUntil)
+ * or held by a record of an older version, else decided now. An attempt that ends sessions (an
+ * offboarding joining the rotation after its stage) ends the previous login now, not at the grace's end.
+ */
+function oldExpiryAtRecord({ strategy, rotation, opts }: RotationContext): Date | null {
+  const decided = strategy.oldCredentialExpiry(rotation, !!opts.terminateSessions);
+  const staged = rotation.oldCredentialExpiresAt;
+  if (!staged) return decided;
+  return opts.terminateSessions && decided && decided < staged ? decided : staged;
+}
+
+/**
+ * The next due time record keeps: the staged value's rotatesAt, so the state and the secret agree;
+ * computed now when this attempt holds no staged value of the rotation or it has none.
+ */
+function recordedNextDue(io: RotationIo, { account, rotation, staged }: RotationContext): Date | null {
+  const schedule = account.schedule ?? io.deps.defaults.schedule;
+  if (schedule !== 'manual' && staged?.rotationId === rotation.id && staged.rotatesAt) {
+    const at = new Date(staged.rotatesAt);
+    if (!Number.isNaN(at.getTime())) return at;
+  }
+  return nextDueAfter(schedule, new Date(), account.name);
 }
 
 /** End the sessions of the account's roles; a failure is reported, not thrown: the new password is live. */

@@ -51,6 +51,11 @@ export class AlternatingStrategy implements RotationStrategy {
     return terminateSessions ? new Date() : new Date(Date.now() + this.account.gracePeriod);
   }
 
+  stagedOldCredentialExpiry(rotation: RotationRecord, terminateSessions: boolean): Date | null {
+    // Applications still reading the previous role learn from the new secret when it stops.
+    return this.oldCredentialExpiry(rotation, terminateSessions);
+  }
+
   async afterPromote(client: ClientBase, { rotation }: RecordInput): Promise<void> {
     const expiry = rotation.oldCredentialExpiresAt;
     if (rotation.previousRole && expiry) await setValidUntil(client, rotation.previousRole, expiry);

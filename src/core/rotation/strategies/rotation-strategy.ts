@@ -42,6 +42,11 @@ export interface RotationStrategy {
   restorable(current: SecretValue, rotation: RotationRecord): boolean;
   /** When the credential the rotation replaces stops working (null: never had one). */
   oldCredentialExpiry(rotation: RotationRecord, terminateSessions: boolean): Date | null;
+  /**
+   * The old credential's expiry decided at stage, written in the new secret (previousValidUntil)
+   * and set as VALID UNTIL at record; null: the secret does not announce one.
+   */
+  stagedOldCredentialExpiry(rotation: RotationRecord, terminateSessions: boolean): Date | null;
   /** The record step's strategy part, before sessions are ended: expiries, an adopted pair's other role. */
   afterPromote(client: ClientBase, input: RecordInput): Promise<void>;
 }

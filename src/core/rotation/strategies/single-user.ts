@@ -56,6 +56,11 @@ export class SingleUserStrategy implements RotationStrategy {
     return rotation.appliedAt ?? new Date();
   }
 
+  stagedOldCredentialExpiry(): null {
+    // The one role's old password stops at apply: there is no previous login to announce.
+    return null;
+  }
+
   async afterPromote(client: ClientBase, input: RecordInput): Promise<void> {
     if (this.account.renewValidUntil === undefined) await this.warnEarlyExpiry(client, input);
     else if (input.roleValidUntil === undefined)
