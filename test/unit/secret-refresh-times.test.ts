@@ -4,8 +4,9 @@ import { makeHarness, type Harness } from './fakes/engine-harness.js';
 import { credential, livePassword } from './fakes/scenario.js';
 
 // The secret says when to refresh (issue 27): the stored value carries rotatesAt (the next due
-// time, the one the state records) and, for alternating accounts, previousValidUntil (the very
-// VALID UNTIL record sets on the previous role). Written at stage, promoted as is.
+// time, the one the state records) and, for alternating accounts, previousValidUntil (when the
+// previous role stops working, decided at stage: at most the VALID UNTIL record sets, which counts
+// the grace from the switch). Written at stage, promoted as is.
 
 const HOUR = 3_600_000;
 
@@ -91,18 +92,21 @@ describe('previousValidUntil: when the previous role stops working', () => {
     expect(second.outcome).toBe('succeeded');
     const value = current(h);
     expect(value.username).toBe('reports_b');
-    // Exactly the VALID UNTIL record set on the previous role, and the recorded expiry.
-    const real = h.targets.roles.get('reports_a')?.validUntil;
-    expect(real?.toISOString()).toBe(value.previousValidUntil);
-    expect(second.oldCredentialExpiresAt?.toISOString()).toBe(value.previousValidUntil);
+    // The VALID UNTIL record set on the previous role (and the recorded expiry) is the grace end
+    // counted from the switch: never earlier than what the secret says, later by at most the
+    // time between stage and record.
+    const real = h.targets.roles.get('reports_a')?.validUntil as Date;
     const until = new Date(value.previousValidUntil as string).getTime();
+    expect(real.getTime()).toBeGreaterThanOrEqual(until);
+    expect(real.getTime() - until).toBeLessThanOrEqual(Date.now() - before);
+    expect(second.oldCredentialExpiresAt?.getTime()).toBe(real.getTime());
     expect(until).toBeGreaterThanOrEqual(before + HOUR);
     expect(until).toBeLessThanOrEqual(Date.now() + HOUR);
     // The new role's password does not expire (no renewValidUntil).
     expect(h.targets.roles.get('reports_b')?.validUntil).toBeNull();
   });
 
-  it('ending sessions: previousValidUntil is the stage instant, the previous role expired at it', async () => {
+  it('ending sessions: previousValidUntil is the stage instant, the previous role expired a moment after it', async () => {
     const h = alternating();
     await h.rotate();
     const before = Date.now();
@@ -110,15 +114,16 @@ describe('previousValidUntil: when the previous role stops working', () => {
     expect(res.outcome).toBe('succeeded');
     const value = current(h);
     expect(value.username).toBe('reports_b');
-    const real = h.targets.roles.get('reports_a')?.validUntil;
-    expect(real?.toISOString()).toBe(value.previousValidUntil);
-    expect(real!.getTime()).toBeGreaterThanOrEqual(before);
-    expect(real!.getTime()).toBeLessThanOrEqual(Date.now());
+    const real = h.targets.roles.get('reports_a')?.validUntil as Date;
+    const announced = new Date(value.previousValidUntil as string).getTime();
+    expect(announced).toBeGreaterThanOrEqual(before);
+    expect(real.getTime()).toBeGreaterThanOrEqual(announced);
+    expect(real.getTime()).toBeLessThanOrEqual(Date.now());
   });
 
-  it('a resumed rotation keeps the staged times: VALID UNTIL and the recorded next due are what the secret says', async () => {
+  it('a rotation resumed long after its stage keeps the full grace from the switch; the secret says earlier, never later', async () => {
     const h = alternating({ schedule: { every: '7d' } });
-    // A process staged this rotation 10 minutes ago (its record holds the expiry it decided) and died.
+    // A process staged this rotation 10 minutes ago (its secret announces the expiry it knew then) and died.
     const expiry = new Date(Date.now() + HOUR - 600_000);
     const rotatesAt = new Date(Date.now() + 7 * 24 * HOUR - 600_000).toISOString();
     const record = h.state.seedRunning({
@@ -128,7 +133,6 @@ describe('previousValidUntil: when the previous role stops working', () => {
       targetRole: 'reports_b',
       previousRole: 'reports_a',
       requestedBy: 'scheduler',
-      oldCredentialExpiresAt: expiry,
     });
     const old = credential('reports_a');
     const next = { ...credential('reports_b', record.id), rotatesAt, previousValidUntil: expiry.toISOString() };
@@ -138,7 +142,11 @@ describe('previousValidUntil: when the previous role stops working', () => {
     const res = await h.rotate();
     expect(res).toMatchObject({ outcome: 'succeeded', resumed: true });
     expect(current(h)).toMatchObject({ username: 'reports_b', rotatesAt, previousValidUntil: expiry.toISOString() });
-    expect(h.targets.roles.get('reports_a')?.validUntil?.toISOString()).toBe(expiry.toISOString());
+    // Applications switched now, so the previous role keeps the whole hour from now, not from the stage.
+    const real = h.targets.roles.get('reports_a')?.validUntil as Date;
+    expect(real.getTime()).toBeGreaterThanOrEqual(expiry.getTime() + 600_000);
+    expect(real.getTime()).toBeLessThanOrEqual(Date.now() + HOUR);
+    expect(res.oldCredentialExpiresAt?.getTime()).toBe(real.getTime());
     expect(h.state.accounts.get('reports')?.nextDueAt?.toISOString()).toBe(rotatesAt);
   });
 
@@ -152,7 +160,6 @@ describe('previousValidUntil: when the previous role stops working', () => {
       targetRole: 'reports_b',
       previousRole: 'reports_a',
       requestedBy: 'scheduler',
-      oldCredentialExpiresAt: staged,
     });
     const old = credential('reports_a');
     await livePassword(h, 'reports_a', old.password);

@@ -171,7 +171,7 @@ export class RotationEngine {
         case 'created':
           await stage(this.io, ctx);
           await failpoint('after-stage', account.name, env);
-          await fence.advance(rotation.id, 'staged', { oldCredentialExpiresAt: rotation.oldCredentialExpiresAt });
+          await fence.advance(rotation.id, 'staged');
           rotation.step = 'staged';
           break;
         case 'staged': {
@@ -202,6 +202,8 @@ export class RotationEngine {
           break;
         case 'promoted':
         case 'recorded':
+          // A record written by an older version may already hold the expiry; else decide it now.
+          rotation.oldCredentialExpiresAt ??= ctx.strategy.oldCredentialExpiry(rotation, !!ctx.opts.terminateSessions);
           return record(this.io, ctx);
       }
     }

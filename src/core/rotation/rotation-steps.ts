@@ -40,9 +40,9 @@ export async function stage(io: RotationIo, ctx: RotationContext): Promise<void>
   // with their own expiry metadata (Azure's expiresOn) keep it in step with the schedule.
   const nextDue = nextDueAfter(account.schedule ?? deps.defaults.schedule, now, account.name);
   if (nextDue) value.nextDueAt = value.rotatesAt = nextDue.toISOString();
-  // Decided once, here: record sets this very instant as the previous role's VALID UNTIL.
+  // When the previous role stops working, as known at stage: record counts the grace from the
+  // switch, a moment later, so the real VALID UNTIL is never earlier than what the secret says.
   const oldExpiry = ctx.strategy.stagedOldCredentialExpiry(rotation, !!ctx.opts.terminateSessions);
-  rotation.oldCredentialExpiresAt = oldExpiry;
   if (oldExpiry) value.previousValidUntil = oldExpiry.toISOString();
   deps.redactor.add(value.password);
   // The pending value carries the kept keys, so the promote (maybe by a resumed attempt) keeps
@@ -149,8 +149,7 @@ export async function promote(io: RotationIo, ctx: RotationContext): Promise<voi
 /** Step 5: expire the previous login (alternating), end sessions if asked, finish the record. */
 export async function record(io: RotationIo, ctx: RotationContext): Promise<Completed> {
   const { account, rotation, fence } = ctx;
-  const expiry = oldExpiryAtRecord(ctx);
-  rotation.oldCredentialExpiresAt = expiry;
+  const expiry = rotation.oldCredentialExpiresAt;
   const nextDueAt = recordedNextDue(io, ctx);
   let ended: Pick<Completed, 'sessionsEnded' | 'sessionsError'> = { sessionsEnded: null, sessionsError: null };
   await io.deps.targets.withAdmin(account.target, account.name, async (client) => {
@@ -169,18 +168,6 @@ export async function record(io: RotationIo, ctx: RotationContext): Promise<Comp
   });
   await failpoint('after-record', account.name, io.deps.env);
   return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
-}
-
-/**
- * When the replaced credential stops working: the instant staged in the secret (previousValidUntil)
- * or held by a record of an older version, else decided now. An attempt that ends sessions (an
- * offboarding joining the rotation after its stage) ends the previous login now, not at the grace's end.
- */
-function oldExpiryAtRecord({ strategy, rotation, opts }: RotationContext): Date | null {
-  const decided = strategy.oldCredentialExpiry(rotation, !!opts.terminateSessions);
-  const staged = rotation.oldCredentialExpiresAt;
-  if (!staged) return decided;
-  return opts.terminateSessions && decided && decided < staged ? decided : staged;
 }
 
 /**
