@@ -47,7 +47,8 @@ export async function startCountingProxy(target: { host: string; port: number })
       });
     },
     async close() {
-      if (child.connected) child.send({ type: 'stop' } satisfies ProxyCommand);
+      // A proxy already exiting is no error (send's callback takes the EPIPE, not an 'error' event).
+      if (child.connected) child.send({ type: 'stop' } satisfies ProxyCommand, () => undefined);
       await exited;
     },
   };

@@ -43,7 +43,9 @@ export async function startOutageReader(spec: ReaderSpec, readyTimeoutMs = 60_00
   }
   return {
     async finish() {
-      if (child.connected) child.send({ type: 'stop' });
+      // The reader may be exiting on its own right now: a stop that finds the channel closed
+      // is no error (with a callback, send reports EPIPE there instead of as an 'error' event).
+      if (child.connected) child.send({ type: 'stop' }, () => undefined);
       await done;
       if (failure) throw failure;
       if (!result) throw new Error('outage reader ended without a result');
