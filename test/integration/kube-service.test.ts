@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kubectl, kubeServer } from '../support/kube-server.js';
+import { kubectl, kubectlResult, kubeServer } from '../support/kube-server.js';
 
 // The test API server is real: it validates objects, enforces RBAC and issues ServiceAccount tokens.
 
@@ -15,9 +15,17 @@ describe('test Kubernetes API server', () => {
       kubectl(['-n', ns, 'create', 'serviceaccount', 'reader']);
       const token = kubectl(['-n', ns, 'create', 'token', 'reader', '--duration=10m']).trim();
       expect(token.split('.')).toHaveLength(3);
-      expect(
-        kubectl(['auth', 'can-i', 'get', 'secrets', '-n', ns, `--as=system:serviceaccount:${ns}:reader`]).trim(),
-      ).toBe('no');
+      const canI = kubectlResult([
+        'auth',
+        'can-i',
+        'get',
+        'secrets',
+        '-n',
+        ns,
+        `--as=system:serviceaccount:${ns}:reader`,
+      ]);
+      expect(canI.stdout.trim()).toBe('no');
+      expect(canI.status).toBe(1);
       expect(() => kubectl(['-n', ns, 'create', 'secret', 'generic', 'Bad_Name'])).toThrow(/Invalid value/);
       expect(info.server).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     } finally {

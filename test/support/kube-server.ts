@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -99,4 +99,15 @@ export function kubectl(args: string[], input?: string): string {
     stdio: ['pipe', 'pipe', 'pipe'],
     timeout: 60_000,
   });
+}
+
+/** Like kubectl(), but returns the exit status and both streams instead of throwing (e.g. `auth can-i`). */
+export function kubectlResult(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const info = kubeServer();
+  const r = spawnSync(join(info.binDir, 'kubectl'), ['--kubeconfig', info.kubeconfig, ...args], {
+    encoding: 'utf8',
+    input,
+    timeout: 60_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
