@@ -248,10 +248,15 @@ export class VaultAuth {
 
   private loginError(err: unknown, path: string): ProviderError {
     const m = this.method.method;
+    // The role is not a secret and is what an operator must check (its bindings, its audience).
+    const who = this.method.method === 'kubernetes' ? `${m} login (role ${this.method.role})` : `${m} login`;
     if (err instanceof VaultCallError && err.status !== null) {
       const detail = this.deps.redactor.scrub(err.errors.join('; ') || `HTTP ${err.status}`);
+      // A refused login (bad credentials, an expired or unbound token) does not fix itself on a
+      // retry seconds later; a 5xx or 429 may.
       return new ProviderError(
-        `provider ${this.deps.provider}: ${m} login at ${path} was refused (HTTP ${err.status}: ${detail})`,
+        `provider ${this.deps.provider}: ${who} at ${path} was refused (HTTP ${err.status}: ${detail})`,
+        { permanent: err.status >= 400 && err.status < 500 && err.status !== 429 },
       );
     }
     const code = err instanceof VaultCallError ? err.code : 'error';
