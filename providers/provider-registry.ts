@@ -4,6 +4,7 @@ import type { SecretProvider } from '../src/core/provider/secret-provider.js';
 import { awsKind } from './aws/aws-kind.js';
 import { azureKind } from './azure/azure-kind.js';
 import { fileKind } from './file/file-kind.js';
+import { kubernetesKind } from './kubernetes/kubernetes-kind.js';
 import type { ProviderDeps } from './provider-deps.js';
 import type { StoreKind } from './store-kind.js';
 import { vaultKind } from './vault/vault-kind.js';
@@ -17,7 +18,7 @@ export type { ProviderDeps } from './provider-deps.js';
 
 // The kinds take their own config types; the schema that parsed an entry is the one chosen by its
 // `type`, so handing the entry back to that kind is sound.
-const kinds = [fileKind, vaultKind, awsKind, azureKind] as unknown as readonly StoreKind[];
+const kinds = [fileKind, vaultKind, awsKind, azureKind, kubernetesKind] as unknown as readonly StoreKind[];
 
 /** The provider types, for the config schema (src/app/load-config.ts). */
 export const providerConfigKinds: ProviderConfigKinds = kinds;
