@@ -3,7 +3,7 @@
  *   core      src/core/**        rotation protocol, state, pg, scram, password, schedule, config,
  *                                logging, alerts, errors, the SecretProvider interface and
  *                                the App shape the root builds (src/core/app.ts)
- *   adapters  providers/**       secret stores          jobs/**   the queue (BullMQ)
+ *   adapters  providers/**       secret stores, one folder each    jobs/**   the queue (BullMQ)
  *   services  src/services/**    dispatch, offboarding, status, audit, metrics, the schedule
  *                                (run-due, the worker)
  *   app       src/app/**         the composition root: the one place that knows every adapter
@@ -40,6 +40,14 @@ module.exports = {
       comment: 'Secret stores and the queue do not know each other.',
       from: { path: '^providers/' },
       to: { path: '^jobs/' },
+    },
+    {
+      name: 'stores-apart',
+      severity: 'error',
+      comment:
+        'Each secret store is a folder of providers/ and knows no other store (shared files of providers/ are fine).',
+      from: { path: '^providers/([^/]+)/' },
+      to: { path: '^providers/[^/]+/', pathNot: '^providers/$1/' },
     },
     {
       name: 'queue-and-store-adapters-apart',

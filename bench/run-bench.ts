@@ -8,7 +8,7 @@ import pg from 'pg';
 import { createApp } from '../src/app/app-context.js';
 import { runBounded } from '../src/entry/cli/commands/rotate-command.js';
 import { freePort } from '../src/core/net/free-port.js';
-import { parseConfigText } from '../src/core/config/load-config.js';
+import { parseConfigText } from '../src/app/load-config.js';
 import { createLogger } from '../src/core/logging/logger.js';
 import { Redactor } from '../src/core/logging/redactor.js';
 import { clientConfig, type Endpoint } from '../src/core/pg/connection-options.js';

@@ -11,7 +11,7 @@ import { schedulerTick } from '../jobs/scheduler-tick.js';
 import { startProfile, type ProfileSummary } from './cpu-profile.js';
 import { treeCpuMs } from './process-cpu.js';
 import { freePort } from '../src/core/net/free-port.js';
-import { configSchema } from '../src/core/config/config-schema.js';
+import { configSchema } from '../src/app/load-config.js';
 import { createLogger } from '../src/core/logging/logger.js';
 import { Redactor } from '../src/core/logging/redactor.js';
 import { StateStore } from '../src/core/state/state-store.js';

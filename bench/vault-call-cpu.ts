@@ -18,7 +18,7 @@ import { repoRoot } from './repo-root.js';
 function childScript(): string {
   return `
 const [dist, address, token, rotations, secret] = process.argv.slice(2);
-const { VaultProvider } = await import(dist + '/providers/vault-provider.js');
+const { VaultProvider } = await import(dist + '/providers/vault/vault-provider.js');
 const { Redactor } = await import(dist + '/src/core/logging/redactor.js');
 const { createLogger } = await import(dist + '/src/core/logging/logger.js');
 const { randomBytes, randomUUID } = await import('node:crypto');

@@ -13,6 +13,11 @@ export interface ConformanceHarness {
   secretName(): string;
   /** Read the secret exactly the way applications do (the store's normal location). */
   consumerRead(secret: string): Promise<SecretValue | null>;
+  /**
+   * The kept keys to test with, when the store holds only strings beside the credential (a
+   * Kubernetes Secret's data): the same keys as KEPT, as that store can hold them. Default KEPT.
+   */
+  kept?: Record<string, unknown>;
   /** Store raw text as the current value, as a person might have (for format errors). */
   seedRaw?(secret: string, text: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -191,6 +196,7 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
 
     it('keeps the keys pgrotate does not own through stage, promote, previous and the next rotation; owned keys are its own', async () => {
       const s = h.secretName();
+      const KEPT = h.kept ?? ALL_KINDS_KEPT;
       const oldPassword = `old-${randomUUID()}`;
       const fields = {
         username: 'app_user',
@@ -259,7 +265,7 @@ export function describeProviderConformance(label: string, makeHarness: () => Pr
 }
 
 /** Keys of a real RDS-created secret and of a team's Vault secret, with every JSON value kind. */
-const KEPT: Record<string, unknown> = {
+export const ALL_KINDS_KEPT: Record<string, unknown> = {
   dbInstanceIdentifier: 'billing-db-1',
   dbClusterIdentifier: 'billing-cluster',
   proxy: 'billing-proxy.proxy-abc.us-east-1.rds.amazonaws.com',

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncAccounts } from '../../jobs/account-sync.js';
-import { configSchema, type PgrotateConfig } from '../../src/core/config/config-schema.js';
+import { type PgrotateConfig } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/app/load-config.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { StateStore } from '../../src/core/state/state-store.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

@@ -7,7 +7,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
+import { AwsSecretsManagerProvider } from '../../providers/aws/aws-secrets-manager-provider.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
 import {

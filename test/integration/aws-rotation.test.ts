@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
+import { AwsSecretsManagerProvider } from '../../providers/aws/aws-secrets-manager-provider.js';
 import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import {
   allVersionIds,

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
 import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

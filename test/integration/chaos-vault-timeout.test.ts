@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../../bench/chaos/tcp-proxy.js';
-import { VaultProvider } from '../../providers/vault-provider.js';
+import { VaultProvider } from '../../providers/vault/vault-provider.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { BaoServerInfo } from '../support/bao-server.js';

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { createApp } from '../../src/app/app-context.js';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 

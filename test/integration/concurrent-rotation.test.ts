@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { StateStore } from '../../src/core/state/state-store.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import type { BaoServerInfo } from '../support/bao-server.js';
 import { freePort } from '../support/free-port.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { groupCommitFor } from '../../providers/file-group-commit.js';
-import { FileProvider } from '../../providers/file-provider.js';
+import { groupCommitFor } from '../../providers/file/file-group-commit.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { sampleValue } from '../conformance/provider-conformance.js';
 import { REPO_ROOT } from '../support/pg-fixture.js';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/app/load-config.js';
 import {
   CHART_DIR,
   at,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
 import { auditCounts, eventually, makeDue } from '../support/jobs-fixture.js';
 import { freePort } from '../support/free-port.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { expectCurrentLogsIn } from '../support/invariants.js';
 import { auditCounts, makeDue, startWorker, stateClient, testQueue, writeJobsConfig } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

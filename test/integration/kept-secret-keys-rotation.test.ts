@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AwsSecretsManagerProvider } from '../../providers/aws-secrets-manager-provider.js';
-import { VaultProvider } from '../../providers/vault-provider.js';
+import { AwsSecretsManagerProvider } from '../../providers/aws/aws-secrets-manager-provider.js';
+import { VaultProvider } from '../../providers/vault/vault-provider.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { SecretProvider } from '../../src/core/provider/secret-provider.js';

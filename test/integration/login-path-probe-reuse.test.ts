@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app/app-context.js';
 import type { TargetConfig } from '../../src/core/config/config-schema.js';
 import { TargetConnector } from '../../src/core/pg/target-connector.js';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { startCountingPgProxy, type CountingPgProxy } from '../support/counting-pg-proxy.js';

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { quoteIdent } from '../../src/core/pg/quote.js';
 import { setHbaLine } from '../support/pg-hba.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultProvider } from '../../providers/vault-provider.js';
+import { VaultProvider } from '../../providers/vault/vault-provider.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { BaoServerInfo } from '../support/bao-server.js';

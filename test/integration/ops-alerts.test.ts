@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { startOverdueWatcher } from '../../src/core/alerts/overdue-watcher.js';
 import { createApp } from '../../src/app/app-context.js';
-import { loadConfigFile } from '../../src/core/config/load-config.js';
+import { loadConfigFile } from '../../src/app/load-config.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { PgrotateMetrics } from '../../src/services/metrics/pgrotate-metrics.js';

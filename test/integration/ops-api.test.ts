@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { createApp, type App } from '../../src/app/app-context.js';
-import { loadConfigFile } from '../../src/core/config/load-config.js';
+import { loadConfigFile } from '../../src/app/load-config.js';
 import { startHttpServer, type RunningHttpServer } from '../../src/entry/http/http-server.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';

@@ -34,7 +34,7 @@ function childScript(): string {
   return `
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
-const { loadConfigFile } = await import(${dist('src/core/config/load-config.js')});
+const { loadConfigFile } = await import(${dist('src/app/load-config.js')});
 const { createApp } = await import(${dist('src/app/app-context.js')});
 const { runInline } = await import(${dist('jobs/inline-runner.js')});
 const [configPath, secretsFile, outDir, rounds] = process.argv.slice(2);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app/app-context.js';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import type { BaoServerInfo } from '../support/bao-server.js';

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, request, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VaultClient } from '../../providers/vault-client.js';
+import { VaultClient } from '../../providers/vault/vault-client.js';
 import type { BaoServerInfo } from '../support/bao-server.js';
 import { service } from '../support/provided.js';
 

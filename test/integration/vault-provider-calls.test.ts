@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vaultProviderSchema } from '../../src/core/config/config-schema.js';
+import { vaultProviderSchema } from '../../providers/vault/vault-config.js';
 import type { Logger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
 import type { SecretValue } from '../../src/core/provider/secret-provider.js';
-import { VaultProvider, createVaultProvider } from '../../providers/vault-provider.js';
+import { VaultProvider, createVaultProvider } from '../../providers/vault/vault-provider.js';
 import { sampleValue } from '../conformance/provider-conformance.js';
 import { baoApi, type BaoServerInfo } from '../support/bao-server.js';
 import { startCountingHttpProxy, type CountingHttpProxy } from '../support/counting-http-proxy.js';

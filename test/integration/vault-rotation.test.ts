@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
-import { VaultProvider } from '../../providers/vault-provider.js';
+import { VaultProvider } from '../../providers/vault/vault-provider.js';
 import type { SecretValue } from '../../src/core/provider/secret-provider.js';
 import { baoApi, type BaoServerInfo } from '../support/bao-server.js';
 import { expectCurrentLogsIn, expectNoLostCredential, passwordsIn } from '../support/invariants.js';

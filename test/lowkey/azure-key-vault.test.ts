@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { azurePendingName } from '../../src/core/provider/azure-secret-name.js';
+import { azurePendingName } from '../../providers/azure/azure-secret-name.js';
 import type { SecretValue } from '../../src/core/provider/secret-provider.js';
 import { describeProviderConformance, sampleValue } from '../conformance/provider-conformance.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

@@ -2,7 +2,7 @@ import { get as httpGet } from 'node:http';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import type { AzureSecretOperation } from '../../providers/azure-error.js';
+import type { AzureSecretOperation } from '../../providers/azure/azure-error.js';
 import type { LowkeyVaultInfo } from './lowkey-vault-server.js';
 
 // Lowkey Vault has no authorization at all (any bearer token may do anything), so it cannot answer

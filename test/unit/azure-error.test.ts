@@ -4,7 +4,7 @@ import {
   AzureSecretDisabledError,
   azureFailureError,
   describeAzureFailure,
-} from '../../providers/azure-error.js';
+} from '../../providers/azure/azure-error.js';
 import { ProviderError } from '../../src/core/errors.js';
 
 // How the Azure provider words Key Vault failures. These are the answers Lowkey Vault cannot give

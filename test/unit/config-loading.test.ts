@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configPath, loadConfigFile, parseConfigText } from '../../src/core/config/load-config.js';
+import { configPath, loadConfigFile, parseConfigText } from '../../src/app/load-config.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 const VALID = `

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { serverKey } from '../../src/core/config/server-identity.js';
 import { ConfigError } from '../../src/core/errors.js';
 

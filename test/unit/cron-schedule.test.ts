@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/app/load-config.js';
 import { CronSyntaxError, nextCronAfter, parseCron } from '../../src/core/schedule/cron.js';
 import { firstDueAt, nextDueAfter, scheduleKey } from '../../src/core/schedule/next-due.js';
 import { spreadOffset } from '../../src/core/schedule/spread-offset.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { parseCron } from '../../src/core/schedule/cron.js';
 import { nextDueAfter, scheduleKey } from '../../src/core/schedule/next-due.js';
 import { spreadOffset } from '../../src/core/schedule/spread-offset.js';

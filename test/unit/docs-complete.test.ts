@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 
 // The README is the newcomer's page and docs/*.md hold the rest (issue 15). These checks keep
 // that split honest: a short README, no dead links or anchors, no docs page nobody can find,

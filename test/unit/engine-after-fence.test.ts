@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { AccountConfig } from '../../src/core/config/config-schema.js';
-import { configSchema } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/app/load-config.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
 import {

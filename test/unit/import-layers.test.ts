@@ -30,6 +30,8 @@ function cruise(files: Record<string, string>): { code: number | null; out: stri
   const all: Record<string, string> = {
     'src/core/base.ts': 'export const base = 1;\n',
     'providers/store.ts': "import { base } from '../src/core/base.js';\nexport const store = base;\n",
+    'providers/one/one-io.ts': "import { store } from '../store.js';\nexport const io = store;\n",
+    'providers/one/one-store.ts': "import { io } from './one-io.js';\nexport const one = io;\n",
     'jobs/queue.ts': "import { base } from '../src/core/base.js';\nexport const queue = base;\n",
     'src/services/service.ts': "import { queue } from '../../jobs/queue.js';\nexport const service = queue;\n",
     'src/app/root.ts':
@@ -84,6 +86,11 @@ describe('import layers (dependency-cruiser)', () => {
       'a store adapter importing the queue',
       { 'providers/bad.ts': "import { queue } from '../jobs/queue.js';\nexport const bad = queue;\n" },
       'store-and-queue-adapters-apart',
+    ],
+    [
+      'one store folder importing another',
+      { 'providers/two/two-store.ts': "import { one } from '../one/one-store.js';\nexport const two = one;\n" },
+      'stores-apart',
     ],
     [
       'a service importing an entry point',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/core/config/load-config.js';
+import { parseConfigText } from '../../src/app/load-config.js';
 import { TokenAuth } from '../../src/entry/http/token-auth.js';
 import { parseListen } from '../../src/entry/http/http-server.js';
 import { Redactor } from '../../src/core/logging/redactor.js';

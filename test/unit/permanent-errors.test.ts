@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAwsAccessDenied } from '../../providers/aws-error.js';
+import { isAwsAccessDenied } from '../../providers/aws/aws-error.js';
 import {
   AdminPrivilegeError,
   ConfigError,
@@ -80,7 +80,7 @@ describe('permanent vs transient errors', () => {
 
 describe('Azure refusals', () => {
   it('a missing permission (403) and a disabled latest version are permanent', async () => {
-    const { AzureAccessDeniedError, AzureSecretDisabledError } = await import('../../providers/azure-error.js');
+    const { AzureAccessDeniedError, AzureSecretDisabledError } = await import('../../providers/azure/azure-error.js');
     expect(isPermanentError(new AzureAccessDeniedError('denied', { secret: 's', operation: 'get' }))).toBe(true);
     expect(isPermanentError(new AzureSecretDisabledError('disabled', { secret: 's' }))).toBe(true);
   });

@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../../src/core/app.js';
-import { configSchema, queueSettings, type AccountConfig } from '../../src/core/config/config-schema.js';
+import { queueSettings, type AccountConfig } from '../../src/core/config/config-schema.js';
+import { configSchema } from '../../src/app/load-config.js';
 import { RotationDispatch, resultOfJob } from '../../src/services/dispatch/rotation-dispatch.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RotationMemory } from '../../providers/vault-rotation-memory.js';
+import { RotationMemory } from '../../providers/vault/vault-rotation-memory.js';
 
 // What a vault provider instance remembers between a rotation's calls: the current version its
 // last getCurrent saw, used once by promote, dropped on discard, by age and by count. It holds

@@ -1,8 +1,6 @@
-import { azureSecretNameProblem } from '../provider/azure-secret-name.js';
-import { vaultSecretNameProblem } from '../provider/vault-paths.js';
 import type { AccountConfig } from './account-config-schema.js';
 import type { Schedule } from './field-schemas.js';
-import type { ProviderConfig } from './provider-config-schema.js';
+import type { ProviderConfig, ProviderConfigKinds } from './provider-kind.js';
 import { serverKey } from './server-identity.js';
 import { type SharedRoleIssue, sharedRoleIssues } from './shared-role-check.js';
 import type { TargetConfig } from './target-config-schema.js';
@@ -30,26 +28,30 @@ export interface CheckedConfig {
 export type ConfigIssue = SharedRoleIssue;
 
 /** Every cross-section problem of `cfg`, in a stable order (accounts first). */
-export function configIssues(cfg: CheckedConfig): ConfigIssue[] {
+export function configIssues(cfg: CheckedConfig, kinds: ProviderConfigKinds): ConfigIssue[] {
+  const nameProblem = secretNameProblem(kinds);
   return [
-    ...accountIssues(cfg),
+    ...accountIssues(cfg, nameProblem),
     ...sharedRoleIssues(cfg.accounts, cfg.targets),
     ...groupIssues(cfg.groups),
     ...statePasswordIssues(cfg),
     ...ownLoginIssues(cfg),
-    ...targetAdminIssues(cfg),
+    ...targetAdminIssues(cfg, nameProblem),
   ];
 }
 
-/** Why `secret` is not a usable name in `provider` (null when it is, or the provider has no rule). */
-function secretNameProblem(provider: ProviderConfig | undefined, secret: string, account: boolean): string | null {
-  if (provider?.type === 'vault') return vaultSecretNameProblem(secret, provider.pendingPrefix);
-  if (provider?.type === 'azure-key-vault') return azureSecretNameProblem(secret, account);
-  return null;
+/** Why a secret name is not usable in a provider (null when it is, or its type has no rule). */
+type NameProblem = (provider: ProviderConfig | undefined, secret: string, account: boolean) => string | null;
+
+/** The secret-name check of each provider type, looked up by the entry's `type`. */
+function secretNameProblem(kinds: ProviderConfigKinds): NameProblem {
+  const byType = new Map(kinds.map((k) => [k.type, k]));
+  return (provider, secret, account) =>
+    provider ? (byType.get(provider.type)?.secretNameProblem?.(provider, secret, account) ?? null) : null;
 }
 
 /** Per account: unique names, known target and provider, a valid secret name, coherent durations. */
-function accountIssues(cfg: CheckedConfig): ConfigIssue[] {
+function accountIssues(cfg: CheckedConfig, secretNameProblem: NameProblem): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
   cfg.accounts.forEach((account, i) => {
@@ -185,7 +187,7 @@ function ownLoginIssues(cfg: CheckedConfig): ConfigIssue[] {
 }
 
 /** A target's admin credential read from a provider names a configured one, by a valid secret name. */
-function targetAdminIssues(cfg: CheckedConfig): ConfigIssue[] {
+function targetAdminIssues(cfg: CheckedConfig, secretNameProblem: NameProblem): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, target] of Object.entries(cfg.targets)) {
     if (!('provider' in target.admin)) continue;

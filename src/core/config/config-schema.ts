@@ -3,7 +3,7 @@ import { accountSchema } from './account-config-schema.js';
 import { configIssues } from './config-checks.js';
 import { checkedString, passwordPolicySchema, scheduleSchema, sslmodeSchema } from './field-schemas.js';
 import { postgresUrlProblem } from './name-checks.js';
-import { providerSchema } from './provider-config-schema.js';
+import type { ProviderConfig, ProviderConfigKinds } from './provider-kind.js';
 import { alertsSchema, httpSchema, queueSchema } from './service-config-schema.js';
 import { auditScheduleSchema, targetSchema } from './target-config-schema.js';
 
@@ -14,64 +14,75 @@ import { auditScheduleSchema, targetSchema } from './target-config-schema.js';
 
 export * from './account-config-schema.js';
 export * from './field-schemas.js';
-export * from './provider-config-schema.js';
+export type * from './provider-kind.js';
 export * from './service-config-schema.js';
 export * from './target-config-schema.js';
 
-export const configSchema = z
-  .strictObject({
-    state: z.strictObject({
-      url: checkedString(postgresUrlProblem),
-      /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
-      password: z
-        .union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })])
-        .optional(),
-      sslmode: sslmodeSchema.default('disable'),
-      caFile: z.string().optional(),
-      /** PostgreSQL schema holding pgrotate's tables. */
-      schema: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/)
-        .default('pgrotate'),
-    }),
-    queue: queueSchema.optional(),
-    /** Concurrency limits shared by `worker` and `run-due`. */
-    limits: z
-      .strictObject({
-        concurrency: z.number().int().min(1).max(1000).default(8),
-        perTarget: z.number().int().min(1).max(1000).default(4),
-      })
-      .default({ concurrency: 8, perTarget: 4 }),
-    /** Named groups of principals, for `exposedTo` and `offboard`. */
-    groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
-    providers: z.record(z.string().min(1), providerSchema).default({}),
-    targets: z.record(z.string().min(1), targetSchema).default({}),
-    http: httpSchema.optional(),
-    alerts: alertsSchema.optional(),
-    /** Scheduled security audit of every target by `pgrotate worker`. */
-    audit: auditScheduleSchema.optional(),
-    defaults: z
-      .strictObject({
-        schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
-        password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
-        scramIterations: z
-          .number()
-          .int()
-          .min(4096, 'scramIterations below 4096 weakens the verifier')
-          .max(10_000_000)
-          .default(4096),
-        verifyAttempts: z.number().int().min(1).max(20).default(3),
-      })
-      .default({
-        schedule: { every: 90 * 86_400_000 },
-        password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
-        scramIterations: 4096,
-        verifyAttempts: 3,
+/**
+ * The config file's schema for a build that knows these provider types (the composition root
+ * passes providers/provider-registry.ts's list; core knows no store).
+ */
+export function buildConfigSchema(kinds: ProviderConfigKinds) {
+  const [first, ...rest] = kinds.map((k) => k.schema);
+  if (!first) throw new Error('buildConfigSchema: no provider types');
+  const providerSchema = z.discriminatedUnion('type', [first, ...rest]) as unknown as z.ZodType<ProviderConfig>;
+  return z
+    .strictObject({
+      state: z.strictObject({
+        url: checkedString(postgresUrlProblem),
+        /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
+        password: z
+          .union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })])
+          .optional(),
+        sslmode: sslmodeSchema.default('disable'),
+        caFile: z.string().optional(),
+        /** PostgreSQL schema holding pgrotate's tables. */
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+          .default('pgrotate'),
       }),
-    accounts: z.array(accountSchema).default([]),
-  })
-  .superRefine((cfg, ctx) => {
-    for (const issue of configIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
-  });
+      queue: queueSchema.optional(),
+      /** Concurrency limits shared by `worker` and `run-due`. */
+      limits: z
+        .strictObject({
+          concurrency: z.number().int().min(1).max(1000).default(8),
+          perTarget: z.number().int().min(1).max(1000).default(4),
+        })
+        .default({ concurrency: 8, perTarget: 4 }),
+      /** Named groups of principals, for `exposedTo` and `offboard`. */
+      groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+      providers: z.record(z.string().min(1), providerSchema).default({}),
+      targets: z.record(z.string().min(1), targetSchema).default({}),
+      http: httpSchema.optional(),
+      alerts: alertsSchema.optional(),
+      /** Scheduled security audit of every target by `pgrotate worker`. */
+      audit: auditScheduleSchema.optional(),
+      defaults: z
+        .strictObject({
+          schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
+          password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
+          scramIterations: z
+            .number()
+            .int()
+            .min(4096, 'scramIterations below 4096 weakens the verifier')
+            .max(10_000_000)
+            .default(4096),
+          verifyAttempts: z.number().int().min(1).max(20).default(3),
+        })
+        .default({
+          schedule: { every: 90 * 86_400_000 },
+          password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
+          scramIterations: 4096,
+          verifyAttempts: 3,
+        }),
+      accounts: z.array(accountSchema).default([]),
+    })
+    .superRefine((cfg, ctx) => {
+      for (const issue of configIssues(cfg, kinds)) ctx.addIssue({ code: 'custom', ...issue });
+    });
+}
 
-export type PgrotateConfig = z.output<typeof configSchema>;
+/** The config schema of one build (see buildConfigSchema). */
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+export type PgrotateConfig = z.output<ConfigSchema>;

@@ -4,7 +4,7 @@ import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { Redactor } from '../logging/redactor.js';
-import { configSchema, type PgrotateConfig } from './config-schema.js';
+import type { ConfigSchema, PgrotateConfig } from './config-schema.js';
 import { MAX_YAML_CONFIG_BYTES, readConfigBytes, yamlTooLargeError } from './config-file-limits.js';
 import { formatPath, resolveReferences } from './value-reference.js';
 
@@ -21,9 +21,12 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv, cwd
   return resolve(cwd, flag ?? env.PGROTATE_CONFIG ?? 'pgrotate.yaml');
 }
 
+// Core knows no secret store, so each function takes the build's config schema (buildConfigSchema
+// with the provider types of providers/provider-registry.ts); src/app/load-config.ts binds it.
+
 /** Read, resolve references in, and validate a config file. Throws ConfigError naming the key path. */
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  return parseConfigText(readConfigBytes(path).toString('utf8'), env, path);
+export function loadConfigFileWith(schema: ConfigSchema, path: string, env: NodeJS.ProcessEnv): LoadedConfig {
+  return parseConfigTextWith(schema, readConfigBytes(path).toString('utf8'), env, path);
 }
 
 let yamlParse: typeof Yaml.parse | undefined;
@@ -59,7 +62,12 @@ function parseJsonOrYaml(text: string, source: string): unknown {
 }
 
 /** Validate config given as YAML text. */
-export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '(inline)'): LoadedConfig {
+export function parseConfigTextWith(
+  schema: ConfigSchema,
+  text: string,
+  env: NodeJS.ProcessEnv,
+  source = '(inline)',
+): LoadedConfig {
   let raw: unknown;
   try {
     raw = parseJsonOrYaml(text, source);
@@ -71,7 +79,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '
     throw new ConfigError(`${source}: the config must be a YAML mapping`);
   }
   const { value, resolvedValues } = resolveReferences(raw, env);
-  const parsed = configSchema.safeParse(value);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     // Some messages quote the value they refuse (a duration, a target name); a value that came
     // from env:/file: is a secret and is scrubbed like everywhere else.

@@ -82,7 +82,7 @@ async function runAppCommand(
     limit: positiveInt(values.limit, 'limit'),
   };
   await command.checkOptions(values);
-  const { configPath, loadConfigFile } = await import('../../core/config/load-config.js');
+  const { configPath, loadConfigFile } = await import('../../app/load-config.js');
   const loaded = loadConfigFile(configPath(values.config, io.env, io.cwd), io.env);
   const log = (await import('../../core/logging/logger.js')).createLogger(redactor, { destination: io.stderr });
   const { createApp } = await import('../../app/app-context.js');

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { App } from '../../../core/app.js';
 import { createApp } from '../../../app/app-context.js';
 import { freePort } from '../../../core/net/free-port.js';
-import { parseConfigText } from '../../../core/config/load-config.js';
+import { parseConfigText } from '../../../app/load-config.js';
 import { ExitCode } from '../../../core/errors.js';
 import { createLogger } from '../../../core/logging/logger.js';
 import { Redactor } from '../../../core/logging/redactor.js';

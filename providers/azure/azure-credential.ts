@@ -4,7 +4,7 @@ import {
   type AccessToken,
   type TokenCredential,
 } from '@azure/identity';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 
 // How pgrotate authenticates to Azure Key Vault. Three forms, chosen in the provider's config:
 //  - nothing: DefaultAzureCredential (workload identity in Kubernetes, managed identity, az login);

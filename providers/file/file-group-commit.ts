@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { failpoint } from '../src/core/rotation/failpoint.js';
+import { failpoint } from '../../src/core/rotation/failpoint.js';
 import { acquireFileLock, releaseFileLock } from './file-lock.js';
 import {
   abandonPrepared,

@@ -1,8 +1,8 @@
-import type { ProviderConfig } from '../src/core/config/config-schema.js';
+import type { AwsProviderConfig } from './aws-config.js';
 import { AwsSecretsManagerProvider } from './aws-secrets-manager-provider.js';
-import type { ProviderDeps } from './provider-deps.js';
+import type { ProviderDeps } from '../provider-deps.js';
 
-type AwsConfig = Extract<ProviderConfig, { type: 'aws-secrets-manager' }>;
+type AwsConfig = AwsProviderConfig;
 
 /** Build the AWS Secrets Manager provider from its config entry; connects lazily. */
 export function createAwsSecretsManagerProvider(

@@ -1,5 +1,5 @@
-import { ProviderError } from '../src/core/errors.js';
-import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
+import { ProviderError } from '../../src/core/errors.js';
+import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
 import { groupCommitFor, type FileGroupCommit, type StoreBatch } from './file-group-commit.js';
 import { FileStoreIoError, readJsonObject } from './file-store-io.js';
 import {
@@ -9,7 +9,7 @@ import {
   type RotatedSecretValue,
   type SecretProvider,
   type SecretValue,
-} from '../src/core/provider/secret-provider.js';
+} from '../../src/core/provider/secret-provider.js';
 
 // A JSON file as a secret store, for development and demos.
 // `<path>` holds `{ "<secret>": <current value> }`: what applications read.

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { ProviderError } from '../src/core/errors.js';
-import type { Logger } from '../src/core/logging/logger.js';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/logging/logger.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 import { VaultCallError, type VaultClient } from './vault-client.js';
 
 // Obtains and keeps fresh the token every Vault call carries.

@@ -1,4 +1,4 @@
-import { parseSecretObject, parseSecretText, type SecretValue } from '../src/core/provider/secret-provider.js';
+import { parseSecretObject, parseSecretText, type SecretValue } from '../../src/core/provider/secret-provider.js';
 
 // What a KV version 2 mount stores and describes, read without I/O: a secret's data and version,
 // and whether a mount's description is KV version 2 at all.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ProviderError } from '../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 
 // The HTTP client of the Vault/OpenBao provider, over node:http and node:https: one `send` for
 // every call (JSON in, JSON out), a per-request token (so a token refresh never races a request

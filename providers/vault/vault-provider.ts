@@ -1,8 +1,7 @@
-import type { z } from 'zod';
-import type { vaultProviderSchema } from '../src/core/config/config-schema.js';
-import { ConfigError, ProviderError } from '../src/core/errors.js';
-import type { Logger } from '../src/core/logging/logger.js';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import type { VaultProviderConfig } from './vault-config.js';
+import { ConfigError, ProviderError } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/logging/logger.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 import { VaultAuth, type VaultAuthMethod } from './vault-auth.js';
 import { VaultCallError, VaultClient } from './vault-client.js';
 import {
@@ -16,14 +15,14 @@ import {
 } from './vault-call-errors.js';
 import { decodeKvData, kvMountProblem, type KvRead } from './vault-kv.js';
 import { RotationMemory } from './vault-rotation-memory.js';
-import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from '../src/core/provider/vault-paths.js';
-import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
+import { DEFAULT_PENDING_PREFIX, kvPaths, pathSegments, type KvPaths } from './vault-paths.js';
+import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
 import {
   secretPayload,
   type RotatedSecretValue,
   type SecretProvider,
   type SecretValue,
-} from '../src/core/provider/secret-provider.js';
+} from '../../src/core/provider/secret-provider.js';
 
 // HashiCorp Vault / OpenBao, KV version 2.
 //  - current:  <mount>/data/<secret>, latest version: exactly what applications read.
@@ -55,8 +54,6 @@ export interface VaultProviderOptions {
   redactor: Redactor;
   log: Logger;
 }
-
-type VaultProviderConfig = z.output<typeof vaultProviderSchema>;
 
 /** Secret store on a Vault/OpenBao KV v2 mount. */
 export class VaultProvider implements SecretProvider {

@@ -7,11 +7,11 @@ import {
   type SecretProperties,
   type SetSecretOptions,
 } from '@azure/keyvault-secrets';
-import type { ProviderConfig } from '../src/core/config/config-schema.js';
-import { ProviderError } from '../src/core/errors.js';
+import type { AzureProviderConfig } from './azure-config.js';
+import { ProviderError } from '../../src/core/errors.js';
 import { AzureSoftDeleteWriter } from './azure-soft-delete.js';
-import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 import { azureCaAgent, azureClientOptions } from './azure-client-options.js';
 import { createAzureCredential } from './azure-credential.js';
 import {
@@ -20,14 +20,14 @@ import {
   azureStatusOf,
   type AzureSecretOperation,
 } from './azure-error.js';
-import { azurePendingName, azureSecretNameProblem } from '../src/core/provider/azure-secret-name.js';
+import { azurePendingName, azureSecretNameProblem } from './azure-secret-name.js';
 import {
   parseSecretText,
   secretPayload,
   type RotatedSecretValue,
   type SecretProvider,
   type SecretValue,
-} from '../src/core/provider/secret-provider.js';
+} from '../../src/core/provider/secret-provider.js';
 
 // Azure Key Vault as a secret store.
 //
@@ -337,7 +337,7 @@ function expiryOption(nextDueAt: string | undefined): { expiresOn?: Date } {
 /** Build the provider from its config entry (no network I/O: the client connects on first use). */
 export function createAzureKeyVaultProvider(
   name: string,
-  config: Extract<ProviderConfig, { type: 'azure-key-vault' }>,
+  config: AzureProviderConfig,
   deps: { redactor: Redactor },
 ): AzureKeyVaultProvider {
   return new AzureKeyVaultProvider({

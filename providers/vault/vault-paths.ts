@@ -1,4 +1,4 @@
-import { ProviderError } from '../errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 
 // Vault/OpenBao KV v2 API paths for a secret name. A name is split on "/" and each segment is
 // percent-encoded, so spaces and non-ASCII letters reach Vault as the same characters a person

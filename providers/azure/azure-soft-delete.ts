@@ -1,5 +1,5 @@
 import type { SecretClient, SetSecretOptions } from '@azure/keyvault-secrets';
-import type { ProviderError } from '../src/core/errors.js';
+import type { ProviderError } from '../../src/core/errors.js';
 import { azureStatusOf, type AzureSecretOperation } from './azure-error.js';
 
 // Soft delete in Azure Key Vault: a deleted secret lingers as "deleted but recoverable", and

@@ -1,5 +1,5 @@
-import { ProviderError } from '../src/core/errors.js';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 import type { VaultCallError } from './vault-client.js';
 
 // Vault's failures in terms of the secret pgrotate was working on: which call, which path, which

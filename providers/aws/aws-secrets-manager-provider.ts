@@ -7,9 +7,9 @@ import {
   UpdateSecretVersionStageCommand,
   type DescribeSecretCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
-import { ProviderError } from '../src/core/errors.js';
-import { PendingConflictError } from '../src/core/provider/pending-conflict-error.js';
-import type { Redactor } from '../src/core/logging/redactor.js';
+import { ProviderError } from '../../src/core/errors.js';
+import { PendingConflictError } from '../../src/core/provider/pending-conflict-error.js';
+import type { Redactor } from '../../src/core/logging/redactor.js';
 import { describeAwsError, isAwsAccessDenied, isAwsMarkedDeleted, isAwsNotFound } from './aws-error.js';
 import {
   parseSecretText,
@@ -17,7 +17,7 @@ import {
   type RotatedSecretValue,
   type SecretProvider,
   type SecretValue,
-} from '../src/core/provider/secret-provider.js';
+} from '../../src/core/provider/secret-provider.js';
 
 // AWS Secrets Manager with its own staging labels, as AWS's rotation functions use them:
 //  - the new value is a version labelled AWSPENDING whose VersionId is the rotation id (the

@@ -1,4 +1,4 @@
-import { ProviderError, messageOf } from '../src/core/errors.js';
+import { ProviderError, messageOf } from '../../src/core/errors.js';
 
 // Turning Azure Key Vault failures into short messages for people. A 403 names the permission the
 // failed request needed, in both of Key Vault's permission models (RBAC data action and access

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
-import { ProviderError } from '../src/core/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 
 // How pgrotate's Azure Key Vault clients talk to the vault: API version, retries, and the
 // keep-alive agent that trusts an extra CA.
