@@ -9,7 +9,8 @@ import { parsePostgresUrl, sslOptions } from '../core/pg/connection-options.js';
 import { checkLogin, verdictOf, type LiveCredential } from '../core/pg/live-credential.js';
 import { TargetConnector, type AdminCredentials } from '../core/pg/target-connector.js';
 import { AlertDispatcher } from '../core/alerts/alert-dispatcher.js';
-import { alertOnRotationFailures } from '../core/alerts/rotation-alerts.js';
+import { alertOnRestartFailures, alertOnRotationFailures } from '../core/alerts/rotation-alerts.js';
+import type { WorkloadRestarter } from '../core/rotation/workload-restart.js';
 import { RotationEngine } from '../core/rotation/rotation-engine.js';
 import { RotationObservers } from '../core/rotation/rotation-observers.js';
 import { StateStore } from '../core/state/state-store.js';
@@ -53,7 +54,10 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const rotationObservers = new RotationObservers();
   const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }) });
   alertOnRotationFailures(rotationObservers, alerts);
+  alertOnRestartFailures(rotationObservers, alerts);
+  const restarter = await workloadRestarter(config, redactor, log);
   const engine = new RotationEngine({
+    ...(restarter ? { restarter } : {}),
     onResult: (result, ms) => rotationObservers.notify(result, ms),
     state,
     targets,
@@ -89,6 +93,18 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
       return closing;
     },
   };
+}
+
+/** The Kubernetes API client for `restart:` lists, loaded only when some account restarts workloads. */
+async function workloadRestarter(
+  config: PgrotateConfig,
+  redactor: Redactor,
+  log: Logger,
+): Promise<WorkloadRestarter | null> {
+  const wanted = config.defaults.restart.length > 0 || config.accounts.some((a) => (a.restart?.length ?? 0) > 0);
+  if (!wanted) return null;
+  const { createWorkloadRestarter } = await import('../../providers/kubernetes/workload-restarter.js');
+  return createWorkloadRestarter({ config: config.kubernetes, redactor, log: log.child({ component: 'restart' }) });
 }
 
 /** `redactor` knowing every secret of the config: referenced values, the state and admin passwords. */

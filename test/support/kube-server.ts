@@ -93,21 +93,29 @@ export function kubeServer(): KubeServerInfo {
 /** Runs the real kubectl against the test API server as admin; returns stdout. */
 export function kubectl(args: string[], input?: string): string {
   const info = kubeServer();
-  return execFileSync(join(info.binDir, 'kubectl'), ['--kubeconfig', info.kubeconfig, ...args], {
-    encoding: 'utf8',
-    input,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    timeout: 60_000,
-  });
+  return execFileSync(
+    join(info.binDir, 'kubectl'),
+    ['--kubeconfig', info.kubeconfig, '--cache-dir', join(info.stateDir, 'kubectl-cache'), ...args],
+    {
+      encoding: 'utf8',
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 60_000,
+    },
+  );
 }
 
 /** Like kubectl(), but returns the exit status and both streams instead of throwing (e.g. `auth can-i`). */
 export function kubectlResult(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
   const info = kubeServer();
-  const r = spawnSync(join(info.binDir, 'kubectl'), ['--kubeconfig', info.kubeconfig, ...args], {
-    encoding: 'utf8',
-    input,
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    join(info.binDir, 'kubectl'),
+    ['--kubeconfig', info.kubeconfig, '--cache-dir', join(info.stateDir, 'kubectl-cache'), ...args],
+    {
+      encoding: 'utf8',
+      input,
+      timeout: 60_000,
+    },
+  );
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -50,7 +50,7 @@ describe('ops config', () => {
     expect(config.alerts?.webhooks[0]).toEqual({
       url: 'https://hooks.example.com/x',
       format: 'json',
-      events: ['rotation.failed', 'account.overdue', 'offboard.completed'],
+      events: ['rotation.failed', 'account.overdue', 'offboard.completed', 'workload.restart-failed'],
     });
     expect(config.targets.main?.sensitiveTables).toEqual(['public.customers']);
   });

@@ -159,5 +159,6 @@ function newRotationResultJson(account: string) {
     error: null,
     warnings: [],
     detail: null,
+    restarts: [],
   };
 }

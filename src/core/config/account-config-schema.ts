@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationSchema, passwordPolicySchema, roleNameSchema, scheduleSchema } from './field-schemas.js';
+import { restartListSchema } from './workload-schema.js';
 
 // An account: the login role (or pair of roles) pgrotate rotates and the secret it writes.
 
@@ -16,6 +17,8 @@ const accountCommon = {
   allowSuperuser: z.boolean().default(false),
   /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
   renewValidUntil: durationSchema.optional(),
+  /** Workloads to roll (a pod-template annotation) once a rotation has promoted; replaces defaults'. */
+  restart: restartListSchema.optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -6,6 +6,7 @@ import { postgresUrlProblem } from './name-checks.js';
 import type { ProviderConfig, ProviderConfigKinds } from './provider-kind.js';
 import { alertsSchema, httpSchema, queueSchema } from './service-config-schema.js';
 import { auditScheduleSchema, targetSchema } from './target-config-schema.js';
+import { kubernetesApiSchema, restartListSchema } from './workload-schema.js';
 
 // The config file's schema. Objects are strict so that a misspelt key is an error naming its
 // path rather than a silently ignored setting. The sections live by concept in sibling files
@@ -17,6 +18,30 @@ export * from './field-schemas.js';
 export type * from './provider-kind.js';
 export * from './service-config-schema.js';
 export * from './target-config-schema.js';
+export * from './workload-schema.js';
+
+/** Settings every account inherits unless it sets its own. */
+const defaultsSchema = z
+  .strictObject({
+    schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
+    password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
+    scramIterations: z
+      .number()
+      .int()
+      .min(4096, 'scramIterations below 4096 weakens the verifier')
+      .max(10_000_000)
+      .default(4096),
+    verifyAttempts: z.number().int().min(1).max(20).default(3),
+    /** Workloads every account restarts after a promoted rotation, unless it names its own. */
+    restart: restartListSchema.default([]),
+  })
+  .default({
+    schedule: { every: 90 * 86_400_000 },
+    password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
+    scramIterations: 4096,
+    verifyAttempts: 3,
+    restart: [],
+  });
 
 /**
  * The config file's schema for a build that knows these provider types (the composition root
@@ -58,24 +83,9 @@ export function buildConfigSchema(kinds: ProviderConfigKinds) {
       alerts: alertsSchema.optional(),
       /** Scheduled security audit of every target by `pgrotate worker`. */
       audit: auditScheduleSchema.optional(),
-      defaults: z
-        .strictObject({
-          schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
-          password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
-          scramIterations: z
-            .number()
-            .int()
-            .min(4096, 'scramIterations below 4096 weakens the verifier')
-            .max(10_000_000)
-            .default(4096),
-          verifyAttempts: z.number().int().min(1).max(20).default(3),
-        })
-        .default({
-          schedule: { every: 90 * 86_400_000 },
-          password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
-          scramIterations: 4096,
-          verifyAttempts: 3,
-        }),
+      /** How rollout restarts reach the Kubernetes API (`restart:` on accounts or defaults). */
+      kubernetes: kubernetesApiSchema.optional(),
+      defaults: defaultsSchema,
       accounts: z.array(accountSchema).default([]),
     })
     .superRefine((cfg, ctx) => {

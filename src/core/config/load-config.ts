@@ -86,7 +86,7 @@ export function parseConfigTextWith(
     const redactor = new Redactor();
     for (const v of resolvedValues) redactor.add(v);
     throw new ConfigError(
-      `${source}: invalid config:\n${redactor.scrub(firstLines(describeIssues(parsed.error.issues), MAX_ISSUE_LINES))}`,
+      `${source}: invalid config:\n${redactor.scrub(firstLines(describeIssues(parsed.error.issues, accountNames(value)), MAX_ISSUE_LINES))}`,
     );
   }
   return { config: parsed.data, source, referencedValues: resolvedValues };
@@ -105,20 +105,34 @@ function firstLines(text: string, max: number): string {
   return [...lines.slice(0, max), `  ... and ${lines.length - max} more problems`].join('\n');
 }
 
-/** One line per problem, each starting with the key path. Values are never echoed. */
-export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
+/** The `name` of each raw account entry, by index (a problem under accounts[i] names its account). */
+function accountNames(raw: unknown): ReadonlyArray<unknown> {
+  const accounts = (raw as { accounts?: unknown } | null)?.accounts;
+  return Array.isArray(accounts) ? accounts.map((a) => (a as { name?: unknown } | null)?.name) : [];
+}
+
+/** The account a key path lies under, as ` (account "x")`, when its entry has a usable name. */
+function accountSuffix(path: ReadonlyArray<PropertyKey>, names: ReadonlyArray<unknown>): string {
+  if (path[0] !== 'accounts' || typeof path[1] !== 'number' || path.length < 3) return '';
+  const name = names[path[1]];
+  return typeof name === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(name) ? ` (account "${name}")` : '';
+}
+
+/** One line per problem, each starting with the key path (and the account it belongs to). Values are never echoed. */
+export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>, names: ReadonlyArray<unknown> = []): string {
   const lines = new Set<string>();
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) lines.add(`  ${formatPath([...issue.path, key])}: unknown key`);
+      for (const key of issue.keys)
+        lines.add(`  ${formatPath([...issue.path, key])}: unknown key${accountSuffix(issue.path, names)}`);
     } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Report the branch that got furthest: the deepest problem, then the fewest problems.
       const depth = (errs: ReadonlyArray<z.core.$ZodIssue>) => Math.max(0, ...errs.map((e) => e.path.length));
       const best = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0] ?? [];
       const nested = best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
-      lines.add(describeIssues(nested as z.core.$ZodIssue[]));
+      lines.add(describeIssues(nested as z.core.$ZodIssue[], names));
     } else {
-      lines.add(`  ${formatPath(issue.path)}: ${issue.message}`);
+      lines.add(`  ${formatPath(issue.path)}: ${issue.message}${accountSuffix(issue.path, names)}`);
     }
   }
   return [...lines].join('\n');

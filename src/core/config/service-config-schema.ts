@@ -63,6 +63,7 @@ export const alertEventSchema = z.enum([
   'offboard.completed',
   'audit.finding.new',
   'audit.finding.resolved',
+  'workload.restart-failed',
 ]);
 
 export type AlertEventKind = z.output<typeof alertEventSchema>;
@@ -74,7 +75,10 @@ export const alertsSchema = z.strictObject({
       z.strictObject({
         url: z.string().url(),
         format: z.enum(['json', 'slack']).default('json'),
-        events: z.array(alertEventSchema).min(1).default(['rotation.failed', 'account.overdue', 'offboard.completed']),
+        events: z
+          .array(alertEventSchema)
+          .min(1)
+          .default(['rotation.failed', 'account.overdue', 'offboard.completed', 'workload.restart-failed']),
         headers: z.record(z.string().min(1), z.string()).optional(),
       }),
     )

@@ -36,6 +36,6 @@ export interface Plan extends RoleChoice {
 }
 
 /** What a finished run reports; `sessionsError` when the rotation succeeded but sessions could not be ended. */
-export type Completed = Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded'> & {
+export type Completed = Pick<RotationResult, 'oldCredentialExpiresAt' | 'nextDueAt' | 'sessionsEnded' | 'restarts'> & {
   sessionsError: string | null;
 };

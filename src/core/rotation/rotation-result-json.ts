@@ -18,6 +18,8 @@ export interface RotationResultJson {
   warnings: string[];
   /** Why nothing was done (a skipped request, an account this process does not know). */
   detail: string | null;
+  /** The workloads of the account's `restart:` list after the promote: restarted, or why not. */
+  restarts: Array<{ kind: string; namespace: string; name: string; restarted: boolean; problem: string | null }>;
 }
 
 /** The engine's result with times as ISO text and the error as type + message. */
@@ -35,5 +37,6 @@ export function rotationResultJson(r: RotationResult): RotationResultJson {
     error: r.error ? { type: r.error.name, message: r.error.message, permanent: isPermanentError(r.error) } : null,
     warnings: r.warnings,
     detail: r.detail,
+    restarts: r.restarts.map((o) => ({ ...o.workload, restarted: o.restarted, problem: o.problem })),
   };
 }

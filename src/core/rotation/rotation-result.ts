@@ -1,4 +1,5 @@
 import type { PgrotateError } from '../errors.js';
+import type { RestartOutcome } from './workload-restart.js';
 
 // What one rotation attempt reports: the engine's result before its JSON shape (rotation-result-json.ts).
 
@@ -19,6 +20,8 @@ export interface RotationResult {
   warnings: string[];
   /** Why nothing was done (a skipped rotation), else null. */
   detail: string | null;
+  /** The workloads restarted (or not) after the promote; empty when the account names none. */
+  restarts: RestartOutcome[];
 }
 
 /** A result with nothing done yet (outcome failed until something else is known). */
@@ -36,5 +39,6 @@ export function newRotationResult(account: string, target: string): RotationResu
     error: null,
     warnings: [],
     detail: null,
+    restarts: [],
   };
 }

@@ -12,6 +12,7 @@ import { failpoint } from './failpoint.js';
 import type { Completed, RotationContext } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
 import { abandonLostPending, clearStalePending, rollBack } from './rotation-recovery.js';
+import { restartListOf, workloadLabel, type RestartOutcome } from './workload-restart.js';
 
 // The five steps of the protocol, one function each; rotation-engine.ts runs them in order and
 // resumes from the recorded one. Each is idempotent, so an interrupted one is simply redone.
@@ -152,6 +153,9 @@ export async function record(io: RotationIo, ctx: RotationContext): Promise<Comp
   const expiry = rotation.oldCredentialExpiresAt;
   const nextDueAt = recordedNextDue(io, ctx);
   let ended: Pick<Completed, 'sessionsEnded' | 'sessionsError'> = { sessionsEnded: null, sessionsError: null };
+  // The new credential is current in the store: restart its readers first (a resumed record
+  // restarts them again: at least once, never before the promote).
+  const restarts = await restartWorkloads(io, ctx);
   await io.deps.targets.withAdmin(account.target, account.name, async (client) => {
     const input = { rotation, nextDueAt, roleValidUntil: ctx.roleValidUntil, warnings: ctx.warnings };
     await ctx.strategy.afterPromote(client, input);
@@ -167,7 +171,30 @@ export async function record(io: RotationIo, ctx: RotationContext): Promise<Comp
     warnings: ctx.warnings,
   });
   await failpoint('after-record', account.name, io.deps.env);
-  return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError };
+  return { oldCredentialExpiresAt: expiry, nextDueAt, sessionsEnded, sessionsError, restarts };
+}
+
+/** Roll the account's workloads; each failure becomes a warning and an audit event, never an error. */
+async function restartWorkloads(io: RotationIo, ctx: RotationContext): Promise<RestartOutcome[]> {
+  const { account, rotation, fence } = ctx;
+  const workloads = restartListOf(account, io.deps.defaults.restart);
+  if (workloads.length === 0) return [];
+  const restarter = io.deps.restarter;
+  const outcomes: RestartOutcome[] = restarter
+    ? await restarter.restart(workloads, { rotationId: rotation.id, at: new Date() })
+    : workloads.map((workload) => ({ workload, restarted: false, problem: 'no Kubernetes API client is configured' }));
+  for (const o of outcomes) {
+    const base = { account: account.name, rotationId: rotation.id, actor: rotation.requestedBy };
+    const workload = { kind: o.workload.kind, namespace: o.workload.namespace, name: o.workload.name };
+    if (o.restarted) {
+      await fence.audit({ ...base, kind: 'workload.restarted', detail: { workload } });
+      continue;
+    }
+    const problem = io.deps.redactor.scrub(o.problem ?? 'unknown error');
+    ctx.warnings.push(`could not restart ${workloadLabel(o.workload)}: ${problem} (the rotation stands)`);
+    await fence.audit({ ...base, kind: 'workload.restart-failed', detail: { workload, problem } });
+  }
+  return outcomes;
 }
 
 /**
