@@ -78,6 +78,8 @@ export function runHelm(args: string[]): HelmRun {
       timeout: 60_000,
       env: {
         PATH: process.env.PATH ?? '',
+        // Against an API server helm caches discovery under $HOME/.kube (else ./.kube in the cwd).
+        HOME: home,
         HELM_CACHE_HOME: join(home, 'cache'),
         HELM_CONFIG_HOME: join(home, 'config'),
         HELM_DATA_HOME: join(home, 'data'),

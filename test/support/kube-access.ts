@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectl, kubeServer } from './kube-server.js';
 
@@ -65,10 +65,22 @@ export async function canServiceAccount(sa: { namespace: string; name: string },
 export function kubectlAs(sa: { namespace: string; name: string }, args: string[]): { code: number; output: string } {
   const info = kubeServer();
   const token = kubectl(['-n', sa.namespace, 'create', 'token', sa.name, '--duration=10m']).trim();
+  // Its own discovery cache: without HOME kubectl would write .kube/ into the working directory.
+  const cacheDir = mkdtempSync(join(tmpdir(), 'pgrotate-kubectl-cache-'));
   try {
     const out = execFileSync(
       join(info.binDir, 'kubectl'),
-      ['--server', info.server, '--certificate-authority', info.caFile, '--token', token, ...args],
+      [
+        '--server',
+        info.server,
+        '--certificate-authority',
+        info.caFile,
+        '--token',
+        token,
+        '--cache-dir',
+        cacheDir,
+        ...args,
+      ],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,6 +92,8 @@ export function kubectlAs(sa: { namespace: string; name: string }, args: string[
   } catch (err) {
     const e = err as { status?: number; stderr?: string; stdout?: string };
     return { code: e.status ?? -1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
   }
 }
 
