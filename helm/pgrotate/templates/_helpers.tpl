@@ -65,6 +65,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or (eq .Values.mode "worker") (eq .Values.mode "both") }}true{{ end }}
 {{- end }}
 
+{{/*
+Mount the API token when asked, or when pgrotate itself calls the Kubernetes API: the kubernetes
+secret provider (rbac.secretNamespaces) and rollout restarts (rbac.restartNamespaces) use the
+in-cluster ServiceAccount.
+*/}}
+{{- define "pgrotate.automountToken" -}}
+{{- $r := .Values.rbac }}
+{{- if or .Values.serviceAccount.automountToken (and $r.create (or $r.secretNamespaces $r.restartNamespaces)) }}true{{ else }}false{{ end }}
+{{- end }}
+
 {{- define "pgrotate.configMapName" -}}
 {{- default (include "pgrotate.fullname" .) .Values.existingConfigMap }}
 {{- end }}
@@ -109,7 +119,7 @@ The pod spec shared by the CronJob and the Deployment. Call with
 {{- $root := .root }}
 {{- $v := $root.Values -}}
 serviceAccountName: {{ include "pgrotate.serviceAccountName" $root }}
-automountServiceAccountToken: {{ $v.serviceAccount.automountToken }}
+automountServiceAccountToken: {{ include "pgrotate.automountToken" $root }}
 {{- with $v.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
