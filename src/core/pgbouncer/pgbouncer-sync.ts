@@ -49,7 +49,8 @@ export async function checkPgbouncers(targets: TargetConnector, redactor: Redact
 
 /**
  * Put `verifier` (null: no line) as `role`'s entry in every auth_file of the target, then RELOAD
- * each instance whose file changed. Idempotent, so a resumed apply or rollback simply redoes it.
+ * each instance. Idempotent, so a resumed apply or rollback simply redoes it. `afterWrite` runs
+ * between a file's write and its RELOAD (the crash tests' failpoint).
  */
 export async function publishVerifier(
   targets: TargetConnector,
@@ -57,6 +58,7 @@ export async function publishVerifier(
   targetName: string,
   role: string,
   verifier: string | null,
+  afterWrite?: () => Promise<void>,
 ): Promise<void> {
   for (const instance of targets.pgbouncers(targetName)) {
     if (instance.authFile === undefined) continue;
@@ -68,6 +70,7 @@ export async function publishVerifier(
         { target: targetName, cause: err },
       );
     }
+    await afterWrite?.();
     // Reloaded even when the file was already as asked: a rewrite whose RELOAD was cut short (a
     // crash) left it so.
     await withConsole(targets, redactor, targetName, instance, (c) => c.reload());

@@ -94,7 +94,9 @@ export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date 
   // The same verifier (never the password) into each PgBouncer's auth_file: PgBouncer passes the
   // client's SCRAM proof on to the server, which works only when both hold the same verifier.
   await forAccount(account, () =>
-    publishVerifier(io.deps.targets, io.deps.redactor, account.target, rotation.targetRole, verifier),
+    publishVerifier(io.deps.targets, io.deps.redactor, account.target, rotation.targetRole, verifier, () =>
+      failpoint('after-pgbouncer-file', account.name, io.deps.env),
+    ),
   );
   return new Date();
 }
