@@ -74,7 +74,9 @@ export async function startPgbouncer(server: PgServerInfo, opts: PgbouncerOption
     `logfile = ${logFile}`,
     'server_login_retry = 1',
     'max_client_conn = 200',
-    ...(opts.mode === 'query' ? [`auth_user = ${server.superuser}`, `auth_query = ${opts.authQuery ?? COMMON_AUTH_QUERY}`] : []),
+    ...(opts.mode === 'query'
+      ? [`auth_user = ${server.superuser}`, `auth_query = ${opts.authQuery ?? COMMON_AUTH_QUERY}`]
+      : []),
   ];
   const iniFile = join(dir, 'pgbouncer.ini');
   writeFileSync(iniFile, `${ini.join('\n')}\n`);
