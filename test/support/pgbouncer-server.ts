@@ -101,7 +101,7 @@ export async function startPgbouncer(server: PgServerInfo, opts: PgbouncerOption
     } catch (err) {
       if (child.exitCode !== null || Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`pgbouncer did not start: ${String(err)}\n${stderr}\n${safeRead(logFile)}`);
+        throw new Error(`pgbouncer did not start: ${String(err)}\n${stderr}\n${safeRead(logFile)}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 50));
     }
