@@ -107,6 +107,9 @@ export class AdminPrivilegeError extends PgrotateError {
 /** The target database could not be reached or refused the admin login. */
 export class TargetUnreachableError extends PgrotateError {}
 
+/** A PgBouncer in front of a target could not be read, written, reached or reloaded. */
+export class PgbouncerError extends PgrotateError {}
+
 /** A secret store operation failed. */
 export class ProviderError extends PgrotateError {
   readonly secret: string | undefined;

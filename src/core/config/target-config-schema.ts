@@ -14,6 +14,21 @@ const adminSchema = z.union([
   z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) }),
 ]);
 
+/**
+ * A PgBouncer in front of the target. With `authFile`, pgrotate keeps the rotated roles' SCRAM
+ * verifiers in that file and RELOADs it; without, PgBouncer authenticates by auth_query.
+ */
+export const pgbouncerSchema = z.strictObject({
+  authFile: z.string().min(1).optional(),
+  host: hostSchema,
+  port: z.number().int().min(1).max(65535).default(6432),
+  /** The database applications name through PgBouncer; defaults to the target's. */
+  database: databaseNameSchema.optional(),
+  /** An admin_users login of PgBouncer's admin console (database `pgbouncer`). */
+  admin: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+});
+export type PgbouncerConfig = z.output<typeof pgbouncerSchema>;
+
 export const targetSchema = z.strictObject({
   host: hostSchema,
   port: z.number().int().min(1).max(65535).default(5432),
@@ -28,5 +43,7 @@ export const targetSchema = z.strictObject({
   sensitiveTables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'name a table as schema.table')).default([]),
   /** Scheduled security audit of this target by `pgrotate worker` (overrides the global `audit`). */
   audit: auditScheduleSchema.optional(),
+  /** PgBouncer instances applications reach this target through, kept in step on every rotation. */
+  pgbouncer: z.array(pgbouncerSchema).default([]),
 });
 export type TargetConfig = z.output<typeof targetSchema>;

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { TargetConfig } from '../config/config-schema.js';
+import type { PgbouncerConfig } from '../config/target-config-schema.js';
 import { TargetUnreachableError, messageOf } from '../errors.js';
 import type { Redactor } from '../logging/redactor.js';
 import { clientConfig, type Endpoint } from './connection-options.js';
@@ -91,6 +92,11 @@ export class TargetConnector {
     };
   }
 
+  /** The PgBouncer instances applications reach the target through (none by default). */
+  pgbouncers(targetName: string): PgbouncerConfig[] {
+    return this.target(targetName).pgbouncer ?? [];
+  }
+
   /** The host applications use (publicHost, else host). */
   publicHost(targetName: string): string {
     const t = this.target(targetName);
@@ -131,8 +137,12 @@ export class TargetConnector {
     user: string,
     password: string,
     applicationName = 'pgrotate-verify',
+    via?: { host: string; port: number; database?: string | undefined },
   ): Promise<LoginResult> {
-    const client = new pg.Client(this.clientConfig(targetName, user, password, applicationName));
+    // `via`: the same login through a PgBouncer in front of the target.
+    const config = this.clientConfig(targetName, user, password, applicationName);
+    if (via) Object.assign(config, { host: via.host, port: via.port, database: via.database ?? config.database });
+    const client = new pg.Client(config);
     client.on('error', () => undefined);
     // A login proves a password only if the server asked for one: pg_hba.conf may have changed
     // to trust (or to a method that takes no password) since the pre-flight probe.

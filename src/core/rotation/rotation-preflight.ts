@@ -8,11 +8,13 @@ import {
   TargetUnreachableError,
 } from '../errors.js';
 import { quoteIdent } from '../pg/quote.js';
+import { checkPgbouncers } from '../pgbouncer/pgbouncer-sync.js';
 import { adminCannotAlterAny, inspectRoleAccess, type RoleAccess, type RoleInfo } from '../pg/role-admin.js';
 import type { LoginPathProbe } from '../pg/target-connector.js';
 import type { SecretProvider } from '../provider/secret-provider.js';
 import { accountError } from './account-error.js';
 import type { Plan } from './rotation-context.js';
+import { forAccount } from './pgbouncer-step.js';
 import type { RotationIo } from './rotation-io.js';
 import type { RotateOptions } from './rotate-options.js';
 import type { RotationStrategy } from './strategies/rotation-strategy.js';
@@ -43,6 +45,9 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   const earlyProbe = strategy.earlyProbeRole !== null ? probeFor(strategy.earlyProbeRole, true) : null;
   const access = await inspection;
   checkAccess(io, account, opts, access);
+  // Every PgBouncer in front of the target must be reachable now: finding one down after the
+  // ALTER ROLE would leave its auth_file behind the server.
+  await forAccount(account, () => checkPgbouncers(deps.targets, deps.redactor, account.target));
   const warnings: string[] = [];
   const roleValidUntil = strategy.inspect(access.roles, warnings);
   const current = await currentRead;

@@ -4,7 +4,9 @@ import { ProviderError, VerifyFailedError, messageOf } from '../errors.js';
 import { clearPassword, setPasswordVerifier } from '../pg/role-admin.js';
 import type { SecretValue } from '../provider/secret-provider.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
+import { publishVerifier } from '../pgbouncer/pgbouncer-sync.js';
 import { accountError } from './account-error.js';
+import { forAccount } from './pgbouncer-step.js';
 import type { RotationContext } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
 
@@ -154,16 +156,22 @@ export async function rollBack(io: RotationIo, ctx: RotationContext, reason: str
 async function undoApply(io: RotationIo, ctx: RotationContext, reason: string, previous: SecretValue | null) {
   const { account, rotation } = ctx;
   let restore: (client: ClientBase) => Promise<void>;
+  let verifier: string | null = null;
   if (previous) {
     io.deps.redactor.add(previous.password);
-    const verifier = await scramVerifier(previous.password, io.deps.defaults.scramIterations);
-    restore = (client) => setPasswordVerifier(client, rotation.targetRole, verifier);
+    const restored = await scramVerifier(previous.password, io.deps.defaults.scramIterations);
+    verifier = restored;
+    restore = (client) => setPasswordVerifier(client, rotation.targetRole, restored);
   } else {
     restore = (client) => clearPassword(client, rotation.targetRole);
   }
   try {
     await io.deps.targets.withAdmin(account.target, account.name, restore);
     if (previous) io.followOwnLogin(account, rotation.targetRole, previous.password);
+    // PgBouncer's line follows: the restored verifier, or (a password removed) no line.
+    await forAccount(account, () =>
+      publishVerifier(io.deps.targets, io.deps.redactor, account.target, rotation.targetRole, verifier),
+    );
   } catch (err) {
     // The admin connection is gone: the pending value stays in the provider (I1) and the next
     // attempt resumes at verify.

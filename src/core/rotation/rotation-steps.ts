@@ -4,6 +4,7 @@ import { ProviderError, messageOf } from '../errors.js';
 import { generatePassword } from '../password/password-generator.js';
 import { setPasswordVerifier, terminateSessions } from '../pg/role-admin.js';
 import type { LoginResult } from '../pg/target-connector.js';
+import { loginThroughPgbouncers, publishVerifier } from '../pgbouncer/pgbouncer-sync.js';
 import { PendingConflictError } from '../provider/pending-conflict-error.js';
 import type { KeptSecretKeys, RotatedSecretValue, SecretValue } from '../provider/secret-provider.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
@@ -13,6 +14,7 @@ import type { Completed, RotationContext } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
 import { abandonLostPending, clearStalePending, rollBack } from './rotation-recovery.js';
 import { restartListOf, workloadLabel, type RestartOutcome } from './workload-restart.js';
+import { forAccount } from './pgbouncer-step.js';
 
 // The five steps of the protocol, one function each; rotation-engine.ts runs them in order and
 // resumes from the recorded one. Each is idempotent, so an interrupted one is simply redone.
@@ -90,6 +92,13 @@ export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date 
     setPasswordVerifier(client, rotation.targetRole, verifier, validUntil),
   );
   io.followOwnLogin(account, rotation.targetRole, pending.password);
+  // The same verifier (never the password) into each PgBouncer's auth_file: PgBouncer passes the
+  // client's SCRAM proof on to the server, which works only when both hold the same verifier.
+  await forAccount(account, () =>
+    publishVerifier(io.deps.targets, io.deps.redactor, account.target, rotation.targetRole, verifier, () =>
+      failpoint('after-pgbouncer-file', account.name, io.deps.env),
+    ),
+  );
   return new Date();
 }
 
@@ -123,8 +132,15 @@ async function verifyLogin(io: RotationIo, ctx: RotationContext, value: SecretVa
   deps.redactor.add(value.password);
   const attempts = deps.defaults.verifyAttempts;
   let last: LoginResult = { ok: false, authFailure: false, refusal: 'fault', message: 'not attempted' };
+  let lastVia = '';
   for (let i = 0; i < attempts; i++) {
     last = await deps.targets.tryLogin(account.target, rotation.targetRole, value.password);
+    lastVia = '';
+    if (last.ok) {
+      // Applications may come through PgBouncer: the new credential must log in there too.
+      const refused = await loginThroughPgbouncers(deps.targets, account.target, rotation.targetRole, value.password);
+      if (refused) [last, lastVia] = [refused.result, ` through ${refused.instance}`];
+    }
     if (last.ok) {
       if (last.proof !== 'session') {
         ctx.warnings.push(
@@ -135,7 +151,7 @@ async function verifyLogin(io: RotationIo, ctx: RotationContext, value: SecretVa
     }
     if (i < attempts - 1) await new Promise((r) => setTimeout(r, (deps.verifyBackoffMs ?? 250) * 2 ** i));
   }
-  const message = `account ${account.name}: the new credential of role ${JSON.stringify(rotation.targetRole)} did not log in to target ${account.target}: ${last.message}`;
+  const message = `account ${account.name}: the new credential of role ${JSON.stringify(rotation.targetRole)} did not log in to target ${account.target}${lastVia}: ${last.message}`;
   await rollBack(io, ctx, message, last.authFailure);
 }
 

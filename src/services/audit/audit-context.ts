@@ -36,7 +36,7 @@ export interface RoleRow {
   rolcreatedb: boolean;
   rolbypassrls: boolean;
   rolreplication: boolean;
-  rolvaliduntil: Date | null;
+  rolvaliduntil: Date | number | null;
   rolconnlimit: number;
 }
 

@@ -13,6 +13,7 @@ import { checkPasswordEncryption } from './checks/password-encryption.js';
 import { checkPasswordExpiry } from './checks/password-expiry.js';
 import { checkPasswordPolicy } from './checks/password-policy.js';
 import { checkPgaudit } from './checks/pgaudit.js';
+import { checkPgbouncerAuthQuery } from './checks/pgbouncer-auth-query.js';
 import { checkRoleAttributes } from './checks/role-attributes.js';
 import { checkSensitiveTables } from './checks/sensitive-tables.js';
 import { checkLoggingOverrides, checkStatementLogging } from './checks/statement-logging.js';
@@ -122,4 +123,6 @@ async function runChecks(ctx: AuditContext): Promise<void> {
   await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () =>
     checkSensitiveTables(ctx),
   );
+  // Not the target's catalog: each listed PgBouncer's admin console.
+  await checkPgbouncerAuthQuery(ctx);
 }

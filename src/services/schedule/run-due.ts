@@ -2,12 +2,14 @@ import { syncAccounts } from '../../../jobs/account-sync.js';
 import { runInline } from '../../../jobs/inline-runner.js';
 import type { App } from '../../core/app.js';
 import type { RunResult } from '../../core/rotation/run-result.js';
+import { retireExpiredPgbouncerLogins } from './retire-expired-logins.js';
 
 /** Most accounts one run-due handles; the rest are due at the next run. */
 const RUN_DUE_LIMIT = 100_000;
 
 /**
- * The CronJob mode's work: sync the config's accounts, then rotate every account due now in this
+ * The CronJob mode's work: sync the config's accounts, retire expired previous logins from
+ * PgBouncer, then rotate every account due now in this
  * process (no queue) under the configured limits. A failed account stays due for the next run.
  */
 export async function rotateDueAccounts(
@@ -15,6 +17,8 @@ export async function rotateDueAccounts(
   progress?: (done: number, total: number) => void,
 ): Promise<{ due: number; results: RunResult[] }> {
   await syncAccounts(app.state, app.config);
+  // Expired previous logins stop working through PgBouncer too, before due rotations run.
+  await retireExpiredPgbouncerLogins(app);
   const { due, now } = await app.state.findDueAccounts(RUN_DUE_LIMIT);
   const results = await runInline(
     app,

@@ -50,7 +50,7 @@ export interface LoginCall {
 
 type ConnectorSurface = Pick<
   TargetConnector,
-  'endpoint' | 'publicHost' | 'withAdmin' | 'tryLogin' | 'probeLoginPath' | 'closingSessionsOf'
+  'endpoint' | 'publicHost' | 'pgbouncers' | 'withAdmin' | 'tryLogin' | 'probeLoginPath' | 'closingSessionsOf'
 >;
 
 /** A simulated target database reached through the engine's `targets` dependency. */
@@ -115,6 +115,12 @@ export class FakeTargets implements ConnectorSurface {
   endpoint(targetName: string): Endpoint {
     this.known(targetName);
     return { host: 'db.internal', port: 5432, database: 'app', sslmode: 'verify-full' };
+  }
+
+  /** No PgBouncer in front of the simulated target. */
+  pgbouncers(targetName: string): [] {
+    this.known(targetName);
+    return [];
   }
 
   publicHost(targetName: string): string {

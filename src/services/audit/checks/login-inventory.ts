@@ -12,8 +12,9 @@ export function checkLoginInventory(ctx: AuditContext, roles: RoleRow[]): void {
       managed: account !== null,
       account: account?.name ?? null,
       attributes: attributesOf(r),
+      // node-postgres reads VALID UNTIL 'infinity' (what alternating apply sets) as the number Infinity, not a Date.
       validUntil: r.rolvaliduntil
-        ? Number.isFinite(r.rolvaliduntil.getTime())
+        ? r.rolvaliduntil instanceof Date && Number.isFinite(r.rolvaliduntil.getTime())
           ? r.rolvaliduntil.toISOString()
           : 'infinity'
         : null,
