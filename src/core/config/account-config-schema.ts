@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { durationSchema, passwordPolicySchema, roleNameSchema, scheduleSchema } from './field-schemas.js';
+import {
+  durationSchema,
+  onboardSchema,
+  passwordPolicySchema,
+  roleNameSchema,
+  scheduleSchema,
+} from './field-schemas.js';
 
 // An account: the login role (or pair of roles) pgrotate rotates and the secret it writes.
 
@@ -16,6 +22,10 @@ const accountCommon = {
   allowSuperuser: z.boolean().default(false),
   /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
   renewValidUntil: durationSchema.optional(),
+  /** No admin login: pgrotate logs in as the role with its stored credential and sets its own new verifier. */
+  admin: z.literal('self').optional(),
+  /** A new account's first run: rotate it (the default, from `defaults.onboard`), or adopt a working secret unchanged. */
+  onboard: onboardSchema.optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({
@@ -42,4 +52,9 @@ export type AccountConfig = z.output<typeof accountSchema>;
 /** The login roles an account manages: its role, or both roles of an alternating pair. */
 export function accountRoles(account: AccountConfig): string[] {
   return account.strategy === 'alternating' ? account.roles : [account.role];
+}
+
+/** Does the account rotate without an admin login (`admin: self` on it or on its target)? */
+export function selfAdministered(account: AccountConfig): boolean {
+  return account.admin === 'self';
 }
