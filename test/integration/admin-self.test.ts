@@ -104,8 +104,7 @@ for (const version of VERSIONS) {
       const rerun = await fx.cliProcess(['--config', s.path, 'rotate', s.name, '--json'], s.env);
 
       expect(rerun.code, rerun.stderr).toBe(0);
-      const result = (JSON.parse(rerun.stdout) as { results: Array<{ outcome: string; resumed: boolean }> })
-        .results[0];
+      const result = (JSON.parse(rerun.stdout) as { results: Array<{ outcome: string; resumed: boolean }> }).results[0];
       expect(result).toMatchObject({ outcome: 'succeeded', resumed: true });
       const current = await s.provider.getCurrent(s.secret);
       expect(current?.rotationId).toBe(pending?.rotationId);

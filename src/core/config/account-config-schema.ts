@@ -1,11 +1,5 @@
 import { z } from 'zod';
-import {
-  durationSchema,
-  onboardSchema,
-  passwordPolicySchema,
-  roleNameSchema,
-  scheduleSchema,
-} from './field-schemas.js';
+import { durationSchema, passwordPolicySchema, roleNameSchema, scheduleSchema } from './field-schemas.js';
 
 // An account: the login role (or pair of roles) pgrotate rotates and the secret it writes.
 
@@ -24,8 +18,6 @@ const accountCommon = {
   renewValidUntil: durationSchema.optional(),
   /** No admin login: pgrotate logs in as the role with its stored credential and sets its own new verifier. */
   admin: z.literal('self').optional(),
-  /** A new account's first run: rotate it (the default, from `defaults.onboard`), or adopt a working secret unchanged. */
-  onboard: onboardSchema.optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { accountSchema } from './account-config-schema.js';
 import { configIssues } from './config-checks.js';
-import { checkedString, onboardSchema, passwordPolicySchema, scheduleSchema, sslmodeSchema } from './field-schemas.js';
+import { checkedString, passwordPolicySchema, scheduleSchema, sslmodeSchema } from './field-schemas.js';
 import { postgresUrlProblem } from './name-checks.js';
 import { providerSchema } from './provider-config-schema.js';
 import { alertsSchema, httpSchema, queueSchema } from './service-config-schema.js';
@@ -61,14 +61,12 @@ export const configSchema = z
           .max(10_000_000)
           .default(4096),
         verifyAttempts: z.number().int().min(1).max(20).default(3),
-        onboard: onboardSchema.default('rotate'),
       })
       .default({
         schedule: { every: 90 * 86_400_000 },
         password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
         scramIterations: 4096,
         verifyAttempts: 3,
-        onboard: 'rotate' as const,
       }),
     accounts: z.array(accountSchema).default([]),
   })

@@ -80,7 +80,3 @@ export const hostSchema = checkedString(hostProblem);
 
 export const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
 export type SslMode = z.output<typeof sslmodeSchema>;
-
-/** What a new account's first run does: rotate at once, or adopt a secret that already logs in. */
-export const onboardSchema = z.enum(['rotate', 'adopt']);
-export type Onboard = z.output<typeof onboardSchema>;
