@@ -114,7 +114,8 @@ function secretsRedactor(loaded: LoadedConfig, redactor: Redactor): Redactor {
   if (typeof config.state.password === 'string') redactor.add(config.state.password);
   // A password inside state.url (discouraged, but valid) is a secret of its own, apart from the URL.
   redactor.add(parsePostgresUrl(config.state.url, 'state.url').password);
-  for (const t of Object.values(config.targets)) if ('password' in t.admin) redactor.add(t.admin.password);
+  for (const t of Object.values(config.targets))
+    if (t.admin !== 'self' && 'password' in t.admin) redactor.add(t.admin.password);
   return redactor;
 }
 
@@ -145,6 +146,11 @@ function adminConnector(
   opts: AppOptions,
 ): TargetConnector {
   const resolveAdmin = async (targetName: string, target: TargetConfig): Promise<AdminCredentials> => {
+    if (target.admin === 'self')
+      throw new ConfigError(
+        `target ${targetName} has admin: self (no admin login); this needs an admin login: give the target one (admin: { username, password } or { provider, secret })`,
+        { target: targetName },
+      );
     if ('username' in target.admin) return { username: target.admin.username, password: target.admin.password };
     const label = `admin secret ${target.admin.secret}`;
     const credential = ownLogins.login(target.admin.provider, target.admin.secret, label, async (user, password) =>
@@ -264,7 +270,7 @@ function warmAdmin(
 ): { settled: Promise<void>; closeTargets: () => Promise<void> } {
   const wanted = [...new Set(names)].filter((name) => {
     const target = configured[name];
-    return target !== undefined && 'username' in target.admin;
+    return target !== undefined && target.admin !== 'self' && 'username' in target.admin;
   });
   const settled = Promise.all(
     wanted.map((name) => targets.withAdmin(name, undefined, async () => undefined).catch(() => undefined)),

@@ -104,6 +104,12 @@ export class AdminPrivilegeError extends PgrotateError {
   static readonly permanentByDefault = true;
 }
 
+/** `admin: self`: the role's stored credential does not log in, so it cannot set its own password; an admin must recover it once. */
+export class SelfLoginRefusedError extends PgrotateError {
+  /** A person must act (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
+
 /** The target database could not be reached or refused the admin login. */
 export class TargetUnreachableError extends PgrotateError {}
 

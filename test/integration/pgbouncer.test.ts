@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileProvider } from '../../providers/file-provider.js';
+import { FileProvider } from '../../providers/file/file-provider.js';
 import { authFileEntry } from '../../src/core/pgbouncer/auth-file.js';
 import { VALUNTIL_AUTH_QUERY } from '../../src/services/audit/checks/pgbouncer-auth-query.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';

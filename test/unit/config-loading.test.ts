@@ -63,7 +63,7 @@ describe('config', () => {
     writeFileSync(join(dir, 'pw'), 'from-a-file\n');
     const { config } = parseConfigText(VALID.replace('env:PGROTATE_ADMIN_PASSWORD', `file:${join(dir, 'pw')}`), ENV);
     const admin = config.targets.main?.admin;
-    expect(admin && 'password' in admin ? admin.password : null).toBe('from-a-file');
+    expect(typeof admin === 'object' && 'password' in admin ? admin.password : null).toBe('from-a-file');
     expect(errorOf(VALID.replace('env:PGROTATE_ADMIN_PASSWORD', 'file:/nonexistent/pw'))).toMatch(
       /targets\.main\.admin\.password: cannot read file \/nonexistent\/pw \(ENOENT\)/,
     );
@@ -75,7 +75,7 @@ describe('config', () => {
       writeFileSync(join(dir, 'pw'), content);
       const admin = parseConfigText(VALID.replace('env:PGROTATE_ADMIN_PASSWORD', `file:${join(dir, 'pw')}`), ENV).config
         .targets.main?.admin;
-      return admin && 'password' in admin ? admin.password : null;
+      return typeof admin === 'object' && 'password' in admin ? admin.password : null;
     };
     expect(password('secret-one\n')).toBe('secret-one');
     expect(password('secret-one\r\n')).toBe('secret-one');

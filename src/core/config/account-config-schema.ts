@@ -19,6 +19,8 @@ const accountCommon = {
   renewValidUntil: durationSchema.optional(),
   /** Workloads to roll (a pod-template annotation) once a rotation has promoted; replaces defaults'. */
   restart: restartListSchema.optional(),
+  /** No admin login: pgrotate logs in as the role with its stored credential and sets its own new verifier. */
+  admin: z.literal('self').optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({
@@ -45,4 +47,9 @@ export type AccountConfig = z.output<typeof accountSchema>;
 /** The login roles an account manages: its role, or both roles of an alternating pair. */
 export function accountRoles(account: AccountConfig): string[] {
   return account.strategy === 'alternating' ? account.roles : [account.role];
+}
+
+/** Does the account rotate without an admin login (`admin: self` on it or on its target)? */
+export function selfAdministered(account: AccountConfig): boolean {
+  return account.admin === 'self';
 }

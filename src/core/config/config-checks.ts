@@ -76,7 +76,37 @@ function accountIssues(cfg: CheckedConfig, secretNameProblem: NameProblem): Conf
     const problem = secretNameProblem(cfg.providers[account.provider], account.secret, true);
     if (problem) issues.push({ path: at('secret'), message: `account "${account.name}": secret ${problem}` });
     issues.push(...durationIssues(account, cfg.defaults.schedule, at));
+    issues.push(...selfAdminIssues(account, cfg.targets[account.target], at));
   });
+  return issues;
+}
+
+/**
+ * `admin: self` (on the account or its target) asks only what a role may do to itself: set its
+ * own password. Alternating needs another role's password removed and its VALID UNTIL set, which
+ * only an admin may do, and without it the retired role's password would keep working with nobody
+ * able to expire it (I1 would hold, but the grace period would be a promise pgrotate cannot keep);
+ * renewValidUntil needs CREATEROLE (PostgreSQL refuses VALID UNTIL on oneself).
+ */
+function selfAdminIssues(
+  account: AccountConfig,
+  target: TargetConfig | undefined,
+  at: (key: string) => Array<string | number>,
+): ConfigIssue[] {
+  const self = account.admin === 'self' || target?.admin === 'self';
+  if (!self) return [];
+  const why = account.admin === 'self' ? 'admin: self' : `admin: self (from target "${account.target}")`;
+  const issues: ConfigIssue[] = [];
+  if (account.strategy === 'alternating')
+    issues.push({
+      path: at(account.admin === 'self' ? 'admin' : 'strategy'),
+      message: `account "${account.name}": ${why} works only with the single-user strategy: an alternating pair needs an admin login to expire (VALID UNTIL) and clear the role applications no longer use, which a role cannot do to another role; give the target an admin login or use single-user`,
+    });
+  if (account.renewValidUntil !== undefined)
+    issues.push({
+      path: at('renewValidUntil'),
+      message: `account "${account.name}": renewValidUntil needs an admin login with CREATEROLE (PostgreSQL refuses VALID UNTIL on a role's own login), so it cannot go with ${why}`,
+    });
   return issues;
 }
 
@@ -149,11 +179,11 @@ function ownLoginIssues(cfg: CheckedConfig): ConfigIssue[] {
   if (typeof cfg.state.password === 'object')
     ownSources.add(`${cfg.state.password.provider}\u0000${cfg.state.password.secret}`);
   for (const t of Object.values(cfg.targets))
-    if ('provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
+    if (t.admin !== 'self' && 'provider' in t.admin) ownSources.add(`${t.admin.provider}\u0000${t.admin.secret}`);
   // Targets by their admin login (server and user name).
   const adminLogins = new Map<string, string[]>();
   for (const [name, t] of Object.entries(cfg.targets)) {
-    if (!('username' in t.admin)) continue;
+    if (t.admin === 'self' || !('username' in t.admin)) continue;
     const key = `${serverKey(t.host, t.port)}\u0000${t.admin.username}`;
     adminLogins.set(key, [...(adminLogins.get(key) ?? []), name]);
   }
@@ -190,7 +220,7 @@ function ownLoginIssues(cfg: CheckedConfig): ConfigIssue[] {
 function targetAdminIssues(cfg: CheckedConfig, secretNameProblem: NameProblem): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, target] of Object.entries(cfg.targets)) {
-    if (!('provider' in target.admin)) continue;
+    if (target.admin === 'self' || !('provider' in target.admin)) continue;
     if (!(target.admin.provider in cfg.providers))
       issues.push({
         path: ['targets', name, 'admin', 'provider'],

@@ -51,46 +51,55 @@ export function buildConfigSchema(kinds: ProviderConfigKinds) {
   const [first, ...rest] = kinds.map((k) => k.schema);
   if (!first) throw new Error('buildConfigSchema: no provider types');
   const providerSchema = z.discriminatedUnion('type', [first, ...rest]) as unknown as z.ZodType<ProviderConfig>;
-  return z
-    .strictObject({
-      state: z.strictObject({
-        url: checkedString(postgresUrlProblem),
-        /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
-        password: z
-          .union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })])
-          .optional(),
-        sslmode: sslmodeSchema.default('disable'),
-        caFile: z.string().optional(),
-        /** PostgreSQL schema holding pgrotate's tables. */
-        schema: z
-          .string()
-          .regex(/^[a-z_][a-z0-9_]{0,62}$/)
-          .default('pgrotate'),
-      }),
-      queue: queueSchema.optional(),
-      /** Concurrency limits shared by `worker` and `run-due`. */
-      limits: z
-        .strictObject({
-          concurrency: z.number().int().min(1).max(1000).default(8),
-          perTarget: z.number().int().min(1).max(1000).default(4),
-        })
-        .default({ concurrency: 8, perTarget: 4 }),
-      /** Named groups of principals, for `exposedTo` and `offboard`. */
-      groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
-      providers: z.record(z.string().min(1), providerSchema).default({}),
-      targets: z.record(z.string().min(1), targetSchema).default({}),
-      http: httpSchema.optional(),
-      alerts: alertsSchema.optional(),
-      /** Scheduled security audit of every target by `pgrotate worker`. */
-      audit: auditScheduleSchema.optional(),
-      /** How rollout restarts reach the Kubernetes API (`restart:` on accounts or defaults). */
-      kubernetes: kubernetesApiSchema.optional(),
-      defaults: defaultsSchema,
-      accounts: z.array(accountSchema).default([]),
-    })
-    .superRefine((cfg, ctx) => {
-      for (const issue of configIssues(cfg, kinds)) ctx.addIssue({ code: 'custom', ...issue });
-    });
+  return (
+    z
+      .strictObject({
+        state: z.strictObject({
+          url: checkedString(postgresUrlProblem),
+          /** env:/file:/literal, or a provider's current value (so pgrotate can rotate its own state login). */
+          password: z
+            .union([z.string(), z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) })])
+            .optional(),
+          sslmode: sslmodeSchema.default('disable'),
+          caFile: z.string().optional(),
+          /** PostgreSQL schema holding pgrotate's tables. */
+          schema: z
+            .string()
+            .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+            .default('pgrotate'),
+        }),
+        queue: queueSchema.optional(),
+        /** Concurrency limits shared by `worker` and `run-due`. */
+        limits: z
+          .strictObject({
+            concurrency: z.number().int().min(1).max(1000).default(8),
+            perTarget: z.number().int().min(1).max(1000).default(4),
+          })
+          .default({ concurrency: 8, perTarget: 4 }),
+        /** Named groups of principals, for `exposedTo` and `offboard`. */
+        groups: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+        providers: z.record(z.string().min(1), providerSchema).default({}),
+        targets: z.record(z.string().min(1), targetSchema).default({}),
+        http: httpSchema.optional(),
+        alerts: alertsSchema.optional(),
+        /** Scheduled security audit of every target by `pgrotate worker`. */
+        audit: auditScheduleSchema.optional(),
+        /** How rollout restarts reach the Kubernetes API (`restart:` on accounts or defaults). */
+        kubernetes: kubernetesApiSchema.optional(),
+        defaults: defaultsSchema,
+        accounts: z.array(accountSchema).default([]),
+      })
+      .superRefine((cfg, ctx) => {
+        for (const issue of configIssues(cfg, kinds)) ctx.addIssue({ code: 'custom', ...issue });
+      })
+      // A target's `admin: self` is its accounts' mode: the engine reads it from the account alone.
+      .transform((cfg) => ({
+        ...cfg,
+        accounts: cfg.accounts.map((a) =>
+          a.admin === undefined && cfg.targets[a.target]?.admin === 'self' ? { ...a, admin: 'self' as const } : a,
+        ),
+      }))
+  );
 }
 
 /** The config schema of one build (see buildConfigSchema). */

@@ -9,10 +9,13 @@ export const auditScheduleSchema = z.strictObject({
 });
 export type AuditScheduleConfig = z.output<typeof auditScheduleSchema>;
 
-const adminSchema = z.union([
+const adminLoginSchema = z.union([
   z.strictObject({ username: roleNameSchema, password: z.string().min(1) }),
   z.strictObject({ provider: z.string().min(1), secret: z.string().min(1) }),
 ]);
+/** A target's admin login, or `self`: none, every account on it sets its own role's verifier. */
+const adminSchema = z.union([adminLoginSchema, z.literal('self')]);
+export type AdminLoginConfig = z.output<typeof adminLoginSchema>;
 
 /**
  * A PgBouncer in front of the target. With `authFile`, pgrotate keeps the rotated roles' SCRAM

@@ -35,6 +35,16 @@ export async function setPasswordVerifier(
   await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD '${verifier}'${expiry}`);
 }
 
+/**
+ * Set the connected role's own password from a precomputed SCRAM verifier (`admin: self`). Any
+ * login role may do this without CREATEROLE; it may not set its own VALID UNTIL, so none is sent.
+ */
+export async function setOwnPasswordVerifier(client: ClientBase, verifier: string): Promise<void> {
+  if (!SCRAM_VERIFIER_PATTERN.test(verifier))
+    throw new Error('refusing to send something that is not a SCRAM verifier');
+  await client.query(`ALTER ROLE CURRENT_USER PASSWORD '${verifier}'`);
+}
+
 /** The role's VALID UNTIL (null: none, or the role is gone). */
 export async function roleValidUntil(client: ClientBase, role: string): Promise<Date | null> {
   const res = await client.query<{ v: unknown }>(

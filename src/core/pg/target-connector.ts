@@ -182,6 +182,64 @@ export class TargetConnector {
   }
 
   /**
+   * Run `fn` on a fresh session as `user` logged in with `password` (`admin: self`: the role
+   * changes its own password). The login must be proven as tryLogin's is (a password asked for,
+   * current_user the role); otherwise `fn` does not run and the failed login is returned.
+   */
+  async withLogin<T>(
+    targetName: string,
+    user: string,
+    password: string,
+    fn: (client: pg.ClientBase) => Promise<T>,
+  ): Promise<{ ok: true; value: T } | { ok: false; login: Extract<LoginResult, { ok: false }> }> {
+    const client = new pg.Client(this.clientConfig(targetName, user, password, 'pgrotate-self'));
+    client.on('error', () => undefined);
+    let passwordAsked = false;
+    const connection = (client as unknown as { connection: EventEmitter }).connection;
+    for (const request of PASSWORD_REQUESTS) connection.once(request, () => (passwordAsked = true));
+    let connected = false;
+    try {
+      try {
+        await client.connect();
+        connected = true;
+      } catch (err) {
+        const r = classifyLoginError(err, this.opts.redactor.scrub(messageOf(err)));
+        // A connection limit proves the password but leaves no session to work in.
+        return {
+          ok: false,
+          login: r.ok ? { ok: false, authFailure: false, refusal: 'fault', message: r.message ?? '' } : r,
+        };
+      }
+      forgetPassword(client);
+      if (!passwordAsked)
+        return {
+          ok: false,
+          login: {
+            ok: false,
+            authFailure: false,
+            refusal: 'host',
+            message: `the server let role ${JSON.stringify(user)} in without asking for a password (pg_hba.conf trust, or a method that takes none), so the login proves nothing`,
+          },
+        };
+      const res = await client.query<{ u: string }>('SELECT current_user AS u');
+      if (res.rows[0]?.u !== user)
+        return {
+          ok: false,
+          login: {
+            ok: false,
+            authFailure: true,
+            refusal: 'password',
+            message: `logged in as ${res.rows[0]?.u ?? '?'} instead of ${user}`,
+          },
+        };
+      return { ok: true, value: await fn(client) };
+    } finally {
+      forgetPassword(client);
+      if (connected) await client.end().catch(() => undefined);
+    }
+  }
+
+  /**
    * Backend pids of logins as `user` that this connector opened and is still closing. Its own
    * verify login (not awaited, above) can still be in pg_stat_activity when a rotation ends the
    * role's sessions right after: it is pgrotate's, not an application's, so it is neither

@@ -22,6 +22,8 @@ export interface RotationContext {
   roleValidUntil?: Date | null;
   /** The current secret's keys pgrotate does not own, as pre-flight read them (null: none); undefined when not read. */
   kept?: KeptSecretKeys | null;
+  /** The provider's current value as pre-flight read it; undefined when not read (a resumed rotation). */
+  current?: SecretValue | null;
   /** Who asked for the sessions to end: this attempt's requester when it asked, else the rotation's. */
   sessionsActor: string | null;
   warnings: string[];
@@ -33,6 +35,8 @@ export interface Plan extends RoleChoice {
   /** The keys the new value keeps from the current secret; null when it has none. */
   kept: KeptSecretKeys | null;
   warnings: string[];
+  /** The provider's current value when pre-flight read it. */
+  current: SecretValue | null;
 }
 
 /** What a finished run reports; `sessionsError` when the rotation succeeded but sessions could not be ended. */

@@ -129,7 +129,7 @@ export class RotationEngine {
       warnings: result.warnings,
     };
     if (plan && plan.roleValidUntil !== undefined) ctx.roleValidUntil = plan.roleValidUntil;
-    if (plan) ctx.kept = plan.kept;
+    if (plan) Object.assign(ctx, { kept: plan.kept, current: plan.current });
     return ctx;
   }
 

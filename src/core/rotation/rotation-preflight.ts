@@ -1,4 +1,4 @@
-import { accountRoles, type AccountConfig } from '../config/config-schema.js';
+import { accountRoles, selfAdministered, type AccountConfig } from '../config/config-schema.js';
 import {
   AdminPrivilegeError,
   LoginPathClosedError,
@@ -11,8 +11,9 @@ import { quoteIdent } from '../pg/quote.js';
 import { checkPgbouncers } from '../pgbouncer/pgbouncer-sync.js';
 import { adminCannotAlterAny, inspectRoleAccess, type RoleAccess, type RoleInfo } from '../pg/role-admin.js';
 import type { LoginPathProbe } from '../pg/target-connector.js';
-import type { SecretProvider } from '../provider/secret-provider.js';
+import type { SecretProvider, SecretValue } from '../provider/secret-provider.js';
 import { accountError } from './account-error.js';
+import { adminNeededOnce, withRoleChanger } from './role-changer.js';
 import type { Plan } from './rotation-context.js';
 import { forAccount } from './pgbouncer-step.js';
 import type { RotationIo } from './rotation-io.js';
@@ -36,8 +37,10 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   const roles = accountRoles(account);
   // The catalogue, the provider and (for a single role) the login path are asked at once; their
   // answers are judged in the same order as before, so the first problem reported is the same.
-  const inspection = deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
   const currentRead = settledLater(io.readCurrent(account, provider));
+  const inspection = selfAdministered(account)
+    ? selfInspection(io, account, currentRead, roles)
+    : deps.targets.withAdmin(account.target, account.name, (client) => inspectRoleAccess(client, roles));
   // A single role's probe starts now, with the current value still being read: it may reuse a
   // probe of the same role from moments ago, which is checked below once the value is known.
   const probeFor = (role: string, reuse: boolean) =>
@@ -55,7 +58,7 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   // Refused now, before anything changes, when a kept key would carry the old password on.
   const kept = io.keptKeys(account, current);
   const choice = strategy.chooseRoles(current);
-  const plan: Plan = { ...choice, kept, warnings };
+  const plan: Plan = { ...choice, kept, warnings, current };
   if (roleValidUntil !== undefined) plan.roleValidUntil = roleValidUntil;
   // An earlier probe's answer may serve only a rotation whose refused verify the rollback undoes
   // (a previous credential to restore, or an inactive role applications do not use). A first
@@ -67,10 +70,29 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   return plan;
 }
 
+/**
+ * `admin: self`: the catalogue is read on a login as the role with the provider's current
+ * credential, which is also the proof that apply can log in. One that does not log in is refused
+ * here, before anything changes: without an admin nobody but PostgreSQL knows the live password.
+ */
+async function selfInspection(
+  io: RotationIo,
+  account: AccountConfig,
+  currentRead: Promise<SecretValue | null>,
+  roles: string[],
+): Promise<RoleAccess> {
+  const current = await currentRead;
+  const role = roles[0] as string;
+  const refused = (why: string) =>
+    `admin: self logs in as role ${JSON.stringify(role)} with the provider's current credential, and target ${account.target} refused it (${why}). Nothing was changed. ${adminNeededOnce(account, role)}`;
+  return withRoleChanger(io, account, [current?.password], refused, (client) => inspectRoleAccess(client, roles));
+}
+
 /** The admin login may do what this rotation asks, and every role exists, logs in and may be rotated. */
 function checkAccess(io: RotationIo, account: AccountConfig, opts: RotateOptions, access: RoleAccess): void {
   const roles = accountRoles(account);
   const own = io.deps.ownLogin?.(account) ?? null;
+  if (selfAdministered(account)) return checkSelfAccess(account, opts, access, own !== null);
   if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
     throw accountError(
       AdminPrivilegeError,
@@ -95,6 +117,22 @@ function checkAccess(io: RotationIo, account: AccountConfig, opts: RotateOptions
     .map((r) => access.roles.get(r) as RoleInfo & { adminOption: boolean | null });
   const denied = adminCannotAlterAny(access.admin, others, account.target);
   if (denied) throw accountError(AdminPrivilegeError, account, `account ${account.name}: ${denied}`);
+}
+
+/**
+ * `admin: self`: the login is the role itself, which may always set its own password and end its
+ * own other sessions (pg_terminate_backend allows a role's own backends), so no privilege is
+ * checked; only pgrotate's own login may not have its sessions ended.
+ */
+function checkSelfAccess(account: AccountConfig, opts: RotateOptions, access: RoleAccess, ownLogin: boolean): void {
+  if (opts.terminateSessions && ownLogin) {
+    throw accountError(
+      AdminPrivilegeError,
+      account,
+      `account ${account.name}: --terminate-sessions would end pgrotate's own sessions (the role is its state or admin login on target ${account.target}); rotate it without --terminate-sessions`,
+    );
+  }
+  for (const role of accountRoles(account)) checkRole(account, role, access.roles.get(role));
 }
 
 /** One role exists, is not a superuser (unless allowed) and can log in. */

@@ -1,12 +1,13 @@
 import type { ClientBase } from 'pg';
-import { accountRoles } from '../config/config-schema.js';
+import { accountRoles, selfAdministered } from '../config/config-schema.js';
 import { ProviderError, VerifyFailedError, messageOf } from '../errors.js';
-import { clearPassword, setPasswordVerifier } from '../pg/role-admin.js';
+import { clearPassword, setOwnPasswordVerifier, setPasswordVerifier } from '../pg/role-admin.js';
 import type { SecretValue } from '../provider/secret-provider.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
 import { publishVerifier } from '../pgbouncer/pgbouncer-sync.js';
 import { accountError } from './account-error.js';
 import { forAccount } from './pgbouncer-step.js';
+import { adminNeededOnce, withRoleChanger } from './role-changer.js';
 import type { RotationContext } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
 
@@ -156,17 +157,25 @@ export async function rollBack(io: RotationIo, ctx: RotationContext, reason: str
 async function undoApply(io: RotationIo, ctx: RotationContext, reason: string, previous: SecretValue | null) {
   const { account, rotation } = ctx;
   let restore: (client: ClientBase) => Promise<void>;
+  const self = selfAdministered(account);
   let verifier: string | null = null;
   if (previous) {
     io.deps.redactor.add(previous.password);
     const restored = await scramVerifier(previous.password, io.deps.defaults.scramIterations);
     verifier = restored;
-    restore = (client) => setPasswordVerifier(client, rotation.targetRole, restored);
+    restore = self
+      ? (client) => setOwnPasswordVerifier(client, restored)
+      : (client) => setPasswordVerifier(client, rotation.targetRole, restored);
   } else {
     restore = (client) => clearPassword(client, rotation.targetRole);
   }
+  // admin: self: the role logs in with the password it has now: the new one if apply took (a
+  // verify that failed for a fault), else the previous one (then restoring it changes nothing).
+  const passwords = self ? [await pendingPassword(io, ctx), previous?.password] : [];
+  const refused = (why: string) =>
+    `admin: self could log in as role ${JSON.stringify(rotation.targetRole)} with neither the new nor the previous credential (${why}). ${adminNeededOnce(account, rotation.targetRole)}`;
   try {
-    await io.deps.targets.withAdmin(account.target, account.name, restore);
+    await withRoleChanger(io, account, passwords, refused, restore);
     if (previous) io.followOwnLogin(account, rotation.targetRole, previous.password);
     // PgBouncer's line follows: the restored verifier, or (a password removed) no line.
     await forAccount(account, () =>
@@ -185,4 +194,13 @@ async function undoApply(io: RotationIo, ctx: RotationContext, reason: string, p
       { cause: err },
     );
   }
+}
+
+/** This rotation's pending password (the one this attempt staged, else the provider's), or undefined. */
+async function pendingPassword(io: RotationIo, ctx: RotationContext): Promise<string | undefined> {
+  if (ctx.staged?.rotationId === ctx.rotation.id) return ctx.staged.password;
+  const pending = await io.readPending(ctx.account, ctx.provider);
+  if (pending?.rotationId !== ctx.rotation.id) return undefined;
+  io.deps.redactor.add(pending.password);
+  return pending.password;
 }

@@ -1,8 +1,8 @@
 import type { ClientBase } from 'pg';
-import { accountRoles } from '../config/config-schema.js';
+import { accountRoles, selfAdministered } from '../config/config-schema.js';
 import { ProviderError, messageOf } from '../errors.js';
 import { generatePassword } from '../password/password-generator.js';
-import { setPasswordVerifier, terminateSessions } from '../pg/role-admin.js';
+import { setOwnPasswordVerifier, setPasswordVerifier, terminateSessions } from '../pg/role-admin.js';
 import type { LoginResult } from '../pg/target-connector.js';
 import { loginThroughPgbouncers, publishVerifier } from '../pgbouncer/pgbouncer-sync.js';
 import { PendingConflictError } from '../provider/pending-conflict-error.js';
@@ -12,6 +12,7 @@ import { nextDueAfter } from '../schedule/next-due.js';
 import { failpoint } from './failpoint.js';
 import type { Completed, RotationContext } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
+import { adminNeededOnce, withRoleChanger } from './role-changer.js';
 import { abandonLostPending, clearStalePending, rollBack } from './rotation-recovery.js';
 import { restartListOf, workloadLabel, type RestartOutcome } from './workload-restart.js';
 import { forAccount } from './pgbouncer-step.js';
@@ -88,9 +89,11 @@ export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date 
   const verifier = await scramVerifier(pending.password, io.deps.defaults.scramIterations);
   // The strategy's expiry goes in the same statement, so password and expiry never diverge.
   const validUntil = ctx.strategy.appliedValidUntil();
-  await io.deps.targets.withAdmin(account.target, account.name, (client) =>
-    setPasswordVerifier(client, rotation.targetRole, verifier, validUntil),
-  );
+  if (selfAdministered(account)) await applyOnSelf(io, ctx, pending, verifier);
+  else
+    await io.deps.targets.withAdmin(account.target, account.name, (client) =>
+      setPasswordVerifier(client, rotation.targetRole, verifier, validUntil),
+    );
   io.followOwnLogin(account, rotation.targetRole, pending.password);
   // The same verifier (never the password) into each PgBouncer's auth_file: PgBouncer passes the
   // client's SCRAM proof on to the server, which works only when both hold the same verifier.
@@ -100,6 +103,22 @@ export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date 
     ),
   );
   return new Date();
+}
+
+/**
+ * `admin: self`: the role sets its own verifier, logged in with the password it has now: the
+ * current one (read by pre-flight), or after a crash past this ALTER the pending one, which a
+ * resumed attempt therefore tries first. Neither logging in leaves the role as it was.
+ */
+async function applyOnSelf(io: RotationIo, ctx: RotationContext, pending: SecretValue, verifier: string) {
+  const { account, rotation } = ctx;
+  const resumed = ctx.current === undefined;
+  const current = resumed ? await io.readCurrent(account, ctx.provider) : ctx.current;
+  io.deps.redactor.add(current?.password);
+  const passwords = resumed ? [pending.password, current?.password] : [current?.password, pending.password];
+  const refused = (why: string) =>
+    `admin: self logs in as role ${JSON.stringify(rotation.targetRole)} to set its new password, and target ${account.target} refused both the current and the pending credential (${why}); the password was not changed. ${adminNeededOnce(account, rotation.targetRole)}`;
+  await withRoleChanger(io, account, passwords, refused, (client) => setOwnPasswordVerifier(client, verifier));
 }
 
 /** Is the provider's current value already this rotation's (promoted by an attempt that died)? */
@@ -172,7 +191,11 @@ export async function record(io: RotationIo, ctx: RotationContext): Promise<Comp
   // The new credential is current in the store: restart its readers first (a resumed record
   // restarts them again: at least once, never before the promote).
   const restarts = await restartWorkloads(io, ctx);
-  await io.deps.targets.withAdmin(account.target, account.name, async (client) => {
+  // admin: self: the role, promoted a moment ago, logs in with this rotation's password.
+  const passwords = selfAdministered(account) ? await promotedPasswords(io, ctx) : [];
+  const refused = (why: string) =>
+    `the new credential is current, but admin: self could not log in as role ${JSON.stringify(rotation.targetRole)} on target ${account.target} to finish the rotation (${why}); it stays resumable`;
+  await withRoleChanger(io, account, passwords, refused, async (client) => {
     const input = { rotation, nextDueAt, roleValidUntil: ctx.roleValidUntil, warnings: ctx.warnings };
     await ctx.strategy.afterPromote(client, input);
     if (ctx.opts.terminateSessions) ended = await endSessions(io, ctx, client);
@@ -211,6 +234,15 @@ async function restartWorkloads(io: RotationIo, ctx: RotationContext): Promise<R
     await fence.audit({ ...base, kind: 'workload.restart-failed', detail: { workload, problem } });
   }
   return outcomes;
+}
+
+/** The passwords a self login at record tries: this rotation's (promoted), then whatever is current. */
+async function promotedPasswords(io: RotationIo, ctx: RotationContext): Promise<string[]> {
+  const ours = ctx.staged?.rotationId === ctx.rotation.id ? ctx.staged.password : undefined;
+  if (ours) return [ours];
+  const current = await io.readCurrent(ctx.account, ctx.provider);
+  io.deps.redactor.add(current?.password);
+  return current ? [current.password] : [];
 }
 
 /**

@@ -113,6 +113,7 @@ export function makeHarness(opts: HarnessOptions): Harness {
       targets.logins.length = 0;
       targets.probes.length = 0;
       targets.adminSessions = 0;
+      targets.selfSessions = 0;
     },
   };
 }

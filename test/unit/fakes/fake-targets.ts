@@ -36,10 +36,11 @@ export interface FakeAdmin {
   signal: boolean;
 }
 
-/** One statement the engine sent through an admin connection. */
+/** One statement the engine sent through an admin connection (or, with `as`, a login as that role). */
 export interface SqlCall {
   text: string;
   params: unknown[];
+  as?: string;
 }
 
 /** One tryLogin call: who, and what the simulated server answered. */
@@ -50,7 +51,14 @@ export interface LoginCall {
 
 type ConnectorSurface = Pick<
   TargetConnector,
-  'endpoint' | 'publicHost' | 'pgbouncers' | 'withAdmin' | 'tryLogin' | 'probeLoginPath' | 'closingSessionsOf'
+  | 'endpoint'
+  | 'publicHost'
+  | 'pgbouncers'
+  | 'withAdmin'
+  | 'withLogin'
+  | 'tryLogin'
+  | 'probeLoginPath'
+  | 'closingSessionsOf'
 >;
 
 /** A simulated target database reached through the engine's `targets` dependency. */
@@ -68,6 +76,8 @@ export class FakeTargets implements ConnectorSurface {
   readonly probes: string[] = [];
   /** How many admin connections were asked for. */
   adminSessions = 0;
+  /** How many sessions as the account's own role ran statements (admin: self). */
+  selfSessions = 0;
   /** What the pre-flight's wrong-password probe learns. */
   probe: LoginPathProbe = { open: true };
   /** Overrides the simulated server's answer to a login (return undefined to let it decide). */
@@ -146,6 +156,20 @@ export class FakeTargets implements ConnectorSurface {
     return fn(client as unknown as pg.PoolClient);
   }
 
+  /** A session as `user` (admin: self): the password is checked as tryLogin's, then `fn` runs as that role. */
+  async withLogin<T>(
+    targetName: string,
+    user: string,
+    password: string,
+    fn: (client: pg.ClientBase) => Promise<T>,
+  ): Promise<{ ok: true; value: T } | { ok: false; login: Extract<LoginResult, { ok: false }> }> {
+    const login = await this.tryLogin(targetName, user, password);
+    if (!login.ok) return { ok: false, login };
+    this.selfSessions++;
+    const client = { query: (text: string, params: unknown[] = []) => this.query(text, params, user) };
+    return { ok: true, value: await fn(client as unknown as pg.ClientBase) };
+  }
+
   async tryLogin(targetName: string, user: string, password: string): Promise<LoginResult> {
     this.known(targetName);
     const result = this.loginOverride?.(user, password) ?? (await this.check(user, password));
@@ -181,16 +205,23 @@ export class FakeTargets implements ConnectorSurface {
     return keys.storedKey.toString('base64') === m[3] ? { ok: true, proof: 'session' } : refused;
   }
 
-  private async query(text: string, params: unknown[]): Promise<pg.QueryResult> {
-    this.sql.push({ text, params });
-    const rows = this.apply(text, params);
+  private async query(text: string, params: unknown[], as?: string): Promise<pg.QueryResult> {
+    this.sql.push(as === undefined ? { text, params } : { text, params, as });
+    const rows = this.apply(text, params, as);
     return { rows, rowCount: rows.length, command: '', oid: 0, fields: [] };
   }
 
-  private apply(text: string, params: unknown[]): Record<string, unknown>[] {
+  private apply(text: string, params: unknown[], as?: string): Record<string, unknown>[] {
     const ident = '"((?:[^"]|"")+)"';
     let m: RegExpExecArray | null;
-    if (/FROM pg_catalog\.pg_roles me/.test(text)) return this.inspect(params[0] as string[]);
+    if (/FROM pg_catalog\.pg_roles me/.test(text)) return this.inspect(params[0] as string[], as);
+    if (as !== undefined && (m = /^ALTER ROLE CURRENT_USER PASSWORD '(SCRAM-SHA-256[^']+)'$/.exec(text))) {
+      // Any role may set its own password; nothing else (the engine must not try).
+      this.role(as.replace(/"/g, '""')).verifier = m[1] as string;
+      return [];
+    }
+    if (as !== undefined && /^ALTER ROLE/.test(text))
+      throw Object.assign(new Error('permission denied to alter role'), { code: '42501' });
     if (
       (m = new RegExp(`^ALTER ROLE ${ident} PASSWORD '(SCRAM-SHA-256[^']+)'(?: VALID UNTIL '([^']+)')?$`).exec(text))
     ) {
@@ -212,7 +243,8 @@ export class FakeTargets implements ConnectorSurface {
       return role ? [{ v: role.validUntil ?? null }] : [];
     }
     if (/pg_terminate_backend/.test(text)) {
-      if (this.terminateFails)
+      // A role may end its own other sessions; another role's need pg_signal_backend.
+      if (this.terminateFails || (as !== undefined && params[0] !== as))
         throw Object.assign(new Error('permission denied to terminate process'), { code: '42501' });
       const role = this.role(params[0] as string);
       const ended = Array.from({ length: role.sessions }, () => ({ ended: true }));
@@ -223,8 +255,18 @@ export class FakeTargets implements ConnectorSurface {
   }
 
   /** The pre-flight's catalogue read: one row per requested role (a null row when none exists). */
-  private inspect(wanted: string[]): Record<string, unknown>[] {
-    const a = this.admin;
+  private inspect(wanted: string[], as?: string): Record<string, unknown>[] {
+    const self = as !== undefined ? this.roles.get(as) : undefined;
+    // A self login reads the catalogue as the role: no CREATEROLE, no pg_signal_backend.
+    const a: FakeAdmin = self
+      ? {
+          name: self.name,
+          superuser: self.superuser,
+          createRole: false,
+          serverVersion: this.admin.serverVersion,
+          signal: false,
+        }
+      : this.admin;
     const adminCols = {
       admin: a.name,
       admin_super: a.superuser,
