@@ -16,6 +16,7 @@ import type { Plan } from './rotation-context.js';
 import type { RotationIo } from './rotation-io.js';
 import type { RotateOptions } from './rotate-options.js';
 import type { RotationStrategy } from './strategies/rotation-strategy.js';
+import { checkTwin, createPlannedTwin, type TwinPlan } from './twin-preflight.js';
 
 // The checks made before a rotation changes anything: the role(s), the admin login, the
 // provider, the login path. Whatever they refuse leaves the target and the provider untouched.
@@ -42,11 +43,20 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
     settledLater(deps.targets.probeLoginPath(account.target, role, { reuse }));
   const earlyProbe = strategy.earlyProbeRole !== null ? probeFor(strategy.earlyProbeRole, true) : null;
   const access = await inspection;
-  checkAccess(io, account, opts, access);
+  // createTwin: a missing second role is created at the end of pre-flight, so it is not checked yet.
+  const twinMissing = account.strategy === 'alternating' && account.createTwin && !access.roles.has(account.roles[1]);
+  checkAccess(io, account, opts, access, twinMissing ? [account.roles[0]] : roles);
   const warnings: string[] = [];
   const roleValidUntil = strategy.inspect(access.roles, warnings);
   const current = await currentRead;
   deps.redactor.add(current?.password);
+  let twin: TwinPlan | null = null;
+  if (account.strategy === 'alternating' && account.createTwin) {
+    const firstRotation = current === null || !account.roles.includes(current.username);
+    twin = await deps.targets.withAdmin(account.target, account.name, (client) =>
+      checkTwin(client, account, access.admin, firstRotation, warnings),
+    );
+  }
   // Refused now, before anything changes, when a kept key would carry the old password on.
   const kept = io.keptKeys(account, current);
   const choice = strategy.chooseRoles(current);
@@ -59,12 +69,28 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   let probing = earlyProbe ?? probeFor(plan.targetRole, undoable);
   if (!undoable && (await probing).reused) probing = probeFor(plan.targetRole, false);
   await checkLoginPath(account, plan.targetRole, probing);
+  const first = twin?.create;
+  if (account.strategy === 'alternating' && first && opts.dryRun) {
+    warnings.push(
+      `dry run: role ${JSON.stringify(account.roles[1])} would be created as a twin of ${JSON.stringify(first.name)}`,
+    );
+  } else if (account.strategy === 'alternating' && first) {
+    // The last check passed: only now does pre-flight change the target.
+    await deps.targets.withAdmin(account.target, account.name, (client) =>
+      createPlannedTwin(client, account, first, access.admin.serverVersion),
+    );
+  }
   return plan;
 }
 
 /** The admin login may do what this rotation asks, and every role exists, logs in and may be rotated. */
-function checkAccess(io: RotationIo, account: AccountConfig, opts: RotateOptions, access: RoleAccess): void {
-  const roles = accountRoles(account);
+function checkAccess(
+  io: RotationIo,
+  account: AccountConfig,
+  opts: RotateOptions,
+  access: RoleAccess,
+  roles: string[],
+): void {
   const own = io.deps.ownLogin?.(account) ?? null;
   if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {
     throw accountError(

@@ -36,7 +36,8 @@ export interface RoleRow {
   rolcreatedb: boolean;
   rolbypassrls: boolean;
   rolreplication: boolean;
-  rolvaliduntil: Date | null;
+  /** A Date, or the number Infinity for 'infinity' (node-postgres), or null: none. */
+  rolvaliduntil: Date | number | null;
   rolconnlimit: number;
 }
 
