@@ -75,6 +75,19 @@ export async function checkTwin(
     }
     return { create: null };
   }
+  await checkAdminMayCreate(client, account, admin, pFirst);
+  return { create: pFirst };
+}
+
+/** The admin may create the twin: CREATEROLE, and on PostgreSQL 16+ ADMIN OPTION on every group it grants. */
+async function checkAdminMayCreate(
+  client: ClientBase,
+  account: AlternatingAccount,
+  admin: AdminInfo,
+  pFirst: RoleProfile,
+): Promise<void> {
+  const [, second] = account.roles;
+  const where = `on target ${account.target}`;
   if (!admin.superuser && !admin.createRole) {
     throw accountError(
       AdminPrivilegeError,
@@ -90,10 +103,9 @@ export async function checkTwin(
     throw accountError(
       AdminPrivilegeError,
       account,
-      `account ${account.name}: cannot create role ${JSON.stringify(second)} ${where} as a twin of ${JSON.stringify(first)}: admin login ${admin.name} has no ADMIN OPTION on ${ungranted.map((g) => JSON.stringify(g)).join(' and ')} (PostgreSQL 16+): ${grants}`,
+      `account ${account.name}: cannot create role ${JSON.stringify(second)} ${where} as a twin of ${JSON.stringify(pFirst.name)}: admin login ${admin.name} has no ADMIN OPTION on ${ungranted.map((g) => JSON.stringify(g)).join(' and ')} (PostgreSQL 16+): ${grants}`,
     );
   }
-  return { create: pFirst };
 }
 
 /** Create the planned twin (the last act of pre-flight); a refused statement leaves nothing behind. */
