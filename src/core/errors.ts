@@ -110,6 +110,12 @@ export class SelfLoginRefusedError extends PgrotateError {
   static readonly permanentByDefault = true;
 }
 
+/** A twin login (createTwin) cannot be created or taken as the twin: what the first role holds, or a differing second role. */
+export class TwinRoleError extends PgrotateError {
+  /** A person must move objects or fix a role (read by the PgrotateError constructor). */
+  static readonly permanentByDefault = true;
+}
+
 /** The target database could not be reached or refused the admin login. */
 export class TargetUnreachableError extends PgrotateError {}
 

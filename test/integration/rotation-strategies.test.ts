@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileProvider } from '../../providers/file/file-provider.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { PG_VERSIONS } from '../support/pg-versions.js';
 import { pgServer } from '../support/provided.js';
 
-// Both strategies end to end through the CLI, on PostgreSQL 15 (Debian), 13 and 18 (embedded).
+// Both strategies end to end through the CLI, on every tested PostgreSQL version (PG_VERSIONS).
 
-describe.each(['pg15', 'pg13', 'pg18'] as const)('rotation on %s', (serverName) => {
+describe.each(PG_VERSIONS)('rotation on %s', (serverName) => {
   let fx: PgFixture;
   beforeAll(async () => {
     fx = await createPgFixture(pgServer(serverName));

@@ -3,9 +3,10 @@ import { setPasswordVerifier } from '../../src/core/pg/role-admin.js';
 import { scramVerifier } from '../../src/core/scram/scram-verifier.js';
 import { FileProvider } from '../../providers/file/file-provider.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { PG_VERSIONS } from '../support/pg-versions.js';
 import { pgServer } from '../support/provided.js';
 
-describe.each(['pg15', 'pg13', 'pg18'] as const)('in-process SCRAM verifier against %s', (serverName) => {
+describe.each(PG_VERSIONS)('in-process SCRAM verifier against %s', (serverName) => {
   let fx: PgFixture;
   beforeAll(async () => {
     fx = await createPgFixture(pgServer(serverName));

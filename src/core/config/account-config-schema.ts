@@ -36,6 +36,8 @@ export const alternatingAccountSchema = z.strictObject({
     .tuple([roleNameSchema, roleNameSchema])
     .refine(([a, b]) => a !== b, 'the two roles of an alternating account must differ'),
   gracePeriod: durationSchema.default(86_400_000),
+  /** pgrotate creates roles[1] as a copy of roles[0] (memberships, attributes, settings) when it is missing. */
+  createTwin: z.boolean().default(false),
 });
 
 export const accountSchema = z.preprocess(

@@ -19,6 +19,7 @@ import { forAccount } from './pgbouncer-step.js';
 import type { RotationIo } from './rotation-io.js';
 import type { RotateOptions } from './rotate-options.js';
 import type { RotationStrategy } from './strategies/rotation-strategy.js';
+import { checkTwin, createPlannedTwin, type TwinPlan } from './twin-preflight.js';
 
 // The checks made before a rotation changes anything: the role(s), the admin login, the
 // provider, the login path. Whatever they refuse leaves the target and the provider untouched.
@@ -47,7 +48,9 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
     settledLater(deps.targets.probeLoginPath(account.target, role, { reuse }));
   const earlyProbe = strategy.earlyProbeRole !== null ? probeFor(strategy.earlyProbeRole, true) : null;
   const access = await inspection;
-  checkAccess(io, account, opts, access);
+  // createTwin: a missing second role is created at the end of pre-flight, so it is not checked yet.
+  const twinMissing = account.strategy === 'alternating' && account.createTwin && !access.roles.has(account.roles[1]);
+  checkAccess(io, account, opts, access, twinMissing ? [account.roles[0]] : roles);
   // Every PgBouncer in front of the target must be reachable now: finding one down after the
   // ALTER ROLE would leave its auth_file behind the server.
   await forAccount(account, () => checkPgbouncers(deps.targets, deps.redactor, account.target));
@@ -55,6 +58,13 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   const roleValidUntil = strategy.inspect(access.roles, warnings);
   const current = await currentRead;
   deps.redactor.add(current?.password);
+  let twin: TwinPlan | null = null;
+  if (account.strategy === 'alternating' && account.createTwin) {
+    const firstRotation = current === null || !account.roles.includes(current.username);
+    twin = await deps.targets.withAdmin(account.target, account.name, (client) =>
+      checkTwin(client, account, access.admin, firstRotation, warnings),
+    );
+  }
   // Refused now, before anything changes, when a kept key would carry the old password on.
   const kept = io.keptKeys(account, current);
   const choice = strategy.chooseRoles(current);
@@ -67,6 +77,17 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   let probing = earlyProbe ?? probeFor(plan.targetRole, undoable);
   if (!undoable && (await probing).reused) probing = probeFor(plan.targetRole, false);
   await checkLoginPath(account, plan.targetRole, probing);
+  const first = twin?.create;
+  if (account.strategy === 'alternating' && first && opts.dryRun) {
+    warnings.push(
+      `dry run: role ${JSON.stringify(account.roles[1])} would be created as a twin of ${JSON.stringify(first.name)}`,
+    );
+  } else if (account.strategy === 'alternating' && first) {
+    // The last check passed: only now does pre-flight change the target.
+    await deps.targets.withAdmin(account.target, account.name, (client) =>
+      createPlannedTwin(client, account, first, access.admin.serverVersion),
+    );
+  }
   return plan;
 }
 
@@ -89,8 +110,13 @@ async function selfInspection(
 }
 
 /** The admin login may do what this rotation asks, and every role exists, logs in and may be rotated. */
-function checkAccess(io: RotationIo, account: AccountConfig, opts: RotateOptions, access: RoleAccess): void {
-  const roles = accountRoles(account);
+function checkAccess(
+  io: RotationIo,
+  account: AccountConfig,
+  opts: RotateOptions,
+  access: RoleAccess,
+  roles: string[],
+): void {
   const own = io.deps.ownLogin?.(account) ?? null;
   if (selfAdministered(account)) return checkSelfAccess(account, opts, access, own !== null);
   if (opts.terminateSessions && (own || roles.includes(access.admin.name))) {

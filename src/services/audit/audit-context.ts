@@ -36,6 +36,7 @@ export interface RoleRow {
   rolcreatedb: boolean;
   rolbypassrls: boolean;
   rolreplication: boolean;
+  /** A Date, or the number Infinity for 'infinity' (node-postgres), or null: none. */
   rolvaliduntil: Date | number | null;
   rolconnlimit: number;
 }

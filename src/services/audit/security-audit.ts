@@ -17,6 +17,7 @@ import { checkPgbouncerAuthQuery } from './checks/pgbouncer-auth-query.js';
 import { checkRoleAttributes } from './checks/role-attributes.js';
 import { checkSensitiveTables } from './checks/sensitive-tables.js';
 import { checkLoggingOverrides, checkStatementLogging } from './checks/statement-logging.js';
+import { checkTwinDrift } from './checks/twin-drift.js';
 
 // The insider-threat guide's inventory and least-privilege review, run as the target's admin
 // login. One check per file under checks/ (a new check goes there and is called from runChecks);
@@ -122,6 +123,12 @@ async function runChecks(ctx: AuditContext): Promise<void> {
   await checkHbaRules(ctx);
   await guarded(ctx, ['row-level-security'], 'table catalogs (pg_catalog.pg_class, pg_namespace)', () =>
     checkSensitiveTables(ctx),
+  );
+  await guarded(
+    ctx,
+    ['twin-drift'],
+    'role memberships and settings (pg_catalog.pg_auth_members, pg_db_role_setting)',
+    () => checkTwinDrift(ctx),
   );
   // Not the target's catalog: each listed PgBouncer's admin console.
   await checkPgbouncerAuthQuery(ctx);

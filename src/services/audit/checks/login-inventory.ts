@@ -12,12 +12,13 @@ export function checkLoginInventory(ctx: AuditContext, roles: RoleRow[]): void {
       managed: account !== null,
       account: account?.name ?? null,
       attributes: attributesOf(r),
-      // node-postgres reads VALID UNTIL 'infinity' (what alternating apply sets) as the number Infinity, not a Date.
-      validUntil: r.rolvaliduntil
-        ? r.rolvaliduntil instanceof Date && Number.isFinite(r.rolvaliduntil.getTime())
-          ? r.rolvaliduntil.toISOString()
-          : 'infinity'
-        : null,
+      // node-postgres gives VALID UNTIL 'infinity' (what alternating rotations set) as the number Infinity.
+      validUntil:
+        r.rolvaliduntil === null
+          ? null
+          : r.rolvaliduntil instanceof Date && Number.isFinite(r.rolvaliduntil.getTime())
+            ? r.rolvaliduntil.toISOString()
+            : 'infinity',
       lastRotatedAt: rotated?.toISOString() ?? null,
       credentialAgeDays: rotated ? Math.floor((now - rotated.getTime()) / 86_400_000) : null,
     });
