@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { durationSchema, passwordPolicySchema, roleNameSchema, scheduleSchema } from './field-schemas.js';
+import {
+  durationSchema,
+  passwordPolicySchema,
+  roleNameSchema,
+  scheduleSchema,
+  secretTemplateKeySchema,
+  secretTemplateTextSchema,
+} from './field-schemas.js';
 
 // An account: the login role (or pair of roles) pgrotate rotates and the secret it writes.
 
@@ -16,6 +23,8 @@ const accountCommon = {
   allowSuperuser: z.boolean().default(false),
   /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
   renewValidUntil: durationSchema.optional(),
+  /** Extra secret keys rendered at every rotation, on top of defaults.secretTemplate (null drops a default key). */
+  secretTemplate: z.record(secretTemplateKeySchema, secretTemplateTextSchema.nullable()).optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -3,6 +3,7 @@ import { vaultSecretNameProblem } from '../provider/vault-paths.js';
 import type { AccountConfig } from './account-config-schema.js';
 import type { Schedule } from './field-schemas.js';
 import type { ProviderConfig } from './provider-config-schema.js';
+import { secretTemplateIssues } from './secret-template-check.js';
 import { serverKey } from './server-identity.js';
 import { type SharedRoleIssue, sharedRoleIssues } from './shared-role-check.js';
 import type { TargetConfig } from './target-config-schema.js';
@@ -22,7 +23,7 @@ export interface CheckedConfig {
   groups: Record<string, string[]>;
   providers: Record<string, ProviderConfig>;
   targets: Record<string, TargetConfig>;
-  defaults: { schedule: Schedule };
+  defaults: { schedule: Schedule; secretTemplate?: Record<string, string> | undefined };
   accounts: AccountConfig[];
 }
 
@@ -33,6 +34,7 @@ export type ConfigIssue = SharedRoleIssue;
 export function configIssues(cfg: CheckedConfig): ConfigIssue[] {
   return [
     ...accountIssues(cfg),
+    ...secretTemplateIssues(cfg.defaults.secretTemplate, cfg.accounts),
     ...sharedRoleIssues(cfg.accounts, cfg.targets),
     ...groupIssues(cfg.groups),
     ...statePasswordIssues(cfg),

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { accountSchema } from './account-config-schema.js';
 import { configIssues } from './config-checks.js';
-import { checkedString, passwordPolicySchema, scheduleSchema, sslmodeSchema } from './field-schemas.js';
+import {
+  checkedString,
+  passwordPolicySchema,
+  scheduleSchema,
+  secretTemplateKeySchema,
+  secretTemplateTextSchema,
+  sslmodeSchema,
+} from './field-schemas.js';
 import { postgresUrlProblem } from './name-checks.js';
 import { providerSchema } from './provider-config-schema.js';
 import { alertsSchema, httpSchema, queueSchema } from './service-config-schema.js';
@@ -61,6 +68,8 @@ export const configSchema = z
           .max(10_000_000)
           .default(4096),
         verifyAttempts: z.number().int().min(1).max(20).default(3),
+        /** Extra secret keys every account renders at each rotation (an account's own map goes on top). */
+        secretTemplate: z.record(secretTemplateKeySchema, secretTemplateTextSchema).optional(),
       })
       .default({
         schedule: { every: 90 * 86_400_000 },

@@ -13,7 +13,13 @@ export interface RotationEngineDeps {
   provider: (name: string) => SecretProvider;
   redactor: Redactor;
   log: Logger;
-  defaults: { schedule: Schedule; password: PasswordPolicyConfig; scramIterations: number; verifyAttempts: number };
+  defaults: {
+    schedule: Schedule;
+    password: PasswordPolicyConfig;
+    scramIterations: number;
+    verifyAttempts: number;
+    secretTemplate?: Record<string, string> | undefined;
+  };
   env?: NodeJS.ProcessEnv;
   /** Delay between verify attempts; tests shorten it. */
   verifyBackoffMs?: number;

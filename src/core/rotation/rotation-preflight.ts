@@ -46,7 +46,7 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   const warnings: string[] = [];
   const roleValidUntil = strategy.inspect(access.roles, warnings);
   const current = await currentRead;
-  deps.redactor.add(current?.password);
+  io.redact(account, current);
   // Refused now, before anything changes, when a kept key would carry the old password on.
   const kept = io.keptKeys(account, current);
   const choice = strategy.chooseRoles(current);
