@@ -4,7 +4,6 @@ import {
   passwordPolicySchema,
   roleNameSchema,
   scheduleSchema,
-  secretTemplateKeySchema,
   secretTemplateTextSchema,
 } from './field-schemas.js';
 
@@ -24,7 +23,7 @@ const accountCommon = {
   /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
   renewValidUntil: durationSchema.optional(),
   /** Extra secret keys rendered at every rotation, on top of defaults.secretTemplate (null drops a default key). */
-  secretTemplate: z.record(secretTemplateKeySchema, secretTemplateTextSchema.nullable()).optional(),
+  secretTemplate: z.record(z.string(), secretTemplateTextSchema.nullable()).optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -5,7 +5,6 @@ import {
   checkedString,
   passwordPolicySchema,
   scheduleSchema,
-  secretTemplateKeySchema,
   secretTemplateTextSchema,
   sslmodeSchema,
 } from './field-schemas.js';
@@ -69,7 +68,7 @@ export const configSchema = z
           .default(4096),
         verifyAttempts: z.number().int().min(1).max(20).default(3),
         /** Extra secret keys every account renders at each rotation (an account's own map goes on top). */
-        secretTemplate: z.record(secretTemplateKeySchema, secretTemplateTextSchema).optional(),
+        secretTemplate: z.record(z.string(), secretTemplateTextSchema).optional(),
       })
       .default({
         schedule: { every: 90 * 86_400_000 },

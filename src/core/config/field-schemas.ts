@@ -81,10 +81,5 @@ export const hostSchema = checkedString(hostProblem);
 export const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
 export type SslMode = z.output<typeof sslmodeSchema>;
 
-/** A secretTemplate key: the name of a key in the stored secret (an env-var-like name). */
-export const secretTemplateKeySchema = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'secretTemplate key: a letter or "_", then letters, digits, "_", "." or "-" (max 128)');
-
-/** A secretTemplate value: the template text (placeholders are checked with the account, config-checks.ts). */
+/** A secretTemplate value: the template text (placeholders and key names are checked in secret-template-check.ts). */
 export const secretTemplateTextSchema = z.string().min(1).max(4096);

@@ -12,6 +12,8 @@ export interface SecretTemplateIssue {
 }
 
 const OWNED: ReadonlySet<string> = new Set(OWNED_SECRET_KEYS);
+/** A key of the stored secret: an env-var-like name (it is printed in errors and read by applications). */
+const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Problems of the defaults' secretTemplate and of each account's own. */
 export function secretTemplateIssues(
@@ -22,7 +24,10 @@ export function secretTemplateIssues(
   for (const [key, text] of Object.entries(defaults ?? {})) {
     const problem = keyProblem(key, text);
     if (problem)
-      issues.push({ path: ['defaults', 'secretTemplate', key], message: `defaults.secretTemplate key "${key}": ${problem}` });
+      issues.push({
+        path: ['defaults', 'secretTemplate', key],
+        message: `defaults.secretTemplate key "${key}": ${problem}`,
+      });
   }
   accounts.forEach((account, i) => {
     for (const [key, text] of Object.entries(account.secretTemplate ?? {})) {
@@ -39,6 +44,8 @@ export function secretTemplateIssues(
 
 /** Why `key: text` is not a usable template entry, or null. */
 function keyProblem(key: string, text: string | null): string | null {
+  if (!KEY_NAME.test(key))
+    return 'is not a key name (a letter or "_", then letters, digits, "_", "." or "-"; at most 128)';
   if (OWNED.has(key))
     return `is a key pgrotate writes itself (${OWNED_SECRET_KEYS.join(', ')}); give the rendered value another name`;
   if (text === null) return null;

@@ -46,7 +46,8 @@ function tokens(template: string): Array<{ text: string } | { name: TemplatePlac
       continue;
     }
     const end = template.indexOf('}', i + 1);
-    if (end < 0) throw new TemplateSyntaxError(`an unclosed "{" at character ${i + 1} (write "{{" for a literal brace)`);
+    if (end < 0)
+      throw new TemplateSyntaxError(`an unclosed "{" at character ${i + 1} (write "{{" for a literal brace)`);
     const name = template.slice(i + 1, end);
     if (!KNOWN.has(name))
       throw new TemplateSyntaxError(
