@@ -10,10 +10,10 @@ import { pgServer, service } from '../support/provided.js';
 // secretTemplate end to end with the built CLI (run `npm run build` first) on PostgreSQL 15, in
 // the file provider and in OpenBao: passwords full of URL-significant characters, DATABASE_URL and
 // JDBC_URL read back with `new URL` and with node-postgres' own parser, and a pg.Client built from
-// the stored DATABASE_URL logs in, after a first and a second rotation and on an alternating pair
-// (where {username} is the role switched to). At debug level, no password, encoded password or
-// rendered URL appears in the CLI's output, the audit rows or the server log; an unknown
-// placeholder is refused before anything changes.
+// the stored DATABASE_URL logs in after a first and a second rotation, on an alternating pair
+// (where {username} is the role switched to) and after a crash after apply and its resume. At
+// debug level, no password, encoded password or rendered URL appears in the CLI's output, the
+// audit rows or the server log; an unknown placeholder is refused before anything changes.
 
 const DATABASE_URL = 'postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=disable';
 const JDBC_URL = 'jdbc:postgresql://{host}:{port}/{dbname}?user={username}&password={password}';
@@ -42,9 +42,10 @@ function fileStore(fx: () => PgFixture): Store {
     env: () => ({}),
     read: async (secret) => {
       try {
-        return (JSON.parse(readFileSync(fx().secretsFile, 'utf8')) as Record<string, Record<string, unknown>>)[
-          secret
-        ] as Record<string, unknown> | null;
+        return (
+          (JSON.parse(readFileSync(fx().secretsFile, 'utf8')) as Record<string, Record<string, unknown>>)[secret] ??
+          null
+        );
       } catch {
         return null;
       }
@@ -212,6 +213,32 @@ describe('secretTemplate: real rotations with the built CLI (pg15)', () => {
       for (const [where, text] of Object.entries({ output, audit, serverLog }))
         for (const s of secrets)
           for (const f of forms(s)) expect(text.includes(f), `a secret (or its encoded form) in ${where}`).toBe(false);
+    });
+
+    it(`${store.name}: a crash after apply; the resumed run promotes the URLs rendered at stage, and they log in`, async () => {
+      const role = await fx.createRole(`tpl_crash_${store.name}_${fx.suffix}`);
+      const secret = `tpl-${run}/crash-${store.name}`;
+      const account = `crash-${store.name}`;
+      const { path, env } = config([
+        { name: account, target: 'main', role, provider: store.name, secret, secretTemplate: { JDBC_URL } },
+      ]);
+      const crashed = await fx.cliProcess(['--config', path, 'rotate', account], {
+        ...env,
+        PGROTATE_FAILPOINT: 'after-apply',
+      });
+      expect(crashed.signal).toBe('SIGKILL');
+      expect(await store.read(secret)).toBeNull();
+
+      const resumed = await fx.cliProcess(['--config', path, 'rotate', account, '--json'], env);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ results: [{ resumed: true }] });
+      const value = (await store.read(secret)) as Record<string, unknown>;
+      expectUrlsMatch(fx, value);
+      expect(await logsIn(value.DATABASE_URL as string)).toBe(role);
+      // The resumed run knew the password only from the pending value it read back.
+      const output = [crashed, resumed].map((r) => `${r.stdout}\n${r.stderr}`).join('\n');
+      for (const s of [value.password, value.DATABASE_URL, value.JDBC_URL] as string[])
+        for (const f of forms(s)) expect(output.includes(f), 'a secret in the output').toBe(false);
     });
 
     it(`${store.name}: an unknown placeholder {pasword} exits 2 naming account and key; nothing changes`, async () => {
