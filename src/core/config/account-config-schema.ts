@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { durationSchema, passwordPolicySchema, roleNameSchema, scheduleSchema } from './field-schemas.js';
+import {
+  durationSchema,
+  passwordPolicySchema,
+  roleNameSchema,
+  scheduleSchema,
+  secretTemplateTextSchema,
+} from './field-schemas.js';
 import { restartListSchema } from './workload-schema.js';
 
 // An account: the login role (or pair of roles) pgrotate rotates and the secret it writes.
@@ -21,6 +27,8 @@ const accountCommon = {
   restart: restartListSchema.optional(),
   /** No admin login: pgrotate logs in as the role with its stored credential and sets its own new verifier. */
   admin: z.literal('self').optional(),
+  /** Extra secret keys rendered at every rotation, on top of defaults.secretTemplate (null drops a default key). */
+  secretTemplate: z.record(z.string(), secretTemplateTextSchema.nullable()).optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

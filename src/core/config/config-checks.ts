@@ -1,6 +1,7 @@
 import type { AccountConfig } from './account-config-schema.js';
 import type { Schedule } from './field-schemas.js';
 import type { ProviderConfig, ProviderConfigKinds } from './provider-kind.js';
+import { secretTemplateIssues } from './secret-template-check.js';
 import { serverKey } from './server-identity.js';
 import { type SharedRoleIssue, sharedRoleIssues } from './shared-role-check.js';
 import type { TargetConfig } from './target-config-schema.js';
@@ -20,7 +21,7 @@ export interface CheckedConfig {
   groups: Record<string, string[]>;
   providers: Record<string, ProviderConfig>;
   targets: Record<string, TargetConfig>;
-  defaults: { schedule: Schedule };
+  defaults: { schedule: Schedule; secretTemplate?: Record<string, string> | undefined };
   accounts: AccountConfig[];
 }
 
@@ -32,6 +33,7 @@ export function configIssues(cfg: CheckedConfig, kinds: ProviderConfigKinds): Co
   const nameProblem = secretNameProblem(kinds);
   return [
     ...accountIssues(cfg, nameProblem),
+    ...secretTemplateIssues(cfg.defaults.secretTemplate, cfg.accounts),
     ...sharedRoleIssues(cfg.accounts, cfg.targets),
     ...groupIssues(cfg.groups),
     ...statePasswordIssues(cfg),

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { accountSchema } from './account-config-schema.js';
 import { configIssues } from './config-checks.js';
-import { checkedString, passwordPolicySchema, scheduleSchema, sslmodeSchema } from './field-schemas.js';
+import {
+  checkedString,
+  passwordPolicySchema,
+  scheduleSchema,
+  secretTemplateTextSchema,
+  sslmodeSchema,
+} from './field-schemas.js';
 import { postgresUrlProblem } from './name-checks.js';
 import type { ProviderConfig, ProviderConfigKinds } from './provider-kind.js';
 import { alertsSchema, httpSchema, queueSchema } from './service-config-schema.js';
@@ -34,6 +40,8 @@ const defaultsSchema = z
     verifyAttempts: z.number().int().min(1).max(20).default(3),
     /** Workloads every account restarts after a promoted rotation, unless it names its own. */
     restart: restartListSchema.default([]),
+    /** Extra secret keys every account renders at each rotation (an account's own map goes on top). */
+    secretTemplate: z.record(z.string(), secretTemplateTextSchema).optional(),
   })
   .default({
     schedule: { every: 90 * 86_400_000 },

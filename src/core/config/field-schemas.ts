@@ -80,3 +80,6 @@ export const hostSchema = checkedString(hostProblem);
 
 export const sslmodeSchema = z.enum(['disable', 'require', 'verify-ca', 'verify-full']);
 export type SslMode = z.output<typeof sslmodeSchema>;
+
+/** A secretTemplate value: the template text (placeholders and key names are checked in secret-template-check.ts). */
+export const secretTemplateTextSchema = z.string().min(1).max(4096);

@@ -13,9 +13,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 const MIN_SECRET_LENGTH = 4;
 
-/** The secret as written, as inside a JSON string, and URL-encoded. */
+/**
+ * The secret as written, as inside a JSON string, and URL-encoded: as encodeURIComponent does and
+ * with RFC 3986's sub-delimiters encoded too (the form secretTemplate puts in a connection URL).
+ */
 function forms(secret: string): string[] {
-  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])].filter(
+  const uri = encodeURIComponent(secret);
+  const strict = uri.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return [...new Set([secret, JSON.stringify(secret).slice(1, -1), uri, strict])].filter(
     (f) => f.length >= MIN_SECRET_LENGTH,
   );
 }

@@ -20,9 +20,14 @@ export interface KeptKeysWhere {
 /**
  * The keys the next value of a secret keeps from its current value (undefined when none), or a
  * SecretFormatError naming the account, secret and keys when a kept key holds the current password.
+ * `rendered` are the account's secretTemplate keys: written anew at every rotation, never kept.
  */
-export function keptSecretKeys(current: SecretValue | null, where: KeptKeysWhere): KeptSecretKeys | undefined {
-  const extra = current?.extra;
+export function keptSecretKeys(
+  current: SecretValue | null,
+  where: KeptKeysWhere,
+  rendered: ReadonlySet<string> = new Set(),
+): KeptSecretKeys | undefined {
+  const extra = current?.extra ? withoutKeys(current.extra, rendered) : undefined;
   if (!current || !extra || Object.keys(extra).length === 0) return undefined;
   const stale = keysHoldingPassword(extra, current.password);
   if (stale.length > 0) {
@@ -33,11 +38,21 @@ export function keptSecretKeys(current: SecretValue | null, where: KeptKeysWhere
     throw new SecretFormatError(
       `account ${where.account}: secret ${where.secret} in provider ${where.provider} has key(s) ${names} holding the current password; ` +
         `pgrotate keeps keys it does not own unchanged, so they would hold a stale password beside the new one. Nothing was changed. ` +
-        `Remove the password from those keys (applications can build a URL from username, password, host, port and dbname), then rotate again`,
+        `Remove the password from those keys (applications can build a URL from username, password, host, port and dbname), ` +
+        `or let pgrotate render them at every rotation with secretTemplate (a key that was a secretTemplate key once is no longer rendered once removed from the config), then rotate again`,
       { account: where.account, target: where.target, secret: where.secret },
     );
   }
   return extra;
+}
+
+/** `extra` without `keys`, as own data properties in stored order. */
+function withoutKeys(extra: KeptSecretKeys, keys: ReadonlySet<string>): KeptSecretKeys {
+  if (keys.size === 0) return extra;
+  const out: KeptSecretKeys = {};
+  for (const [k, v] of Object.entries(extra))
+    if (!keys.has(k)) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 /** Top-level keys of `extra` whose value (at any depth, as text or URL-encoded) contains `password`. */

@@ -19,6 +19,7 @@ export interface RotationEngineDeps {
     password: PasswordPolicyConfig;
     scramIterations: number;
     verifyAttempts: number;
+    secretTemplate?: Record<string, string> | undefined;
     /** Workloads an account without its own `restart` list restarts. */
     restart?: readonly WorkloadRef[];
   };

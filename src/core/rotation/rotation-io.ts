@@ -2,6 +2,7 @@ import type { AccountConfig } from '../config/config-schema.js';
 import { PgrotateError, ProviderError, messageOf } from '../errors.js';
 import type { KeptSecretKeys, SecretProvider, SecretValue } from '../provider/secret-provider.js';
 import { accountError } from './account-error.js';
+import { type SecretTemplate, combinedSecretTemplate, usesPassword } from '../provider/secret-template.js';
 import { keptSecretKeys } from './kept-secret-keys.js';
 import type { RotationEngineDeps } from './rotation-deps.js';
 
@@ -37,10 +38,33 @@ export class RotationIo {
     return this.providerCall(account, 'read the pending value of', () => provider.getPending(account.secret));
   }
 
-  /** The keys pgrotate does not own in `current`, refused when one holds its password (kept-secret-keys.ts). */
+  /**
+   * The keys pgrotate does not own in `current` and does not render from the account's
+   * secretTemplate (those are written anew), refused when one holds its password (kept-secret-keys.ts).
+   */
   keptKeys(account: AccountConfig, current: SecretValue | null): KeptSecretKeys | null {
     const where = { account: account.name, target: account.target, provider: account.provider, secret: account.secret };
-    return keptSecretKeys(current, where) ?? null;
+    return keptSecretKeys(current, where, new Set(Object.keys(this.template(account)))) ?? null;
+  }
+
+  /** The account's secretTemplate: defaults.secretTemplate with the account's own map on top. */
+  template(account: AccountConfig): SecretTemplate {
+    return combinedSecretTemplate(this.deps.defaults.secretTemplate, account.secretTemplate);
+  }
+
+  /**
+   * Redact `value`'s password and its rendered template keys that insert it (a DATABASE_URL is
+   * as secret as the password it holds; a `{host}:{port}` key is not, and stays readable in logs).
+   */
+  redact(account: AccountConfig, value: SecretValue | null | undefined): void {
+    if (!value) return;
+    this.deps.redactor.add(value.password);
+    const extra = value.extra;
+    if (!extra) return;
+    for (const [key, text] of Object.entries(this.template(account))) {
+      const rendered = Object.hasOwn(extra, key) ? extra[key] : undefined;
+      if (typeof rendered === 'string' && usesPassword(text)) this.deps.redactor.add(rendered);
+    }
   }
 
   /** PostgreSQL now accepts `password` for `role`; if that is one of pgrotate's own logins, use it from now on. */

@@ -57,7 +57,7 @@ export async function preflight(io: RotationIo, { account, strategy, provider, o
   const warnings: string[] = [];
   const roleValidUntil = strategy.inspect(access.roles, warnings);
   const current = await currentRead;
-  deps.redactor.add(current?.password);
+  io.redact(account, current);
   let twin: TwinPlan | null = null;
   if (account.strategy === 'alternating' && account.createTwin) {
     const firstRotation = current === null || !account.roles.includes(current.username);

@@ -8,6 +8,7 @@ import { loginThroughPgbouncers, publishVerifier } from '../pgbouncer/pgbouncer-
 import { PendingConflictError } from '../provider/pending-conflict-error.js';
 import type { KeptSecretKeys, RotatedSecretValue, SecretValue } from '../provider/secret-provider.js';
 import { scramVerifier } from '../scram/scram-verifier.js';
+import { renderSecretTemplate } from '../provider/secret-template.js';
 import { nextDueAfter } from '../schedule/next-due.js';
 import { failpoint } from './failpoint.js';
 import type { Completed, RotationContext } from './rotation-context.js';
@@ -52,7 +53,11 @@ export async function stage(io: RotationIo, ctx: RotationContext): Promise<void>
   // The pending value carries the kept keys, so the promote (maybe by a resumed attempt) keeps
   // them. A resumed rotation did not run pre-flight: it reads the current value for them.
   const kept = ctx.kept !== undefined ? ctx.kept : await readKeptKeys(io, ctx);
-  if (kept) value.extra = kept;
+  // The secretTemplate keys are rendered from this value (its role, its new password), so the
+  // pending value and, once promoted, the current one carry connection strings that log in.
+  const rendered = renderSecretTemplate(io.template(account), value);
+  if (kept || Object.keys(rendered).length > 0) value.extra = { ...kept, ...rendered };
+  io.redact(account, value);
   const stageOnce = () =>
     io.providerCall(account, 'stage a pending value in', () => provider.stagePending(account.secret, value));
   let staged: SecretValue;
@@ -64,14 +69,14 @@ export async function stage(io: RotationIo, ctx: RotationContext): Promise<void>
     await clearStalePending(io, ctx, conflict.existing);
     staged = await stageOnce();
   }
-  deps.redactor.add(staged.password);
+  io.redact(account, staged);
   ctx.staged = staged;
 }
 
 /** The current value's kept keys, read for a rotation that is resumed before its stage. */
 async function readKeptKeys(io: RotationIo, ctx: RotationContext): Promise<KeptSecretKeys | null> {
   const current = await io.readCurrent(ctx.account, ctx.provider);
-  io.deps.redactor.add(current?.password);
+  io.redact(ctx.account, current);
   return io.keptKeys(ctx.account, current);
 }
 
@@ -83,7 +88,7 @@ export async function apply(io: RotationIo, ctx: RotationContext): Promise<Date 
   const { account, provider, rotation } = ctx;
   const pending = ctx.staged ?? (await io.readPending(account, provider));
   if (!pending || pending.rotationId !== rotation.id) return null;
-  io.deps.redactor.add(pending.password);
+  io.redact(account, pending);
   // A resumed rotation read it back: verify uses the value just applied, without a second read.
   ctx.staged = pending;
   const verifier = await scramVerifier(pending.password, io.deps.defaults.scramIterations);
@@ -124,7 +129,7 @@ async function applyOnSelf(io: RotationIo, ctx: RotationContext, pending: Secret
 /** Is the provider's current value already this rotation's (promoted by an attempt that died)? */
 export async function promotedEarlier(io: RotationIo, ctx: RotationContext): Promise<boolean> {
   const current = await io.readCurrent(ctx.account, ctx.provider);
-  io.deps.redactor.add(current?.password);
+  io.redact(ctx.account, current);
   if (current?.rotationId === ctx.rotation.id) return true;
   // Staged anew next: the value it keeps keys from is the one just read.
   ctx.kept = io.keptKeys(ctx.account, current);

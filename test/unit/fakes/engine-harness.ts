@@ -60,6 +60,8 @@ export interface HarnessOptions {
   /** The account as it would appear in the config (defaults applied by the real schema). */
   account: Record<string, unknown>;
   verifyAttempts?: number;
+  /** defaults.secretTemplate, as the config would give it. */
+  secretTemplate?: Record<string, string>;
   ownLogin?: RotationEngineDeps['ownLogin'];
 }
 
@@ -87,6 +89,7 @@ export function makeHarness(opts: HarnessOptions): Harness {
       password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
       scramIterations: TEST_SCRAM_ITERATIONS,
       verifyAttempts: opts.verifyAttempts ?? 2,
+      ...(opts.secretTemplate ? { secretTemplate: opts.secretTemplate } : {}),
     },
     // Failpoints stay inert whatever the test process's environment says.
     env: {},
