@@ -80,11 +80,12 @@ describe('ops config', () => {
     expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', format: 'teams' }] } })).toMatch(
       /alerts\.webhooks\[0\]\.format/,
     );
-    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.succeeded'] }] } })).toMatch(
+    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.exploded'] }] } })).toMatch(
       /alerts\.webhooks\[0\]\.events\[0\]/,
     );
+    // Issue 27: any audit event kind is accepted (rotation.succeeded among them); a secret signs requests.
     expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', secret: 'x' }] } })).toMatch(
-      /alerts\.webhooks\[0\]\.secret: unknown key/,
+      /alerts\.webhooks\[0\]\.secret: .*16 characters/,
     );
     expect(problem({ alerts: { retries: 3 } })).toMatch(/alerts\.retries: unknown key/);
     expect(problem({ targets: { main: { ...BASE.targets.main, sensitiveTables: ['customers'] } } })).toMatch(

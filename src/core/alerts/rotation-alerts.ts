@@ -21,6 +21,7 @@ export function alertOnRotationFailures(observers: RotationObservers, alerts: Al
         permanent: isPermanentError(result.error),
       },
       at: new Date(),
+      rotationId: result.rotationId,
     });
   });
 }
