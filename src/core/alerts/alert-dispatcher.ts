@@ -74,8 +74,8 @@ export class AlertDispatcher {
   private highWater = '0';
   private timer: NodeJS.Timeout | undefined;
   private pumping = false;
-  /** The first look for deliveries (what earlier processes left); `drain` waits for it. */
-  private firstPump: Promise<void> | null = null;
+  /** The latest look for deliveries (the first: what earlier processes left); `drain` waits for it. */
+  private lastPump: Promise<void> = Promise.resolve();
   private again = false;
   private flushScheduled = false;
   private closed = false;
@@ -172,18 +172,14 @@ export class AlertDispatcher {
     while (Date.now() < deadline) {
       await Promise.race([Promise.allSettled([...this.writes]), sleep(Math.max(0, deadline - Date.now()))]);
       this.wake();
-      let left: number;
-      try {
-        left = await this.opts.outbox.undeliveredAfter(
-          this.hooks.map((h) => h.key),
-          this.highWater,
-        );
-      } catch {
-        return false;
-      }
-      // Done when this process's rows went out and what it took from earlier ones was tried.
-      await this.firstPump;
-      if (left === 0 && this.buffer.length === 0 && this.writes.size === 0 && this.inflight.size === 0) return true;
+      const keys = this.hooks.map((h) => h.key);
+      const left = await this.opts.outbox.undeliveredAfter(keys, this.highWater).catch(() => null);
+      if (left === null) return false;
+      // Done when this process's rows went out and a look found nothing more that is due: rows
+      // behind a head just delivered (earlier processes' backlog of an account) go out too.
+      await this.lastPump;
+      const idle = !this.pumping && this.inflight.size === 0 && this.writes.size === 0;
+      if (left === 0 && this.buffer.length === 0 && idle) return true;
       await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
     }
     return false;
@@ -255,7 +251,7 @@ export class AlertDispatcher {
     const run = this.pump().finally(() => {
       this.pumping = false;
     });
-    this.firstPump ??= run;
+    this.lastPump = run;
   }
 
   private async pump(): Promise<void> {
