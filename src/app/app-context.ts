@@ -52,7 +52,9 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   };
   const { state, stateCredential } = await openState(config, ownLogins, redactor, closeEarly);
   const rotationObservers = new RotationObservers();
-  const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }) });
+  const byName = new Map(config.accounts.map((a) => [a.name, a]));
+  const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }), outbox: state.outbox, account: (name) => byName.get(name) }); // prettier-ignore
+  await alerts.start(); // every process sends what earlier ones left in the outbox
   alertOnRotationFailures(rotationObservers, alerts);
   alertOnRestartFailures(rotationObservers, alerts);
   const restarter = await workloadRestarter(config, redactor, log);
@@ -69,7 +71,6 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
     verifyBackoffMs: opts.verifyBackoffMs,
     ownLogin: (account) => ownLogins.find(account.provider, account.secret),
   });
-  const byName = new Map(config.accounts.map((a) => [a.name, a]));
   let closing: Promise<void> | null = null;
   return {
     config,

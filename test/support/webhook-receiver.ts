@@ -10,8 +10,14 @@ export interface Received {
   status: number;
 }
 
-/** A webhook receiver on 127.0.0.1 answering with the given statuses in turn (then the last one, or 200). */
-export async function startWebhookReceiver(statuses: number[] = []): Promise<{
+/**
+ * A webhook receiver on 127.0.0.1 answering with the given statuses in turn (then the last one, or
+ * 200); on `port` when given (a receiver that comes up where a webhook was already configured).
+ */
+export async function startWebhookReceiver(
+  statuses: number[] = [],
+  opts: { port?: number } = {},
+): Promise<{
   url: string;
   received: Received[];
   waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
@@ -30,7 +36,7 @@ export async function startWebhookReceiver(statuses: number[] = []): Promise<{
       res.end(status < 300 ? 'ok' : 'nope');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/hook`,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/app/load-config.js';
 import { TokenAuth } from '../../src/entry/http/token-auth.js';
@@ -80,11 +81,12 @@ describe('ops config', () => {
     expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', format: 'teams' }] } })).toMatch(
       /alerts\.webhooks\[0\]\.format/,
     );
-    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.succeeded'] }] } })).toMatch(
+    expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', events: ['rotation.exploded'] }] } })).toMatch(
       /alerts\.webhooks\[0\]\.events\[0\]/,
     );
+    // Issue 27: any audit event kind is accepted (rotation.succeeded among them); a secret signs requests.
     expect(problem({ alerts: { webhooks: [{ url: 'https://h/x', secret: 'x' }] } })).toMatch(
-      /alerts\.webhooks\[0\]\.secret: unknown key/,
+      /alerts\.webhooks\[0\]\.secret: .*16 characters/,
     );
     expect(problem({ alerts: { retries: 3 } })).toMatch(/alerts\.retries: unknown key/);
     expect(problem({ targets: { main: { ...BASE.targets.main, sensitiveTables: ['customers'] } } })).toMatch(
@@ -94,6 +96,32 @@ describe('ops config', () => {
     expect(problem({ http: { tokens: [{ name: 'x', token: 'env:HR_TOKEN', actions: ['nope'] }] } })).not.toContain(
       ENV.HR_TOKEN,
     );
+  });
+
+  it('accepts the alerts example of "Webhooks and events" in docs/operations.md, its secret resolved and redacted', () => {
+    const doc = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('### Webhooks and events'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(yaml).toContain('secret: env:HOOK_SECRET');
+    const secret = 'hook-secret-from-env-0123456789';
+    const { config, referencedValues } = parseConfigText(
+      `${Object.entries(BASE)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join('\n')}\n${yaml}`,
+      { ...ENV, HOOK_SECRET: secret },
+    );
+    expect(config.alerts?.webhooks.map((w) => [w.format, w.secret ?? null, w.events])).toEqual([
+      ['json', secret, ['rotation.succeeded', 'rotation.failed']],
+      ['cloudevents', null, ['rotation.succeeded', 'webhook.failing']],
+    ]);
+    expect(config.alerts).toMatchObject({
+      backoff: 1000,
+      maxBackoff: 300_000,
+      attempts: 6,
+      failAfter: 900_000,
+      pollInterval: 2000,
+    });
+    expect(referencedValues).toContain(secret);
   });
 
   it('token checks: bearer only, exact match, scoped actions; tokens registered as secrets', () => {

@@ -22,6 +22,7 @@ export function alertOnRotationFailures(observers: RotationObservers, alerts: Al
         permanent: isPermanentError(result.error),
       },
       at: new Date(),
+      rotationId: result.rotationId,
     });
   });
 }

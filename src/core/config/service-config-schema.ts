@@ -57,38 +57,79 @@ export const httpSchema = z.strictObject({
 });
 export type HttpConfig = z.output<typeof httpSchema>;
 
-export const alertEventSchema = z.enum([
+/** Events raised by pgrotate itself rather than read from the audit trail (each is also an alert). */
+export const ALERT_EVENTS = [
   'rotation.failed',
   'account.overdue',
   'offboard.completed',
   'audit.finding.new',
   'audit.finding.resolved',
+  'webhook.failing',
   'workload.restart-failed',
-]);
+] as const;
+
+/** Audit event kinds a webhook may subscribe to; the outbox trigger queues them with their audit event. */
+export const AUDIT_EVENTS = [
+  'rotation.requested',
+  'rotation.started',
+  'rotation.resumed',
+  'rotation.staged',
+  'rotation.applied',
+  'rotation.verified',
+  'rotation.promoted',
+  'rotation.succeeded',
+  'rotation.refused',
+  'rotation.interrupted',
+  'rotation.stale-pending-promoted',
+  'rotation.stale-pending-discarded',
+  'rotation.stale-pending-cleared',
+  'sessions.terminated',
+  'sessions.terminate-failed',
+  'offboard.requested',
+  'security-audit.completed',
+  'api.unauthorized',
+  'api.forbidden',
+  'workload.restarted',
+] as const;
+
+export const alertEventSchema = z.enum([...ALERT_EVENTS, ...AUDIT_EVENTS]);
 
 export type AlertEventKind = z.output<typeof alertEventSchema>;
 
-/** Webhooks told about failures, overdue accounts and finished offboardings. */
+/** The events of a webhook without `events:` (the alerts of pgrotate before `events` took any kind). */
+export const DEFAULT_WEBHOOK_EVENTS: AlertEventKind[] = [
+  'rotation.failed',
+  'account.overdue',
+  'offboard.completed',
+  'workload.restart-failed',
+];
+
+/** Webhooks told about rotations, failures, overdue accounts and finished offboardings. */
 export const alertsSchema = z.strictObject({
   webhooks: z
     .array(
       z.strictObject({
         url: z.string().url(),
-        format: z.enum(['json', 'slack']).default('json'),
-        events: z
-          .array(alertEventSchema)
-          .min(1)
-          .default(['rotation.failed', 'account.overdue', 'offboard.completed', 'workload.restart-failed']),
+        format: z.enum(['json', 'slack', 'cloudevents']).default('json'),
+        events: z.array(alertEventSchema).min(1).default(DEFAULT_WEBHOOK_EVENTS),
+        /** Signs each request (X-Pgrotate-Signature); an env:/file: reference, resolved at load. */
+        secret: z.string().min(16, 'a webhook secret needs at least 16 characters').optional(),
         headers: z.record(z.string().min(1), z.string()).optional(),
       }),
     )
     .default([]),
-  /** Tries per delivery (first included), with exponential backoff between them. */
+  /** Tries of one delivery after which it counts as failing (it is still retried). */
   attempts: z.number().int().min(1).max(20).default(6),
   backoff: durationSchema.default(1000),
+  /** Longest wait between two tries of one delivery. */
+  maxBackoff: durationSchema.default(300_000),
+  /** A delivery undelivered this long after it was queued counts as failing (like `attempts` tries). */
+  failAfter: durationSchema.default(900_000),
+  /** How often a process looks for deliveries queued by others (audit events, other processes). */
+  pollInterval: durationSchema.default(2000),
   /** Per-request timeout of one delivery. */
   timeout: durationSchema.default(5000),
-  /** Deliveries waiting at most; beyond it new alerts are dropped (and logged), never blocking a rotation. */
+  /** Alerts waiting to be written to the outbox at most; beyond it new alerts are dropped (and logged). */
   queueSize: z.number().int().min(1).max(100_000).default(1000),
   /** The same alert (event and account) is sent again at most this often. */
   repeatInterval: durationSchema.default(3_600_000),

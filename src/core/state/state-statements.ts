@@ -211,6 +211,70 @@ export const STATE_SQL = Object.freeze({
   claimAudit: `INSERT INTO audit_schedule AS a (target, next_run_at) VALUES ($1, clock_timestamp() + make_interval(secs => $2 / 1000.0))
        ON CONFLICT (target) DO UPDATE SET next_run_at = EXCLUDED.next_run_at WHERE a.next_run_at <= clock_timestamp()
        RETURNING 1`,
+
+  // --- the webhook outbox (outbox-queries.ts) -------------------------------------------------
+
+  /** Make the trigger's subscriptions exactly $1 (a JSON object: webhook key to audit event kinds), writing only changes. */
+  syncSubscriptions: `WITH wanted AS (SELECT key AS webhook, ARRAY(SELECT jsonb_array_elements_text(value)) AS events FROM jsonb_each($1::jsonb)),
+       gone AS (DELETE FROM webhook_subscriptions WHERE webhook NOT IN (SELECT webhook FROM wanted))
+     INSERT INTO webhook_subscriptions AS s (webhook, events) SELECT webhook, events FROM wanted
+     ON CONFLICT (webhook) DO UPDATE SET events = EXCLUDED.events, updated_at = now()
+     WHERE s.events IS DISTINCT FROM EXCLUDED.events`,
+  /** The newest outbox row's id (0 when empty). */
+  outboxHighWater: 'SELECT COALESCE(max(id), 0)::text AS id FROM webhook_outbox',
+  /** Alerts $1..: one row per (webhook $1[i], alert i) with ordering, event, account, target, rotation, message, detail, time. */
+  insertOutboxAlerts: `INSERT INTO webhook_outbox (webhook, ordering, event, account, target, rotation_id, message, detail, at)
+       SELECT w, o, e, a, t, r, m, d, x
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::jsonb[], $9::timestamptz[])
+              WITH ORDINALITY AS u(w, o, e, a, t, r, m, d, x, n)
+        ORDER BY n`,
+  /**
+   * Lease at most $2 deliverable rows of webhooks $1 for $3 ms: due, not leased, and the oldest
+   * undelivered row of their (webhook, ordering), so each account's deliveries go in order even
+   * with several processes sending. With the rotation and account facts a payload carries.
+   */
+  claimOutbox: `WITH cand AS (
+         SELECT o.id, o.rotation_id, o.account FROM webhook_outbox o
+          WHERE o.delivered_at IS NULL AND o.next_attempt_at <= clock_timestamp()
+            AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
+            AND o.webhook = ANY($1::text[])
+            AND NOT EXISTS (SELECT 1 FROM webhook_outbox p
+                             WHERE p.webhook = o.webhook AND p.ordering = o.ordering AND p.delivered_at IS NULL AND p.id < o.id)
+          ORDER BY o.next_attempt_at, o.id LIMIT $2
+          FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_outbox o SET lease_until = clock_timestamp() + $3::double precision * interval '1 millisecond',
+           attempts = o.attempts + 1
+         FROM cand LEFT JOIN rotations r ON r.id = cand.rotation_id LEFT JOIN accounts a ON a.name = cand.account
+        WHERE o.id = cand.id
+       RETURNING o.id::text AS id, o.webhook, o.event, o.account, COALESCE(o.target, a.target) AS target, o.rotation_id,
+         o.audit_event_id::text AS audit_event_id, o.message, o.detail, o.at, o.created_at, o.attempts, o.failing_since,
+         r.target_role, r.previous_role, r.started_at, r.finished_at, r.old_credential_expires_at,
+         floor(extract(epoch FROM clock_timestamp() - o.created_at) * 1000)::bigint AS age_ms`,
+  /** Outbox row $1 was delivered. */
+  outboxDelivered:
+    'UPDATE webhook_outbox SET delivered_at = clock_timestamp(), lease_until = NULL, last_error = NULL WHERE id = $1',
+  /** Outbox row $1 failed with $2: tried again in $3 ms. */
+  outboxRetry: `UPDATE webhook_outbox SET lease_until = NULL, last_error = $2,
+       next_attempt_at = clock_timestamp() + $3::double precision * interval '1 millisecond'
+     WHERE id = $1 AND delivered_at IS NULL`,
+  /** Mark outbox row $1 failing; a row back only for the first to do so (it alerts, once). */
+  outboxFailing:
+    'UPDATE webhook_outbox SET failing_since = clock_timestamp() WHERE id = $1 AND failing_since IS NULL AND delivered_at IS NULL RETURNING 1',
+  /** Undelivered rows of webhooks $1 with an id above $2 (a process's own deliveries). */
+  outboxUndeliveredAfter:
+    'SELECT count(*)::int AS n FROM webhook_outbox WHERE delivered_at IS NULL AND webhook = ANY($1::text[]) AND id > $2::bigint',
+  /** Per webhook: undelivered rows, failing ones, the oldest failing one's time and error. */
+  outboxBacklog: `SELECT webhook, count(*)::int AS pending, count(failing_since)::int AS failing,
+         min(failing_since) AS failing_since,
+         (array_agg(last_error ORDER BY id) FILTER (WHERE failing_since IS NOT NULL))[1] AS last_error
+       FROM webhook_outbox WHERE delivered_at IS NULL GROUP BY webhook ORDER BY webhook`,
+  /** Delete at most $2 rows delivered more than $1 ms ago, and undelivered ones as old of webhooks not in $3. */
+  pruneOutbox: `DELETE FROM webhook_outbox WHERE id IN (
+         SELECT id FROM webhook_outbox
+          WHERE (delivered_at < clock_timestamp() - $1::double precision * interval '1 millisecond')
+             OR (delivered_at IS NULL AND NOT (webhook = ANY($3::text[]))
+                 AND created_at < clock_timestamp() - $1::double precision * interval '1 millisecond')
+          LIMIT $2)`,
 });
 
 /** The name of a state statement. */

@@ -8,6 +8,7 @@ import * as accounts from './account-queries.js';
 import { syncAccountRows, type ChangedAccount, type PlannedAccount } from './account-sync-queries.js';
 import { accountHistory } from './audit-event-queries.js';
 import { AuditRunStore } from './audit-run-store.js';
+import { WebhookOutboxStore } from './webhook-outbox-store.js';
 import { migrate } from './migrations.js';
 import { RotationFence } from './rotation-fence.js';
 import type { RotationRecord } from './rotation-record.js';
@@ -35,6 +36,7 @@ export type {
   RequestStanding,
 } from './state-types.js';
 export type { ChangedAccount, PlannedAccount } from './account-sync-queries.js';
+export type { OutboxAlert, OutboxBacklog, OutboxDelivery, WebhookOutboxStore } from './webhook-outbox-store.js';
 
 // The control database: per-account state, rotation records and the audit trail. Nothing
 // secret is ever written here; audit details pass through the redactor as a last guard. Every
@@ -52,10 +54,13 @@ export class StateStore {
   private readonly db: StateTables;
   /** Stored security-audit runs and findings. */
   readonly auditRuns: AuditRunStore;
+  /** The webhook outbox: deliveries that survive the process that queued them. */
+  readonly outbox: WebhookOutboxStore;
 
   private constructor(opts: StateStoreOptions) {
     this.db = new StateTables(opts.pool, opts.schema, opts.redactor);
     this.auditRuns = new AuditRunStore(this.db);
+    this.outbox = new WebhookOutboxStore(this.db);
   }
 
   /** Connect, migrate, and return a ready store. */

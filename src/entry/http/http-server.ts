@@ -71,6 +71,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     config: app.config,
     auditRuns: app.auditRuns,
     ...(queueDepth ? { queueDepth } : {}),
+    ...(app.alerts.enabled ? { webhooks: () => app.alerts.backlog() } : {}),
   });
   const unobserve = app.rotationObservers.add(metrics.observe);
   const api: ApiDeps = {

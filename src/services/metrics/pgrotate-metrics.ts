@@ -5,6 +5,8 @@ import { SEVERITIES } from '../../core/audit/audit-types.js';
 import type { AuditRunStore } from '../../core/state/audit-run-store.js';
 import type { StateStore } from '../../core/state/state-store.js';
 import { DEFAULT_OVERDUE_AFTER_MS } from '../../core/alerts/overdue-watcher.js';
+import type { WebhookBacklog } from '../../core/alerts/alert-dispatcher.js';
+import { safeUrl } from '../../core/alerts/webhook-keys.js';
 
 // Prometheus metrics on a registry passed in (never prom-client's global one, so two servers in
 // one process or a test do not share series). Rotation counters are fed by the engine's result
@@ -19,6 +21,8 @@ export interface MetricsDeps {
   auditRuns?: AuditRunStore;
   /** Jobs waiting in the rotation queue; absent when this process has no queue. */
   queueDepth?: () => Promise<number>;
+  /** Undelivered and failing webhook deliveries per webhook (the outbox); absent: no webhook metrics. */
+  webhooks?: () => Promise<WebhookBacklog[]>;
 }
 
 /** pgrotate's metrics and how to refresh them. */
@@ -33,6 +37,8 @@ export class PgrotateMetrics {
   private readonly scrapeErrors: Counter<'source'>;
   private readonly auditFindings: Gauge<'target' | 'severity'>;
   private readonly auditLastRun: Gauge<'target'>;
+  private readonly webhookPending: Gauge<'webhook'>;
+  private readonly webhookFailing: Gauge<'webhook'>;
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [deps.registry];
@@ -76,6 +82,7 @@ export class PgrotateMetrics {
       labelNames: ['target'],
       registers,
     });
+    [this.webhookPending, this.webhookFailing] = webhookGauges(registers);
     this.scrapeErrors = new Counter({
       name: 'pgrotate_metrics_errors_total',
       help: 'Scrapes where a source (state database, queue) could not be read.',
@@ -94,7 +101,7 @@ export class PgrotateMetrics {
 
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
   async render(): Promise<string> {
-    await Promise.all([this.refreshAccounts(), this.refreshQueue(), this.refreshAudit()]);
+    await Promise.all([this.refreshAccounts(), this.refreshQueue(), this.refreshAudit(), this.refreshWebhooks()]);
     return (await this.deps.registry.metrics()) + this.renderPerAccount();
   }
 
@@ -164,6 +171,27 @@ export class PgrotateMetrics {
     }
   }
 
+  private async refreshWebhooks(): Promise<void> {
+    if (!this.deps.webhooks) return;
+    try {
+      const rows = await this.deps.webhooks();
+      this.webhookPending.reset();
+      this.webhookFailing.reset();
+      // Every configured webhook, so one whose backlog cleared shows 0 rather than vanishing.
+      for (const w of this.deps.config.alerts?.webhooks ?? []) {
+        const webhook = safeUrl(w.url);
+        this.webhookPending.set({ webhook }, 0);
+        this.webhookFailing.set({ webhook }, 0);
+      }
+      for (const r of rows) {
+        this.webhookPending.inc({ webhook: r.webhook }, r.pending);
+        this.webhookFailing.inc({ webhook: r.webhook }, r.failing);
+      }
+    } catch {
+      this.scrapeErrors.inc({ source: 'webhooks' });
+    }
+  }
+
   private async refreshQueue(): Promise<void> {
     if (!this.deps.queueDepth) return;
     try {
@@ -172,4 +200,22 @@ export class PgrotateMetrics {
       this.scrapeErrors.inc({ source: 'queue' });
     }
   }
+}
+
+/** The outbox gauges: undelivered and failing deliveries per webhook. */
+function webhookGauges(registers: Registry[]): [Gauge<'webhook'>, Gauge<'webhook'>] {
+  return [
+    new Gauge({
+      name: 'pgrotate_webhook_deliveries_pending',
+      help: 'Webhook deliveries in the outbox not yet delivered, by webhook (scheme, host and path).',
+      labelNames: ['webhook'],
+      registers,
+    }),
+    new Gauge({
+      name: 'pgrotate_webhook_deliveries_failing',
+      help: 'Webhook deliveries still retried after alerts.attempts tries or alerts.failAfter, by webhook.',
+      labelNames: ['webhook'],
+      registers,
+    }),
+  ];
 }

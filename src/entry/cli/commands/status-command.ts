@@ -1,12 +1,17 @@
 import type { App } from '../../../core/app.js';
 import { accountStatuses, statusJson } from '../../../services/status/account-status.js';
+import { webhookStatusJson, webhookStatusLines, webhookStatuses } from '../../../services/status/webhook-status.js';
 import { table, when, type CliIo } from '../cli-io.js';
 
 /** `pgrotate status [--json]`: every configured account with its recorded state. */
 export async function statusCommand(app: App, args: { json: boolean }, io: CliIo): Promise<number> {
   const rows = await accountStatuses(app);
+  const webhooks = await webhookStatuses(app);
   if (args.json) {
-    io.stdout.write(`${JSON.stringify(statusJson(rows), null, 2)}\n`);
+    const doc = statusJson(rows);
+    // Present only with a backlog, so the document of a quiet installation is as before.
+    const out = webhooks.length > 0 ? { ...doc, webhooks: webhookStatusJson(webhooks) } : doc;
+    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else {
     io.stdout.write(
       table(
@@ -24,6 +29,7 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
       ),
     );
     for (const r of rows) for (const w of r.warnings) io.stdout.write(`warning: account ${r.name}: ${w}\n`);
+    for (const line of webhookStatusLines(webhooks)) io.stdout.write(`${line}\n`);
   }
   return 0;
 }

@@ -1,29 +1,60 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertDispatcher } from '../../src/core/alerts/alert-dispatcher.js';
 import { alertsSchema } from '../../src/core/config/config-schema.js';
 import { createLogger } from '../../src/core/logging/logger.js';
 import { Redactor } from '../../src/core/logging/redactor.js';
+import { StateStore } from '../../src/core/state/state-store.js';
+import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
+import { pgServer } from '../support/provided.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
-// The webhook dispatcher against real HTTP receivers on 127.0.0.1.
+// The webhook dispatcher against real HTTP receivers on 127.0.0.1, delivering from the outbox in a
+// real state database (PostgreSQL 15): each test has a state schema of its own.
+
+let fx: PgFixture;
+const stores: StateStore[] = [];
+let schemas = 0;
+
+beforeAll(async () => {
+  fx = await createPgFixture(pgServer('pg15'));
+});
+
+afterAll(async () => {
+  for (const s of stores) await s.close().catch(() => undefined);
+  await fx?.cleanup();
+});
 
 const SECRET = 'Wq7PasswordThatMustNotLeak99';
 
-function dispatcher(webhooks: unknown[], extra: Record<string, unknown> = {}) {
+async function dispatcher(webhooks: unknown[], extra: Record<string, unknown> = {}) {
   const redactor = new Redactor();
   redactor.add(SECRET);
   let logs = '';
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => (logs += d.toString()));
   const config = alertsSchema.parse({ webhooks, backoff: '1s', ...extra });
+  const state = await StateStore.open({
+    connection: {
+      host: fx.server.host,
+      port: fx.server.port,
+      user: fx.rotator,
+      password: fx.rotatorPassword,
+      database: fx.stateDb,
+    },
+    schema: `alerts_${++schemas}`,
+    redactor,
+  });
+  stores.push(state);
   const d = new AlertDispatcher({
     config,
     redactor,
     log: createLogger(redactor, { destination: sink, level: 'debug' }),
+    outbox: state.outbox,
   });
+  await d.start();
   return { d, logs: () => logs };
 }
 
@@ -39,7 +70,7 @@ const failure = (account = 'billing') => ({
 describe('alert webhooks', () => {
   it('retries a failing receiver with backoff (500, 500, then 200) and delivers exactly once, without the secret', async () => {
     const rx = await startWebhookReceiver([500, 500, 200]);
-    const { d, logs } = dispatcher([{ url: rx.url, format: 'json', headers: { 'x-team': 'dba' } }]);
+    const { d, logs } = await dispatcher([{ url: rx.url, format: 'json', headers: { 'x-team': 'dba' } }]);
     const t0 = Date.now();
     d.emit(failure());
     expect(Date.now() - t0).toBeLessThan(50);
@@ -62,7 +93,7 @@ describe('alert webhooks', () => {
 
   it('sends Slack-compatible {text} and only the subscribed events', async () => {
     const rx = await startWebhookReceiver();
-    const { d } = dispatcher([{ url: rx.url, format: 'slack', events: ['offboard.completed'] }]);
+    const { d } = await dispatcher([{ url: rx.url, format: 'slack', events: ['offboard.completed'] }]);
     d.emit(failure());
     d.emit({
       event: 'offboard.completed',
@@ -82,7 +113,7 @@ describe('alert webhooks', () => {
 
   it('repeats the same failure at most once per repeatInterval', async () => {
     const rx = await startWebhookReceiver();
-    const { d } = dispatcher([{ url: rx.url }], { repeatInterval: '1h' });
+    const { d } = await dispatcher([{ url: rx.url }], { repeatInterval: '1h' });
     d.emit(failure('a'));
     d.emit(failure('a'));
     d.emit(failure('b'));
@@ -92,13 +123,13 @@ describe('alert webhooks', () => {
     await rx.close();
   });
 
-  it('never blocks the caller: a receiver that hangs fills the bounded queue and further alerts are dropped', async () => {
+  it('never blocks the caller: alerts beyond the bounded buffer are dropped, and shutdown does not wait for a hung receiver', async () => {
     const sockets = new Set<import('node:net').Socket>();
     const hang = createServer(() => undefined);
     hang.on('connection', (s) => sockets.add(s));
     await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', () => resolve()));
     const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/`;
-    const { d } = dispatcher([{ url }], { queueSize: 10, timeout: '30s' });
+    const { d } = await dispatcher([{ url }], { queueSize: 10, timeout: '30s' });
     const t0 = performance.now();
     for (let i = 0; i < 1000; i++) d.emit(failure(`acct-${i}`));
     const elapsed = performance.now() - t0;
@@ -113,14 +144,17 @@ describe('alert webhooks', () => {
     await new Promise<void>((resolve) => hang.close(() => resolve()));
   });
 
-  it('gives up after the configured attempts and says so', async () => {
+  it('after the configured attempts a delivery is failing: logged once, still retried', async () => {
     const rx = await startWebhookReceiver([503]);
-    const { d, logs } = dispatcher([{ url: rx.url }], { attempts: 2, backoff: '1s' });
+    const { d, logs } = await dispatcher([{ url: rx.url }], { attempts: 2, backoff: '100ms', maxBackoff: '200ms' });
     d.emit(failure());
-    await rx.waitFor(2);
-    await new Promise((r) => setTimeout(r, 200));
+    await rx.waitFor(4);
+    await new Promise((r) => setTimeout(r, 100));
     expect(d.stats).toMatchObject({ delivered: 0, failed: 1 });
-    expect(logs()).toContain('giving up');
+    expect(logs().match(/webhook delivery failing/g)).toHaveLength(1);
+    const [backlog] = await d.backlog();
+    expect(backlog).toMatchObject({ pending: 1, failing: 1, lastError: 'HTTP 503' });
+    await d.close(0);
     await rx.close();
   });
 });
