@@ -22,6 +22,8 @@ export const singleUserAccountSchema = z.strictObject({
   ...accountCommon,
   strategy: z.literal('single-user'),
   role: roleNameSchema,
+  /** Alternating accounts only: accepted here so that config-checks refuses it naming the account. */
+  expireWhenUnused: z.unknown().optional(),
 });
 
 export const alternatingAccountSchema = z.strictObject({
@@ -31,6 +33,8 @@ export const alternatingAccountSchema = z.strictObject({
     .tuple([roleNameSchema, roleNameSchema])
     .refine(([a, b]) => a !== b, 'the two roles of an alternating account must differ'),
   gracePeriod: durationSchema.default(86_400_000),
+  /** Opt-in: expire the previous role (VALID UNTIL now) once it had no session for this long; shorter than gracePeriod. */
+  expireWhenUnused: durationSchema.optional(),
 });
 
 export const accountSchema = z.preprocess(

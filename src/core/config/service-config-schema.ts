@@ -63,6 +63,7 @@ export const alertEventSchema = z.enum([
   'offboard.completed',
   'audit.finding.new',
   'audit.finding.resolved',
+  'credential.still-in-use',
 ]);
 
 export type AlertEventKind = z.output<typeof alertEventSchema>;

@@ -9,6 +9,7 @@ import { syncAccountRows, type ChangedAccount, type PlannedAccount } from './acc
 import { accountHistory } from './audit-event-queries.js';
 import { AuditRunStore } from './audit-run-store.js';
 import { migrate } from './migrations.js';
+import { PreviousRoleUsageStore } from './previous-role-usage-store.js';
 import { RotationFence } from './rotation-fence.js';
 import type { RotationRecord } from './rotation-record.js';
 import * as rotations from './rotation-queries.js';
@@ -52,10 +53,13 @@ export class StateStore {
   private readonly db: StateTables;
   /** Stored security-audit runs and findings. */
   readonly auditRuns: AuditRunStore;
+  /** Who still uses the previous login of alternating accounts (samples and once-only facts). */
+  readonly previousRoleUsage: PreviousRoleUsageStore;
 
   private constructor(opts: StateStoreOptions) {
     this.db = new StateTables(opts.pool, opts.schema, opts.redactor);
     this.auditRuns = new AuditRunStore(this.db);
+    this.previousRoleUsage = new PreviousRoleUsageStore(this.db);
   }
 
   /** Connect, migrate, and return a ready store. */
