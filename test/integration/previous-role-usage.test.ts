@@ -132,16 +132,18 @@ describe('previous-role usage', () => {
     );
     const json = await fx.cliProcess(['--config', path, 'status', '--json'], env);
     expect(json.code, json.stderr).toBe(0);
-    const row = (JSON.parse(json.stdout) as { accounts: Array<Record<string, any>> }).accounts.find(
-      (a) => a.name === 'billing',
-    );
+    const row = (
+      JSON.parse(json.stdout) as {
+        accounts: Array<{ name: string; previousRole: { oldestBackendStart: unknown } | null }>;
+      }
+    ).accounts.find((a) => a.name === 'billing');
     expect(row?.previousRole).toMatchObject({
       role: prev.role,
       sessions: 2,
       clients: [{ applicationName: 'billing-worker', clientAddr: '127.0.0.1', sessions: 2 }],
       live: true,
     });
-    expect(typeof row?.previousRole.oldestBackendStart).toBe('string');
+    expect(typeof row?.previousRole?.oldestBackendStart).toBe('string');
 
     // Before 75% of the grace: sampled, no alert.
     await runDue(path, env);
@@ -171,7 +173,7 @@ describe('previous-role usage', () => {
     for (let i = 0; i < 3; i++) await runDue(path, env);
     const alerts = rx.received.filter((r) => r.body.includes('credential.still-in-use'));
     expect(alerts).toHaveLength(1);
-    const alert = JSON.parse(alerts[0]!.body) as Record<string, any>;
+    const alert = JSON.parse(alerts[0]!.body) as { message: string };
     expect(alert).toMatchObject({ event: 'credential.still-in-use', account: 'billing', target: 'main' });
     expect(alert.message).toContain('2 sessions, billing-worker from 127.0.0.1');
     expect(await auditEvents('billing', 'credential.still-in-use')).toHaveLength(1);
