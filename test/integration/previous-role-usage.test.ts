@@ -10,6 +10,8 @@ import { Redactor } from '../../src/core/logging/redactor.js';
 import { ROLE_SESSIONS_SQL } from '../../src/core/pg/role-sessions.js';
 import { PgrotateMetrics } from '../../src/services/metrics/pgrotate-metrics.js';
 import { startCountingPgProxy } from '../support/counting-pg-proxy.js';
+import { freePort } from '../support/free-port.js';
+import { eventually, startWorker, testQueue } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer } from '../support/provided.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
@@ -227,6 +229,12 @@ describe('previous-role usage', () => {
     await runDue(path, env);
     expect(await auditEvents('idle', 'credential.expired-unused')).toHaveLength(1);
     expect(await auditEvents('idle', 'credential.sessions-outlived-expiry')).toHaveLength(0);
+    // The next rotation gives the expired role a new password and it logs in again.
+    const next = await fx.cli(['--config', path, 'rotate', 'idle'], env);
+    expect(next.code, next.stderr).toBe(0);
+    const current = await new FileProvider({ name: 'local', path: fx.secretsFile }).getCurrent('pg/idle');
+    expect(current?.username).toBe(prev.role);
+    expect(await fx.canLogin(prev.role, current?.password as string)).toBe(true);
   });
 
   it('a used previous role is not expired by expireWhenUnused', async () => {
@@ -258,6 +266,41 @@ describe('previous-role usage', () => {
     await sleep(1200);
     await runDue(path, env);
     expect(await fx.canLogin(prev.role, prev.password)).toBe(false);
+  });
+
+  it('a worker samples on its ticks: /metrics follows the sessions of the previous role', async () => {
+    const roles = await pair('wk');
+    const port = await freePort();
+    const account = {
+      name: 'wk',
+      target: 'main',
+      strategy: 'alternating',
+      roles,
+      gracePeriod: '1h',
+      provider: 'local',
+      secret: 'pg/wk',
+    };
+    // Rotated in-process first (with a queue configured, `rotate` would enqueue).
+    const direct = fx.writeConfig({ accounts: [account] });
+    const prev = await rotateTwice(direct.path, direct.env, 'wk', 'pg/wk');
+    const c = await hold(prev.role, prev.password, 'wk-worker');
+    const { path, env } = fx.writeConfig({
+      accounts: [account],
+      extra: { queue: testQueue('postgres'), http: { listen: `127.0.0.1:${port}` } },
+    });
+    const worker = startWorker(fx, path, env);
+    const series = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.text();
+      return /^pgrotate_previous_role_sessions\{account="wk"\} (\d+)$/m.exec(text ?? '')?.[1];
+    };
+    try {
+      await eventually(async () => (await series()) === '1', `one session in /metrics: ${worker.output()}`, 30_000);
+      await c.end();
+      await eventually(async () => (await series()) === '0', 'no session in /metrics', 30_000);
+    } finally {
+      const exit = await worker.stop();
+      expect(exit.code, worker.output()).toBe(0);
+    }
   });
 
   it('refuses expireWhenUnused on a single-user account and one not shorter than gracePeriod, naming the account', async () => {
