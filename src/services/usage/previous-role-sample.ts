@@ -26,7 +26,11 @@ export async function samplePreviousRoles(
   accounts: AccountInGrace[],
 ): Promise<{ usage: Map<string, RoleUsage>; failed: Map<string, string>; queries: number }> {
   const byTarget = new Map<string, AccountInGrace[]>();
-  for (const a of accounts) byTarget.set(a.target, [...(byTarget.get(a.target) ?? []), a]);
+  for (const a of accounts) {
+    const list = byTarget.get(a.target);
+    if (list) list.push(a);
+    else byTarget.set(a.target, [a]);
+  }
   const usage = new Map<string, RoleUsage>();
   const failed = new Map<string, string>();
   let queries = 0;

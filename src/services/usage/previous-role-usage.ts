@@ -1,4 +1,5 @@
 import type { App } from '../../core/app.js';
+import type { AccountConfig } from '../../core/config/account-config-schema.js';
 import { messageOf } from '../../core/errors.js';
 import type { AccountInGrace, NewUsageSample } from '../../core/state/previous-role-usage-store.js';
 import { expirePreviousRole, type PreviousRoleExpiredHook } from './expire-previous-role.js';
@@ -42,6 +43,8 @@ export interface PreviousRoleStatus extends RoleUsage {
 /** Samples previous roles and acts on what it sees; `onExpired` hooks run after each early expiry. */
 export class PreviousRoleUsage {
   private readonly hooks: PreviousRoleExpiredHook[] = [];
+  /** The configured accounts by name, for the array it was built from (a lookup per account in grace stays O(1)). */
+  private byName: { from: readonly AccountConfig[]; map: Map<string, AccountConfig> } | null = null;
 
   constructor(private readonly app: App) {}
 
@@ -111,8 +114,15 @@ export class PreviousRoleUsage {
     return out;
   }
 
+  private account(name: string): AccountConfig | undefined {
+    const accounts = this.app.config.accounts;
+    if (this.byName?.from !== accounts)
+      this.byName = { from: accounts, map: new Map(accounts.map((a) => [a.name, a])) };
+    return this.byName.map.get(name);
+  }
+
   private configured(g: AccountInGrace): boolean {
-    const a = this.app.config.accounts.find((x) => x.name === g.account);
+    const a = this.account(g.account);
     return a?.strategy === 'alternating' && a.target === g.target;
   }
 
@@ -133,7 +143,7 @@ export class PreviousRoleUsage {
     const switched = g.switchedAt.getTime();
     if (u.sessions > 0 && !g.alertedAt && now >= switched + STILL_IN_USE_AT * (expires - switched))
       if (await this.alertStillInUse(g, u, facts)) result.alerts++;
-    const account = this.app.config.accounts.find((x) => x.name === g.account);
+    const account = this.account(g.account);
     const idleFor = account?.strategy === 'alternating' ? account.expireWhenUnused : undefined;
     if (idleFor === undefined || u.sessions > 0 || g.expiredAt || now - lastUsedAt.getTime() < idleFor) return;
     const detail = { unusedSince: lastUsedAt.toISOString(), expireWhenUnusedMs: idleFor };
