@@ -305,6 +305,59 @@ describe('previous-role usage', () => {
     }
   });
 
+  it('without pg_read_all_stats, status still counts the sessions and names the application, with no address', async () => {
+    const plain = await createPgFixture(pgServer('pg15'));
+    try {
+      const roles: [string, string] = [
+        await plain.createRole(`np_a_${plain.suffix}`),
+        await plain.createRole(`np_b_${plain.suffix}`),
+      ];
+      const { path, env } = plain.writeConfig({
+        accounts: [
+          {
+            name: 'np',
+            target: 'main',
+            strategy: 'alternating',
+            roles,
+            gracePeriod: '1h',
+            provider: 'local',
+            secret: 'pg/np',
+          },
+        ],
+      });
+      for (let i = 0; i < 2; i++) expect((await plain.cli(['--config', path, 'rotate', 'np'], env)).code).toBe(0);
+      const prev = await new FileProvider({ name: 'local', path: plain.secretsFile }).getPrevious('pg/np');
+      const c = new pg.Client({
+        host: plain.server.host,
+        port: plain.server.port,
+        user: prev?.username as string,
+        password: prev?.password as string,
+        database: plain.targetDb,
+        application_name: 'np-worker',
+      });
+      await c.connect();
+      try {
+        const json = await plain.cliProcess(['--config', path, 'status', '--json'], env);
+        expect(json.code, json.stderr).toBe(0);
+        const row = (
+          JSON.parse(json.stdout) as { accounts: Array<{ name: string; previousRole: Record<string, unknown> | null }> }
+        ).accounts.find((a) => a.name === 'np');
+        expect(row?.previousRole).toMatchObject({
+          role: prev?.username,
+          sessions: 1,
+          clients: [{ applicationName: 'np-worker', clientAddr: null, sessions: 1 }],
+          oldestBackendStart: null,
+        });
+        const text = await plain.cliProcess(['--config', path, 'status'], env);
+        expect(text.stdout).toContain(`account np: ${prev?.username}: 1 session, np-worker (expires`);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await plain.cleanup();
+    }
+  });
+
   it('refuses expireWhenUnused on a single-user account and one not shorter than gracePeriod, naming the account', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [
