@@ -32,8 +32,15 @@ export interface RunningWorker {
 
 type TickData = Record<string, never>;
 
+/** Work a service runs on every scheduler tick, after the due accounts are queued (one worker at a time). */
+export type TickHook = () => Promise<unknown>;
+
 /** Start the scheduler and the rotation worker for this process. */
-export async function startRotationWorker(app: App, backend: QueueBackend): Promise<RunningWorker> {
+export async function startRotationWorker(
+  app: App,
+  backend: QueueBackend,
+  afterTick?: TickHook,
+): Promise<RunningWorker> {
   const q = queueSettings(app.config);
   const log = app.log.child({ component: 'worker' });
   const synced = await syncAccounts(app.state, app.config);
@@ -51,7 +58,7 @@ export async function startRotationWorker(app: App, backend: QueueBackend): Prom
   const scheduler = await keepTickScheduled(app, backend, ticks, log, q);
 
   const workerOpts = { lockDuration: q.lockDuration, stalledInterval: q.lockDuration, maxStalledCount: 3 };
-  const tickWorker = startTickWorker({ app, backend, rotations, scheduler, log, q }, workerOpts);
+  const tickWorker = startTickWorker({ app, backend, rotations, scheduler, log, q, afterTick }, workerOpts);
   // One redaction scope per job: the passwords its rotation handled are forgotten once the
   // outcome has been logged and handed to the queue.
   const jobs: JobDeps = { app, limiter, log, q, signal: abort.signal };
@@ -93,23 +100,30 @@ function startTickWorker(
     scheduler: { ticked: () => void };
     log: Logger;
     q: QueueConfig;
+    afterTick?: TickHook | undefined;
   },
   workerOpts: { lockDuration: number; stalledInterval: number; maxStalledCount: number },
 ): AnyWorker<TickData, TickResult> {
-  const { app, backend, rotations, scheduler, log, q } = deps;
+  const { app, backend, rotations, scheduler, log, q, afterTick } = deps;
   return backend.worker<TickData, TickResult>(
     TICK_QUEUE,
     async () => {
       scheduler.ticked();
       // Re-offer queued accounts after ten ticks: enough for a normal backlog, and a queue that
       // lost its data (Redis without persistence) gets them back soon.
-      return schedulerTick({
+      const result = await schedulerTick({
         state: app.state,
         queue: rotations,
         log,
         limit: q.tickBatch,
         reofferMs: 10 * q.tickInterval,
       });
+      // The tick's own work is done; a failing hook must not make the queue retry it.
+      if (afterTick)
+        await afterTick().catch((err: unknown) =>
+          log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'work after the scheduler tick failed'),
+        );
+      return result;
     },
     { ...workerOpts, concurrency: 1 },
   );

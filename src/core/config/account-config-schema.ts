@@ -35,6 +35,8 @@ export const singleUserAccountSchema = z.strictObject({
   ...accountCommon,
   strategy: z.literal('single-user'),
   role: roleNameSchema,
+  /** Alternating accounts only: accepted here so that config-checks refuses it naming the account. */
+  expireWhenUnused: z.unknown().optional(),
 });
 
 export const alternatingAccountSchema = z.strictObject({
@@ -46,6 +48,8 @@ export const alternatingAccountSchema = z.strictObject({
   gracePeriod: durationSchema.default(86_400_000),
   /** pgrotate creates roles[1] as a copy of roles[0] (memberships, attributes, settings) when it is missing. */
   createTwin: z.boolean().default(false),
+  /** Opt-in: expire the previous role (VALID UNTIL now) once it had no session for this long; shorter than gracePeriod. */
+  expireWhenUnused: durationSchema.optional(),
 });
 
 export const accountSchema = z.preprocess(

@@ -112,16 +112,30 @@ function selfAdminIssues(
   return issues;
 }
 
-/** renewValidUntil and gracePeriod against the rotation interval (when the schedule has one). */
+/** expireWhenUnused against the strategy and gracePeriod; renewValidUntil and gracePeriod against the rotation interval (when the schedule has one). */
 function durationIssues(
   account: AccountConfig,
   defaultSchedule: Schedule,
   at: (key: string) => Array<string | number>,
 ): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (account.strategy !== 'alternating' && account.expireWhenUnused !== undefined)
+    issues.push({
+      path: at('expireWhenUnused'),
+      message: `account "${account.name}": expireWhenUnused applies to alternating accounts only (a single-user account has no previous role)`,
+    });
+  if (
+    account.strategy === 'alternating' &&
+    account.expireWhenUnused !== undefined &&
+    account.expireWhenUnused >= account.gracePeriod
+  )
+    issues.push({
+      path: at('expireWhenUnused'),
+      message: `account "${account.name}": expireWhenUnused must be shorter than gracePeriod (the previous role expires at the end of the grace period anyway)`,
+    });
   const schedule = account.schedule ?? defaultSchedule;
   const every = typeof schedule === 'object' && 'every' in schedule ? schedule.every : null;
-  if (every === null) return [];
-  const issues: ConfigIssue[] = [];
+  if (every === null) return issues;
   if (account.renewValidUntil !== undefined && account.renewValidUntil <= every)
     issues.push({
       path: at('renewValidUntil'),

@@ -66,6 +66,7 @@ export const ALERT_EVENTS = [
   'audit.finding.resolved',
   'webhook.failing',
   'workload.restart-failed',
+  'credential.still-in-use',
 ] as const;
 
 /** Audit event kinds a webhook may subscribe to; the outbox trigger queues them with their audit event. */
@@ -90,6 +91,9 @@ export const AUDIT_EVENTS = [
   'api.unauthorized',
   'api.forbidden',
   'workload.restarted',
+  'credential.expired-unused',
+  'credential.sessions-outlived-expiry',
+  'pgbouncer.pooled-connections-closed',
 ] as const;
 
 export const alertEventSchema = z.enum([...ALERT_EVENTS, ...AUDIT_EVENTS]);

@@ -182,6 +182,69 @@ export const STATE_SQL = Object.freeze({
   accountHistory:
     'SELECT * FROM (SELECT * FROM audit_events WHERE account = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id',
 
+  // --- previous-role usage (previous-role-usage-store.ts) ------------------------------------
+
+  /**
+   * Alternating accounts whose last rotation left a previous role not yet finally checked, and
+   * whose expiry passed less than $1 ms ago: with the rotation, the switch, the expiry, the stored
+   * sample and the clock.
+   */
+  accountsInGrace: `SELECT a.name AS account, a.target, r.id AS rotation_id, r.previous_role AS role,
+            a.last_rotated_at AS switched_at, a.old_credential_expires_at AS expires_at,
+            u.sampled_at, u.sessions, u.clients, u.oldest_backend_start, u.last_used_at, u.alerted_at, u.expired_at,
+            now() AS now
+       FROM accounts a
+       JOIN rotations r ON r.id = a.last_rotation_id
+       LEFT JOIN previous_role_usage u ON u.account = a.name AND u.rotation_id = r.id
+      WHERE a.old_credential_expires_at > now() - ($1::double precision * interval '1 millisecond')
+        AND a.strategy = 'alternating' AND r.previous_role IS NOT NULL AND u.final_at IS NULL
+      ORDER BY a.name`,
+  /**
+   * Store the samples of the JSON array $1 (one per account); a new rotation of an account
+   * starts its row afresh. last_used_at: now when the sample saw a session, else unchanged (the
+   * switch for a new row). Returns each account's last_used_at.
+   */
+  recordUsageSamples: `INSERT INTO previous_role_usage AS u
+         (account, rotation_id, target, role, sampled_at, sessions, clients, oldest_backend_start, last_used_at)
+       SELECT s.account, s.rotation_id, s.target, s.role, now(), s.sessions, COALESCE(s.clients, '[]'::jsonb), s.oldest,
+              CASE WHEN s.sessions > 0 THEN now() ELSE s.switched_at END
+         FROM json_to_recordset($1::json) AS s(account text, rotation_id uuid, target text, role text, sessions integer,
+              clients jsonb, oldest timestamptz, switched_at timestamptz)
+       ON CONFLICT (account) DO UPDATE SET rotation_id = EXCLUDED.rotation_id, target = EXCLUDED.target,
+         role = EXCLUDED.role, sampled_at = EXCLUDED.sampled_at, sessions = EXCLUDED.sessions,
+         clients = EXCLUDED.clients, oldest_backend_start = EXCLUDED.oldest_backend_start,
+         last_used_at = CASE WHEN u.rotation_id IS DISTINCT FROM EXCLUDED.rotation_id OR EXCLUDED.sessions > 0
+                             THEN EXCLUDED.last_used_at ELSE u.last_used_at END,
+         alerted_at = CASE WHEN u.rotation_id = EXCLUDED.rotation_id THEN u.alerted_at END,
+         expired_at = CASE WHEN u.rotation_id = EXCLUDED.rotation_id THEN u.expired_at END,
+         final_at = CASE WHEN u.rotation_id = EXCLUDED.rotation_id THEN u.final_at END
+       RETURNING u.account, u.last_used_at`,
+  /** Claim the still-in-use alert of account $1's rotation $2: a row back for the one claimer. */
+  claimUsageAlert:
+    'UPDATE previous_role_usage SET alerted_at = now() WHERE account = $1 AND rotation_id = $2 AND alerted_at IS NULL RETURNING 1',
+  /** Claim the final check (after the expiry) of account $1's rotation $2: a row back for the one claimer. */
+  claimUsageFinal:
+    'UPDATE previous_role_usage SET final_at = now() WHERE account = $1 AND rotation_id = $2 AND final_at IS NULL RETURNING 1',
+  /**
+   * Account $1's previous role (of rotation $2, still its last) expired early at $3: the
+   * account's and the rotation's recorded expiry, the usage row, and audit event $4 with detail
+   * $5, in one statement. Returns a row when rotation $2 was still the account's last.
+   */
+  recordEarlyExpiry: `WITH acc AS (
+         UPDATE accounts SET old_credential_expires_at = $3, updated_at = now()
+          WHERE name = $1 AND last_rotation_id = $2 RETURNING name),
+       rot AS (
+         UPDATE rotations SET old_credential_expires_at = $3 WHERE id = $2 AND EXISTS (SELECT 1 FROM acc) RETURNING id),
+       usage AS (
+         UPDATE previous_role_usage SET expired_at = $3 WHERE account = $1 AND rotation_id = $2 AND EXISTS (SELECT 1 FROM acc)),
+       ev AS (
+         INSERT INTO audit_events (account, rotation_id, kind, actor, detail)
+         SELECT $1, $2, $4, 'pgrotate', $5 FROM acc)
+       SELECT count(*)::int AS n FROM acc`,
+  /** The newest sample of every account whose previous role is not finally checked. */
+  previousRoleSessions:
+    'SELECT account, role, sessions, sampled_at FROM previous_role_usage WHERE final_at IS NULL ORDER BY account',
+
   // --- security audits (audit-run-store.ts) ---------------------------------------------------
 
   /** Whether target $1 has any stored run. */

@@ -10,6 +10,7 @@ import { accountHistory } from './audit-event-queries.js';
 import { AuditRunStore } from './audit-run-store.js';
 import { WebhookOutboxStore } from './webhook-outbox-store.js';
 import { migrate } from './migrations.js';
+import { PreviousRoleUsageStore } from './previous-role-usage-store.js';
 import { RotationFence } from './rotation-fence.js';
 import type { RotationRecord } from './rotation-record.js';
 import * as rotations from './rotation-queries.js';
@@ -56,11 +57,14 @@ export class StateStore {
   readonly auditRuns: AuditRunStore;
   /** The webhook outbox: deliveries that survive the process that queued them. */
   readonly outbox: WebhookOutboxStore;
+  /** Who still uses the previous login of alternating accounts (samples and once-only facts). */
+  readonly previousRoleUsage: PreviousRoleUsageStore;
 
   private constructor(opts: StateStoreOptions) {
     this.db = new StateTables(opts.pool, opts.schema, opts.redactor);
     this.auditRuns = new AuditRunStore(this.db);
     this.outbox = new WebhookOutboxStore(this.db);
+    this.previousRoleUsage = new PreviousRoleUsageStore(this.db);
   }
 
   /** Connect, migrate, and return a ready store. */

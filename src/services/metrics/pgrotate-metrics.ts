@@ -31,6 +31,8 @@ export class PgrotateMetrics {
   private readonly duration: Histogram<'outcome'>;
   /** Per-account series, rendered by hand: prom-client formats ~25k series a second, too slow for large fleets. */
   private perAccount = { age: [] as Array<[string, number]>, nextDue: [] as Array<[string, number]> };
+  /** Sessions of each alternating account's previous role, from the last sample (absent: not in grace). */
+  private previousSessions: Array<[string, number]> = [];
   private readonly overdue: Gauge;
   private readonly failed: Gauge;
   private readonly queueDepth: Gauge;
@@ -101,7 +103,13 @@ export class PgrotateMetrics {
 
   /** Read the per-account gauges from the state database and the queue depth, then render the text format. */
   async render(): Promise<string> {
-    await Promise.all([this.refreshAccounts(), this.refreshQueue(), this.refreshAudit(), this.refreshWebhooks()]);
+    await Promise.all([
+      this.refreshAccounts(),
+      this.refreshQueue(),
+      this.refreshAudit(),
+      this.refreshWebhooks(),
+      this.refreshPreviousRoles(),
+    ]);
     return (await this.deps.registry.metrics()) + this.renderPerAccount();
   }
 
@@ -124,8 +132,23 @@ export class PgrotateMetrics {
         'pgrotate_next_due_timestamp_seconds',
         'When the account is next due for rotation, as a Unix timestamp (absent: not scheduled).',
         this.perAccount.nextDue,
+      ) +
+      family(
+        'pgrotate_previous_role_sessions',
+        'Sessions of the previous role of an alternating account at the last sample (absent: no previous role in grace).',
+        this.previousSessions,
       )
     );
+  }
+
+  private async refreshPreviousRoles(): Promise<void> {
+    const configured = new Set(this.deps.config.accounts.map((a) => a.name));
+    try {
+      const rows = await this.deps.state.previousRoleUsage.sessionsByAccount();
+      this.previousSessions = rows.filter((r) => configured.has(r.account)).map((r) => [r.account, r.sessions]);
+    } catch {
+      this.scrapeErrors.inc({ source: 'state' });
+    }
   }
 
   private async refreshAccounts(): Promise<void> {

@@ -1,16 +1,18 @@
 import { syncAccounts } from '../../../jobs/account-sync.js';
 import { runInline } from '../../../jobs/inline-runner.js';
 import type { App } from '../../core/app.js';
+import { messageOf } from '../../core/errors.js';
 import type { RunResult } from '../../core/rotation/run-result.js';
 import { retireExpiredPgbouncerLogins } from './retire-expired-logins.js';
+import { createPreviousRoleUsage } from '../usage/previous-role-usage.js';
 
 /** Most accounts one run-due handles; the rest are due at the next run. */
 const RUN_DUE_LIMIT = 100_000;
 
 /**
  * The CronJob mode's work: sync the config's accounts, retire expired previous logins from
- * PgBouncer, then rotate every account due now in this
- * process (no queue) under the configured limits. A failed account stays due for the next run.
+ * PgBouncer, then rotate every account due now in this process (no queue) under the configured
+ * limits, then sample who still uses previous logins. A failed account stays due for the next run.
  */
 export async function rotateDueAccounts(
   app: App,
@@ -26,5 +28,13 @@ export async function rotateDueAccounts(
     { kind: 'scheduled', reason: 'scheduled', requestedBy: 'run-due', terminateSessions: false, requestedAt: now },
     progress,
   );
+  // Then, as a worker's tick does: who still uses the previous logins (alerts, early expiry).
+  await createPreviousRoleUsage(app)
+    .tick()
+    .catch((err: unknown) =>
+      app.log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not sample previous-role usage'),
+    );
+  // A previous login expired early just now (expireWhenUnused) stops working through PgBouncer too.
+  await retireExpiredPgbouncerLogins(app);
   return { due: due.length, results };
 }

@@ -4,6 +4,8 @@ import type { App } from '../../core/app.js';
 import { msUntil, settleWithin } from '../../core/concurrency/settle-within.js';
 import { queueSettings } from '../../core/config/config-schema.js';
 import { AuditScheduler } from '../audit/audit-scheduler.js';
+import { createPreviousRoleUsage } from '../usage/previous-role-usage.js';
+import { retireExpiredPgbouncerLogins } from './retire-expired-logins.js';
 
 /** A running worker: the queue's scheduler and rotation jobs, and the scheduled security audits. */
 export interface RunningWorker {
@@ -14,10 +16,16 @@ export interface RunningWorker {
   stop(by: number): Promise<{ drained: boolean }>;
 }
 
-/** Start the rotation worker on the configured queue backend, and the scheduled audits (`audit: { every }`). */
+/** Start the rotation worker on the configured queue backend (its ticks also sample previous-role usage), and the scheduled audits (`audit: { every }`). */
 export async function startWorker(app: App): Promise<RunningWorker> {
   const backend = createQueueBackend(app.config, app.stateCredential);
-  const worker = await startRotationWorker(app, backend);
+  // Who still uses previous logins: sampled on every tick, which one worker at a time runs.
+  const usage = createPreviousRoleUsage(app);
+  // Then the expired previous logins (at the end of grace, or early) stop working through PgBouncer.
+  const worker = await startRotationWorker(app, backend, async () => {
+    await usage.tick();
+    await retireExpiredPgbouncerLogins(app);
+  });
   // Scheduled security audits, alerting on drift between runs.
   const audits = new AuditScheduler({
     config: app.config,

@@ -1,9 +1,22 @@
 import type { App } from '../../core/app.js';
+import { messageOf } from '../../core/errors.js';
+import { createPreviousRoleUsage, type PreviousRoleStatus } from '../usage/previous-role-usage.js';
+
+/** Previous roles in grace, sampled live (one statement per target); empty, and logged, when that fails. */
+async function previousRoles(app: App): Promise<Map<string, PreviousRoleStatus>> {
+  try {
+    return await createPreviousRoleUsage(app).live();
+  } catch (err) {
+    app.log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not read the sessions of previous roles');
+    return new Map();
+  }
+}
 
 /** Every configured account with its recorded state (the rows of `status`, also served by the HTTP API). */
 export async function accountStatuses(app: App) {
   const states = new Map((await app.state.listAccounts()).map((s) => [s.name, s]));
   const running = await app.state.accountsWithRunningRotation();
+  const previous = await previousRoles(app);
   return app.config.accounts.map((a) => {
     const s = states.get(a.name);
     return {
@@ -23,6 +36,8 @@ export async function accountStatuses(app: App) {
       consecutiveFailures: s?.consecutiveFailures ?? 0,
       warnings: s?.warnings ?? [],
       rotationInProgress: running.has(a.name),
+      /** Alternating accounts in grace: who still uses the previous login (null otherwise). */
+      previousRole: previous.get(a.name) ?? null,
     };
   });
 }
@@ -38,6 +53,15 @@ export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): {
       lastRotatedAt: iso(r.lastRotatedAt),
       oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt),
       nextDueAt: iso(r.nextDueAt),
+      previousRole: r.previousRole && {
+        role: r.previousRole.role,
+        sessions: r.previousRole.sessions,
+        clients: r.previousRole.clients,
+        oldestBackendStart: iso(r.previousRole.oldestBackendStart),
+        expiresAt: iso(r.previousRole.expiresAt),
+        sampledAt: iso(r.previousRole.sampledAt),
+        live: r.previousRole.live,
+      },
     })),
   };
 }

@@ -30,6 +30,12 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
     );
     for (const r of rows) for (const w of r.warnings) io.stdout.write(`warning: account ${r.name}: ${w}\n`);
     for (const line of webhookStatusLines(webhooks)) io.stdout.write(`${line}\n`);
+    // Who still uses the previous login of each alternating account in grace.
+    for (const r of rows)
+      if (r.previousRole)
+        io.stdout.write(
+          `previous login: account ${r.name}: ${r.previousRole.summary} (expires ${when(r.previousRole.expiresAt)}${r.previousRole.live ? '' : `, sampled ${when(r.previousRole.sampledAt)}`})\n`,
+        );
   }
   return 0;
 }
