@@ -16,6 +16,8 @@ const accountCommon = {
   allowSuperuser: z.boolean().default(false),
   /** Opt-in: each rotation also sets the role's VALID UNTIL to this long after the new password. */
   renewValidUntil: durationSchema.optional(),
+  /** How a new account starts: `rotate` at once, or `adopt` its working secret (default: `defaults.onboard`). */
+  onboard: z.enum(['rotate', 'adopt']).optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -69,12 +69,15 @@ export function buildConfigSchema(kinds: ProviderConfigKinds) {
             .max(10_000_000)
             .default(4096),
           verifyAttempts: z.number().int().min(1).max(20).default(3),
+          /** How new accounts start: `rotate` (at once) or `adopt` (a secret that logs in becomes current unchanged). */
+          onboard: z.enum(['rotate', 'adopt']).default('rotate'),
         })
         .default({
           schedule: { every: 90 * 86_400_000 },
           password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
           scramIterations: 4096,
           verifyAttempts: 3,
+          onboard: 'rotate',
         }),
       accounts: z.array(accountSchema).default([]),
     })

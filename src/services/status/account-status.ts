@@ -6,6 +6,8 @@ export async function accountStatuses(app: App) {
   const running = await app.state.accountsWithRunningRotation();
   return app.config.accounts.map((a) => {
     const s = states.get(a.name);
+    // Only while it matters: once rotated (or adopted), an old refusal is history (audit trail).
+    const refusal = s?.adoptRefusal && !s.adoptedAt && !s.lastRotatedAt ? app.redactor.scrub(s.adoptRefusal) : null;
     return {
       name: a.name,
       target: a.target,
@@ -16,13 +18,17 @@ export async function accountStatuses(app: App) {
       lastRotatedAt: s?.lastRotatedAt ?? null,
       oldCredentialExpiresAt: s?.oldCredentialExpiresAt ?? null,
       nextDueAt: s?.nextDueAt ?? null,
-      lastStatus: s?.lastStatus ?? 'never-rotated',
+      lastStatus: s?.lastStatus ?? (s?.adoptedAt ? 'adopted' : refusal ? 'adopt-refused' : 'never-rotated'),
       // Scrubbed again on the way out: a row written by another process (or an older version)
       // may hold a value that this process knows to be secret.
       lastError: s?.lastError ? app.redactor.scrub(s.lastError) : null,
       consecutiveFailures: s?.consecutiveFailures ?? 0,
       warnings: s?.warnings ?? [],
       rotationInProgress: running.has(a.name),
+      onboard: a.onboard ?? app.config.defaults.onboard,
+      adoptedAt: s?.adoptedAt ?? null,
+      adoptedFrom: s?.adoptedFrom ?? null,
+      adoptRefusal: refusal,
     };
   });
 }
@@ -38,6 +44,8 @@ export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): {
       lastRotatedAt: iso(r.lastRotatedAt),
       oldCredentialExpiresAt: iso(r.oldCredentialExpiresAt),
       nextDueAt: iso(r.nextDueAt),
+      adoptedAt: iso(r.adoptedAt),
+      adoptedFrom: iso(r.adoptedFrom),
     })),
   };
 }

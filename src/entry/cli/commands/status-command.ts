@@ -24,6 +24,7 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
       ),
     );
     for (const r of rows) for (const w of r.warnings) io.stdout.write(`warning: account ${r.name}: ${w}\n`);
+    for (const r of rows) if (r.adoptRefusal) io.stdout.write(`not adopted: ${r.adoptRefusal}\n`);
   }
   return 0;
 }
