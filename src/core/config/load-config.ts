@@ -86,7 +86,7 @@ export function parseConfigTextWith(
     const redactor = new Redactor();
     for (const v of resolvedValues) redactor.add(v);
     throw new ConfigError(
-      `${source}: invalid config:\n${redactor.scrub(firstLines(describeIssues(parsed.error.issues), MAX_ISSUE_LINES))}`,
+      `${source}: invalid config:\n${redactor.scrub(firstLines(describeIssues(parsed.error.issues, value), MAX_ISSUE_LINES))}`,
     );
   }
   return { config: parsed.data, source, referencedValues: resolvedValues };
@@ -105,8 +105,20 @@ function firstLines(text: string, max: number): string {
   return [...lines.slice(0, max), `  ... and ${lines.length - max} more problems`].join('\n');
 }
 
-/** One line per problem, each starting with the key path. Values are never echoed. */
-export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string {
+/** ` (account "NAME")` for a problem inside a named account whose message does not name it yet, else "". */
+function accountOf(path: ReadonlyArray<PropertyKey>, message: string, raw: unknown): string {
+  if (path[0] !== 'accounts' || typeof path[1] !== 'number' || path.length < 3) return '';
+  const accounts = (raw as { accounts?: unknown } | undefined)?.accounts;
+  const name = Array.isArray(accounts) ? (accounts[path[1]] as { name?: unknown } | undefined)?.name : undefined;
+  if (typeof name !== 'string' || message.includes(`"${name}"`)) return '';
+  return ` (account ${JSON.stringify(name)})`;
+}
+
+/**
+ * One line per problem, each starting with the key path. Values are never echoed. With the
+ * `raw` config, a bad value in an account also names the account (a fleet config is long).
+ */
+export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>, raw?: unknown): string {
   const lines = new Set<string>();
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -116,9 +128,9 @@ export function describeIssues(issues: ReadonlyArray<z.core.$ZodIssue>): string 
       const depth = (errs: ReadonlyArray<z.core.$ZodIssue>) => Math.max(0, ...errs.map((e) => e.path.length));
       const best = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0] ?? [];
       const nested = best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
-      lines.add(describeIssues(nested as z.core.$ZodIssue[]));
+      lines.add(describeIssues(nested as z.core.$ZodIssue[], raw));
     } else {
-      lines.add(`  ${formatPath(issue.path)}: ${issue.message}`);
+      lines.add(`  ${formatPath(issue.path)}: ${issue.message}${accountOf(issue.path, issue.message, raw)}`);
     }
   }
   return [...lines].join('\n');
