@@ -262,8 +262,7 @@ export class VaultProvider implements SecretProvider {
     try {
       const res = await this.send({ what: 'read', method: 'GET', path, display, capability: 'read', secret });
       const d = res.data as
-        | { data?: Record<string, unknown> | null; metadata?: { version?: number; created_time?: string } }
-        | undefined;
+        { data?: Record<string, unknown> | null; metadata?: { version?: number; created_time?: string } } | undefined;
       return { data: d?.data ?? null, version: d?.metadata?.version ?? 0, createdTime: d?.metadata?.created_time };
     } catch (err) {
       if (err instanceof NotFound) {

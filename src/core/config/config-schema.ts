@@ -18,6 +18,29 @@ export type * from './provider-kind.js';
 export * from './service-config-schema.js';
 export * from './target-config-schema.js';
 
+/** `defaults`: what every account gets unless it says otherwise. */
+const defaultsSchema = z
+  .strictObject({
+    schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
+    password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
+    scramIterations: z
+      .number()
+      .int()
+      .min(4096, 'scramIterations below 4096 weakens the verifier')
+      .max(10_000_000)
+      .default(4096),
+    verifyAttempts: z.number().int().min(1).max(20).default(3),
+    /** How new accounts start: `rotate` (at once) or `adopt` (a secret that logs in becomes current unchanged). */
+    onboard: z.enum(['rotate', 'adopt']).default('rotate'),
+  })
+  .default({
+    schedule: { every: 90 * 86_400_000 },
+    password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
+    scramIterations: 4096,
+    verifyAttempts: 3,
+    onboard: 'rotate',
+  });
+
 /**
  * The config file's schema for a build that knows these provider types (the composition root
  * passes providers/provider-registry.ts's list; core knows no store).
@@ -58,27 +81,7 @@ export function buildConfigSchema(kinds: ProviderConfigKinds) {
       alerts: alertsSchema.optional(),
       /** Scheduled security audit of every target by `pgrotate worker`. */
       audit: auditScheduleSchema.optional(),
-      defaults: z
-        .strictObject({
-          schedule: scheduleSchema.default({ every: 90 * 86_400_000 }),
-          password: passwordPolicySchema.default({ length: 32, alphabet: 'alphanumeric', require: [], exclude: '' }),
-          scramIterations: z
-            .number()
-            .int()
-            .min(4096, 'scramIterations below 4096 weakens the verifier')
-            .max(10_000_000)
-            .default(4096),
-          verifyAttempts: z.number().int().min(1).max(20).default(3),
-          /** How new accounts start: `rotate` (at once) or `adopt` (a secret that logs in becomes current unchanged). */
-          onboard: z.enum(['rotate', 'adopt']).default('rotate'),
-        })
-        .default({
-          schedule: { every: 90 * 86_400_000 },
-          password: { length: 32, alphabet: 'alphanumeric', require: [], exclude: '' },
-          scramIterations: 4096,
-          verifyAttempts: 3,
-          onboard: 'rotate',
-        }),
+      defaults: defaultsSchema,
       accounts: z.array(accountSchema).default([]),
     })
     .superRefine((cfg, ctx) => {

@@ -51,10 +51,7 @@ export async function syncAccountRows(
       last_rotated_at: Date | null;
       adopted_base: Date | null;
       is_new: boolean;
-    }>(
-      STATE_SQL.changedAccounts,
-      [joinedNames, keys.join('\n')],
-    );
+    }>(STATE_SQL.changedAccounts, [joinedNames, keys.join('\n')]);
     const rows = plan(
       res.rows.map((r) => ({
         name: r.name,
