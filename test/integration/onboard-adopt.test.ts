@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextDueAfter } from '../../src/core/schedule/next-due.js';
 import { awsSecretName, motoClient, seedSecret } from '../support/aws-test-client.js';
 import { baoApi, type BaoServerInfo } from '../support/bao-server.js';
+import { auditCounts, eventually, startWorker, testQueue, writeJobsConfig } from '../support/jobs-fixture.js';
 import { createPgFixture, type PgFixture } from '../support/pg-fixture.js';
 import { pgServer, service } from '../support/provided.js';
 import type { MotoServiceInfo } from '../services/moto-service.js';
@@ -88,7 +89,7 @@ describe('onboard: adopt (pg15, file, OpenBao, moto)', () => {
     const bad = await fx.createRole(`ad_bad_${fx.suffix}`, { password: 'adopt-real-Pw-2' });
     const other = await fx.createRole(`ad_other_${fx.suffix}`, { password: 'adopt-other-Pw-3' });
     const foreignRole = await fx.createRole(`ad_for_${fx.suffix}`);
-    const missingRole = await fx.createRole(`ad_miss_${fx.suffix}`);
+    const missingRole = await fx.createRole(`ad_miss_${fx.suffix}`, { password: 'adopt-miss-Pw-8' });
     const wrongPassword = `wrong-${pw()}`;
     const store = {
       'pg/good': { username: good, password: 'adopt-good-Pw-1', pool_size: 5 },
@@ -150,12 +151,23 @@ describe('onboard: adopt (pg15, file, OpenBao, moto)', () => {
     for (const where of [run.stdout, run.stderr, audit, accounts, text.stdout, JSON.stringify([...s.values()])])
       for (const secret of [wrongPassword, 'adopt-good-Pw-1', 'adopt-other-Pw-3']) expect(where).not.toContain(secret);
 
+    // The missing secret is put in place (the documented fix): the next run adopts it.
+    writeFileSync(
+      fx.secretsFile,
+      JSON.stringify({ ...store, 'pg/none': { username: missingRole, password: 'adopt-miss-Pw-8' } }),
+      { mode: 0o600 },
+    );
+    const missingBefore = await verifier(missingRole);
     // A second run: still nothing due, no repeated refusal event, the adoption stands.
     const again = await fx.cli(['--config', path, 'run-due'], env);
     expect(again.stdout).toMatch(/run-due: 0 due/);
     expect((await events('bad')).map((e) => e.kind)).toEqual(['account.adopt-refused']);
     expect((await status(path, env)).get('good')?.nextDueAt).toBe(g.nextDueAt);
     expect(await verifier(bad)).toBe(before.bad);
+    const m = (await status(path, env)).get('missing') as StatusRow;
+    expect(m).toMatchObject({ lastStatus: 'adopted', adoptRefusal: null });
+    expect(await verifier(missingRole)).toBe(missingBefore);
+    expect((await events('missing')).map((e) => e.kind)).toEqual(['account.adopt-refused', 'account.adopted']);
 
     // The documented fix: an explicit rotate rotates it (the admin sets a new password).
     const fixed = await fx.cli(['--config', path, 'rotate', 'bad'], env);
@@ -229,6 +241,43 @@ describe('onboard: adopt (pg15, file, OpenBao, moto)', () => {
     expect(JSON.stringify(await fx.stateQuery('SELECT * FROM pgrotate.audit_events'))).not.toContain(
       'not-the-password-7',
     );
+  });
+
+  it('worker: adopts at start, before its first tick, and nothing rotates the adopted account', async () => {
+    const role = await fx.createRole(`ad_wk_${fx.suffix}`, { password: 'adopt-worker-Pw-9' });
+    const store = JSON.parse(readFileSync(fx.secretsFile, 'utf8')) as Record<string, unknown>;
+    store['pg/worker'] = { username: role, password: 'adopt-worker-Pw-9' };
+    writeFileSync(fx.secretsFile, JSON.stringify(store), { mode: 0o600 });
+    const { path, env } = writeJobsConfig(
+      fx,
+      {
+        accounts: [
+          {
+            name: 'wk',
+            target: 'main',
+            role,
+            provider: 'local',
+            secret: 'pg/worker',
+            onboard: 'adopt',
+            schedule: SCHEDULE_CFG,
+          },
+        ],
+      },
+      { queue: testQueue('postgres') },
+    );
+    const before = await verifier(role);
+    const worker = startWorker(fx, path, env);
+    try {
+      await eventually(async () => (await auditCounts(fx, 'account.adopted')).get('wk') === 1, 'wk adopted');
+      // A few ticks (1 s each) later, still not rotated.
+      await new Promise((r) => setTimeout(r, 2500));
+    } finally {
+      await worker.stop();
+    }
+    expect(await verifier(role)).toBe(before);
+    expect(await rotations('wk')).toBe(0);
+    expect((await status(path, env)).get('wk')?.lastStatus).toBe('adopted');
+    expect(worker.output()).not.toContain('adopt-worker-Pw-9');
   });
 
   it('a bad onboard value is refused at load, naming the account', async () => {
