@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { syncAccounts } from '../jobs/account-sync.js';
 import { createApp } from '../src/app/app-context.js';
-import { parseConfigText } from '../src/core/config/load-config.js';
+import { parseConfigText } from '../src/app/load-config.js';
 import { createLogger } from '../src/core/logging/logger.js';
 import { Redactor } from '../src/core/logging/redactor.js';
 import { freePort } from '../src/core/net/free-port.js';

@@ -5,7 +5,7 @@ import type { ChangedAccount, PlannedAccount, StateStore } from '../src/core/sta
 // Brings the state database's accounts in line with the config before scheduling: accounts
 // new to pgrotate get a first due time (soon, spread by their stable offset, so a new fleet
 // does not rotate all at once), accounts whose schedule changed are re-planned from their last
-// rotation, and accounts removed from the config stop being due. One round trip per batch
+// rotation (or adoption), and accounts removed from the config stop being due. One round trip per batch
 // (unnest), so 100k accounts sync in about a second.
 
 export interface SyncResult {
@@ -32,15 +32,14 @@ export async function syncAccounts(
       if (!account) continue;
       const schedule = account.schedule ?? config.defaults.schedule;
       let next: Date | null;
-      if (r.isNew) {
-        next = firstDueAt(schedule, account.name, now);
-        inserted++;
-      } else {
-        next = r.lastRotatedAt
-          ? nextDueAfter(schedule, r.lastRotatedAt, account.name)
-          : firstDueAt(schedule, account.name, now);
-        replanned++;
-      }
+      // An adopted account's age counts from its secret's last change, as a rotation's would.
+      const base = r.lastRotatedAt ?? r.adoptedBase;
+      if (base) next = nextDueAfter(schedule, base, account.name);
+      // Still to adopt (jobs/account-adopt.ts decides): not due until adopted, so no tick rotates it first.
+      else if ((account.onboard ?? config.defaults.onboard) === 'adopt') next = null;
+      else next = firstDueAt(schedule, account.name, now);
+      if (r.isNew) inserted++;
+      else replanned++;
       rows.push({
         name: account.name,
         target: account.target,

@@ -4,6 +4,7 @@ import { queueSettings, type QueueConfig } from '../src/core/config/config-schem
 import { msUntil, settleWithin } from '../src/core/concurrency/settle-within.js';
 import { messageOf } from '../src/core/errors.js';
 import type { Logger } from '../src/core/logging/logger.js';
+import { adoptNewAccounts } from './account-adopt.js';
 import { syncAccounts } from './account-sync.js';
 import { retryDelay } from './backoff.js';
 import { PerTargetLimiter } from './per-target-limiter.js';
@@ -45,6 +46,10 @@ export async function startRotationWorker(
   const log = app.log.child({ component: 'worker' });
   const synced = await syncAccounts(app.state, app.config);
   log.info(synced, 'accounts synced with the state database');
+  // Before the first tick: an account still to adopt has no due time until this decides.
+  const adoption = await adoptNewAccounts(app, 'worker');
+  if (adoption.adopted.length + adoption.refused.length > 0)
+    log.info({ adopted: adoption.adopted.length, refused: adoption.refused.length }, 'onboard: adopt');
 
   const limiter = new PerTargetLimiter({
     connection: stateConnectionConfig(app.config, 'pgrotate-limiter', app.stateCredential),

@@ -85,13 +85,16 @@ export class AwsSecretsManagerProvider implements SecretProvider {
   }
 
   async getCurrent(secret: string): Promise<SecretValue | null> {
-    const text = await this.readStage(secret, AWSCURRENT);
-    if (text === null) {
+    const read = await this.readStageWithDate(secret, AWSCURRENT);
+    if (read.text === null) {
       // Absent, or marked for deletion (which some endpoints report as absent): say which.
       await this.describe(secret);
       return null;
     }
-    return this.parse(secret, text);
+    const value = this.parse(secret, read.text);
+    // CreatedDate of AWSCURRENT's version: when the value applications read was written.
+    if (value && read.created) value.lastChanged = read.created;
+    return value;
   }
 
   async getPending(secret: string): Promise<SecretValue | null> {
@@ -274,11 +277,15 @@ export class AwsSecretsManagerProvider implements SecretProvider {
 
   /** The text labelled `stage`, or null when the secret or the label does not exist. */
   private async readStage(secret: string, stage: string): Promise<string | null> {
+    return (await this.readStageWithDate(secret, stage)).text;
+  }
+
+  private async readStageWithDate(secret: string, stage: string): Promise<{ text: string | null; created?: Date }> {
     try {
       const out = await this.client.send(new GetSecretValueCommand({ SecretId: secret, VersionStage: stage }));
-      return this.textOf(secret, out.SecretString);
+      return { text: this.textOf(secret, out.SecretString), created: out.CreatedDate };
     } catch (err) {
-      if (isAwsNotFound(err)) return null;
+      if (isAwsNotFound(err)) return { text: null };
       throw this.error('GetSecretValue', secret, err);
     }
   }

@@ -94,7 +94,10 @@ export class AzureKeyVaultProvider implements SecretProvider {
   async getCurrent(secret: string): Promise<SecretValue | null> {
     this.checkName(secret);
     const found = await this.fetchCurrent(secret);
-    return found ? this.parse(found, secret) : null;
+    if (!found) return null;
+    const value = this.parse(found, secret);
+    if (found.properties.updatedOn) value.lastChanged = found.properties.updatedOn;
+    return value;
   }
 
   async getPending(secret: string): Promise<SecretValue | null> {

@@ -9,6 +9,8 @@ export interface KvRead {
   data: Record<string, unknown> | null;
   /** Latest version number (0 when the secret never existed): the check-and-set value for a write. */
   version: number;
+  /** The latest version's created_time, when the store answered one. */
+  createdTime?: string;
 }
 
 /** Decode stored data: the credential's fields, or one string field holding its JSON text. */

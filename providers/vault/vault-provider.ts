@@ -107,6 +107,8 @@ export class VaultProvider implements SecretProvider {
     const p = await this.paths(secret, 'read');
     const r = await this.readKv(p.data, p.display.data, secret);
     const value = r.data ? this.decode(r.data, secret) : null;
+    const changed = r.createdTime ? new Date(r.createdTime) : null;
+    if (value && changed && !Number.isNaN(changed.getTime())) value.lastChanged = changed;
     // The check-and-set version for this rotation's promote: a stale one only costs a re-read.
     this.memory.sawCurrent(secret, r.version);
     return value;
@@ -259,8 +261,9 @@ export class VaultProvider implements SecretProvider {
   private async readKv(path: string, display: string, secret: string): Promise<KvRead> {
     try {
       const res = await this.send({ what: 'read', method: 'GET', path, display, capability: 'read', secret });
-      const d = res.data as { data?: Record<string, unknown> | null; metadata?: { version?: number } } | undefined;
-      return { data: d?.data ?? null, version: d?.metadata?.version ?? 0 };
+      const d = res.data as
+        { data?: Record<string, unknown> | null; metadata?: { version?: number; created_time?: string } } | undefined;
+      return { data: d?.data ?? null, version: d?.metadata?.version ?? 0, createdTime: d?.metadata?.created_time };
     } catch (err) {
       if (err instanceof NotFound) {
         // KV v2 answers 404 for a deleted latest version too, with that version's metadata.

@@ -29,6 +29,8 @@ const accountCommon = {
   admin: z.literal('self').optional(),
   /** Extra secret keys rendered at every rotation, on top of defaults.secretTemplate (null drops a default key). */
   secretTemplate: z.record(z.string(), secretTemplateTextSchema.nullable()).optional(),
+  /** How a new account starts: `rotate` at once, or `adopt` its working secret (default: `defaults.onboard`). */
+  onboard: z.enum(['rotate', 'adopt']).optional(),
 };
 
 export const singleUserAccountSchema = z.strictObject({

@@ -42,6 +42,8 @@ const defaultsSchema = z
     restart: restartListSchema.default([]),
     /** Extra secret keys every account renders at each rotation (an account's own map goes on top). */
     secretTemplate: z.record(z.string(), secretTemplateTextSchema).optional(),
+    /** How new accounts start: `rotate` (at once) or `adopt` (a secret that logs in becomes current unchanged). */
+    onboard: z.enum(['rotate', 'adopt']).default('rotate'),
   })
   .default({
     schedule: { every: 90 * 86_400_000 },
@@ -49,6 +51,7 @@ const defaultsSchema = z
     scramIterations: 4096,
     verifyAttempts: 3,
     restart: [],
+    onboard: 'rotate',
   });
 
 /**

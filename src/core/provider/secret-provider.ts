@@ -50,6 +50,12 @@ export type SecretValue = z.output<typeof secretValueSchema> & {
    * owned fields (never over them), so consumers that read them keep working across rotations.
    */
   extra?: KeptSecretKeys;
+  /**
+   * When the store says this value last changed (KV created_time of the version, AWS CreatedDate
+   * of AWSCURRENT's version, Azure updatedOn), where it says; only getCurrent sets it. Never
+   * stored: adoption bases an adopted account's first due time on it.
+   */
+  lastChanged?: Date;
 };
 
 /** The JSON object a provider stores for a value: the owned fields, then the kept keys. */

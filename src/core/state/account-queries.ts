@@ -133,5 +133,41 @@ function accountFromRow(r: Record<string, unknown>): AccountState {
     lastError: r.last_error as string | null,
     consecutiveFailures: r.consecutive_failures as number,
     warnings: (r.warnings as string[] | null) ?? [],
+    adoptedAt: (r.adopted_at as Date | null | undefined) ?? null,
+    adoptedFrom: (r.adopted_from as Date | null | undefined) ?? null,
+    adoptRefusal: (r.adopt_refusal as string | null | undefined) ?? null,
   };
+}
+
+/** Of the named accounts, those still to adopt (never rotated nor adopted), with their last refusal. */
+export async function adoptionCandidates(
+  db: StateTables,
+  names: string[],
+): Promise<Array<{ name: string; refusal: string | null }>> {
+  const res = await db.pool.query<{ name: string; adopt_refusal: string | null }>(STATE_SQL.adoptionCandidates, [
+    names,
+  ]);
+  return res.rows.map((r) => ({ name: r.name, refusal: r.adopt_refusal }));
+}
+
+/** Record an adoption and its audit event; false when the account is no longer a candidate. */
+export async function adoptAccount(
+  db: StateTables,
+  a: { name: string; lastChanged: Date | null; activeRole: string; nextDueAt: Date | null; actor: string },
+  detail: Record<string, unknown>,
+): Promise<boolean> {
+  const res = await db.pool.query(STATE_SQL.adoptAccount, [
+    a.name,
+    a.lastChanged,
+    a.activeRole,
+    a.nextDueAt,
+    a.actor,
+    JSON.stringify(detail),
+  ]);
+  return (res.rowCount ?? 0) > 0;
+}
+
+/** Record why an account's secret was not adopted (it is not due until fixed); audited when the reason is new. */
+export async function refuseAdoption(db: StateTables, name: string, reason: string, actor: string): Promise<void> {
+  await db.pool.query(STATE_SQL.refuseAdoption, [name, reason, actor, JSON.stringify({ reason })]);
 }

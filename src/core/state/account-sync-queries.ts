@@ -9,6 +9,8 @@ import { STATE_SQL } from './state-statements.js';
 export interface ChangedAccount {
   name: string;
   lastRotatedAt: Date | null;
+  /** An adopted account's base time: its secret's last change, else when it was adopted. */
+  adoptedBase: Date | null;
   isNew: boolean;
 }
 
@@ -44,11 +46,20 @@ export async function syncAccountRows(
     // parameter, and for 100,000 accounts that garbage was a large part of a worker's start-up peak.
     const joinedNames = names.join('\n');
     // The database compares; only accounts that are new or need re-planning come back.
-    const res = await client.query<{ name: string; last_rotated_at: Date | null; is_new: boolean }>(
-      STATE_SQL.changedAccounts,
-      [joinedNames, keys.join('\n')],
+    const res = await client.query<{
+      name: string;
+      last_rotated_at: Date | null;
+      adopted_base: Date | null;
+      is_new: boolean;
+    }>(STATE_SQL.changedAccounts, [joinedNames, keys.join('\n')]);
+    const rows = plan(
+      res.rows.map((r) => ({
+        name: r.name,
+        lastRotatedAt: r.last_rotated_at,
+        adoptedBase: r.adopted_base,
+        isNew: r.is_new,
+      })),
     );
-    const rows = plan(res.rows.map((r) => ({ name: r.name, lastRotatedAt: r.last_rotated_at, isNew: r.is_new })));
     // One JSON text per batch: a single string to send, where five text[] parameters were
     // 50,000 escaped strings (start-up memory with a new fleet of 100,000 accounts).
     for (let i = 0; i < rows.length; i += BATCH) {

@@ -72,7 +72,7 @@ export const STATE_SQL = Object.freeze({
   // --- account sync (config -> accounts) ------------------------------------------------------
 
   /** Configured names $1 and schedule keys $2 (newline-joined) that are new or need re-planning. */
-  changedAccounts: `SELECT c.name, a.last_rotated_at, a.name IS NULL AS is_new
+  changedAccounts: `SELECT c.name, a.last_rotated_at, COALESCE(a.adopted_from, a.adopted_at) AS adopted_base, a.name IS NULL AS is_new
          FROM unnest(string_to_array($1, E'\\n'), string_to_array($2, E'\\n')) AS c(name, key)
          LEFT JOIN accounts a ON a.name = c.name
         WHERE a.name IS NULL OR a.schedule IS DISTINCT FROM c.key OR (a.next_due_at IS NULL AND c.key <> 'manual')`,
@@ -85,6 +85,33 @@ export const STATE_SQL = Object.freeze({
   /** Retire the scheduled accounts not among the newline-joined names $1. */
   retireUnconfigured: `UPDATE accounts SET next_due_at = NULL, schedule = 'not-configured', updated_at = now()
        WHERE next_due_at IS NOT NULL AND NOT (name = ANY(string_to_array($1, E'\\n')))`,
+
+  // --- adoption (onboard: adopt) ---------------------------------------------------------------
+
+  /** Of the accounts named in $1, those pgrotate never rotated, started rotating or adopted, with their last refusal. */
+  adoptionCandidates: `SELECT a.name, a.adopt_refusal FROM accounts a
+      WHERE a.name = ANY($1::text[]) AND a.adopted_at IS NULL AND a.last_rotated_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.account = a.name)
+      ORDER BY a.name`,
+  /** Adopt account $1 (last changed $2, active role $3, next due $4) with its `account.adopted` event (actor $5, detail $6), if still a candidate. */
+  adoptAccount: `WITH adopted AS (
+         UPDATE accounts a SET adopted_at = now(), adopted_from = $2, active_role = $3, next_due_at = $4,
+           adopt_refusal = NULL, updated_at = now()
+          WHERE a.name = $1 AND a.adopted_at IS NULL AND a.last_rotated_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.account = a.name)
+         RETURNING a.name)
+       INSERT INTO audit_events (account, kind, actor, detail) SELECT name, 'account.adopted', $5, $6::jsonb FROM adopted
+       RETURNING id`,
+  /** Refuse adopting account $1 for reason $2 (not due until fixed); an `account.adopt-refused` event (actor $3, detail $4) when the reason is new. */
+  refuseAdoption: `WITH old AS (SELECT adopt_refusal FROM accounts WHERE name = $1),
+       refused AS (
+         UPDATE accounts a SET next_due_at = NULL, adopt_refusal = $2, updated_at = now()
+          WHERE a.name = $1 AND a.adopted_at IS NULL AND a.last_rotated_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.account = a.name)
+         RETURNING a.name)
+       INSERT INTO audit_events (account, kind, actor, detail)
+         SELECT refused.name, 'account.adopt-refused', $3, $4::jsonb FROM refused, old
+          WHERE old.adopt_refusal IS DISTINCT FROM $2`,
 
   // --- rotations ------------------------------------------------------------------------------
 

@@ -212,6 +212,24 @@ export class StateStore {
   }
 
   /** Bring the accounts table in line with the configured names (see account-sync-queries.ts). */
+  /** Of the named accounts, those still to adopt (never rotated nor adopted), with their last refusal. */
+  async adoptionCandidates(names: string[]): Promise<Array<{ name: string; refusal: string | null }>> {
+    return accounts.adoptionCandidates(this.db, names);
+  }
+
+  /** Record an adoption (next due time, active role) and its `account.adopted` event; false: no longer a candidate. */
+  async adoptAccount(
+    a: { name: string; lastChanged: Date | null; activeRole: string; nextDueAt: Date | null; actor: string },
+    detail: Record<string, unknown>,
+  ): Promise<boolean> {
+    return accounts.adoptAccount(this.db, a, detail);
+  }
+
+  /** Record a refused adoption (redacted); the account is not due until its secret is fixed or it is rotated. */
+  async refuseAdoption(name: string, reason: string, actor: string): Promise<void> {
+    await accounts.refuseAdoption(this.db, name, this.db.redactor.scrub(reason), actor);
+  }
+
   async syncAccountRows(
     names: string[],
     keys: string[],

@@ -14,6 +14,12 @@ export interface AccountState {
   consecutiveFailures: number;
   /** Warnings of the last successful rotation. */
   warnings: string[];
+  /** When pgrotate adopted the account's existing secret (onboard: adopt), else null. */
+  adoptedAt: Date | null;
+  /** The adopted value's last-changed time in its store, when the store gave one. */
+  adoptedFrom: Date | null;
+  /** Why the secret could not be adopted (redacted), until it is adopted or rotated. */
+  adoptRefusal: string | null;
 }
 
 export interface AuditEvent {

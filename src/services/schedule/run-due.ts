@@ -1,3 +1,4 @@
+import { adoptNewAccounts } from '../../../jobs/account-adopt.js';
 import { syncAccounts } from '../../../jobs/account-sync.js';
 import { runInline } from '../../../jobs/inline-runner.js';
 import type { App } from '../../core/app.js';
@@ -10,15 +11,17 @@ import { createPreviousRoleUsage } from '../usage/previous-role-usage.js';
 const RUN_DUE_LIMIT = 100_000;
 
 /**
- * The CronJob mode's work: sync the config's accounts, retire expired previous logins from
- * PgBouncer, then rotate every account due now in this process (no queue) under the configured
- * limits, then sample who still uses previous logins. A failed account stays due for the next run.
+ * The CronJob mode's work: sync the config's accounts, adopt the new `onboard: adopt` ones whose
+ * secret logs in (then due one interval later, not now), retire expired previous logins from
+ * PgBouncer, rotate every account due now in this process (no queue) under the configured limits,
+ * then sample who still uses previous logins. A failed account stays due for the next run.
  */
 export async function rotateDueAccounts(
   app: App,
   progress?: (done: number, total: number) => void,
 ): Promise<{ due: number; results: RunResult[] }> {
   await syncAccounts(app.state, app.config);
+  await adoptNewAccounts(app, 'run-due');
   // Expired previous logins stop working through PgBouncer too, before due rotations run.
   await retireExpiredPgbouncerLogins(app);
   const { due, now } = await app.state.findDueAccounts(RUN_DUE_LIMIT);

@@ -19,6 +19,8 @@ export async function accountStatuses(app: App) {
   const previous = await previousRoles(app);
   return app.config.accounts.map((a) => {
     const s = states.get(a.name);
+    // Only while it matters: once rotated (or adopted), an old refusal is history (audit trail).
+    const refusal = s?.adoptRefusal && !s.adoptedAt && !s.lastRotatedAt ? app.redactor.scrub(s.adoptRefusal) : null;
     return {
       name: a.name,
       target: a.target,
@@ -29,7 +31,7 @@ export async function accountStatuses(app: App) {
       lastRotatedAt: s?.lastRotatedAt ?? null,
       oldCredentialExpiresAt: s?.oldCredentialExpiresAt ?? null,
       nextDueAt: s?.nextDueAt ?? null,
-      lastStatus: s?.lastStatus ?? 'never-rotated',
+      lastStatus: s?.lastStatus ?? (s?.adoptedAt ? 'adopted' : refusal ? 'adopt-refused' : 'never-rotated'),
       // Scrubbed again on the way out: a row written by another process (or an older version)
       // may hold a value that this process knows to be secret.
       lastError: s?.lastError ? app.redactor.scrub(s.lastError) : null,
@@ -38,6 +40,10 @@ export async function accountStatuses(app: App) {
       rotationInProgress: running.has(a.name),
       /** Alternating accounts in grace: who still uses the previous login (null otherwise). */
       previousRole: previous.get(a.name) ?? null,
+      onboard: a.onboard ?? app.config.defaults.onboard,
+      adoptedAt: s?.adoptedAt ?? null,
+      adoptedFrom: s?.adoptedFrom ?? null,
+      adoptRefusal: refusal,
     };
   });
 }
@@ -62,6 +68,8 @@ export function statusJson(rows: Awaited<ReturnType<typeof accountStatuses>>): {
         sampledAt: iso(r.previousRole.sampledAt),
         live: r.previousRole.live,
       },
+      adoptedAt: iso(r.adoptedAt),
+      adoptedFrom: iso(r.adoptedFrom),
     })),
   };
 }

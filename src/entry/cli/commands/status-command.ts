@@ -36,6 +36,7 @@ export async function statusCommand(app: App, args: { json: boolean }, io: CliIo
         io.stdout.write(
           `previous login: account ${r.name}: ${r.previousRole.summary} (expires ${when(r.previousRole.expiresAt)}${r.previousRole.live ? '' : `, sampled ${when(r.previousRole.sampledAt)}`})\n`,
         );
+    for (const r of rows) if (r.adoptRefusal) io.stdout.write(`not adopted: ${r.adoptRefusal}\n`);
   }
   return 0;
 }
