@@ -53,10 +53,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const { state, stateCredential } = await openState(config, ownLogins, redactor, closeEarly);
   const rotationObservers = new RotationObservers();
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
-  const alerts = new AlertDispatcher({ config: config.alerts, redactor, log: log.child({ component: 'alerts' }), outbox: state.outbox, account: (name) => byName.get(name) }); // prettier-ignore
-  await alerts.start(); // every process sends what earlier ones left in the outbox
-  alertOnRotationFailures(rotationObservers, alerts);
-  alertOnRestartFailures(rotationObservers, alerts);
+  const alerts = await startAlerts(config, { redactor, log, state, byName, rotationObservers });
   const restarter = await workloadRestarter(config, redactor, log);
   const engine = new RotationEngine({
     ...(restarter ? { restarter } : {}),
@@ -94,6 +91,31 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
       return closing;
     },
   };
+}
+
+/** The alert dispatcher, sending what earlier processes left in the outbox, told of failed rotations and restarts. */
+async function startAlerts(
+  config: PgrotateConfig,
+  deps: {
+    redactor: Redactor;
+    log: Logger;
+    state: StateStore;
+    byName: Map<string, AccountConfig>;
+    rotationObservers: RotationObservers;
+  },
+): Promise<AlertDispatcher> {
+  const { redactor, log, state, byName, rotationObservers } = deps;
+  const alerts = new AlertDispatcher({
+    config: config.alerts,
+    redactor,
+    log: log.child({ component: 'alerts' }),
+    outbox: state.outbox,
+    account: (name) => byName.get(name),
+  });
+  await alerts.start();
+  alertOnRotationFailures(rotationObservers, alerts);
+  alertOnRestartFailures(rotationObservers, alerts);
+  return alerts;
 }
 
 /** The Kubernetes API client for `restart:` lists, loaded only when some account restarts workloads. */
