@@ -234,7 +234,7 @@ describe('container image: the chart commands run in the built image', () => {
     for (const r of [version, cas]) expect(r.stderr).not.toMatch(/Warning/);
   });
 
-  it('is lean: at most 250 MB uncompressed (docs/kubernetes.md)', async () => {
+  it('is lean: at most 280 MB uncompressed (docs/kubernetes.md)', async () => {
     const { layers } = await inspectImage(built.image);
     const total = layers.reduce((sum, l) => sum + l.size, 0);
     const biggest = [...layers].sort((a, b) => b.size - a.size).slice(0, 4);
@@ -242,7 +242,7 @@ describe('container image: the chart commands run in the built image', () => {
       `[container-image] ${(total / 1e6).toFixed(1)} MB; biggest layers:\n${biggest.map((l) => `  ${(l.size / 1e6).toFixed(1)} MB  ${l.createdBy.slice(0, 110)}`).join('\n')}`,
     );
     expect(layers.length).toBeGreaterThan(0);
-    expect(total).toBeLessThanOrEqual(250e6);
+    expect(total).toBeLessThanOrEqual(280e6);
   });
 
   it('carries no demo PostgreSQL and no dev dependencies; `demo` says what is missing', async () => {
