@@ -14,6 +14,8 @@ const MIGRATIONS = stateMigrations();
 // processes at the same time.
 
 const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
+// What undoes the latest migration (0007-account-adoption.sql), to fake a schema one version behind.
+// A new migration changes LATEST: update the two undo statements below with it.
 
 /** The statements PostgreSQL logged for backend `pid` between two marker statements of the test. */
 async function statementsOf(fx: PgFixture, pid: number, run: () => Promise<void>): Promise<string[]> {
@@ -83,8 +85,9 @@ describe('start-up migration check', () => {
 
       // An older schema (the latest migration not applied): the check sees it and the locked
       // path applies exactly that one.
+      expect(LATEST, 'a new migration: update the undo statement below').toBe(7);
       await pool.query(`DELETE FROM "${schema}".schema_migrations WHERE version = $1`, [LATEST]);
-      await pool.query(`DROP TABLE "${schema}".audit_runs, "${schema}".audit_findings, "${schema}".audit_schedule`);
+      await pool.query(`ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`);
       const older = await statementsOf(fx, pid, async () => {
         expect(await migrate(pool, schema)).toEqual([LATEST]);
       });
@@ -104,8 +107,9 @@ describe('start-up migration check', () => {
     const setup = onePool();
     try {
       await migrate(setup, schema);
+      expect(LATEST, 'a new migration: update the undo statement below').toBe(7);
       await setup.query(`DELETE FROM "${schema}".schema_migrations WHERE version = $1`, [LATEST]);
-      await setup.query(`DROP TABLE "${schema}".audit_runs, "${schema}".audit_findings, "${schema}".audit_schedule`);
+      await setup.query(`ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`);
     } finally {
       await setup.end();
     }

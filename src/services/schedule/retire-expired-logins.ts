@@ -10,7 +10,12 @@ import { retirePgbouncerLogin } from '../../core/pgbouncer/pgbouncer-sync.js';
  * rotation under way are left to the next call. A failure is logged and left to the next call;
  * it never stops the run. Returns the accounts retired.
  */
-export async function retireExpiredPgbouncerLogins(app: App, now = new Date()): Promise<string[]> {
+export async function retireExpiredPgbouncerLogins(
+  app: App,
+  now = new Date(),
+  /** Per account, the rotation whose previous login this process already retired (a worker's ticks): skipped, so a retired login costs no RELOAD per tick; one entry per account. */
+  done?: Map<string, string>,
+): Promise<string[]> {
   const candidates = app.config.accounts.filter(
     (a) => a.strategy === 'alternating' && app.targets.pgbouncers(a.target).length > 0,
   );
@@ -24,11 +29,14 @@ export async function retireExpiredPgbouncerLogins(app: App, now = new Date()): 
     if (!st?.activeRole || !expiry || expiry > now) continue;
     const previous = account.roles.find((r) => r !== st.activeRole);
     if (!previous) continue;
+    const key = `${st.lastRotationId ?? ''}:${expiry.getTime()}`;
+    if (done?.get(account.name) === key) continue;
     try {
       const closed = await app.targets.withAdmin(account.target, account.name, (client) =>
         retirePgbouncerLogin(app.targets, app.redactor, account.target, previous, client),
       );
       retired.push(account.name);
+      done?.set(account.name, key);
       if (closed > 0) {
         await app.state.audit({
           account: account.name,

@@ -32,12 +32,13 @@ export async function rotateDueAccounts(
     progress,
   );
   // Then, as a worker's tick does: who still uses the previous logins (alerts, early expiry).
-  await createPreviousRoleUsage(app)
+  const usage = await createPreviousRoleUsage(app)
     .tick()
-    .catch((err: unknown) =>
-      app.log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not sample previous-role usage'),
-    );
+    .catch((err: unknown) => {
+      app.log.warn({ error: app.redactor.scrub(messageOf(err)) }, 'could not sample previous-role usage');
+      return null;
+    });
   // A previous login expired early just now (expireWhenUnused) stops working through PgBouncer too.
-  await retireExpiredPgbouncerLogins(app);
+  if (usage && usage.expired > 0) await retireExpiredPgbouncerLogins(app);
   return { due: due.length, results };
 }

@@ -22,9 +22,10 @@ export async function startWorker(app: App): Promise<RunningWorker> {
   // Who still uses previous logins: sampled on every tick, which one worker at a time runs.
   const usage = createPreviousRoleUsage(app);
   // Then the expired previous logins (at the end of grace, or early) stop working through PgBouncer.
+  const retired = new Map<string, string>();
   const worker = await startRotationWorker(app, backend, async () => {
     await usage.tick();
-    await retireExpiredPgbouncerLogins(app);
+    await retireExpiredPgbouncerLogins(app, new Date(), retired);
   });
   // Scheduled security audits, alerting on drift between runs.
   const audits = new AuditScheduler({
