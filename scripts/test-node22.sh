@@ -2,7 +2,7 @@
 # The unit tests and the core integration tests on Node 22 (the oldest supported major; the full
 # suite runs on Node 24): the rotation protocol through the CLI and the library on PostgreSQL 15,
 # OpenBao and moto: rotations with the file, Vault and AWS providers, crashes at every step,
-# concurrency, bad input, secrecy, the Postgres-backed queue, and no runtime warning.
+# concurrency, bad input (on every PostgreSQL major, 13 to 18), secrecy, the Postgres-backed queue, and no runtime warning.
 # Expects the dependencies installed (npm ci) and the services installed (scripts/install/*.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +28,4 @@ CORE=(
   test/integration/vault-secrecy.test.ts
   test/integration/aws-rotation.test.ts
 )
-PGROTATE_TEST_SERVICES="${PGROTATE_TEST_SERVICES:-pg15,bao,moto,pg18}" npx vitest run "${CORE[@]}" "$@"
+PGROTATE_TEST_SERVICES="${PGROTATE_TEST_SERVICES:-pg13,pg14,pg15,pg16,pg17,pg18,bao,moto}" npx vitest run "${CORE[@]}" "$@"

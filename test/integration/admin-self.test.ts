@@ -1,3 +1,4 @@
+import { PG_VERSIONS } from '../support/pg-versions.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +14,7 @@ import { pgServer } from '../support/provided.js';
 // supported major version. pg15 also runs with log_statement=all and pg_stat_statements, where
 // the leak check looks for the plaintexts.
 
-const VERSIONS = ['pg13', 'pg15', 'pg16', 'pg17', 'pg18'] as const;
-
-for (const version of VERSIONS) {
+for (const version of PG_VERSIONS) {
   describe(`admin: self on ${version}`, () => {
     let fx: PgFixture;
     beforeAll(async () => {

