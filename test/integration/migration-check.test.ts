@@ -87,7 +87,9 @@ describe('start-up migration check', () => {
       // path applies exactly that one.
       expect(LATEST, 'a new migration: update the undo statement below').toBe(7);
       await pool.query(`DELETE FROM "${schema}".schema_migrations WHERE version = $1`, [LATEST]);
-      await pool.query(`ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`);
+      await pool.query(
+        `ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`,
+      );
       const older = await statementsOf(fx, pid, async () => {
         expect(await migrate(pool, schema)).toEqual([LATEST]);
       });
@@ -109,7 +111,9 @@ describe('start-up migration check', () => {
       await migrate(setup, schema);
       expect(LATEST, 'a new migration: update the undo statement below').toBe(7);
       await setup.query(`DELETE FROM "${schema}".schema_migrations WHERE version = $1`, [LATEST]);
-      await setup.query(`ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`);
+      await setup.query(
+        `ALTER TABLE "${schema}".accounts DROP COLUMN adopted_at, DROP COLUMN adopted_from, DROP COLUMN adopt_refusal`,
+      );
     } finally {
       await setup.end();
     }
