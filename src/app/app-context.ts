@@ -54,7 +54,7 @@ export async function createApp(loaded: LoadedConfig, opts: AppOptions = {}): Pr
   const rotationObservers = new RotationObservers();
   const byName = new Map(config.accounts.map((a) => [a.name, a]));
   const alerts = await startAlerts(config, { redactor, log, state, byName, rotationObservers });
-  const restarter = await workloadRestarter(config, redactor, log);
+  const restarter = workloadRestarter(config, redactor, log);
   const engine = new RotationEngine({
     ...(restarter ? { restarter } : {}),
     onResult: (result, ms) => rotationObservers.notify(result, ms),
@@ -118,16 +118,32 @@ async function startAlerts(
   return alerts;
 }
 
-/** The Kubernetes API client for `restart:` lists, loaded only when some account restarts workloads. */
-async function workloadRestarter(
-  config: PgrotateConfig,
-  redactor: Redactor,
-  log: Logger,
-): Promise<WorkloadRestarter | null> {
+/**
+ * The Kubernetes API client for `restart:` lists: null when no account restarts workloads, else
+ * loaded at the first restart (a `status` or `verify` never loads the client). Like the real one,
+ * it never rejects: a client that cannot load is a problem on each workload.
+ */
+function workloadRestarter(config: PgrotateConfig, redactor: Redactor, log: Logger): WorkloadRestarter | null {
   const wanted = config.defaults.restart.length > 0 || config.accounts.some((a) => (a.restart?.length ?? 0) > 0);
   if (!wanted) return null;
-  const { createWorkloadRestarter } = await import('../../providers/kubernetes/workload-restarter.js');
-  return createWorkloadRestarter({ config: config.kubernetes, redactor, log: log.child({ component: 'restart' }) });
+  let loading: Promise<WorkloadRestarter> | null = null;
+  const load = () =>
+    (loading ??= import('../../providers/kubernetes/workload-restarter.js').then((m) =>
+      m.createWorkloadRestarter({ config: config.kubernetes, redactor, log: log.child({ component: 'restart' }) }),
+    ));
+  return {
+    async restart(workloads, stamp) {
+      try {
+        return await (await load()).restart(workloads, stamp);
+      } catch (err) {
+        const problem = `the Kubernetes client could not load: ${redactor.scrub(messageOf(err))}`;
+        return workloads.map((workload) => ({ workload, restarted: false, problem }));
+      }
+    },
+    async close() {
+      if (loading) await (await loading.catch(() => null))?.close();
+    },
+  };
 }
 
 /** `redactor` knowing every secret of the config: referenced values, the state and admin passwords. */

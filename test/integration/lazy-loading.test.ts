@@ -97,6 +97,36 @@ describe('lazy loading: commands and secret store SDKs load only when used', () 
     expect(withAzure.packages.has('@aws-sdk/client-secrets-manager')).toBe(false);
   });
 
+  it('restart: lists load the Kubernetes client only for a rotation that restarts: not for status or a dry run', async () => {
+    const role = await fx.createRole(`lazy_rs_${fx.suffix}`);
+    const missing = join(fx.dir, 'no-such-kubeconfig');
+    const cfg = fx.writeConfig({
+      accounts: [
+        {
+          name: 'lazy-restart',
+          target: 'main',
+          role,
+          provider: 'local',
+          secret: 'lazy-restart',
+          restart: [{ kind: 'Deployment', namespace: 'apps', name: 'billing-api' }],
+        },
+      ],
+      extra: { kubernetes: { kubeconfig: missing } },
+    });
+    for (const [args, name] of [
+      [['status'], 'restart-status'],
+      [['rotate', 'lazy-restart', '--dry-run'], 'restart-dry'],
+    ] as const) {
+      const run = await tracedCli(fx, [...args, '--config', cfg.path], cfg.env, name);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.packages.has('@kubernetes/client-node'), `${args.join(' ')} loaded the Kubernetes client`).toBe(false);
+    }
+    // A real rotation loads it; the kubeconfig it names is missing, which is a warning, not a failure.
+    const real = await tracedCli(fx, ['rotate', 'lazy-restart', '--config', cfg.path], cfg.env, 'restart-real');
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.packages.has('@kubernetes/client-node')).toBe(true);
+  });
+
   it('rotate and offboard with the file provider and no queue load neither the queue nor the metrics library; a queued rotate loads bullmq', async () => {
     const role = await fx.createRole(`lazy_${fx.suffix}`);
     const account = { name: 'lazy', target: 'main', role, provider: 'local', secret: 'pg/lazy', exposedTo: ['carol'] };
